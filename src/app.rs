@@ -1,0 +1,258 @@
+//! The commands: what `run`, `validate` and `schema` do, given parsed options.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::exit;
+use crate::http::HttpClient;
+use crate::redact::Redactor;
+use crate::report::{self, console};
+use crate::runner::{self, RunSettings, Selection, TargetRun};
+use crate::suite::{self, LoadError, Loaded, Suite, Target};
+
+/// What the process was started with, read once in `main`.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub vars: HashMap<String, String>,
+    pub stderr_is_terminal: bool,
+}
+
+impl Environment {
+    pub fn from_process() -> Self {
+        use std::io::IsTerminal;
+        Environment {
+            vars: std::env::vars().collect(),
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+}
+
+/// Options of `smartcheck run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub targets: Vec<PathBuf>,
+    pub suites: Vec<PathBuf>,
+    pub report_dir: PathBuf,
+    pub junit: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub strict: bool,
+    pub selection: Selection,
+}
+
+/// The directory searched for suites when `--suite` is not given.
+pub const DEFAULT_SUITES_DIR: &str = "suites";
+
+fn print_errors(errors: &[LoadError]) {
+    let mut stderr = std::io::stderr().lock();
+    for e in errors {
+        let _ = writeln!(stderr, "{e}");
+    }
+}
+
+/// Loads every target, reporting all errors.
+pub fn load_targets(paths: &[PathBuf], env: &Environment) -> Result<Vec<Target>, Vec<LoadError>> {
+    let mut targets = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match suite::load_target(path, &|n| env.var(n)) {
+            Ok(t) => targets.push(t),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    let mut seen = BTreeMap::new();
+    for t in &targets {
+        if let Some(other) = seen.insert(t.name.clone(), t.file.clone()) {
+            errors.push(LoadError::whole_file(&t.file, format!("target name `{}` is also used by {other}", t.name)));
+        }
+    }
+    if errors.is_empty() {
+        Ok(targets)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Loads every suite under the given files and directories, reporting all errors.
+pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<LoadError>> {
+    let files = suite::collect_suite_files(paths).map_err(|e| vec![e])?;
+    let mut suites: Vec<Suite> = Vec::new();
+    let mut errors = Vec::new();
+    for file in &files {
+        match suite::load_suite(file) {
+            Ok(s) => {
+                if let Some(other) = suites.iter().find(|o| o.suite == s.suite) {
+                    errors.push(LoadError::whole_file(&s.file, format!("suite id `{}` is also used by {}", s.suite, other.file)));
+                }
+                suites.push(s)
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(suites)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `smartcheck run`: loads, runs, writes the reports; returns the exit code.
+pub fn run(options: RunOptions, env: &Environment) -> u8 {
+    let targets = match load_targets(&options.targets, env) {
+        Ok(t) => t,
+        Err(e) => {
+            print_errors(&e);
+            return exit::USAGE;
+        }
+    };
+    let suite_paths = if options.suites.is_empty() {
+        vec![PathBuf::from(DEFAULT_SUITES_DIR)]
+    } else {
+        options.suites.clone()
+    };
+    let suites = match load_suites(&suite_paths) {
+        Ok(s) => s,
+        Err(e) => {
+            print_errors(&e);
+            return exit::USAGE;
+        }
+    };
+    let redactor = Redactor::new();
+    let mut runs = Vec::new();
+    for target in targets {
+        for secret in target.secrets.values().chain(target.headers.iter().map(|(_, v)| v)) {
+            redactor.register(secret);
+        }
+        match HttpClient::for_target(&target) {
+            Ok(client) => runs.push(Arc::new(TargetRun { target, client })),
+            Err(e) => {
+                eprintln!("error: target `{}` ({}): {e}", target.name, target.file);
+                return exit::USAGE;
+            }
+        }
+    }
+    let suites: Vec<Arc<Suite>> = suites.into_iter().map(Arc::new).collect();
+    let (planned, notes) = runner::plan(&runs, &suites);
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    if planned.is_empty() {
+        eprintln!("error: no case to run: no suite matches the targets' smart-version");
+        return exit::USAGE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::HARNESS;
+        }
+    };
+    let cancel = CancellationToken::new();
+    runtime.spawn(interrupt_watch(cancel.clone()));
+    let settings = RunSettings {
+        strict: options.strict,
+        redactor: redactor.clone(),
+        cancel: cancel.clone(),
+    };
+    let Some(report) = runner::execute(&runtime, &runs, planned, &options.selection, settings) else {
+        return exit::SUCCESS;
+    };
+    let report = report.redacted(&redactor);
+    let junit_path = options.junit.clone().unwrap_or_else(|| options.report_dir.join("junit.xml"));
+    let json_path = options.json.clone().unwrap_or_else(|| options.report_dir.join("results.json"));
+    let mut written = Vec::new();
+    let mut harness_error = false;
+    for (path, result) in [
+        (&junit_path, report::junit::write(&report, &junit_path)),
+        (&json_path, report::json::write(&report, &json_path)),
+    ] {
+        match result {
+            Ok(()) => written.push(path.display().to_string()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                harness_error = true;
+            }
+        }
+    }
+    print!("{}", redactor.redact(&console::summary(&report, &written)));
+    let _ = std::io::stdout().flush();
+    runtime.shutdown_background();
+    if report.interrupted {
+        exit::INTERRUPTED
+    } else if harness_error {
+        exit::HARNESS
+    } else if report.has_failures() {
+        exit::CHECKS_FAILED
+    } else {
+        exit::SUCCESS
+    }
+}
+
+/// First Ctrl-C: stop sending, finish the cases as skipped, write the reports.
+/// Second Ctrl-C: leave at once.
+async fn interrupt_watch(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    eprintln!("\nsmartcheck: interrupted; finishing the run and writing the reports (Ctrl-C again to quit now)");
+    cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("smartcheck: interrupted twice; quitting without reports");
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    }
+}
+
+/// `smartcheck validate`: loads each file without touching the network.
+pub fn validate(files: &[PathBuf], env: &Environment) -> u8 {
+    let mut failed = false;
+    for file in files {
+        match suite::load_any(file, &|n| env.var(n)) {
+            Ok(Loaded::Suite(s)) => {
+                let checks: usize = s.cases.iter().flat_map(|c| &c.steps).map(|st| st.checks.len()).sum();
+                println!("ok: {} (suite `{}`: {} cases, {checks} checks)", file.display(), s.suite, s.cases.len());
+            }
+            Ok(Loaded::Target(t)) => println!("ok: {} (target `{}`: {})", file.display(), t.name, t.fhir_base),
+            Err(errors) => {
+                print_errors(&errors);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        exit::USAGE
+    } else {
+        exit::SUCCESS
+    }
+}
+
+/// Which file format `smartcheck schema` prints.
+#[derive(Debug, Clone, Copy)]
+pub enum SchemaKind {
+    Suite,
+    Target,
+}
+
+/// `smartcheck schema`: the JSON Schema of a file format, for editors.
+pub fn schema(kind: SchemaKind) -> u8 {
+    let schema = match kind {
+        SchemaKind::Suite => schemars::schema_for!(suite::Suite),
+        SchemaKind::Target => schemars::schema_for!(suite::target::TargetFile),
+    };
+    match serde_json::to_string_pretty(&schema) {
+        Ok(text) => {
+            println!("{text}");
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot serialize the schema: {e}");
+            exit::HARNESS
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! Evaluates matchers and checks against a recorded response and the case context.
+
+use serde_json::Value;
+
+use super::verdict::Mismatch;
+use crate::http::RecordedResponse;
+use crate::suite::model::{BodyCheck, Check, Condition, HeaderCheck, JsonCheck};
+use crate::suite::ops::{JsonType, Op};
+use crate::suite::template::{stringify, Missing, Template};
+
+/// What evaluating a check came to, before the level decides failed or warned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluation {
+    Matched,
+    Mismatched(Mismatch),
+    /// Not evaluable: the reason.
+    Error(String),
+    /// Not applicable: the reason.
+    Skip(String),
+}
+
+/// Whether a `when` condition holds; `Err` carries the reason it does not.
+pub fn condition_holds(cond: &Condition, context: &Value) -> Result<(), String> {
+    let value = match Template::parse(&cond.value).map_err(|e| e.message)?.render_value(context) {
+        Ok(v) => Some(v),
+        Err(Missing { .. }) => None,
+    };
+    for op in cond.operators() {
+        match apply(&op, value.as_ref(), context) {
+            Ok(Ok(())) => {}
+            Ok(Err(m)) => return Err(format!("condition not met: {} is {}, not {}", cond.value, m.actual, m.expected)),
+            Err(Problem::Missing(m)) => return Err(format!("condition not met: {m}")),
+            Err(Problem::Error(e)) => return Err(format!("condition cannot be evaluated: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates one check on a response.
+pub fn evaluate(check: &Check, response: &RecordedResponse, context: &Value) -> Evaluation {
+    if let Some(status) = &check.status {
+        return if status.accepts(response.status) {
+            Evaluation::Matched
+        } else {
+            Evaluation::Mismatched(Mismatch {
+                expected: format!("status {}", status.describe()),
+                actual: format!("status {}", response.status),
+            })
+        };
+    }
+    if let Some(header) = &check.header {
+        return header_check(header, response, context);
+    }
+    if let Some(json) = &check.json {
+        return json_check(json, response, context);
+    }
+    if let Some(body) = &check.body {
+        return body_check(body, response);
+    }
+    Evaluation::Error("the check names nothing to check".to_string())
+}
+
+fn run_ops(ops: &[Op], value: Option<&Value>, context: &Value) -> Evaluation {
+    for op in ops {
+        match apply(op, value, context) {
+            Ok(Ok(())) => {}
+            Ok(Err(m)) => return Evaluation::Mismatched(m),
+            Err(Problem::Missing(m)) => return Evaluation::Skip(format!("the value to compare with is not available: {m}")),
+            Err(Problem::Error(e)) => return Evaluation::Error(e),
+        }
+    }
+    Evaluation::Matched
+}
+
+fn header_check(header: &HeaderCheck, response: &RecordedResponse, context: &Value) -> Evaluation {
+    // RFC 9110 §5.3: several fields of one name combine into one comma-separated value.
+    let values: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(&header.name))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let value = (!values.is_empty()).then(|| Value::String(values.join(", ")));
+    run_ops(&header.operators(), value.as_ref(), context)
+}
+
+fn json_check(json: &JsonCheck, response: &RecordedResponse, context: &Value) -> Evaluation {
+    let body: Value = match serde_json::from_str(&response.body) {
+        Ok(v) => v,
+        Err(e) => {
+            let content_type = response.header("content-type").unwrap_or("none");
+            return Evaluation::Error(format!(
+                "the response body is not JSON (Content-Type: {content_type}; {e}); it starts with {}",
+                preview(&response.body)
+            ));
+        }
+    };
+    let value = match select(&json.path, &body) {
+        Ok(v) => v,
+        Err(e) => return Evaluation::Error(e),
+    };
+    if value.is_none() && json.if_present {
+        return Evaluation::Skip(format!("`{}` is not in the response (an optional field)", json.path));
+    }
+    let ops = json.operators();
+    // A path with wildcards or filters selects a list. Operators on one value (absolute-url,
+    // equals...) need exactly one node there; list operators (contains...) take the list.
+    if !is_singular(&json.path) && ops.iter().any(is_single_value_op) {
+        if let Some(Value::Array(nodes)) = &value {
+            if nodes.len() != 1 {
+                return Evaluation::Mismatched(Mismatch {
+                    expected: format!("exactly one value at `{}`", json.path),
+                    actual: format!("{} values: {}", nodes.len(), show(&Value::Array(nodes.clone()))),
+                });
+            }
+            return run_ops(&ops, nodes.first(), context);
+        }
+    }
+    run_ops(&ops, value.as_ref(), context)
+}
+
+fn body_check(body: &BodyCheck, response: &RecordedResponse) -> Evaluation {
+    let parsed = serde_json::from_str::<Value>(&response.body);
+    let mismatch = |expected: &str| {
+        Evaluation::Mismatched(Mismatch {
+            expected: expected.to_string(),
+            actual: match &parsed {
+                Ok(v) => format!("JSON {}", JsonType::of(v)),
+                Err(e) => format!("not JSON ({e}): {}", preview(&response.body)),
+            },
+        })
+    };
+    if body.is_json == Some(true) {
+        return if parsed.is_ok() { Evaluation::Matched } else { mismatch("a JSON body") };
+    }
+    if body.is_json_object == Some(true) {
+        return match &parsed {
+            Ok(Value::Object(_)) => Evaluation::Matched,
+            _ => mismatch("a JSON object body"),
+        };
+    }
+    if let Some(text) = &body.contains {
+        return if response.body.contains(text.as_str()) {
+            Evaluation::Matched
+        } else {
+            Evaluation::Mismatched(Mismatch {
+                expected: format!("a body containing {}", Value::String(text.clone())),
+                actual: preview(&response.body),
+            })
+        };
+    }
+    if let Some(pattern) = &body.matches {
+        return match regex::Regex::new(pattern) {
+            Ok(re) if re.is_match(&response.body) => Evaluation::Matched,
+            Ok(_) => Evaluation::Mismatched(Mismatch {
+                expected: format!("a body matching /{pattern}/"),
+                actual: preview(&response.body),
+            }),
+            Err(e) => Evaluation::Error(format!("bad regular expression: {e}")),
+        };
+    }
+    Evaluation::Error("the body check names nothing to check".to_string())
+}
+
+/// Selects the value at a JSONPath: nothing → `None`; a singular path → the node; a path
+/// with wildcards, filters, slices, unions or descendants → the array of the nodes.
+pub fn select(path: &str, document: &Value) -> Result<Option<Value>, String> {
+    let parsed = serde_json_path::JsonPath::parse(path).map_err(|e| format!("`{path}` is not a JSONPath: {e}"))?;
+    let nodes = parsed.query(document).all();
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    if is_singular(path) && nodes.len() == 1 {
+        return Ok(Some(nodes[0].clone()));
+    }
+    Ok(Some(Value::Array(nodes.into_iter().cloned().collect())))
+}
+
+fn is_single_value_op(op: &Op) -> bool {
+    !matches!(
+        op,
+        Op::Present | Op::Absent | Op::Contains(_) | Op::ContainsAny(_) | Op::Excludes(_) | Op::ItemsType(_) | Op::NotEmpty
+    )
+}
+
+/// RFC 9535 §2.3.5.1: a singular query has only name and index segments.
+fn is_singular(path: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for c in path.chars() {
+        match quote {
+            Some(q) if c == q && prev != '\\' => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '*' | '?' | ':' | ',' => return false,
+                '.' if prev == '.' => return false,
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    true
+}
+
+/// Why an operator could not be applied.
+enum Problem {
+    /// A template in the operator's argument has no value.
+    Missing(Missing),
+    Error(String),
+}
+
+fn render(value: &Value, context: &Value) -> Result<Value, Problem> {
+    match value {
+        Value::String(s) if s.contains("{{") => Template::parse(s)
+            .map_err(|e| Problem::Error(e.message))?
+            .render_value(context)
+            .map_err(Problem::Missing),
+        other => Ok(other.clone()),
+    }
+}
+
+fn render_text(text: &str, context: &Value) -> Result<String, Problem> {
+    render(&Value::String(text.to_string()), context).map(|v| stringify(&v))
+}
+
+/// A short, single-line view of a value for `actual:` lines.
+pub fn show(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 300 {
+        format!("{}…", text.chars().take(300).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn preview(body: &str) -> String {
+    let flat: String = body.chars().take(120).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if body.is_empty() {
+        "an empty body".to_string()
+    } else if body.chars().count() > 120 {
+        format!("{flat:?}…")
+    } else {
+        format!("{flat:?}")
+    }
+}
+
+fn scopes(value: &Value) -> Option<Vec<String>> {
+    match value {
+        Value::String(s) => Some(s.split_whitespace().map(str::to_string).collect()),
+        Value::Array(items) => items.iter().map(|v| v.as_str().map(str::to_string)).collect(),
+        _ => None,
+    }
+}
+
+fn miss(expected: impl Into<String>, actual: Option<&Value>) -> Result<Result<(), Mismatch>, Problem> {
+    Ok(Err(Mismatch {
+        expected: expected.into(),
+        actual: actual.map(show).unwrap_or_else(|| "absent".to_string()),
+    }))
+}
+
+fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), Mismatch>, Problem> {
+    let ok = Ok(Ok(()));
+    if let Op::Absent = op {
+        return if value.is_none() { ok } else { miss("absent", value) };
+    }
+    if let Op::Excludes(needle) = op {
+        let needle = render(needle, context)?;
+        return match value {
+            None => ok,
+            Some(Value::Array(items)) if !items.contains(&needle) => ok,
+            Some(Value::String(s)) if needle.is_string() && !s.contains(&stringify(&needle)) => ok,
+            Some(v @ (Value::Array(_) | Value::String(_))) => miss(format!("no {}", show(&needle)), Some(v)),
+            Some(v) => miss("an array or a string", Some(v)),
+        };
+    }
+    let Some(v) = value else {
+        let expected = match op {
+            Op::Present => "present".to_string(),
+            Op::Type(t) => format!("a value of type {}", t.as_str()),
+            Op::AbsoluteUrl => "an absolute URL".to_string(),
+            other => format!("a value for `{}`", other.name()),
+        };
+        return miss(expected, None);
+    };
+    match op {
+        Op::Present => ok,
+        Op::Absent | Op::Excludes(_) => ok,
+        Op::Type(t) => {
+            if t.matches(v) {
+                ok
+            } else {
+                miss(format!("a value of type {}", t.as_str()), Some(v))
+            }
+        }
+        Op::Equals(expected) => {
+            let expected = render(expected, context)?;
+            if *v == expected {
+                ok
+            } else {
+                miss(show(&expected), Some(v))
+            }
+        }
+        Op::OneOf(options) => {
+            let options = options.iter().map(|o| render(o, context)).collect::<Result<Vec<_>, _>>()?;
+            if options.contains(v) {
+                ok
+            } else {
+                miss(format!("one of {}", show(&Value::Array(options))), Some(v))
+            }
+        }
+        Op::Contains(needle) => {
+            let needle = render(needle, context)?;
+            match v {
+                Value::Array(items) if items.contains(&needle) => ok,
+                Value::String(s) if needle.is_string() && s.contains(&stringify(&needle)) => ok,
+                Value::Array(_) => miss(format!("an array containing {}", show(&needle)), Some(v)),
+                Value::String(_) => miss(format!("a string containing {}", show(&needle)), Some(v)),
+                _ => miss(format!("an array containing {}", show(&needle)), Some(v)),
+            }
+        }
+        Op::ContainsAny(needles) => {
+            let needles = needles.iter().map(|o| render(o, context)).collect::<Result<Vec<_>, _>>()?;
+            let found = match v {
+                Value::Array(items) => needles.iter().any(|n| items.contains(n)),
+                Value::String(s) => needles.iter().any(|n| n.is_string() && s.contains(&stringify(n))),
+                _ => false,
+            };
+            if found {
+                ok
+            } else {
+                miss(format!("an array containing at least one of {}", show(&Value::Array(needles))), Some(v))
+            }
+        }
+        Op::StartsWith(prefix) => {
+            let prefix = render_text(prefix, context)?;
+            match v {
+                Value::String(s) if s.starts_with(&prefix) => ok,
+                _ => miss(format!("a string starting with {}", show(&Value::String(prefix))), Some(v)),
+            }
+        }
+        Op::AbsoluteUrl => match v {
+            Value::String(s) if is_absolute_url(s) => ok,
+            _ => miss("an absolute URL (scheme and host)", Some(v)),
+        },
+        Op::Matches(pattern) => {
+            let re = regex::Regex::new(pattern).map_err(|e| Problem::Error(format!("bad regular expression: {e}")))?;
+            match v {
+                Value::String(s) if re.is_match(s) => ok,
+                _ => miss(format!("a string matching /{pattern}/"), Some(v)),
+            }
+        }
+        Op::SubsetOf(allowed) | Op::EqualsAsSet(allowed) => {
+            let allowed_value = render(&Value::String(allowed.clone()), context)?;
+            let Some(allowed_set) = scopes(&allowed_value) else {
+                return Err(Problem::Error(format!("{} is not a scope string", show(&allowed_value))));
+            };
+            let Some(actual_set) = scopes(v) else {
+                return miss("a space-separated scope string", Some(v));
+            };
+            let subset = actual_set.iter().all(|s| allowed_set.contains(s));
+            if let Op::SubsetOf(_) = op {
+                if subset {
+                    return ok;
+                }
+                let extra: Vec<&String> = actual_set.iter().filter(|s| !allowed_set.contains(s)).collect();
+                let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+                return miss(
+                    format!("scopes within {:?} (not within: {})", allowed_set.join(" "), extra.join(" ")),
+                    Some(v),
+                );
+            }
+            let superset = allowed_set.iter().all(|s| actual_set.contains(s));
+            if subset && superset {
+                ok
+            } else {
+                miss(format!("the same scopes as {:?}, in any order", allowed_set.join(" ")), Some(v))
+            }
+        }
+        Op::ItemsType(t) => match v {
+            Value::Array(items) => match items.iter().find(|i| !t.matches(i)) {
+                None => ok,
+                Some(_) => miss(format!("an array of {}s", t.as_str()), Some(v)),
+            },
+            _ => miss(format!("an array of {}s", t.as_str()), Some(v)),
+        },
+        Op::NotEmpty => {
+            let empty = match v {
+                Value::String(s) => s.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                Value::Null => true,
+                _ => false,
+            };
+            if empty {
+                miss("a non-empty value", Some(v))
+            } else {
+                ok
+            }
+        }
+        Op::JwkSet => match jwk_set_problem(v) {
+            None => ok,
+            Some(problem) => Ok(Err(Mismatch {
+                expected: "a JWK set whose every key parses (RFC 7517 §5)".to_string(),
+                actual: problem,
+            })),
+        },
+    }
+}
+
+/// An absolute URL: a scheme, a host, no spaces (RFC 3986 §4.3).
+pub fn is_absolute_url(s: &str) -> bool {
+    !s.contains(char::is_whitespace) && url::Url::parse(s).is_ok_and(|u| u.has_host() && !u.cannot_be_a_base())
+}
+
+/// What is wrong with a JWK set, if anything.
+fn jwk_set_problem(value: &Value) -> Option<String> {
+    let Some(keys) = value.get("keys").and_then(Value::as_array) else {
+        return Some(format!("no `keys` array in {}", show(value)));
+    };
+    if keys.is_empty() {
+        return Some("`keys` is empty".to_string());
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let kid = key.get("kid").and_then(Value::as_str).unwrap_or("(no kid)");
+        let jwk: jsonwebtoken::jwk::Jwk = match serde_json::from_value(key.clone()) {
+            Ok(jwk) => jwk,
+            Err(e) => return Some(format!("key {i} ({kid}) does not parse: {e}")),
+        };
+        if let Err(e) = jsonwebtoken::DecodingKey::from_jwk(&jwk) {
+            return Some(format!("key {i} ({kid}) is not a usable public key: {e}"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn op(op: Op, v: Option<Value>) -> Result<(), Mismatch> {
+        match apply(&op, v.as_ref(), &json!({"steps": {"a": {"json": {"x": "http://h/t"}}}})) {
+            Ok(r) => r,
+            Err(_) => panic!("problem"),
+        }
+    }
+
+    #[test]
+    fn operators_pass_and_fail() {
+        assert!(op(Op::Present, Some(json!(1))).is_ok());
+        assert_eq!(op(Op::Present, None).unwrap_err().actual, "absent");
+        assert!(op(Op::Absent, None).is_ok());
+        assert!(op(Op::Type(JsonType::Integer), Some(json!(3))).is_ok());
+        assert!(op(Op::Type(JsonType::Integer), Some(json!(3.5))).is_err());
+        assert!(op(Op::Equals(json!("{{ steps.a.json.x }}")), Some(json!("http://h/t"))).is_ok());
+        assert!(op(Op::Equals(json!("{{ steps.a.json.x }}")), Some(json!("http://h/u"))).is_err());
+        assert!(op(Op::OneOf(vec![json!("a"), json!("b")]), Some(json!("b"))).is_ok());
+        assert!(op(Op::Contains(json!("S256")), Some(json!(["S256"]))).is_ok());
+        let m = op(Op::Contains(json!("S256")), Some(json!(["plain"]))).unwrap_err();
+        assert_eq!(m.expected, "an array containing \"S256\"");
+        assert_eq!(m.actual, "[\"plain\"]");
+        assert!(op(Op::Excludes(json!("plain")), Some(json!(["S256"]))).is_ok());
+        assert!(op(Op::Excludes(json!("plain")), None).is_ok());
+        assert!(op(Op::Excludes(json!("plain")), Some(json!(["S256", "plain"]))).is_err());
+        assert!(op(Op::ContainsAny(vec![json!("RS384"), json!("ES384")]), Some(json!(["ES384"]))).is_ok());
+        assert!(op(Op::ContainsAny(vec![json!("RS384"), json!("ES384")]), Some(json!(["RS256"]))).is_err());
+        assert!(op(Op::StartsWith("application/json".into()), Some(json!("application/json; charset=utf-8"))).is_ok());
+        assert!(op(Op::AbsoluteUrl, Some(json!("https://h/x"))).is_ok());
+        assert!(op(Op::AbsoluteUrl, Some(json!("/token"))).is_err());
+        assert!(op(Op::AbsoluteUrl, Some(json!("urn:x:y"))).is_err());
+        assert!(op(Op::Matches("^a+$".into()), Some(json!("aaa"))).is_ok());
+        assert!(op(Op::SubsetOf("openid fhirUser launch/patient".into()), Some(json!("launch/patient openid"))).is_ok());
+        let m = op(Op::SubsetOf("openid".into()), Some(json!("openid patient/*.rs"))).unwrap_err();
+        assert!(m.expected.contains("not within: patient/*.rs"), "{}", m.expected);
+        assert!(op(Op::EqualsAsSet("a b".into()), Some(json!("b a"))).is_ok());
+        assert!(op(Op::EqualsAsSet("a b".into()), Some(json!("a"))).is_err());
+        assert!(op(Op::ItemsType(JsonType::String), Some(json!(["a", "b"]))).is_ok());
+        assert!(op(Op::ItemsType(JsonType::String), Some(json!(["a", 1]))).is_err());
+        assert!(op(Op::NotEmpty, Some(json!([]))).is_err());
+    }
+
+    #[test]
+    fn jwk_sets() {
+        let good = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+        assert!(op(Op::JwkSet, Some(good)).is_ok());
+        assert!(op(Op::JwkSet, Some(json!({"keys": []}))).is_err());
+        let bad = op(Op::JwkSet, Some(json!({"keys": [{"kty": "RSA", "kid": "r1"}]}))).unwrap_err();
+        assert!(bad.actual.contains("key 0 (r1)"), "{}", bad.actual);
+    }
+
+    #[test]
+    fn select_singular_and_not() {
+        let doc = json!({"a": {"b": 1}, "list": [{"c": "x"}, {"c": "y"}], "one": [{"c": "z"}]});
+        assert_eq!(select("$.a.b", &doc).unwrap(), Some(json!(1)));
+        assert_eq!(select("$.nope", &doc).unwrap(), None);
+        assert_eq!(select("$.list[*].c", &doc).unwrap(), Some(json!(["x", "y"])));
+        assert_eq!(select("$.one[*].c", &doc).unwrap(), Some(json!(["z"])));
+        assert_eq!(select("$.list[?@.c == 'y'].c", &doc).unwrap(), Some(json!(["y"])));
+        assert_eq!(select("$['a']['b']", &doc).unwrap(), Some(json!(1)));
+        assert!(!is_singular("$..c"));
+    }
+}

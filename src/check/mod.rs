@@ -1,0 +1,7 @@
+//! Checks: evaluating declarative matchers on responses, and the verdicts they come to.
+
+pub mod eval;
+pub mod verdict;
+
+pub use eval::{condition_holds, evaluate, Evaluation};
+pub use verdict::{Mismatch, Verdict};

@@ -1,0 +1,224 @@
+//! The command line (clap derive). The only module that names clap.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::app::{self, Environment, RunOptions, SchemaKind};
+use crate::exit;
+use crate::runner::Selection;
+
+/// SMART on FHIR server-conformance test harness.
+#[derive(Debug, Parser)]
+#[command(name = "smartcheck", version, about, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 all checks passed; 1 a check failed or errored; \
+2 usage error or bad suite/target file; 3 harness error; 130 interrupted.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run suites against targets, print results like `cargo test`, write JUnit and JSON reports.
+    Run(RunArgs),
+    /// Load and check suite and target files without touching the network.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of a file format (for yaml-language-server and other editors).
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    /// Count SHOULD requirements that are not met as failures, not warnings.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// What to run.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// A target file (repeat for several servers in one run).
+    #[arg(long = "target", short = 't', value_name = "FILE", required = true)]
+    pub targets: Vec<PathBuf>,
+    /// A suite file or a directory of them (repeatable) [default: suites/].
+    #[arg(long = "suite", short = 's', value_name = "FILE_OR_DIR")]
+    pub suites: Vec<PathBuf>,
+}
+
+/// Which cases, like `cargo test`. Case names are `target::suite::case`.
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// Run only cases whose name contains FILTER.
+    #[arg(value_name = "FILTER")]
+    pub filter: Option<String>,
+    /// Match FILTER exactly instead of as a substring.
+    #[arg(long)]
+    pub exact: bool,
+    /// Skip cases whose name contains PATTERN (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub skip: Vec<String>,
+    /// List the cases instead of running them.
+    #[arg(long)]
+    pub list: bool,
+    /// How many cases run at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub test_threads: Option<u16>,
+    /// Colour the console output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Where the reports go.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Directory for the reports.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// JUnit XML path [default: REPORT_DIR/junit.xml].
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// JSON report path [default: REPORT_DIR/results.json].
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Suite and target files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[arg(value_enum)]
+    pub kind: SchemaFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    Suite,
+    Target,
+}
+
+impl RunArgs {
+    fn into_options(self) -> RunOptions {
+        RunOptions {
+            targets: self.inputs.targets,
+            suites: self.inputs.suites,
+            report_dir: self.reports.report_dir,
+            junit: self.reports.junit,
+            json: self.reports.json,
+            strict: self.strict,
+            selection: Selection {
+                filter: self.selection.filter,
+                exact: self.selection.exact,
+                skip: self.selection.skip,
+                list: self.selection.list,
+                test_threads: self.selection.test_threads.map(usize::from),
+                color: Some(
+                    match self.selection.color {
+                        Color::Auto => "auto",
+                        Color::Always => "always",
+                        Color::Never => "never",
+                    }
+                    .to_string(),
+                ),
+            },
+        }
+    }
+}
+
+/// Parses the command line and runs the command; returns the exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit::SUCCESS,
+                _ => exit::USAGE,
+            };
+        }
+    };
+    match cli.command {
+        Command::Run(args) => app::run(args.into_options(), env),
+        Command::Validate(args) => app::validate(&args.files, env),
+        Command::Schema(args) => app::schema(match args.kind {
+            SchemaFormat::Suite => SchemaKind::Suite,
+            SchemaFormat::Target => SchemaKind::Target,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_lines() {
+        let ok = [
+            "smartcheck run --target t.yaml",
+            "smartcheck run -t a.yaml -t b.yaml --suite suites --suite x.yaml discovery --exact",
+            "smartcheck run --target t.yaml --skip cors --skip oidc --list --test-threads 4 --strict",
+            "smartcheck run --target t.yaml --report-dir out --junit j.xml --json r.json --color never",
+            "smartcheck validate a.yaml b.yaml",
+            "smartcheck schema suite",
+            "smartcheck schema target",
+        ];
+        for line in ok {
+            let parsed = Cli::try_parse_from(line.split_whitespace());
+            assert!(parsed.is_ok(), "{line}: {}", parsed.unwrap_err());
+        }
+        let bad = [
+            "smartcheck",
+            "smartcheck run",
+            "smartcheck run --target t.yaml --test-threads 0",
+            "smartcheck run --target t.yaml --test-threads x",
+            "smartcheck run --target t.yaml --color purple",
+            "smartcheck run --target t.yaml a b",
+            "smartcheck validate",
+            "smartcheck schema report-card",
+            "smartcheck frobnicate",
+        ];
+        for line in bad {
+            assert!(Cli::try_parse_from(line.split_whitespace()).is_err(), "{line} should not parse");
+        }
+    }
+
+    #[test]
+    fn run_options_carry_the_selection() {
+        let Command::Run(args) = Cli::try_parse_from("smartcheck run -t t.yaml case --skip x --test-threads 3".split_whitespace())
+            .unwrap()
+            .command
+        else {
+            panic!("not run");
+        };
+        let options = args.into_options();
+        assert_eq!(options.selection.filter.as_deref(), Some("case"));
+        assert_eq!(options.selection.skip, vec!["x".to_string()]);
+        assert_eq!(options.selection.test_threads, Some(3));
+        assert_eq!(options.report_dir, PathBuf::from("reports"));
+    }
+}

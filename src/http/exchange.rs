@@ -1,0 +1,190 @@
+//! One recorded HTTP exchange: what was sent, what came back, how long it took.
+
+use serde::Serialize;
+
+use crate::redact::Redactor;
+
+/// Largest body text kept in a report, per message.
+const REPORT_BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body as text (lossy UTF-8).
+    pub body: String,
+    /// The body's size in bytes as received.
+    pub body_bytes: usize,
+}
+
+/// A request, its response (or why there was none), and its timing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    pub request: RecordedRequest,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<RecordedResponse>,
+    /// Why no response came (connection refused, timeout, body too large).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// RFC 3339 time the request started.
+    pub started_at: String,
+    pub duration_ms: u64,
+}
+
+impl RecordedResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl RecordedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|c| c.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+}
+
+fn redact_body(redactor: &Redactor, content_type: Option<&str>, body: &str) -> String {
+    let text = if is_form(content_type) {
+        redactor.redact_form_text(body)
+    } else if body.trim_start().starts_with(['{', '[']) {
+        redactor.redact_json_text(body)
+    } else {
+        redactor.redact(body)
+    };
+    truncate(text)
+}
+
+fn truncate(mut text: String) -> String {
+    if text.len() > REPORT_BODY_LIMIT {
+        let mut cut = REPORT_BODY_LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let total = text.len();
+        text.truncate(cut);
+        text.push_str(&format!("\n[... {} more bytes not shown]", total - cut));
+    }
+    text
+}
+
+impl Exchange {
+    /// Learns the credentials this exchange carries, so that they are masked everywhere.
+    pub fn learn_secrets(&self, redactor: &Redactor) {
+        if let Some(auth) = self.request.header("authorization") {
+            redactor.learn_from_authorization(auth);
+        }
+        if let Ok(url) = url::Url::parse(&self.request.url) {
+            if let Some(query) = url.query() {
+                redactor.learn_from_form(query);
+            }
+        }
+        if let Some(body) = &self.request.body {
+            if is_form(self.request.header("content-type")) {
+                redactor.learn_from_form(body);
+            } else if let Ok(value) = serde_json::from_str(body) {
+                redactor.learn_from_json(&value);
+            }
+        }
+        if let Some(response) = &self.response {
+            if let Ok(value) = serde_json::from_str(&response.body) {
+                redactor.learn_from_json(&value);
+            }
+            if let Some(location) = response.header("location") {
+                if let Ok(url) = url::Url::parse(location) {
+                    url.query().inspect(|q| redactor.learn_from_form(q));
+                    url.fragment().inspect(|f| redactor.learn_from_form(f));
+                }
+            }
+        }
+    }
+
+    /// A copy fit for a report: credentials masked, long bodies cut.
+    pub fn redacted(&self, redactor: &Redactor) -> Exchange {
+        let headers = |hs: &[(String, String)]| -> Vec<(String, String)> {
+            hs.iter().map(|(n, v)| (n.clone(), redactor.redact_header(n, v))).collect()
+        };
+        Exchange {
+            request: RecordedRequest {
+                method: self.request.method.clone(),
+                url: redactor.redact_url(&self.request.url),
+                headers: headers(&self.request.headers),
+                body: self
+                    .request
+                    .body
+                    .as_deref()
+                    .map(|b| redact_body(redactor, self.request.header("content-type"), b)),
+            },
+            response: self.response.as_ref().map(|r| RecordedResponse {
+                status: r.status,
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(n, v)| {
+                        let v = if n.eq_ignore_ascii_case("location") {
+                            redactor.redact_url(v)
+                        } else {
+                            redactor.redact_header(n, v)
+                        };
+                        (n.clone(), v)
+                    })
+                    .collect(),
+                body: redact_body(redactor, r.header("content-type"), &r.body),
+                body_bytes: r.body_bytes,
+            }),
+            error: self.error.as_deref().map(|e| redactor.redact(e)),
+            started_at: self.started_at.clone(),
+            duration_ms: self.duration_ms,
+        }
+    }
+
+    /// The exchange as HTTP-like text, for JUnit `<system-out>` and the console.
+    /// Call it on a [`Exchange::redacted`] copy.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("> {} {}\n", self.request.method, self.request.url);
+        for (n, v) in &self.request.headers {
+            out.push_str(&format!("> {n}: {v}\n"));
+        }
+        if let Some(body) = &self.request.body {
+            out.push_str(">\n");
+            for line in body.lines() {
+                out.push_str(&format!("> {line}\n"));
+            }
+        }
+        match (&self.response, &self.error) {
+            (Some(r), _) => {
+                out.push_str(&format!("< {} ({} ms)\n", r.status, self.duration_ms));
+                for (n, v) in &r.headers {
+                    out.push_str(&format!("< {n}: {v}\n"));
+                }
+                if !r.body.is_empty() {
+                    out.push_str("<\n");
+                    for line in r.body.lines() {
+                        out.push_str(&format!("< {line}\n"));
+                    }
+                }
+            }
+            (None, Some(e)) => out.push_str(&format!("! no response after {} ms: {e}\n", self.duration_ms)),
+            (None, None) => {}
+        }
+        out
+    }
+}

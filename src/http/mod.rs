@@ -1,0 +1,7 @@
+//! HTTP transport: one recording client per target.
+
+pub mod client;
+pub mod exchange;
+
+pub use client::{ClientError, HttpClient, OutgoingRequest};
+pub use exchange::{Exchange, RecordedRequest, RecordedResponse};

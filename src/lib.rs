@@ -1,0 +1,14 @@
+//! smartcheck: checks that a FHIR server's SMART App Launch authorization works as the
+//! specification says, end to end, from YAML suites run against YAML targets.
+
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod exit;
+pub mod http;
+pub mod logging;
+pub mod redact;
+pub mod report;
+pub mod runner;
+pub mod secret;
+pub mod suite;

@@ -1,0 +1,95 @@
+//! Console text: the failure listing libtest-mimic prints for a failed case, and the summary.
+
+use super::model::{CaseReport, CheckReport, StepReport};
+use super::RunReport;
+use crate::check::Verdict;
+
+/// One bad check, as the console and JUnit show it: title, where, expected and actual, the
+/// requirement, and the request that was made.
+pub fn describe_failure(step: &StepReport, check: &CheckReport) -> String {
+    let mut out = String::new();
+    let mark = match check.verdict {
+        Verdict::Failed(_) => "failed",
+        Verdict::Warned(_) => "warning",
+        Verdict::Errored { .. } => "errored",
+        _ => "",
+    };
+    out.push_str(&format!("{mark}: {} [{}] {}\n", check.id, check.level.as_str(), check.title));
+    out.push_str(&format!("  --> {}\n", check.location));
+    if let Some(exchange) = &step.exchange {
+        let answer = match (&exchange.response, &exchange.error) {
+            (Some(r), _) => format!("{} ({} ms)", r.status, exchange.duration_ms),
+            (None, Some(_)) => "no response".to_string(),
+            (None, None) => String::new(),
+        };
+        out.push_str(&format!(
+            "  step:     {} ({} {} -> {answer})\n",
+            step.id, exchange.request.method, exchange.request.url
+        ));
+    }
+    match &check.verdict {
+        Verdict::Failed(m) | Verdict::Warned(m) => {
+            out.push_str(&format!("  expected: {}\n", m.expected));
+            out.push_str(&format!("  actual:   {}\n", m.actual));
+        }
+        Verdict::Errored { reason } => out.push_str(&format!("  reason:   {reason}\n")),
+        _ => {}
+    }
+    out.push_str(&format!("  spec:     \"{}\"\n", check.requirement.quote));
+    out.push_str(&format!("            {}\n", check.requirement.url));
+    out
+}
+
+/// The message of a failed case (libtest-mimic prints it under `failures:`).
+pub fn case_failure_message(case: &CaseReport) -> String {
+    let mut out = String::new();
+    for step in &case.steps {
+        for check in &step.checks {
+            if check.verdict.is_bad() {
+                out.push_str(&describe_failure(step, check));
+                out.push('\n');
+            }
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// The lines printed after the run: check counts, warnings, report paths.
+pub fn summary(report: &RunReport, written: &[String]) -> String {
+    let c = &report.summary.checks;
+    let mut out = String::new();
+    let mut warnings = String::new();
+    for case in &report.cases {
+        for step in &case.steps {
+            for check in &step.checks {
+                if let Verdict::Warned(_) = check.verdict {
+                    warnings.push_str(&format!("{}\n", indent(&describe_failure(step, check))));
+                }
+            }
+        }
+    }
+    if !warnings.is_empty() {
+        out.push_str(&format!("warnings (SHOULD requirements not met; --strict makes them failures):\n\n{warnings}"));
+    }
+    out.push_str(&format!(
+        "smartcheck: {} checks in {} cases: {} passed, {} failed, {} warned, {} errored, {} skipped\n",
+        c.total(),
+        report.cases.len(),
+        c.passed,
+        c.failed,
+        c.warned,
+        c.errored,
+        c.skipped
+    ));
+    if report.interrupted {
+        out.push_str("smartcheck: interrupted (Ctrl-C): cases not run are reported as skipped\n");
+    }
+    if !written.is_empty() {
+        out.push_str(&format!("reports: {}\n", written.join(", ")));
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}

@@ -1,0 +1,109 @@
+//! The JUnit XML report: a `<testsuite>` per case, a `<testcase>` per check.
+
+use std::path::Path;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::console::describe_failure;
+use super::model::{CaseReport, CheckReport, StepReport};
+use super::{write_file, ReportError, RunReport};
+use crate::check::Verdict;
+
+/// Builds the XML of an already redacted report.
+pub fn to_xml(report: &RunReport) -> Result<String, ReportError> {
+    let mut junit = Report::new("smartcheck");
+    junit.set_time(Duration::from_millis(report.duration_ms));
+    if let Ok(ts) = chrono::DateTime::parse_from_rfc3339(&report.started_at) {
+        junit.set_timestamp(ts);
+    }
+    for case in &report.cases {
+        junit.add_test_suite(suite(case));
+    }
+    junit.to_string().map_err(|e| ReportError::Serialize {
+        kind: "JUnit",
+        message: e.to_string(),
+    })
+}
+
+pub fn write(report: &RunReport, path: &Path) -> Result<(), ReportError> {
+    write_file(path, to_xml(report)?.as_bytes())
+}
+
+fn suite(case: &CaseReport) -> TestSuite {
+    let mut suite = TestSuite::new(case.name.as_str());
+    suite.set_time(Duration::from_millis(case.duration_ms));
+    if let Ok(ts) = chrono::DateTime::parse_from_rfc3339(&case.started_at) {
+        suite.set_timestamp(ts);
+    }
+    suite.add_property(("target", case.target.as_str()));
+    suite.add_property(("spec", format!("{} {}", case.spec.name, case.spec.version).as_str()));
+    suite.add_property(("file", case.location.to_string().as_str()));
+    if let Some(reason) = &case.reason {
+        suite.add_property(("reason", reason.as_str()));
+    }
+    let classname = format!("{}/{}", case.suite, case.case);
+    for step in &case.steps {
+        for check in &step.checks {
+            suite.add_test_case(test_case(&classname, step, check));
+        }
+    }
+    suite
+}
+
+fn exchange_text(step: &StepReport) -> Option<String> {
+    step.exchange.as_ref().map(|e| e.to_text())
+}
+
+fn test_case(classname: &str, step: &StepReport, check: &CheckReport) -> TestCase {
+    let status = match &check.verdict {
+        Verdict::Passed | Verdict::Warned(_) => TestCaseStatus::success(),
+        Verdict::Failed(m) => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(format!("{}: expected {}, actual {}", check.title, m.expected, m.actual))
+                .set_type(check.level.as_str())
+                .set_description(describe_failure(step, check));
+            status
+        }
+        Verdict::Errored { reason } => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status
+                .set_message(format!("{}: {reason}", check.title))
+                .set_type("errored")
+                .set_description(describe_failure(step, check));
+            status
+        }
+        Verdict::Skipped { reason } => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(reason.as_str());
+            status
+        }
+    };
+    let mut tc = TestCase::new(check.id.as_str(), status);
+    tc.set_classname(classname);
+    tc.set_time(Duration::from_millis(step.duration_ms));
+    tc.add_property(("title", check.title.as_str()));
+    tc.add_property(("level", check.level.as_str()));
+    tc.add_property(("requirement", check.requirement.url.as_str()));
+    tc.add_property(("location", check.location.to_string().as_str()));
+    let mut out = String::new();
+    if let Verdict::Warned(m) = &check.verdict {
+        out.push_str(&format!(
+            "warning ({} requirement not met): {}\n  expected: {}\n  actual:   {}\n\n",
+            check.level.as_str(),
+            check.title,
+            m.expected,
+            m.actual
+        ));
+    }
+    if !matches!(check.verdict, Verdict::Skipped { .. }) {
+        if let Some(text) = exchange_text(step) {
+            out.push_str(&text);
+        }
+    }
+    if !out.is_empty() {
+        tc.set_system_out(out);
+    }
+    tc
+}

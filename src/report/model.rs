@@ -1,0 +1,238 @@
+//! The finished run: every case, step, exchange and verdict. Reporters are functions of it.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::check::Verdict;
+use crate::http::Exchange;
+use crate::redact::Redactor;
+use crate::suite::model::{Level, Requirement};
+use crate::suite::Location;
+
+/// The JSON report's format name and version; bump the version on any breaking change.
+pub const REPORT_FORMAT: &str = "smartcheck-report";
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Always `smartcheck-report`.
+    pub format: &'static str,
+    /// The report schema version (see `smartcheck schema report`).
+    pub version: u32,
+    pub smartcheck_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    /// The run was cut short by Ctrl-C; cases not run are listed as skipped.
+    pub interrupted: bool,
+    /// SHOULD failures counted as failures.
+    pub strict: bool,
+    pub targets: Vec<TargetInfo>,
+    pub summary: Summary,
+    pub cases: Vec<CaseReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetInfo {
+    pub name: String,
+    pub fhir_base: String,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub warned: usize,
+    pub errored: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.warned + self.errored + self.skipped
+    }
+
+    fn add(&mut self, verdict: &Verdict) {
+        match verdict {
+            Verdict::Passed => self.passed += 1,
+            Verdict::Failed(_) => self.failed += 1,
+            Verdict::Warned(_) => self.warned += 1,
+            Verdict::Errored { .. } => self.errored += 1,
+            Verdict::Skipped { .. } => self.skipped += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub cases: CaseCounts,
+    pub checks: Counts,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CaseCounts {
+    pub passed: usize,
+    pub failed: usize,
+    pub errored: usize,
+    pub skipped: usize,
+}
+
+/// How a case as a whole went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaseOutcome {
+    /// No check failed or errored (warnings allowed).
+    Passed,
+    /// At least one check failed.
+    Failed,
+    /// No check failed, at least one errored.
+    Errored,
+    /// Nothing was evaluated (not applicable, or interrupted).
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpecInfo {
+    pub name: String,
+    pub version: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    /// The test name: `target::suite::case`.
+    pub name: String,
+    pub target: String,
+    pub suite: String,
+    pub suite_title: String,
+    pub spec: SpecInfo,
+    pub case: String,
+    pub title: String,
+    pub location: Location,
+    pub outcome: CaseOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub steps: Vec<StepReport>,
+}
+
+/// Whether a step ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepState {
+    /// The server answered; the checks were evaluated.
+    Ran,
+    /// The step could not run (transport error, bad request); its checks errored.
+    Errored,
+    /// A prerequisite was missing or `when` did not hold; its checks were skipped.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub state: StepState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub location: Location,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Exchange>,
+    pub checks: Vec<CheckReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub id: String,
+    pub title: String,
+    pub level: Level,
+    pub requirement: Requirement,
+    pub location: Location,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+impl CaseReport {
+    pub fn checks(&self) -> impl Iterator<Item = &CheckReport> {
+        self.steps.iter().flat_map(|s| s.checks.iter())
+    }
+
+    /// The outcome that the verdicts of the case add up to.
+    pub fn outcome_of(steps: &[StepReport]) -> CaseOutcome {
+        let verdicts: Vec<&Verdict> = steps.iter().flat_map(|s| s.checks.iter().map(|c| &c.verdict)).collect();
+        if verdicts.iter().any(|v| matches!(v, Verdict::Failed(_))) {
+            CaseOutcome::Failed
+        } else if verdicts.iter().any(|v| matches!(v, Verdict::Errored { .. })) {
+            CaseOutcome::Errored
+        } else if verdicts.iter().all(|v| matches!(v, Verdict::Skipped { .. })) {
+            CaseOutcome::Skipped
+        } else {
+            CaseOutcome::Passed
+        }
+    }
+
+    /// A copy with every secret masked: exchanges, messages, reasons.
+    pub fn redacted(&self, redactor: &Redactor) -> CaseReport {
+        let mut copy = self.clone();
+        copy.reason = copy.reason.map(|r| redactor.redact(&r));
+        for step in &mut copy.steps {
+            step.reason = step.reason.take().map(|r| redactor.redact(&r));
+            step.exchange = step.exchange.as_ref().map(|e| e.redacted(redactor));
+            for check in &mut step.checks {
+                check.verdict = match &check.verdict {
+                    Verdict::Failed(m) => Verdict::Failed(redact_mismatch(m, redactor)),
+                    Verdict::Warned(m) => Verdict::Warned(redact_mismatch(m, redactor)),
+                    Verdict::Errored { reason } => Verdict::Errored {
+                        reason: redactor.redact(reason),
+                    },
+                    Verdict::Skipped { reason } => Verdict::Skipped {
+                        reason: redactor.redact(reason),
+                    },
+                    Verdict::Passed => Verdict::Passed,
+                };
+            }
+        }
+        copy
+    }
+}
+
+fn redact_mismatch(m: &crate::check::Mismatch, redactor: &Redactor) -> crate::check::Mismatch {
+    crate::check::Mismatch {
+        expected: redactor.redact(&m.expected),
+        actual: redactor.redact(&m.actual),
+    }
+}
+
+impl RunReport {
+    pub fn summarize(cases: &[CaseReport]) -> Summary {
+        let mut summary = Summary::default();
+        for case in cases {
+            match case.outcome {
+                CaseOutcome::Passed => summary.cases.passed += 1,
+                CaseOutcome::Failed => summary.cases.failed += 1,
+                CaseOutcome::Errored => summary.cases.errored += 1,
+                CaseOutcome::Skipped => summary.cases.skipped += 1,
+            }
+            for check in case.checks() {
+                summary.checks.add(&check.verdict);
+            }
+        }
+        summary
+    }
+
+    /// A copy with every secret masked, for writers.
+    pub fn redacted(&self, redactor: &Redactor) -> RunReport {
+        let mut copy = self.clone();
+        copy.cases = self.cases.iter().map(|c| c.redacted(redactor)).collect();
+        copy
+    }
+
+    /// Whether the run fails (exit code 1): a failed or errored check.
+    pub fn has_failures(&self) -> bool {
+        self.summary.checks.failed > 0 || self.summary.checks.errored > 0
+    }
+}

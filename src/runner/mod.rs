@@ -1,0 +1,158 @@
+//! Runs a plan of cases as libtest-mimic trials and collects the run report. The only
+//! module that creates trials.
+
+pub mod case;
+pub mod request;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+pub use case::{case_name, RunSettings, TargetRun};
+
+use crate::report::console::case_failure_message;
+use crate::report::model::{TargetInfo, REPORT_FORMAT, REPORT_VERSION};
+use crate::report::{CaseOutcome, CaseReport, RunReport};
+use crate::suite::Suite;
+
+/// The selection and console settings of a run, in libtest terms.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub filter: Option<String>,
+    pub exact: bool,
+    pub skip: Vec<String>,
+    pub list: bool,
+    pub test_threads: Option<usize>,
+    /// `auto`, `always` or `never`.
+    pub color: Option<String>,
+}
+
+/// One case to run against one target.
+pub struct Planned {
+    pub run: Arc<TargetRun>,
+    pub suite: Arc<Suite>,
+    pub case_index: usize,
+}
+
+/// Every target × every suite of its SMART major version × every case.
+pub fn plan(targets: &[Arc<TargetRun>], suites: &[Arc<Suite>]) -> (Vec<Planned>, Vec<String>) {
+    let mut planned = Vec::new();
+    let mut notes = Vec::new();
+    for run in targets {
+        for suite in suites {
+            if suite.spec.major() != Some(run.target.smart_version) {
+                notes.push(format!(
+                    "suite `{}` ({} {}) is not run against `{}`, which declares smart-version {}",
+                    suite.suite, suite.spec.name, suite.spec.version, run.target.name, run.target.smart_version
+                ));
+                continue;
+            }
+            for case_index in 0..suite.cases.len() {
+                planned.push(Planned {
+                    run: run.clone(),
+                    suite: suite.clone(),
+                    case_index,
+                });
+            }
+        }
+    }
+    (planned, notes)
+}
+
+fn arguments(selection: &Selection) -> Arguments {
+    let mut args = Arguments {
+        filter: selection.filter.clone(),
+        exact: selection.exact,
+        skip: selection.skip.clone(),
+        list: selection.list,
+        test_threads: selection.test_threads,
+        ..Arguments::default()
+    };
+    args.color = match selection.color.as_deref() {
+        Some("always") => Some(libtest_mimic::ColorSetting::Always),
+        Some("never") => Some(libtest_mimic::ColorSetting::Never),
+        _ => None,
+    };
+    args
+}
+
+/// Runs the plan with libtest-mimic's console output, and returns the report (not redacted;
+/// writers redact). With `list`, prints the names and returns `None`.
+pub fn execute(
+    runtime: &tokio::runtime::Runtime,
+    targets: &[Arc<TargetRun>],
+    planned: Vec<Planned>,
+    selection: &Selection,
+    settings: RunSettings,
+) -> Option<RunReport> {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let start = Instant::now();
+    let collected: Arc<Mutex<Vec<(usize, CaseReport)>>> = Arc::default();
+    let trials: Vec<Trial> = planned
+        .into_iter()
+        .enumerate()
+        .map(|(order, item)| {
+            let case = &item.suite.cases[item.case_index];
+            let name = case_name(&item.run.target, &item.suite, case);
+            let handle = runtime.handle().clone();
+            let collected = collected.clone();
+            let settings = settings.clone();
+            Trial::ignorable_test(name, move || {
+                let report = if settings.cancel.is_cancelled() {
+                    let case = &item.suite.cases[item.case_index];
+                    case::skipped_case(&item.run, &item.suite, case, "interrupted (Ctrl-C) before the case started")
+                } else {
+                    handle.block_on(case::run_case(
+                        item.run.clone(),
+                        item.suite.clone(),
+                        item.case_index,
+                        settings.clone(),
+                    ))
+                };
+                let outcome = report.outcome;
+                let message = match outcome {
+                    CaseOutcome::Failed | CaseOutcome::Errored => {
+                        Some(case_failure_message(&report.redacted(&settings.redactor)))
+                    }
+                    _ => None,
+                };
+                let reason = report.reason.clone().map(|r| settings.redactor.redact(&r));
+                collected.lock().unwrap_or_else(|e| e.into_inner()).push((order, report));
+                match (outcome, message) {
+                    (CaseOutcome::Skipped, _) => Ok(Completion::ignored_with(reason.unwrap_or_default())),
+                    (_, Some(message)) => Err(Failed::from(message)),
+                    _ => Ok(Completion::Completed),
+                }
+            })
+        })
+        .collect();
+    let args = arguments(selection);
+    let _conclusion = libtest_mimic::run(&args, trials);
+    if selection.list {
+        return None;
+    }
+    let mut cases = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
+    cases.sort_by_key(|(order, _)| *order);
+    let cases: Vec<CaseReport> = cases.into_iter().map(|(_, c)| c).collect();
+    Some(RunReport {
+        format: REPORT_FORMAT,
+        version: REPORT_VERSION,
+        smartcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at,
+        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        duration_ms: start.elapsed().as_millis() as u64,
+        interrupted: settings.cancel.is_cancelled(),
+        strict: settings.strict,
+        targets: targets
+            .iter()
+            .map(|t| TargetInfo {
+                name: t.target.name.clone(),
+                fhir_base: t.target.fhir_base_str(),
+                file: t.target.file.clone(),
+            })
+            .collect(),
+        summary: RunReport::summarize(&cases),
+        cases,
+    })
+}

@@ -1,0 +1,449 @@
+//! The suite file format: suites of cases of steps with declarative checks (serde + JSON Schema).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::ops::{JsonType, Op};
+use super::position::Location;
+
+/// A suite: reusable cases that check one specification.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Suite {
+    /// Stable kebab-case id; the middle part of every test name (`target::suite::case`).
+    pub suite: String,
+    /// One line saying what the suite checks.
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The specification the suite checks.
+    pub spec: SpecRef,
+    pub cases: Vec<Case>,
+    /// The file the suite came from (set by the loader).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub file: String,
+}
+
+/// Which specification a suite checks.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SpecRef {
+    /// e.g. `SMART App Launch`.
+    pub name: String,
+    /// e.g. `2.2.0`. The major version decides which targets run the suite
+    /// (see the target's `smart-version`).
+    pub version: String,
+    pub url: String,
+}
+
+impl SpecRef {
+    /// The major version number (`2` for `2.2.0`), if the version starts with one.
+    pub fn major(&self) -> Option<u32> {
+        self.version.split('.').next().and_then(|m| m.parse().ok())
+    }
+}
+
+/// One flow with its own state: steps run in order, later steps read what earlier ones kept.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Case {
+    /// Stable kebab-case id, unique in the suite.
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub steps: Vec<Step>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub location: Location,
+}
+
+/// One action against the server, and the checks on its result.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Step {
+    /// Id, unique in the case; later steps read this step's result as `{{ steps.ID... }}`.
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Run the step only when this holds; otherwise it and its checks are skipped with a reason.
+    #[serde(default)]
+    pub when: Option<Condition>,
+    /// A plain HTTP request.
+    pub request: HttpRequest,
+    /// Values kept in the case context as `{{ vars.NAME }}`.
+    #[serde(default)]
+    pub capture: BTreeMap<String, Capture>,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub location: Location,
+}
+
+/// HTTP methods a step may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    #[default]
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+/// A plain HTTP request. Every string may hold `{{ context.path }}` templates.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpRequest {
+    #[serde(default)]
+    pub method: Method,
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Query parameters appended to the URL (encoded by the harness).
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// An `application/x-www-form-urlencoded` body.
+    #[serde(default)]
+    pub form: Option<BTreeMap<String, String>>,
+    /// A JSON body (`Content-Type: application/json`).
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// A raw text body.
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+/// Where a captured value comes from: exactly one of `json`, `header`, `status`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Capture {
+    /// A JSONPath (RFC 9535) into the response body.
+    #[serde(default)]
+    pub json: Option<String>,
+    /// A response header name (case-insensitive).
+    #[serde(default)]
+    pub header: Option<String>,
+    /// The response status code.
+    #[serde(default)]
+    pub status: Option<bool>,
+}
+
+/// How strong a requirement is (RFC 2119 words).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+pub enum Level {
+    /// SHALL / MUST / REQUIRED: a failure fails the run.
+    #[default]
+    #[serde(rename = "SHALL")]
+    Shall,
+    /// SHOULD / RECOMMENDED: a failure is a warning unless `--strict`.
+    #[serde(rename = "SHOULD")]
+    Should,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Shall => "SHALL",
+            Level::Should => "SHOULD",
+        }
+    }
+}
+
+/// The requirement a check comes from.
+#[derive(Debug, Clone, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Requirement {
+    /// The spec section, e.g. `https://hl7.org/fhir/smart-app-launch/conformance.html#metadata`.
+    pub url: String,
+    /// A short quote of the requirement.
+    pub quote: String,
+}
+
+/// One named expectation on a step's result. Exactly one of `status`, `header`, `json`, `body`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Check {
+    /// Stable kebab-case id, unique in the suite: the JUnit test name and JSON key.
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub level: Level,
+    pub requirement: Requirement,
+    /// Evaluate the check only when this holds; otherwise it is skipped with a reason.
+    #[serde(default)]
+    pub when: Option<Condition>,
+    /// The status code: a number, or a list of acceptable numbers.
+    #[serde(default)]
+    pub status: Option<StatusMatcher>,
+    #[serde(default)]
+    pub header: Option<HeaderCheck>,
+    #[serde(default)]
+    pub json: Option<JsonCheck>,
+    #[serde(default)]
+    pub body: Option<BodyCheck>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub location: Location,
+}
+
+/// Acceptable status codes.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(untagged)]
+pub enum StatusMatcher {
+    Exact(u16),
+    OneOf(Vec<u16>),
+}
+
+impl StatusMatcher {
+    pub fn accepts(&self, status: u16) -> bool {
+        match self {
+            StatusMatcher::Exact(code) => *code == status,
+            StatusMatcher::OneOf(codes) => codes.contains(&status),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            StatusMatcher::Exact(code) => code.to_string(),
+            StatusMatcher::OneOf(codes) => {
+                let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
+                format!("one of {}", codes.join(", "))
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusMatcher {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = StatusMatcher;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a status code (100-599) or a list of status codes")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                status_code(v).map(StatusMatcher::Exact)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("{v} is not a status code (100-599)")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut codes = Vec::new();
+                while let Some(code) = seq.next_element::<u64>()? {
+                    codes.push(status_code(code)?);
+                }
+                if codes.is_empty() {
+                    return Err(serde::de::Error::custom("the list of status codes is empty"));
+                }
+                Ok(StatusMatcher::OneOf(codes))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+fn status_code<E: serde::de::Error>(v: u64) -> Result<u16, E> {
+    if (100..=599).contains(&v) {
+        Ok(v as u16)
+    } else {
+        Err(E::custom(format!("{v} is not a status code (100-599)")))
+    }
+}
+
+/// Declares a struct of one subject field plus the shared matcher operators; the loader
+/// requires exactly one operator to be set.
+macro_rules! with_operators {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// The value exists (`true`).
+            #[serde(default)]
+            pub present: Option<bool>,
+            /// The value does not exist (`true`).
+            #[serde(default)]
+            pub absent: Option<bool>,
+            /// The JSON type of the value.
+            #[serde(default, rename = "type")]
+            pub type_: Option<JsonType>,
+            /// Equal to this value (templates allowed; `"{{ path }}"` alone compares JSON values).
+            #[serde(default)]
+            pub equals: Option<serde_json::Value>,
+            /// Equal to one of these values.
+            #[serde(default)]
+            pub one_of: Option<Vec<serde_json::Value>>,
+            /// An array holding this element, or a string holding this substring.
+            #[serde(default)]
+            pub contains: Option<serde_json::Value>,
+            /// An array holding at least one of these elements.
+            #[serde(default)]
+            pub contains_any: Option<Vec<serde_json::Value>>,
+            /// An array without this element, or a string without this substring (absent passes).
+            #[serde(default)]
+            pub excludes: Option<serde_json::Value>,
+            /// A string starting with this prefix.
+            #[serde(default)]
+            pub starts_with: Option<String>,
+            /// A string that is an absolute URL (scheme and host) (`true`).
+            #[serde(default)]
+            pub absolute_url: Option<bool>,
+            /// A string matching this regular expression (unanchored; use `^...$`).
+            #[serde(default)]
+            pub matches: Option<String>,
+            /// A space-separated scope string whose scopes are all in this one.
+            #[serde(default)]
+            pub subset_of: Option<String>,
+            /// A space-separated scope string with the same scopes as this one, in any order.
+            #[serde(default)]
+            pub equals_as_set: Option<String>,
+            /// An array whose elements all have this JSON type.
+            #[serde(default)]
+            pub items_type: Option<JsonType>,
+            /// A non-empty string, array or object (`true`).
+            #[serde(default)]
+            pub not_empty: Option<bool>,
+            /// A JSON Web Key Set (RFC 7517 §5) whose every key parses (`true`).
+            #[serde(default)]
+            pub jwk_set: Option<bool>,
+        }
+
+        impl $name {
+            /// The operators set on this matcher, in declaration order.
+            pub fn operators(&self) -> Vec<Op> {
+                let mut ops = Vec::new();
+                if self.present == Some(true) { ops.push(Op::Present); }
+                if self.absent == Some(true) { ops.push(Op::Absent); }
+                if let Some(t) = self.type_ { ops.push(Op::Type(t)); }
+                if let Some(v) = &self.equals { ops.push(Op::Equals(v.clone())); }
+                if let Some(v) = &self.one_of { ops.push(Op::OneOf(v.clone())); }
+                if let Some(v) = &self.contains { ops.push(Op::Contains(v.clone())); }
+                if let Some(v) = &self.contains_any { ops.push(Op::ContainsAny(v.clone())); }
+                if let Some(v) = &self.excludes { ops.push(Op::Excludes(v.clone())); }
+                if let Some(v) = &self.starts_with { ops.push(Op::StartsWith(v.clone())); }
+                if self.absolute_url == Some(true) { ops.push(Op::AbsoluteUrl); }
+                if let Some(v) = &self.matches { ops.push(Op::Matches(v.clone())); }
+                if let Some(v) = &self.subset_of { ops.push(Op::SubsetOf(v.clone())); }
+                if let Some(v) = &self.equals_as_set { ops.push(Op::EqualsAsSet(v.clone())); }
+                if let Some(t) = self.items_type { ops.push(Op::ItemsType(t)); }
+                if self.not_empty == Some(true) { ops.push(Op::NotEmpty); }
+                if self.jwk_set == Some(true) { ops.push(Op::JwkSet); }
+                ops
+            }
+
+            /// Operators written with `false` (`present: false`), which say nothing.
+            pub fn false_flags(&self) -> Vec<&'static str> {
+                let mut names = Vec::new();
+                if self.present == Some(false) { names.push("present"); }
+                if self.absent == Some(false) { names.push("absent"); }
+                if self.absolute_url == Some(false) { names.push("absolute-url"); }
+                if self.not_empty == Some(false) { names.push("not-empty"); }
+                if self.jwk_set == Some(false) { names.push("jwk-set"); }
+                names
+            }
+        }
+    };
+}
+
+with_operators! {
+    /// A check on a response header (names compare case-insensitively).
+    pub struct HeaderCheck {
+        /// The header name.
+        pub name: String,
+    }
+}
+
+with_operators! {
+    /// A check on the JSON response body at a JSONPath (RFC 9535). A path that selects one
+    /// node is that value; a path with wildcards, filters or descendants selects an array.
+    pub struct JsonCheck {
+        /// The JSONPath, e.g. `$.token_endpoint` or `$.rest[*].security.service[*].coding[*].code`.
+        pub path: String,
+        /// When nothing is at the path, skip the check (for OPTIONAL fields) instead of failing.
+        #[serde(default)]
+        pub if_present: bool,
+    }
+}
+
+with_operators! {
+    /// A condition on a value of the case context.
+    pub struct Condition {
+        /// A template naming the value, e.g. `"{{ steps.config.json.capabilities }}"`.
+        pub value: String,
+    }
+}
+
+/// A check on the raw response body. Exactly one of the fields.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BodyCheck {
+    /// The body parses as JSON (`true`).
+    #[serde(default)]
+    pub is_json: Option<bool>,
+    /// The body parses as a JSON object (`true`).
+    #[serde(default)]
+    pub is_json_object: Option<bool>,
+    /// The body holds this text.
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// The body matches this regular expression.
+    #[serde(default)]
+    pub matches: Option<String>,
+}
+
+impl BodyCheck {
+    pub fn count(&self) -> usize {
+        [
+            self.is_json == Some(true),
+            self.is_json_object == Some(true),
+            self.contains.is_some(),
+            self.matches.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
+    }
+}
+
+impl Check {
+    /// How many subjects (`status`, `header`, `json`, `body`) the check names.
+    pub fn subject_count(&self) -> usize {
+        [
+            self.status.is_some(),
+            self.header.is_some(),
+            self.json.is_some(),
+            self.body.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
+    }
+}

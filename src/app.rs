@@ -50,6 +50,12 @@ pub struct RunOptions {
 /// The directory searched for suites when `--suite` is not given.
 pub const DEFAULT_SUITES_DIR: &str = "suites";
 
+/// The target `smartcheck demo` runs against.
+pub const DEMO_TARGET: &str = "fixtures/targets/reference.yaml";
+
+/// The variable the demo target reads the reference server's FHIR base from.
+pub const DEMO_BASE_VAR: &str = "SMARTCHECK_REFERENCE_FHIR_BASE";
+
 fn print_errors(errors: &[LoadError]) {
     let mut stderr = std::io::stderr().lock();
     for e in errors {
@@ -70,7 +76,10 @@ pub fn load_targets(paths: &[PathBuf], env: &Environment) -> Result<Vec<Target>,
     let mut seen = BTreeMap::new();
     for t in &targets {
         if let Some(other) = seen.insert(t.name.clone(), t.file.clone()) {
-            errors.push(LoadError::whole_file(&t.file, format!("target name `{}` is also used by {other}", t.name)));
+            errors.push(LoadError::whole_file(
+                &t.file,
+                format!("target name `{}` is also used by {other}", t.name),
+            ));
         }
     }
     if errors.is_empty() {
@@ -89,7 +98,10 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<LoadError>> {
         match suite::load_suite(file) {
             Ok(s) => {
                 if let Some(other) = suites.iter().find(|o| o.suite == s.suite) {
-                    errors.push(LoadError::whole_file(&s.file, format!("suite id `{}` is also used by {}", s.suite, other.file)));
+                    errors.push(LoadError::whole_file(
+                        &s.file,
+                        format!("suite id `{}` is also used by {}", s.suite, other.file),
+                    ));
                 }
                 suites.push(s)
             }
@@ -127,7 +139,11 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     let redactor = Redactor::new();
     let mut runs = Vec::new();
     for target in targets {
-        for secret in target.secrets.values().chain(target.headers.iter().map(|(_, v)| v)) {
+        for secret in target
+            .secrets
+            .values()
+            .chain(target.headers.iter().map(|(_, v)| v))
+        {
             redactor.register(secret);
         }
         match HttpClient::for_target(&target) {
@@ -147,7 +163,10 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         eprintln!("error: no case to run: no suite matches the targets' smart-version");
         return exit::USAGE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -161,12 +180,19 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         redactor: redactor.clone(),
         cancel: cancel.clone(),
     };
-    let Some(report) = runner::execute(&runtime, &runs, planned, &options.selection, settings) else {
+    let Some(report) = runner::execute(&runtime, &runs, planned, &options.selection, settings)
+    else {
         return exit::SUCCESS;
     };
     let report = report.redacted(&redactor);
-    let junit_path = options.junit.clone().unwrap_or_else(|| options.report_dir.join("junit.xml"));
-    let json_path = options.json.clone().unwrap_or_else(|| options.report_dir.join("results.json"));
+    let junit_path = options
+        .junit
+        .clone()
+        .unwrap_or_else(|| options.report_dir.join("junit.xml"));
+    let json_path = options
+        .json
+        .clone()
+        .unwrap_or_else(|| options.report_dir.join("results.json"));
     let mut written = Vec::new();
     let mut harness_error = false;
     for (path, result) in [
@@ -215,10 +241,25 @@ pub fn validate(files: &[PathBuf], env: &Environment) -> u8 {
     for file in files {
         match suite::load_any(file, &|n| env.var(n)) {
             Ok(Loaded::Suite(s)) => {
-                let checks: usize = s.cases.iter().flat_map(|c| &c.steps).map(|st| st.checks.len()).sum();
-                println!("ok: {} (suite `{}`: {} cases, {checks} checks)", file.display(), s.suite, s.cases.len());
+                let checks: usize = s
+                    .cases
+                    .iter()
+                    .flat_map(|c| &c.steps)
+                    .map(|st| st.checks.len())
+                    .sum();
+                println!(
+                    "ok: {} (suite `{}`: {} cases, {checks} checks)",
+                    file.display(),
+                    s.suite,
+                    s.cases.len()
+                );
             }
-            Ok(Loaded::Target(t)) => println!("ok: {} (target `{}`: {})", file.display(), t.name, t.fhir_base),
+            Ok(Loaded::Target(t)) => println!(
+                "ok: {} (target `{}`: {})",
+                file.display(),
+                t.name,
+                t.fhir_base
+            ),
             Err(errors) => {
                 print_errors(&errors);
                 failed = true;
@@ -255,4 +296,66 @@ pub fn schema(kind: SchemaKind) -> u8 {
             exit::HARNESS
         }
     }
+}
+
+/// `smartcheck demo`: the reference server on a free loopback port, the built-in suites
+/// against it, the reports in the report directory.
+pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
+    let faults = match crate::reference::Faults::parse(faults) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let server = match crate::reference::ReferenceServer::start("127.0.0.1", 0, faults) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot start the reference server on 127.0.0.1: {e}");
+            return exit::HARNESS;
+        }
+    };
+    println!(
+        "smartcheck demo: reference server at {}",
+        server.fhir_base()
+    );
+    let mut env = env.clone();
+    env.vars
+        .insert(DEMO_BASE_VAR.to_string(), server.fhir_base());
+    let code = run(options, &env);
+    drop(server);
+    code
+}
+
+/// `smartcheck serve-reference`: serves until Ctrl-C; the first stdout line is the FHIR base.
+pub fn serve_reference(host: &str, port: u16, faults: &[String]) -> u8 {
+    let faults = match crate::reference::Faults::parse(faults) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let server = match crate::reference::ReferenceServer::start(host, port, faults) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on {host}:{port}: {e}");
+            return exit::USAGE;
+        }
+    };
+    println!("{}", server.fhir_base());
+    let _ = std::io::stdout().flush();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::HARNESS;
+        }
+    };
+    let _ = runtime.block_on(tokio::signal::ctrl_c());
+    drop(server);
+    exit::SUCCESS
 }

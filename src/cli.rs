@@ -12,8 +12,10 @@ use crate::runner::Selection;
 /// SMART on FHIR server-conformance test harness.
 #[derive(Debug, Parser)]
 #[command(name = "smartcheck", version, about, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 all checks passed; 1 a check failed or errored; \
-2 usage error or bad suite/target file; 3 harness error; 130 interrupted.")]
+#[command(
+    after_help = "Exit codes: 0 all checks passed; 1 a check failed or errored; \
+2 usage error or bad suite/target file; 3 harness error; 130 interrupted."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -27,6 +29,37 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of a file format (for yaml-language-server and other editors).
     Schema(SchemaArgs),
+    /// Start the embedded reference server and run the built-in suites against it.
+    Demo(DemoArgs),
+    /// Serve the embedded SMART reference server; prints its FHIR base URL first.
+    ServeReference(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    /// Break one requirement of the reference server (repeatable); see README's fault table.
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<String>,
+    /// Count SHOULD requirements that are not met as failures, not warnings.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Break one requirement (repeatable); see README's fault table.
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +149,26 @@ pub enum SchemaFormat {
     Target,
 }
 
+impl SelectionArgs {
+    fn into_selection(self) -> Selection {
+        Selection {
+            filter: self.filter,
+            exact: self.exact,
+            skip: self.skip,
+            list: self.list,
+            test_threads: self.test_threads.map(usize::from),
+            color: Some(
+                match self.color {
+                    Color::Auto => "auto",
+                    Color::Always => "always",
+                    Color::Never => "never",
+                }
+                .to_string(),
+            ),
+        }
+    }
+}
+
 impl RunArgs {
     fn into_options(self) -> RunOptions {
         RunOptions {
@@ -125,22 +178,23 @@ impl RunArgs {
             junit: self.reports.junit,
             json: self.reports.json,
             strict: self.strict,
-            selection: Selection {
-                filter: self.selection.filter,
-                exact: self.selection.exact,
-                skip: self.selection.skip,
-                list: self.selection.list,
-                test_threads: self.selection.test_threads.map(usize::from),
-                color: Some(
-                    match self.selection.color {
-                        Color::Auto => "auto",
-                        Color::Always => "always",
-                        Color::Never => "never",
-                    }
-                    .to_string(),
-                ),
-            },
+            selection: self.selection.into_selection(),
         }
+    }
+}
+
+impl DemoArgs {
+    fn into_options(self) -> (RunOptions, Vec<String>) {
+        let options = RunOptions {
+            targets: vec![PathBuf::from(app::DEMO_TARGET)],
+            suites: Vec::new(),
+            report_dir: self.reports.report_dir,
+            junit: self.reports.junit,
+            json: self.reports.json,
+            strict: self.strict,
+            selection: self.selection.into_selection(),
+        };
+        (options, self.faults)
     }
 }
 
@@ -151,7 +205,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::SUCCESS
+                }
                 _ => exit::USAGE,
             };
         }
@@ -163,6 +219,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             SchemaFormat::Suite => SchemaKind::Suite,
             SchemaFormat::Target => SchemaKind::Target,
         }),
+        Command::Demo(args) => {
+            let (options, faults) = args.into_options();
+            app::demo(options, &faults, env)
+        }
+        Command::ServeReference(args) => app::serve_reference(&args.host, args.port, &args.faults),
     }
 }
 
@@ -186,6 +247,9 @@ mod tests {
             "smartcheck validate a.yaml b.yaml",
             "smartcheck schema suite",
             "smartcheck schema target",
+            "smartcheck demo",
+            "smartcheck demo --fault pkce-plain-advertised --fault jwks-bad-key discovery --report-dir out",
+            "smartcheck serve-reference --port 0 --fault smart-config-no-cors",
         ];
         for line in ok {
             let parsed = Cli::try_parse_from(line.split_whitespace());
@@ -201,17 +265,24 @@ mod tests {
             "smartcheck validate",
             "smartcheck schema report-card",
             "smartcheck frobnicate",
+            "smartcheck serve-reference --port 99999",
+            "smartcheck demo --target t.yaml",
         ];
         for line in bad {
-            assert!(Cli::try_parse_from(line.split_whitespace()).is_err(), "{line} should not parse");
+            assert!(
+                Cli::try_parse_from(line.split_whitespace()).is_err(),
+                "{line} should not parse"
+            );
         }
     }
 
     #[test]
     fn run_options_carry_the_selection() {
-        let Command::Run(args) = Cli::try_parse_from("smartcheck run -t t.yaml case --skip x --test-threads 3".split_whitespace())
-            .unwrap()
-            .command
+        let Command::Run(args) = Cli::try_parse_from(
+            "smartcheck run -t t.yaml case --skip x --test-threads 3".split_whitespace(),
+        )
+        .unwrap()
+        .command
         else {
             panic!("not run");
         };

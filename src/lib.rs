@@ -8,6 +8,7 @@ pub mod exit;
 pub mod http;
 pub mod logging;
 pub mod redact;
+pub mod reference;
 pub mod report;
 pub mod runner;
 pub mod secret;

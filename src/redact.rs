@@ -231,7 +231,10 @@ mod tests {
         let r = Redactor::new();
         r.register(&Secret::new("abcd"));
         r.register(&Secret::new("abcdefgh"));
-        assert_eq!(r.redact("x abcdefgh y abcd z"), "x [redacted] y [redacted] z");
+        assert_eq!(
+            r.redact("x abcdefgh y abcd z"),
+            "x [redacted] y [redacted] z"
+        );
     }
 
     #[test]
@@ -247,7 +250,10 @@ mod tests {
         let body = serde_json::json!({"access_token": "tok-123456", "nested": {"refresh_token": "ref-98765"}, "scope": "openid"});
         r.learn_from_json(&body);
         let text = r.redact_json_text(&body.to_string());
-        assert!(!text.contains("tok-123456") && !text.contains("ref-98765"), "{text}");
+        assert!(
+            !text.contains("tok-123456") && !text.contains("ref-98765"),
+            "{text}"
+        );
         assert!(text.contains("openid"));
         assert_eq!(r.redact("Bearer tok-123456"), "Bearer [redacted]");
     }
@@ -260,10 +266,16 @@ mod tests {
             "grant_type=authorization_code&code=%5Bredacted%5D"
         );
         let url = r.redact_url("http://127.0.0.1/cb?code=abc&state=s1");
-        assert!(url.contains("state=s1") && !url.contains("code=abc"), "{url}");
+        assert!(
+            url.contains("state=s1") && !url.contains("code=abc"),
+            "{url}"
+        );
         // "client:s3cr3t-pass" in Basic credentials.
         r.learn_from_authorization("Basic Y2xpZW50OnMzY3IzdC1wYXNz");
         assert_eq!(r.redact("pw s3cr3t-pass"), "pw [redacted]");
-        assert_eq!(r.redact_header("Authorization", "Basic Y2xpZW50OnMzY3IzdC1wYXNz"), "Basic [redacted]");
+        assert_eq!(
+            r.redact_header("Authorization", "Basic Y2xpZW50OnMzY3IzdC1wYXNz"),
+            "Basic [redacted]"
+        );
     }
 }

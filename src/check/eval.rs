@@ -21,14 +21,22 @@ pub enum Evaluation {
 
 /// Whether a `when` condition holds; `Err` carries the reason it does not.
 pub fn condition_holds(cond: &Condition, context: &Value) -> Result<(), String> {
-    let value = match Template::parse(&cond.value).map_err(|e| e.message)?.render_value(context) {
+    let value = match Template::parse(&cond.value)
+        .map_err(|e| e.message)?
+        .render_value(context)
+    {
         Ok(v) => Some(v),
         Err(Missing { .. }) => None,
     };
     for op in cond.operators() {
         match apply(&op, value.as_ref(), context) {
             Ok(Ok(())) => {}
-            Ok(Err(m)) => return Err(format!("condition not met: {} is {}, not {}", cond.value, m.actual, m.expected)),
+            Ok(Err(m)) => {
+                return Err(format!(
+                    "condition not met: {} is {}, not {}",
+                    cond.value, m.actual, m.expected
+                ))
+            }
             Err(Problem::Missing(m)) => return Err(format!("condition not met: {m}")),
             Err(Problem::Error(e)) => return Err(format!("condition cannot be evaluated: {e}")),
         }
@@ -65,7 +73,9 @@ fn run_ops(ops: &[Op], value: Option<&Value>, context: &Value) -> Evaluation {
         match apply(op, value, context) {
             Ok(Ok(())) => {}
             Ok(Err(m)) => return Evaluation::Mismatched(m),
-            Err(Problem::Missing(m)) => return Evaluation::Skip(format!("the value to compare with is not available: {m}")),
+            Err(Problem::Missing(m)) => {
+                return Evaluation::Skip(format!("the value to compare with is not available: {m}"))
+            }
             Err(Problem::Error(e)) => return Evaluation::Error(e),
         }
     }
@@ -100,7 +110,10 @@ fn json_check(json: &JsonCheck, response: &RecordedResponse, context: &Value) ->
         Err(e) => return Evaluation::Error(e),
     };
     if value.is_none() && json.if_present {
-        return Evaluation::Skip(format!("`{}` is not in the response (an optional field)", json.path));
+        return Evaluation::Skip(format!(
+            "`{}` is not in the response (an optional field)",
+            json.path
+        ));
     }
     let ops = json.operators();
     // A path with wildcards or filters selects a list. Operators on one value (absolute-url,
@@ -110,7 +123,11 @@ fn json_check(json: &JsonCheck, response: &RecordedResponse, context: &Value) ->
             if nodes.len() != 1 {
                 return Evaluation::Mismatched(Mismatch {
                     expected: format!("exactly one value at `{}`", json.path),
-                    actual: format!("{} values: {}", nodes.len(), show(&Value::Array(nodes.clone()))),
+                    actual: format!(
+                        "{} values: {}",
+                        nodes.len(),
+                        show(&Value::Array(nodes.clone()))
+                    ),
                 });
             }
             return run_ops(&ops, nodes.first(), context);
@@ -131,7 +148,11 @@ fn body_check(body: &BodyCheck, response: &RecordedResponse) -> Evaluation {
         })
     };
     if body.is_json == Some(true) {
-        return if parsed.is_ok() { Evaluation::Matched } else { mismatch("a JSON body") };
+        return if parsed.is_ok() {
+            Evaluation::Matched
+        } else {
+            mismatch("a JSON body")
+        };
     }
     if body.is_json_object == Some(true) {
         return match &parsed {
@@ -165,7 +186,8 @@ fn body_check(body: &BodyCheck, response: &RecordedResponse) -> Evaluation {
 /// Selects the value at a JSONPath: nothing → `None`; a singular path → the node; a path
 /// with wildcards, filters, slices, unions or descendants → the array of the nodes.
 pub fn select(path: &str, document: &Value) -> Result<Option<Value>, String> {
-    let parsed = serde_json_path::JsonPath::parse(path).map_err(|e| format!("`{path}` is not a JSONPath: {e}"))?;
+    let parsed = serde_json_path::JsonPath::parse(path)
+        .map_err(|e| format!("`{path}` is not a JSONPath: {e}"))?;
     let nodes = parsed.query(document).all();
     if nodes.is_empty() {
         return Ok(None);
@@ -179,7 +201,13 @@ pub fn select(path: &str, document: &Value) -> Result<Option<Value>, String> {
 fn is_single_value_op(op: &Op) -> bool {
     !matches!(
         op,
-        Op::Present | Op::Absent | Op::Contains(_) | Op::ContainsAny(_) | Op::Excludes(_) | Op::ItemsType(_) | Op::NotEmpty
+        Op::Present
+            | Op::Absent
+            | Op::Contains(_)
+            | Op::ContainsAny(_)
+            | Op::Excludes(_)
+            | Op::ItemsType(_)
+            | Op::NotEmpty
     )
 }
 
@@ -235,7 +263,11 @@ pub fn show(value: &Value) -> String {
 }
 
 fn preview(body: &str) -> String {
-    let flat: String = body.chars().take(120).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat: String = body
+        .chars()
+        .take(120)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if body.is_empty() {
         "an empty body".to_string()
     } else if body.chars().count() > 120 {
@@ -248,12 +280,18 @@ fn preview(body: &str) -> String {
 fn scopes(value: &Value) -> Option<Vec<String>> {
     match value {
         Value::String(s) => Some(s.split_whitespace().map(str::to_string).collect()),
-        Value::Array(items) => items.iter().map(|v| v.as_str().map(str::to_string)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => None,
     }
 }
 
-fn miss(expected: impl Into<String>, actual: Option<&Value>) -> Result<Result<(), Mismatch>, Problem> {
+fn miss(
+    expected: impl Into<String>,
+    actual: Option<&Value>,
+) -> Result<Result<(), Mismatch>, Problem> {
     Ok(Err(Mismatch {
         expected: expected.into(),
         actual: actual.map(show).unwrap_or_else(|| "absent".to_string()),
@@ -263,7 +301,11 @@ fn miss(expected: impl Into<String>, actual: Option<&Value>) -> Result<Result<()
 fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), Mismatch>, Problem> {
     let ok = Ok(Ok(()));
     if let Op::Absent = op {
-        return if value.is_none() { ok } else { miss("absent", value) };
+        return if value.is_none() {
+            ok
+        } else {
+            miss("absent", value)
+        };
     }
     if let Op::Excludes(needle) = op {
         let needle = render(needle, context)?;
@@ -271,7 +313,9 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
             None => ok,
             Some(Value::Array(items)) if !items.contains(&needle) => ok,
             Some(Value::String(s)) if needle.is_string() && !s.contains(&stringify(&needle)) => ok,
-            Some(v @ (Value::Array(_) | Value::String(_))) => miss(format!("no {}", show(&needle)), Some(v)),
+            Some(v @ (Value::Array(_) | Value::String(_))) => {
+                miss(format!("no {}", show(&needle)), Some(v))
+            }
             Some(v) => miss("an array or a string", Some(v)),
         };
     }
@@ -303,7 +347,10 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
             }
         }
         Op::OneOf(options) => {
-            let options = options.iter().map(|o| render(o, context)).collect::<Result<Vec<_>, _>>()?;
+            let options = options
+                .iter()
+                .map(|o| render(o, context))
+                .collect::<Result<Vec<_>, _>>()?;
             if options.contains(v) {
                 ok
             } else {
@@ -321,23 +368,37 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
             }
         }
         Op::ContainsAny(needles) => {
-            let needles = needles.iter().map(|o| render(o, context)).collect::<Result<Vec<_>, _>>()?;
+            let needles = needles
+                .iter()
+                .map(|o| render(o, context))
+                .collect::<Result<Vec<_>, _>>()?;
             let found = match v {
                 Value::Array(items) => needles.iter().any(|n| items.contains(n)),
-                Value::String(s) => needles.iter().any(|n| n.is_string() && s.contains(&stringify(n))),
+                Value::String(s) => needles
+                    .iter()
+                    .any(|n| n.is_string() && s.contains(&stringify(n))),
                 _ => false,
             };
             if found {
                 ok
             } else {
-                miss(format!("an array containing at least one of {}", show(&Value::Array(needles))), Some(v))
+                miss(
+                    format!(
+                        "an array containing at least one of {}",
+                        show(&Value::Array(needles))
+                    ),
+                    Some(v),
+                )
             }
         }
         Op::StartsWith(prefix) => {
             let prefix = render_text(prefix, context)?;
             match v {
                 Value::String(s) if s.starts_with(&prefix) => ok,
-                _ => miss(format!("a string starting with {}", show(&Value::String(prefix))), Some(v)),
+                _ => miss(
+                    format!("a string starting with {}", show(&Value::String(prefix))),
+                    Some(v),
+                ),
             }
         }
         Op::AbsoluteUrl => match v {
@@ -345,7 +406,8 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
             _ => miss("an absolute URL (scheme and host)", Some(v)),
         },
         Op::Matches(pattern) => {
-            let re = regex::Regex::new(pattern).map_err(|e| Problem::Error(format!("bad regular expression: {e}")))?;
+            let re = regex::Regex::new(pattern)
+                .map_err(|e| Problem::Error(format!("bad regular expression: {e}")))?;
             match v {
                 Value::String(s) if re.is_match(s) => ok,
                 _ => miss(format!("a string matching /{pattern}/"), Some(v)),
@@ -354,7 +416,10 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
         Op::SubsetOf(allowed) | Op::EqualsAsSet(allowed) => {
             let allowed_value = render(&Value::String(allowed.clone()), context)?;
             let Some(allowed_set) = scopes(&allowed_value) else {
-                return Err(Problem::Error(format!("{} is not a scope string", show(&allowed_value))));
+                return Err(Problem::Error(format!(
+                    "{} is not a scope string",
+                    show(&allowed_value)
+                )));
             };
             let Some(actual_set) = scopes(v) else {
                 return miss("a space-separated scope string", Some(v));
@@ -364,10 +429,17 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
                 if subset {
                     return ok;
                 }
-                let extra: Vec<&String> = actual_set.iter().filter(|s| !allowed_set.contains(s)).collect();
+                let extra: Vec<&String> = actual_set
+                    .iter()
+                    .filter(|s| !allowed_set.contains(s))
+                    .collect();
                 let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
                 return miss(
-                    format!("scopes within {:?} (not within: {})", allowed_set.join(" "), extra.join(" ")),
+                    format!(
+                        "scopes within {:?} (not within: {})",
+                        allowed_set.join(" "),
+                        extra.join(" ")
+                    ),
                     Some(v),
                 );
             }
@@ -375,7 +447,13 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
             if subset && superset {
                 ok
             } else {
-                miss(format!("the same scopes as {:?}, in any order", allowed_set.join(" ")), Some(v))
+                miss(
+                    format!(
+                        "the same scopes as {:?}, in any order",
+                        allowed_set.join(" ")
+                    ),
+                    Some(v),
+                )
             }
         }
         Op::ItemsType(t) => match v {
@@ -411,7 +489,8 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
 
 /// An absolute URL: a scheme, a host, no spaces (RFC 3986 §4.3).
 pub fn is_absolute_url(s: &str) -> bool {
-    !s.contains(char::is_whitespace) && url::Url::parse(s).is_ok_and(|u| u.has_host() && !u.cannot_be_a_base())
+    !s.contains(char::is_whitespace)
+        && url::Url::parse(s).is_ok_and(|u| u.has_host() && !u.cannot_be_a_base())
 }
 
 /// What is wrong with a JWK set, if anything.
@@ -441,7 +520,11 @@ mod tests {
     use serde_json::json;
 
     fn op(op: Op, v: Option<Value>) -> Result<(), Mismatch> {
-        match apply(&op, v.as_ref(), &json!({"steps": {"a": {"json": {"x": "http://h/t"}}}})) {
+        match apply(
+            &op,
+            v.as_ref(),
+            &json!({"steps": {"a": {"json": {"x": "http://h/t"}}}}),
+        ) {
             Ok(r) => r,
             Err(_) => panic!("problem"),
         }
@@ -454,8 +537,16 @@ mod tests {
         assert!(op(Op::Absent, None).is_ok());
         assert!(op(Op::Type(JsonType::Integer), Some(json!(3))).is_ok());
         assert!(op(Op::Type(JsonType::Integer), Some(json!(3.5))).is_err());
-        assert!(op(Op::Equals(json!("{{ steps.a.json.x }}")), Some(json!("http://h/t"))).is_ok());
-        assert!(op(Op::Equals(json!("{{ steps.a.json.x }}")), Some(json!("http://h/u"))).is_err());
+        assert!(op(
+            Op::Equals(json!("{{ steps.a.json.x }}")),
+            Some(json!("http://h/t"))
+        )
+        .is_ok());
+        assert!(op(
+            Op::Equals(json!("{{ steps.a.json.x }}")),
+            Some(json!("http://h/u"))
+        )
+        .is_err());
         assert!(op(Op::OneOf(vec![json!("a"), json!("b")]), Some(json!("b"))).is_ok());
         assert!(op(Op::Contains(json!("S256")), Some(json!(["S256"]))).is_ok());
         let m = op(Op::Contains(json!("S256")), Some(json!(["plain"]))).unwrap_err();
@@ -464,16 +555,40 @@ mod tests {
         assert!(op(Op::Excludes(json!("plain")), Some(json!(["S256"]))).is_ok());
         assert!(op(Op::Excludes(json!("plain")), None).is_ok());
         assert!(op(Op::Excludes(json!("plain")), Some(json!(["S256", "plain"]))).is_err());
-        assert!(op(Op::ContainsAny(vec![json!("RS384"), json!("ES384")]), Some(json!(["ES384"]))).is_ok());
-        assert!(op(Op::ContainsAny(vec![json!("RS384"), json!("ES384")]), Some(json!(["RS256"]))).is_err());
-        assert!(op(Op::StartsWith("application/json".into()), Some(json!("application/json; charset=utf-8"))).is_ok());
+        assert!(op(
+            Op::ContainsAny(vec![json!("RS384"), json!("ES384")]),
+            Some(json!(["ES384"]))
+        )
+        .is_ok());
+        assert!(op(
+            Op::ContainsAny(vec![json!("RS384"), json!("ES384")]),
+            Some(json!(["RS256"]))
+        )
+        .is_err());
+        assert!(op(
+            Op::StartsWith("application/json".into()),
+            Some(json!("application/json; charset=utf-8"))
+        )
+        .is_ok());
         assert!(op(Op::AbsoluteUrl, Some(json!("https://h/x"))).is_ok());
         assert!(op(Op::AbsoluteUrl, Some(json!("/token"))).is_err());
         assert!(op(Op::AbsoluteUrl, Some(json!("urn:x:y"))).is_err());
         assert!(op(Op::Matches("^a+$".into()), Some(json!("aaa"))).is_ok());
-        assert!(op(Op::SubsetOf("openid fhirUser launch/patient".into()), Some(json!("launch/patient openid"))).is_ok());
-        let m = op(Op::SubsetOf("openid".into()), Some(json!("openid patient/*.rs"))).unwrap_err();
-        assert!(m.expected.contains("not within: patient/*.rs"), "{}", m.expected);
+        assert!(op(
+            Op::SubsetOf("openid fhirUser launch/patient".into()),
+            Some(json!("launch/patient openid"))
+        )
+        .is_ok());
+        let m = op(
+            Op::SubsetOf("openid".into()),
+            Some(json!("openid patient/*.rs")),
+        )
+        .unwrap_err();
+        assert!(
+            m.expected.contains("not within: patient/*.rs"),
+            "{}",
+            m.expected
+        );
         assert!(op(Op::EqualsAsSet("a b".into()), Some(json!("b a"))).is_ok());
         assert!(op(Op::EqualsAsSet("a b".into()), Some(json!("a"))).is_err());
         assert!(op(Op::ItemsType(JsonType::String), Some(json!(["a", "b"]))).is_ok());
@@ -487,7 +602,11 @@ mod tests {
             "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
         assert!(op(Op::JwkSet, Some(good)).is_ok());
         assert!(op(Op::JwkSet, Some(json!({"keys": []}))).is_err());
-        let bad = op(Op::JwkSet, Some(json!({"keys": [{"kty": "RSA", "kid": "r1"}]}))).unwrap_err();
+        let bad = op(
+            Op::JwkSet,
+            Some(json!({"keys": [{"kty": "RSA", "kid": "r1"}]})),
+        )
+        .unwrap_err();
         assert!(bad.actual.contains("key 0 (r1)"), "{}", bad.actual);
     }
 
@@ -496,9 +615,15 @@ mod tests {
         let doc = json!({"a": {"b": 1}, "list": [{"c": "x"}, {"c": "y"}], "one": [{"c": "z"}]});
         assert_eq!(select("$.a.b", &doc).unwrap(), Some(json!(1)));
         assert_eq!(select("$.nope", &doc).unwrap(), None);
-        assert_eq!(select("$.list[*].c", &doc).unwrap(), Some(json!(["x", "y"])));
+        assert_eq!(
+            select("$.list[*].c", &doc).unwrap(),
+            Some(json!(["x", "y"]))
+        );
         assert_eq!(select("$.one[*].c", &doc).unwrap(), Some(json!(["z"])));
-        assert_eq!(select("$.list[?@.c == 'y'].c", &doc).unwrap(), Some(json!(["y"])));
+        assert_eq!(
+            select("$.list[?@.c == 'y'].c", &doc).unwrap(),
+            Some(json!(["y"]))
+        );
         assert_eq!(select("$['a']['b']", &doc).unwrap(), Some(json!(1)));
         assert!(!is_singular("$..c"));
     }

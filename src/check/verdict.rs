@@ -19,9 +19,13 @@ pub enum Verdict {
     /// The server broke a SHOULD requirement; not a failure unless `--strict`.
     Warned(Mismatch),
     /// The check could not be evaluated (transport, setup, unreadable response).
-    Errored { reason: String },
+    Errored {
+        reason: String,
+    },
     /// A prerequisite did not hold, or the feature is not advertised.
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 impl Verdict {

@@ -12,9 +12,15 @@ use crate::suite::Target;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot read the CA file `{path}`: {source}")]
-    CaFile { path: String, source: std::io::Error },
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the CA file `{path}` holds no usable PEM certificate: {source}")]
-    CaPem { path: String, source: reqwest::Error },
+    CaPem {
+        path: String,
+        source: reqwest::Error,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
 }
@@ -51,9 +57,11 @@ impl HttpClient {
                 path: path.clone(),
                 source,
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ClientError::CaPem {
-                path: path.clone(),
-                source,
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+                ClientError::CaPem {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
@@ -110,10 +118,15 @@ impl HttpClient {
         }
     }
 
-    async fn perform(&self, request: &OutgoingRequest, headers: &[(String, String)]) -> Result<RecordedResponse, String> {
+    async fn perform(
+        &self,
+        request: &OutgoingRequest,
+        headers: &[(String, String)],
+    ) -> Result<RecordedResponse, String> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| format!("`{}` is not an HTTP method", request.method))?;
-        let url = reqwest::Url::parse(&request.url).map_err(|e| format!("`{}` is not a URL: {e}", request.url))?;
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| format!("`{}` is not a URL: {e}", request.url))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("`{}` is not an http(s) URL", request.url));
         }
@@ -129,7 +142,12 @@ impl HttpClient {
         let headers: Vec<(String, String)> = response
             .headers()
             .iter()
-            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(&e))? {
@@ -159,9 +177,16 @@ impl HttpClient {
             }
             source = s.source();
         }
-        let detail = if chain.is_empty() { String::new() } else { format!(": {}", chain.join(": ")) };
+        let detail = if chain.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", chain.join(": "))
+        };
         if error.is_timeout() {
-            format!("no complete answer within {:?} (target `timeouts`){detail}", self.request_timeout)
+            format!(
+                "no complete answer within {:?} (target `timeouts`){detail}",
+                self.request_timeout
+            )
         } else if error.is_connect() {
             format!("cannot connect{detail}")
         } else if error.is_body() || error.is_decode() {

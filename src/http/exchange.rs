@@ -59,7 +59,10 @@ impl RecordedRequest {
 }
 
 fn is_form(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|c| c.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+    content_type.is_some_and(|c| {
+        c.to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    })
 }
 
 fn redact_body(redactor: &Redactor, content_type: Option<&str>, body: &str) -> String {
@@ -120,7 +123,9 @@ impl Exchange {
     /// A copy fit for a report: credentials masked, long bodies cut.
     pub fn redacted(&self, redactor: &Redactor) -> Exchange {
         let headers = |hs: &[(String, String)]| -> Vec<(String, String)> {
-            hs.iter().map(|(n, v)| (n.clone(), redactor.redact_header(n, v))).collect()
+            hs.iter()
+                .map(|(n, v)| (n.clone(), redactor.redact_header(n, v)))
+                .collect()
         };
         Exchange {
             request: RecordedRequest {
@@ -182,7 +187,10 @@ impl Exchange {
                     }
                 }
             }
-            (None, Some(e)) => out.push_str(&format!("! no response after {} ms: {e}\n", self.duration_ms)),
+            (None, Some(e)) => out.push_str(&format!(
+                "! no response after {} ms: {e}\n",
+                self.duration_ms
+            )),
             (None, None) => {}
         }
         out

@@ -14,7 +14,12 @@ pub fn describe_failure(step: &StepReport, check: &CheckReport) -> String {
         Verdict::Errored { .. } => "errored",
         _ => "",
     };
-    out.push_str(&format!("{mark}: {} [{}] {}\n", check.id, check.level.as_str(), check.title));
+    out.push_str(&format!(
+        "{mark}: {} [{}] {}\n",
+        check.id,
+        check.level.as_str(),
+        check.title
+    ));
     out.push_str(&format!("  --> {}\n", check.location));
     if let Some(exchange) = &step.exchange {
         let answer = match (&exchange.response, &exchange.error) {
@@ -69,7 +74,9 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         }
     }
     if !warnings.is_empty() {
-        out.push_str(&format!("warnings (SHOULD requirements not met; --strict makes them failures):\n\n{warnings}"));
+        out.push_str(&format!(
+            "warnings (SHOULD requirements not met; --strict makes them failures):\n\n{warnings}"
+        ));
     }
     out.push_str(&format!(
         "smartcheck: {} checks in {} cases: {} passed, {} failed, {} warned, {} errored, {} skipped\n",
@@ -91,5 +98,8 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -37,7 +37,10 @@ fn suite(case: &CaseReport) -> TestSuite {
         suite.set_timestamp(ts);
     }
     suite.add_property(("target", case.target.as_str()));
-    suite.add_property(("spec", format!("{} {}", case.spec.name, case.spec.version).as_str()));
+    suite.add_property((
+        "spec",
+        format!("{} {}", case.spec.name, case.spec.version).as_str(),
+    ));
     suite.add_property(("file", case.location.to_string().as_str()));
     if let Some(reason) = &case.reason {
         suite.add_property(("reason", reason.as_str()));
@@ -61,7 +64,10 @@ fn test_case(classname: &str, step: &StepReport, check: &CheckReport) -> TestCas
         Verdict::Failed(m) => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
-                .set_message(format!("{}: expected {}, actual {}", check.title, m.expected, m.actual))
+                .set_message(format!(
+                    "{}: expected {}, actual {}",
+                    check.title, m.expected, m.actual
+                ))
                 .set_type(check.level.as_str())
                 .set_description(describe_failure(step, check));
             status
@@ -97,7 +103,7 @@ fn test_case(classname: &str, step: &StepReport, check: &CheckReport) -> TestCas
             m.actual
         ));
     }
-    if !matches!(check.verdict, Verdict::Skipped { .. }) {
+    if !matches!(check.verdict, Verdict::Skipped { .. } | Verdict::Passed) {
         if let Some(text) = exchange_text(step) {
             out.push_str(&text);
         }

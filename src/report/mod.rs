@@ -11,9 +11,15 @@ pub use model::{CaseOutcome, CaseReport, CheckReport, RunReport, StepReport, Ste
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("cannot create the report directory `{path}`: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot write the report `{path}`: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot serialize the {kind} report: {message}")]
     Serialize { kind: &'static str, message: String },
 }

@@ -163,12 +163,21 @@ impl CaseReport {
 
     /// The outcome that the verdicts of the case add up to.
     pub fn outcome_of(steps: &[StepReport]) -> CaseOutcome {
-        let verdicts: Vec<&Verdict> = steps.iter().flat_map(|s| s.checks.iter().map(|c| &c.verdict)).collect();
+        let verdicts: Vec<&Verdict> = steps
+            .iter()
+            .flat_map(|s| s.checks.iter().map(|c| &c.verdict))
+            .collect();
         if verdicts.iter().any(|v| matches!(v, Verdict::Failed(_))) {
             CaseOutcome::Failed
-        } else if verdicts.iter().any(|v| matches!(v, Verdict::Errored { .. })) {
+        } else if verdicts
+            .iter()
+            .any(|v| matches!(v, Verdict::Errored { .. }))
+        {
             CaseOutcome::Errored
-        } else if verdicts.iter().all(|v| matches!(v, Verdict::Skipped { .. })) {
+        } else if verdicts
+            .iter()
+            .all(|v| matches!(v, Verdict::Skipped { .. }))
+        {
             CaseOutcome::Skipped
         } else {
             CaseOutcome::Passed

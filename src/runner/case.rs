@@ -71,7 +71,12 @@ fn check_report(check: &Check, verdict: Verdict) -> CheckReport {
     }
 }
 
-fn step_report(step: &Step, state: StepState, reason: Option<String>, verdict: &Verdict) -> StepReport {
+fn step_report(
+    step: &Step,
+    state: StepState,
+    reason: Option<String>,
+    verdict: &Verdict,
+) -> StepReport {
     StepReport {
         id: step.id.clone(),
         title: step.title.clone(),
@@ -80,14 +85,20 @@ fn step_report(step: &Step, state: StepState, reason: Option<String>, verdict: &
         location: step.location.clone(),
         duration_ms: 0,
         exchange: None,
-        checks: step.checks.iter().map(|c| check_report(c, verdict.clone())).collect(),
+        checks: step
+            .checks
+            .iter()
+            .map(|c| check_report(c, verdict.clone()))
+            .collect(),
     }
 }
 
 /// A case that is not run at all (interrupted before it started): every check skipped.
 pub fn skipped_case(run: &TargetRun, suite: &Suite, case: &Case, reason: &str) -> CaseReport {
     let mut report = report_shell(run, suite, case);
-    let verdict = Verdict::Skipped { reason: reason.to_string() };
+    let verdict = Verdict::Skipped {
+        reason: reason.to_string(),
+    };
     report.steps = case
         .steps
         .iter()
@@ -144,7 +155,12 @@ fn capture(capture: &Capture, exchange: &Exchange) -> Option<Value> {
 }
 
 /// Runs a case to the end; never panics on server behaviour.
-pub async fn run_case(run: Arc<TargetRun>, suite: Arc<Suite>, case_index: usize, settings: RunSettings) -> CaseReport {
+pub async fn run_case(
+    run: Arc<TargetRun>,
+    suite: Arc<Suite>,
+    case_index: usize,
+    settings: RunSettings,
+) -> CaseReport {
     let case = &suite.cases[case_index];
     let mut report = report_shell(&run, &suite, case);
     let started = Instant::now();
@@ -165,12 +181,17 @@ pub async fn run_case(run: Arc<TargetRun>, suite: Arc<Suite>, case_index: usize,
             let verdict = Verdict::Skipped {
                 reason: "interrupted (Ctrl-C)".to_string(),
             };
-            report
-                .steps
-                .push(step_report(step, StepState::Skipped, Some("interrupted (Ctrl-C)".into()), &verdict));
+            report.steps.push(step_report(
+                step,
+                StepState::Skipped,
+                Some("interrupted (Ctrl-C)".into()),
+                &verdict,
+            ));
             continue;
         }
-        report.steps.push(run_step(&run, step, &mut context, &settings).await);
+        report
+            .steps
+            .push(run_step(&run, step, &mut context, &settings).await);
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     report.outcome = CaseReport::outcome_of(&report.steps);
@@ -187,10 +208,17 @@ pub async fn run_case(run: Arc<TargetRun>, suite: Arc<Suite>, case_index: usize,
     report
 }
 
-async fn run_step(run: &TargetRun, step: &Step, context: &mut Value, settings: &RunSettings) -> StepReport {
+async fn run_step(
+    run: &TargetRun,
+    step: &Step,
+    context: &mut Value,
+    settings: &RunSettings,
+) -> StepReport {
     if let Some(cond) = &step.when {
         if let Err(reason) = condition_holds(cond, context) {
-            let verdict = Verdict::Skipped { reason: reason.clone() };
+            let verdict = Verdict::Skipped {
+                reason: reason.clone(),
+            };
             return step_report(step, StepState::Skipped, Some(reason), &verdict);
         }
     }
@@ -198,7 +226,9 @@ async fn run_step(run: &TargetRun, step: &Step, context: &mut Value, settings: &
         Ok(r) => r,
         Err(RenderError::Missing(m)) => {
             let reason = format!("prerequisite missing: {m}");
-            let verdict = Verdict::Skipped { reason: reason.clone() };
+            let verdict = Verdict::Skipped {
+                reason: reason.clone(),
+            };
             return step_report(step, StepState::Skipped, Some(reason), &verdict);
         }
         Err(RenderError::Invalid(e)) => {
@@ -216,7 +246,9 @@ async fn run_step(run: &TargetRun, step: &Step, context: &mut Value, settings: &
             exchange.request.url,
             exchange.error.clone().unwrap_or_default()
         );
-        let verdict = Verdict::Errored { reason: reason.clone() };
+        let verdict = Verdict::Errored {
+            reason: reason.clone(),
+        };
         let mut report = step_report(step, StepState::Errored, Some(reason), &verdict);
         report.duration_ms = duration_ms;
         report.exchange = Some(exchange);
@@ -236,7 +268,9 @@ async fn run_step(run: &TargetRun, step: &Step, context: &mut Value, settings: &
                 Some(Err(reason)) => Verdict::Skipped { reason },
                 _ => match evaluate(check, &response, context) {
                     Evaluation::Matched => Verdict::Passed,
-                    Evaluation::Mismatched(m) if check.level == Level::Shall || settings.strict => Verdict::Failed(m),
+                    Evaluation::Mismatched(m) if check.level == Level::Shall || settings.strict => {
+                        Verdict::Failed(m)
+                    }
                     Evaluation::Mismatched(m) => Verdict::Warned(m),
                     Evaluation::Error(reason) => Verdict::Errored { reason },
                     Evaluation::Skip(reason) => Verdict::Skipped { reason },

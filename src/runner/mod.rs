@@ -44,7 +44,11 @@ pub fn plan(targets: &[Arc<TargetRun>], suites: &[Arc<Suite>]) -> (Vec<Planned>,
             if suite.spec.major() != Some(run.target.smart_version) {
                 notes.push(format!(
                     "suite `{}` ({} {}) is not run against `{}`, which declares smart-version {}",
-                    suite.suite, suite.spec.name, suite.spec.version, run.target.name, run.target.smart_version
+                    suite.suite,
+                    suite.spec.name,
+                    suite.spec.version,
+                    run.target.name,
+                    run.target.smart_version
                 ));
                 continue;
             }
@@ -101,7 +105,12 @@ pub fn execute(
             Trial::ignorable_test(name, move || {
                 let report = if settings.cancel.is_cancelled() {
                     let case = &item.suite.cases[item.case_index];
-                    case::skipped_case(&item.run, &item.suite, case, "interrupted (Ctrl-C) before the case started")
+                    case::skipped_case(
+                        &item.run,
+                        &item.suite,
+                        case,
+                        "interrupted (Ctrl-C) before the case started",
+                    )
                 } else {
                     handle.block_on(case::run_case(
                         item.run.clone(),
@@ -118,9 +127,14 @@ pub fn execute(
                     _ => None,
                 };
                 let reason = report.reason.clone().map(|r| settings.redactor.redact(&r));
-                collected.lock().unwrap_or_else(|e| e.into_inner()).push((order, report));
+                collected
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((order, report));
                 match (outcome, message) {
-                    (CaseOutcome::Skipped, _) => Ok(Completion::ignored_with(reason.unwrap_or_default())),
+                    (CaseOutcome::Skipped, _) => {
+                        Ok(Completion::ignored_with(reason.unwrap_or_default()))
+                    }
                     (_, Some(message)) => Err(Failed::from(message)),
                     _ => Ok(Completion::Completed),
                 }

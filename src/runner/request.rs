@@ -29,7 +29,10 @@ fn json(value: &Value, context: &Value) -> Result<Value, RenderError> {
         Value::String(s) if s.contains("{{") => Template::parse(s)
             .map_err(|e| RenderError::Invalid(e.message))?
             .render_value(context)?,
-        Value::Array(items) => items.iter().map(|v| json(v, context)).collect::<Result<_, _>>()?,
+        Value::Array(items) => items
+            .iter()
+            .map(|v| json(v, context))
+            .collect::<Result<_, _>>()?,
         Value::Object(map) => map
             .iter()
             .map(|(k, v)| json(v, context).map(|v| (k.clone(), v)))
@@ -41,8 +44,11 @@ fn json(value: &Value, context: &Value) -> Result<Value, RenderError> {
 /// Builds the outgoing request of a step.
 pub fn render(request: &HttpRequest, context: &Value) -> Result<OutgoingRequest, RenderError> {
     let url_text = text(&request.url, context)?;
-    let mut url = url::Url::parse(&url_text)
-        .map_err(|e| RenderError::Invalid(format!("the request URL `{url_text}` is not an absolute URL: {e}")))?;
+    let mut url = url::Url::parse(&url_text).map_err(|e| {
+        RenderError::Invalid(format!(
+            "the request URL `{url_text}` is not an absolute URL: {e}"
+        ))
+    })?;
     if !request.query.is_empty() {
         let mut pairs = url.query_pairs_mut();
         for (name, value) in &request.query {
@@ -53,7 +59,9 @@ pub fn render(request: &HttpRequest, context: &Value) -> Result<OutgoingRequest,
     for (name, value) in &request.headers {
         headers.push((name.clone(), text(value, context)?));
     }
-    let has = |headers: &[(String, String)], name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let has = |headers: &[(String, String)], name: &str| {
+        headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
     let mut body = None;
     if let Some(form) = &request.form {
         let mut encoder = url::form_urlencoded::Serializer::new(String::new());
@@ -62,7 +70,10 @@ pub fn render(request: &HttpRequest, context: &Value) -> Result<OutgoingRequest,
         }
         body = Some(encoder.finish());
         if !has(&headers, "content-type") {
-            headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+            headers.push((
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
         }
     }
     if let Some(value) = &request.json {

@@ -19,7 +19,12 @@ pub struct LoadError {
 }
 
 impl LoadError {
-    pub fn new(file: &str, text: &str, (line, column): (usize, usize), message: impl Into<String>) -> Self {
+    pub fn new(
+        file: &str,
+        text: &str,
+        (line, column): (usize, usize),
+        message: impl Into<String>,
+    ) -> Self {
         LoadError {
             file: file.to_string(),
             line,
@@ -99,7 +104,10 @@ fn caret_width(line: &str, col: usize) -> usize {
 }
 
 /// The closest of `candidates` to `word`, when it is close enough to be a typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .into_iter()

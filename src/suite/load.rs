@@ -24,8 +24,12 @@ pub enum Loaded {
 /// Reads a file as UTF-8 text.
 fn read(path: &Path) -> Result<String, Vec<LoadError>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![LoadError::whole_file(&file, format!("cannot read the file: {e}"))])?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![LoadError::whole_file(
+            &file,
+            format!("cannot read the file: {e}"),
+        )]
+    })?;
     if text.trim().is_empty() {
         return Err(vec![LoadError::whole_file(&file, "the file is empty")]);
     }
@@ -33,11 +37,17 @@ fn read(path: &Path) -> Result<String, Vec<LoadError>> {
 }
 
 /// Loads a suite or a target, telling them apart by the top-level `suite` key.
-pub fn load_any(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<LoadError>> {
+pub fn load_any(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Vec<LoadError>> {
     let text = read(path)?;
     let is_suite = serde_yaml::from_str::<serde_yaml::Value>(&text)
         .ok()
-        .and_then(|v| v.as_mapping().map(|m| m.contains_key("suite") || m.contains_key("cases")))
+        .and_then(|v| {
+            v.as_mapping()
+                .map(|m| m.contains_key("suite") || m.contains_key("cases"))
+        })
         .unwrap_or(false);
     if is_suite {
         parse_suite(&path.display().to_string(), &text).map(|s| Loaded::Suite(Box::new(s)))
@@ -53,7 +63,10 @@ pub fn load_suite(path: &Path) -> Result<Suite, Vec<LoadError>> {
 }
 
 /// Loads and checks one target file, reading `${NAME}` from `env`.
-pub fn load_target(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Target, Vec<LoadError>> {
+pub fn load_target(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Target, Vec<LoadError>> {
     let text = read(path)?;
     parse_target(&path.display().to_string(), &text, env)
 }
@@ -64,11 +77,17 @@ pub fn collect_suite_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError>
     for path in paths {
         if path.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|e| {
-                LoadError::whole_file(&path.display().to_string(), format!("cannot read the directory: {e}"))
+                LoadError::whole_file(
+                    &path.display().to_string(),
+                    format!("cannot read the directory: {e}"),
+                )
             })?;
             let mut found: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                })
                 .collect();
             found.sort();
             if found.is_empty() {
@@ -81,7 +100,10 @@ pub fn collect_suite_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError>
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            return Err(LoadError::whole_file(&path.display().to_string(), "no such file or directory"));
+            return Err(LoadError::whole_file(
+                &path.display().to_string(),
+                "no such file or directory",
+            ));
         }
     }
     Ok(files)
@@ -89,7 +111,10 @@ pub fn collect_suite_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError>
 
 /// Converts a serde_yaml error into a positioned error with a did-you-mean.
 fn from_serde(file: &str, text: &str, err: &serde_yaml::Error) -> LoadError {
-    let pos = err.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+    let pos = err
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
     let mut message = err.to_string();
     if let Some(cut) = message.rfind(" at line ") {
         message.truncate(cut);
@@ -100,7 +125,11 @@ fn from_serde(file: &str, text: &str, err: &serde_yaml::Error) -> LoadError {
         _ => message,
     };
     let quoted = |s: &str| -> Vec<String> {
-        s.split('`').skip(1).step_by(2).map(str::to_string).collect()
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
     };
     for (prefix, noun) in [("unknown field ", "key"), ("unknown variant ", "value")] {
         if let Some(rest) = message.strip_prefix(prefix) {
@@ -135,12 +164,17 @@ fn from_serde(file: &str, text: &str, err: &serde_yaml::Error) -> LoadError {
 
 /// An RFC 9110 §5.1 field name (a token).
 fn is_header_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn is_kebab(id: &str) -> bool {
     !id.is_empty()
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.starts_with('-')
         && !id.ends_with('-')
         && !id.contains("--")
@@ -157,28 +191,43 @@ struct Problems<'a> {
 impl<'a> Problems<'a> {
     fn at_key(&mut self, path: &str, message: impl Into<String>) -> &mut LoadError {
         let pos = self.index.key(path);
-        self.errors.push(LoadError::new(self.file, self.text, pos, message));
+        self.errors
+            .push(LoadError::new(self.file, self.text, pos, message));
         self.errors.last_mut().expect("just pushed")
     }
 
     fn at_value(&mut self, path: &str, message: impl Into<String>) -> &mut LoadError {
         let pos = self.index.value(path);
-        self.errors.push(LoadError::new(self.file, self.text, pos, message));
+        self.errors
+            .push(LoadError::new(self.file, self.text, pos, message));
         self.errors.last_mut().expect("just pushed")
     }
 
     /// A position inside a string value, `offset` bytes in (quotes accounted for).
-    fn inside_value(&mut self, path: &str, offset: usize, message: impl Into<String>) -> &mut LoadError {
+    fn inside_value(
+        &mut self,
+        path: &str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> &mut LoadError {
         let (line, col) = self.index.value(path);
-        let source = self.text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
-        let quote = source.chars().nth(col.saturating_sub(1)).is_some_and(|c| c == '"' || c == '\'');
+        let source = self
+            .text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or_default();
+        let quote = source
+            .chars()
+            .nth(col.saturating_sub(1))
+            .is_some_and(|c| c == '"' || c == '\'');
         let single_line = source.chars().skip(col.saturating_sub(1)).count() > offset;
         let pos = if single_line {
             (line, col + offset + usize::from(quote))
         } else {
             (line, col)
         };
-        self.errors.push(LoadError::new(self.file, self.text, pos, message));
+        self.errors
+            .push(LoadError::new(self.file, self.text, pos, message));
         self.errors.last_mut().expect("just pushed")
     }
 
@@ -193,8 +242,13 @@ impl<'a> Problems<'a> {
 
     fn id(&mut self, path: &str, id: &str, what: &str) {
         if !is_kebab(id) {
-            self.at_value(&format!("{path}.id"), format!("{what} id `{id}` is not kebab-case"))
-                .add_expected("lowercase letters, digits and single `-`, like `token-response-cache-control`");
+            self.at_value(
+                &format!("{path}.id"),
+                format!("{what} id `{id}` is not kebab-case"),
+            )
+            .add_expected(
+                "lowercase letters, digits and single `-`, like `token-response-cache-control`",
+            );
         }
     }
 
@@ -216,7 +270,11 @@ impl<'a> Problems<'a> {
                     if expr.path[0] == "steps" {
                         match expr.path.get(1) {
                             None => {
-                                self.inside_value(path, expr.offset, "`steps` needs a step id, like `steps.config.json`");
+                                self.inside_value(
+                                    path,
+                                    expr.offset,
+                                    "`steps` needs a step id, like `steps.config.json`",
+                                );
                             }
                             Some(step) if !visible_steps.contains(&step.as_str()) => {
                                 let hint = did_you_mean(step, visible_steps.iter().copied());
@@ -225,9 +283,13 @@ impl<'a> Problems<'a> {
                                 } else {
                                     visible_steps.join(", ")
                                 };
-                                self.inside_value(path, expr.offset, format!("no step `{step}` before this point of the case"))
-                                    .add_expected(format!("a step that runs earlier: {listed}"))
-                                    .add_help_opt(hint);
+                                self.inside_value(
+                                    path,
+                                    expr.offset,
+                                    format!("no step `{step}` before this point of the case"),
+                                )
+                                .add_expected(format!("a step that runs earlier: {listed}"))
+                                .add_help_opt(hint);
                             }
                             Some(_) => {}
                         }
@@ -239,7 +301,8 @@ impl<'a> Problems<'a> {
 }
 
 fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
-    let mut suite: Suite = serde_yaml::from_str(text).map_err(|e| vec![from_serde(file, text, &e)])?;
+    let mut suite: Suite =
+        serde_yaml::from_str(text).map_err(|e| vec![from_serde(file, text, &e)])?;
     suite.file = file.to_string();
     let mut p = Problems {
         file,
@@ -248,12 +311,21 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
         errors: Vec::new(),
     };
     if !is_kebab(&suite.suite) {
-        p.at_value("suite", format!("suite id `{}` is not kebab-case", suite.suite))
-            .add_expected("lowercase letters, digits and single `-`, like `smart-discovery`");
+        p.at_value(
+            "suite",
+            format!("suite id `{}` is not kebab-case", suite.suite),
+        )
+        .add_expected("lowercase letters, digits and single `-`, like `smart-discovery`");
     }
     if suite.spec.major().is_none() {
-        p.at_value("spec.version", format!("`{}` does not start with a major version number", suite.spec.version))
-            .add_expected("a version like `2.2.0`");
+        p.at_value(
+            "spec.version",
+            format!(
+                "`{}` does not start with a major version number",
+                suite.spec.version
+            ),
+        )
+        .add_expected("a version like `2.2.0`");
     }
     if suite.cases.is_empty() {
         p.at_key("cases", "a suite needs at least one case");
@@ -265,7 +337,10 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
         case.location = p.location(&cpath);
         p.id(&cpath, &case.id, "case");
         if !case_ids.insert(case.id.clone()) {
-            p.at_value(&format!("{cpath}.id"), format!("case id `{}` is used twice in the suite", case.id));
+            p.at_value(
+                &format!("{cpath}.id"),
+                format!("case id `{}` is used twice in the suite", case.id),
+            );
         }
         if case.steps.is_empty() {
             p.at_key(&format!("{cpath}.steps"), "a case needs at least one step");
@@ -276,7 +351,10 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             step.location = p.location(&spath);
             p.id(&spath, &step.id, "step");
             if step_ids.contains(&step.id) {
-                p.at_value(&format!("{spath}.id"), format!("step id `{}` is used twice in the case", step.id));
+                p.at_value(
+                    &format!("{spath}.id"),
+                    format!("step id `{}` is used twice in the case", step.id),
+                );
             }
             let earlier: Vec<&str> = step_ids.iter().map(String::as_str).collect();
             let mut with_self = earlier.clone();
@@ -289,7 +367,10 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             p.template(&format!("{rpath}.url"), &req.url, &earlier);
             if !req.url.contains("{{") {
                 if let Err(e) = url::Url::parse(&req.url) {
-                    p.at_value(&format!("{rpath}.url"), format!("`{}` is not an absolute URL: {e}", req.url));
+                    p.at_value(
+                        &format!("{rpath}.url"),
+                        format!("`{}` is not an absolute URL: {e}", req.url),
+                    );
                 }
             }
             for (name, value) in &req.headers {
@@ -306,11 +387,18 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             }
             let bodies = [req.form.is_some(), req.json.is_some(), req.body.is_some()];
             if bodies.iter().filter(|b| **b).count() > 1 {
-                p.at_key(&rpath, "a request has at most one of `form`, `json`, `body`");
+                p.at_key(
+                    &rpath,
+                    "a request has at most one of `form`, `json`, `body`",
+                );
             }
             for (name, capture) in &step.capture {
                 let kpath = format!("{spath}.capture.{name}");
-                let sources = [capture.json.is_some(), capture.header.is_some(), capture.status == Some(true)];
+                let sources = [
+                    capture.json.is_some(),
+                    capture.header.is_some(),
+                    capture.status == Some(true),
+                ];
                 if sources.iter().filter(|b| **b).count() != 1 {
                     p.at_key(&kpath, format!("capture `{name}` needs exactly one of `json`, `header`, `status: true`"));
                 }
@@ -323,8 +411,14 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
                 check.location = p.location(&kpath);
                 p.id(&kpath, &check.id, "check");
                 if let Some(other) = check_ids.insert(check.id.clone(), case.id.clone()) {
-                    p.at_value(&format!("{kpath}.id"), format!("check id `{}` is used twice in the suite (also in case `{other}`)", check.id))
-                        .add_help("check ids are JUnit names and JSON keys: keep them unique");
+                    p.at_value(
+                        &format!("{kpath}.id"),
+                        format!(
+                            "check id `{}` is used twice in the suite (also in case `{other}`)",
+                            check.id
+                        ),
+                    )
+                    .add_help("check ids are JUnit names and JSON keys: keep them unique");
                 }
                 validate_check(&mut p, &kpath, check, &with_self);
             }
@@ -346,8 +440,14 @@ fn validate_check(p: &mut Problems, path: &str, check: &Check, steps: &[&str]) {
                 .add_expected("one of `status`, `header`, `json`, `body`");
         }
         _ => {
-            p.at_key(path, format!("check `{}` has more than one of `status`, `header`, `json`, `body`", check.id))
-                .add_help("split it into one check per requirement");
+            p.at_key(
+                path,
+                format!(
+                    "check `{}` has more than one of `status`, `header`, `json`, `body`",
+                    check.id
+                ),
+            )
+            .add_help("split it into one check per requirement");
         }
     }
     if let Some(cond) = &check.when {
@@ -372,12 +472,15 @@ fn validate_check(p: &mut Problems, path: &str, check: &Check, steps: &[&str]) {
 
 fn operators(p: &mut Problems, path: &str, ops: &[Op], false_flags: &[&str], steps: &[&str]) {
     if let Some(flag) = false_flags.first() {
-        p.at_value(&format!("{path}.{flag}"), format!("`{flag}: false` checks nothing"))
-            .add_help(match *flag {
-                "present" => "write `absent: true` to require that the value is missing",
-                "absent" => "write `present: true` to require the value",
-                _ => "remove the line, or write `true`",
-            });
+        p.at_value(
+            &format!("{path}.{flag}"),
+            format!("`{flag}: false` checks nothing"),
+        )
+        .add_help(match *flag {
+            "present" => "write `absent: true` to require that the value is missing",
+            "absent" => "write `present: true` to require the value",
+            _ => "remove the line, or write `true`",
+        });
     }
     match ops.len() {
         1 => {}
@@ -388,16 +491,23 @@ fn operators(p: &mut Problems, path: &str, ops: &[Op], false_flags: &[&str], ste
         0 => {}
         _ => {
             let names: Vec<String> = ops.iter().map(|o| format!("`{}`", o.name())).collect();
-            p.at_key(path, format!("more than one matcher operator: {}", names.join(", ")))
-                .add_help("write one check per operator, each with its own id");
+            p.at_key(
+                path,
+                format!("more than one matcher operator: {}", names.join(", ")),
+            )
+            .add_help("write one check per operator, each with its own id");
         }
     }
     for op in ops {
         let opath = format!("{path}.{}", op.name());
         match op {
             Op::Matches(re) => regex(p, &opath, re),
-            Op::StartsWith(s) | Op::SubsetOf(s) | Op::EqualsAsSet(s) => p.template(&opath, s, steps),
-            Op::Equals(v) | Op::Contains(v) | Op::Excludes(v) => json_templates(p, &opath, v, steps),
+            Op::StartsWith(s) | Op::SubsetOf(s) | Op::EqualsAsSet(s) => {
+                p.template(&opath, s, steps)
+            }
+            Op::Equals(v) | Op::Contains(v) | Op::Excludes(v) => {
+                json_templates(p, &opath, v, steps)
+            }
             Op::OneOf(vs) | Op::ContainsAny(vs) => {
                 for (i, v) in vs.iter().enumerate() {
                     json_templates(p, &format!("{opath}[{i}]"), v, steps);
@@ -419,11 +529,20 @@ fn header_check(p: &mut Problems, path: &str, header: &HeaderCheck, steps: &[&st
     operators(p, path, &ops, &header.false_flags(), steps);
     for op in &ops {
         if !op.applies_to_header() {
-            p.at_key(&format!("{path}.{}", op.name()), format!("`{}` does not apply to a header value (a string)", op.name()));
+            p.at_key(
+                &format!("{path}.{}", op.name()),
+                format!(
+                    "`{}` does not apply to a header value (a string)",
+                    op.name()
+                ),
+            );
         }
     }
     if !is_header_name(&header.name) {
-        p.at_value(&format!("{path}.name"), format!("`{}` is not a valid header name", header.name));
+        p.at_value(
+            &format!("{path}.name"),
+            format!("`{}` is not a valid header name", header.name),
+        );
     }
 }
 
@@ -432,7 +551,10 @@ fn json_check(p: &mut Problems, path: &str, json: &JsonCheck, steps: &[&str]) {
     let ops = json.operators();
     operators(p, path, &ops, &json.false_flags(), steps);
     if json.if_present && ops.iter().any(|o| matches!(o, Op::Present | Op::Absent)) {
-        p.at_key(&format!("{path}.if-present"), "`if-present` with `present` or `absent` checks nothing");
+        p.at_key(
+            &format!("{path}.if-present"),
+            "`if-present` with `present` or `absent` checks nothing",
+        );
     }
 }
 
@@ -443,8 +565,12 @@ fn condition(p: &mut Problems, path: &str, cond: &Condition, steps: &[&str]) {
 
 fn jsonpath(p: &mut Problems, path: &str, text: &str) {
     if let Err(e) = serde_json_path::JsonPath::parse(text) {
-        p.inside_value(path, e.position(), format!("`{text}` is not a JSONPath: {}", e.message()))
-            .add_expected("an RFC 9535 JSONPath like `$.token_endpoint` or `$.rest[*].security`");
+        p.inside_value(
+            path,
+            e.position(),
+            format!("`{text}` is not a JSONPath: {}", e.message()),
+        )
+        .add_expected("an RFC 9535 JSONPath like `$.token_endpoint` or `$.rest[*].security`");
     }
 }
 
@@ -452,12 +578,20 @@ fn regex(p: &mut Problems, path: &str, text: &str) {
     if let Err(e) = Regex::new(text) {
         let detail = e.to_string();
         let last = detail.lines().last().unwrap_or_default().trim().to_string();
-        p.at_value(path, format!("`{text}` is not a regular expression: {last}"));
+        p.at_value(
+            path,
+            format!("`{text}` is not a regular expression: {last}"),
+        );
     }
 }
 
-fn parse_target(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Target, Vec<LoadError>> {
-    let raw: TargetFile = serde_yaml::from_str(text).map_err(|e| vec![from_serde(file, text, &e)])?;
+fn parse_target(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Target, Vec<LoadError>> {
+    let raw: TargetFile =
+        serde_yaml::from_str(text).map_err(|e| vec![from_serde(file, text, &e)])?;
     let mut p = Problems {
         file,
         text,
@@ -472,14 +606,23 @@ fn parse_target(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
             Ok(refs) => {
                 for r in refs {
                     if env(&r.name).is_none() && reported.insert(r.name.clone()) {
-                        let mut error =
-                            LoadError::new(file, text, (line_no + 1, r.offset + 1), format!("environment variable `{}` is not set", r.name));
+                        let mut error = LoadError::new(
+                            file,
+                            text,
+                            (line_no + 1, r.offset + 1),
+                            format!("environment variable `{}` is not set", r.name),
+                        );
                         error.add_help(format!("export {}=... before the run; a target never reads an unset variable as empty", r.name));
                         p.errors.push(error);
                     }
                 }
             }
-            Err(e) => p.errors.push(LoadError::new(file, text, (line_no + 1, e.offset + 1), e.message)),
+            Err(e) => p.errors.push(LoadError::new(
+                file,
+                text,
+                (line_no + 1, e.offset + 1),
+                e.message,
+            )),
         }
     }
     if !p.errors.is_empty() {
@@ -487,25 +630,40 @@ fn parse_target(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
     }
     let expand = |s: &str| expand_env(s, env).unwrap_or_else(|_| s.to_string());
     if !is_kebab(&raw.name) {
-        p.at_value("name", format!("target name `{}` is not kebab-case", raw.name))
-            .add_expected("lowercase letters, digits and single `-`, like `reference`");
+        p.at_value(
+            "name",
+            format!("target name `{}` is not kebab-case", raw.name),
+        )
+        .add_expected("lowercase letters, digits and single `-`, like `reference`");
     }
     let fhir_base_text = expand(&raw.fhir_base);
     let fhir_base = match url::Url::parse(&fhir_base_text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
         Ok(u) => {
-            p.at_value("fhir-base", format!("`{u}` is not an http(s) URL with a host"));
+            p.at_value(
+                "fhir-base",
+                format!("`{u}` is not an http(s) URL with a host"),
+            );
             None
         }
         Err(e) => {
-            p.at_value("fhir-base", format!("`{fhir_base_text}` is not an absolute URL: {e}"))
-                .add_expected("the FHIR base URL, like `https://ehr.example.org/fhir`");
+            p.at_value(
+                "fhir-base",
+                format!("`{fhir_base_text}` is not an absolute URL: {e}"),
+            )
+            .add_expected("the FHIR base URL, like `https://ehr.example.org/fhir`");
             None
         }
     };
     if !(1..=2).contains(&raw.smart_version) {
-        p.at_value("smart-version", format!("SMART App Launch has no major version {}", raw.smart_version))
-            .add_expected("1 (STU1) or 2 (2.x)");
+        p.at_value(
+            "smart-version",
+            format!(
+                "SMART App Launch has no major version {}",
+                raw.smart_version
+            ),
+        )
+        .add_expected("1 (STU1) or 2 (2.x)");
     }
     if let Some(ca) = &raw.tls.ca_file {
         let ca = expand(ca);
@@ -515,7 +673,10 @@ fn parse_target(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
     }
     for name in raw.headers.keys() {
         if !is_header_name(name) {
-            p.at_key(&format!("headers.{name}"), format!("`{name}` is not a valid header name"));
+            p.at_key(
+                &format!("headers.{name}"),
+                format!("`{name}` is not a valid header name"),
+            );
         }
     }
     if !p.errors.is_empty() {
@@ -538,9 +699,17 @@ fn parse_target(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
             ca_file: raw.tls.ca_file.as_deref().map(expand),
             insecure: raw.tls.insecure,
         },
-        headers: raw.headers.iter().map(|(k, v)| (k.clone(), Secret::new(expand(v)))).collect(),
+        headers: raw
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Secret::new(expand(v))))
+            .collect(),
         vars,
-        secrets: raw.secrets.iter().map(|(k, v)| (k.clone(), Secret::new(expand(v)))).collect(),
+        secrets: raw
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), Secret::new(expand(v))))
+            .collect(),
     })
 }
 
@@ -548,7 +717,10 @@ fn expand_json(value: &serde_json::Value, expand: &dyn Fn(&str) -> String) -> se
     match value {
         serde_json::Value::String(s) => serde_json::Value::String(expand(s)),
         serde_json::Value::Array(items) => items.iter().map(|v| expand_json(v, expand)).collect(),
-        serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), expand_json(v, expand))).collect(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), expand_json(v, expand)))
+            .collect(),
         other => other.clone(),
     }
 }

@@ -251,13 +251,18 @@ impl<'de> Deserialize<'de> for StatusMatcher {
                     .map_err(|_| E::custom(format!("{v} is not a status code (100-599)")))
                     .and_then(|v| self.visit_u64(v))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
                 let mut codes = Vec::new();
                 while let Some(code) = seq.next_element::<u64>()? {
                     codes.push(status_code(code)?);
                 }
                 if codes.is_empty() {
-                    return Err(serde::de::Error::custom("the list of status codes is empty"));
+                    return Err(serde::de::Error::custom(
+                        "the list of status codes is empty",
+                    ));
                 }
                 Ok(StatusMatcher::OneOf(codes))
             }

@@ -60,11 +60,17 @@ fn default_max_response_bytes() -> u64 {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Timeouts {
     /// Time to establish a connection.
-    #[serde(default = "default_connect", deserialize_with = "humantime_serde_compat::deserialize")]
+    #[serde(
+        default = "default_connect",
+        deserialize_with = "humantime_serde_compat::deserialize"
+    )]
     #[schemars(with = "String")]
     pub connect: std::time::Duration,
     /// Time for a whole exchange, body included.
-    #[serde(default = "default_request", deserialize_with = "humantime_serde_compat::deserialize")]
+    #[serde(
+        default = "default_request",
+        deserialize_with = "humantime_serde_compat::deserialize"
+    )]
     #[schemars(with = "String")]
     pub request: std::time::Duration,
 }
@@ -101,10 +107,14 @@ pub struct Tls {
 mod humantime_serde_compat {
     use serde::Deserialize;
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::time::Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!("`{text}` is not a duration like `500ms`, `5s` or `1m`: {e}"))
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration like `500ms`, `5s` or `1m`: {e}"
+            ))
         })
     }
 }

@@ -129,14 +129,21 @@ fn parse_expr(inner: &str, offset: usize) -> Result<Expr, TemplateError> {
         });
     }
     let path: Vec<String> = path_text.split('.').map(str::to_string).collect();
-    if path.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+    if path
+        .iter()
+        .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+    {
         return Err(TemplateError {
             offset,
             message: format!("`{path_text}` is not a dotted path like `steps.config.json.issuer`"),
         });
     }
     if !ROOTS.contains(&path[0].as_str()) {
-        let mut message = format!("`{}` is not a context root; expected one of: {}", path[0], ROOTS.join(", "));
+        let mut message = format!(
+            "`{}` is not a context root; expected one of: {}",
+            path[0],
+            ROOTS.join(", ")
+        );
         if let Some(hint) = super::error::did_you_mean(&path[0], ROOTS.iter().copied()) {
             message.push_str(&format!(" ({hint})"));
         }
@@ -147,7 +154,10 @@ fn parse_expr(inner: &str, offset: usize) -> Result<Expr, TemplateError> {
         if !FILTERS.contains(&filter.as_str()) {
             return Err(TemplateError {
                 offset,
-                message: format!("unknown filter `{filter}`; expected one of: {}", FILTERS.join(", ")),
+                message: format!(
+                    "unknown filter `{filter}`; expected one of: {}",
+                    FILTERS.join(", ")
+                ),
             });
         }
     }
@@ -195,7 +205,9 @@ impl Expr {
 fn apply_filter(filter: &str, value: Value) -> Value {
     match filter {
         "no-trailing-slash" => Value::String(stringify(&value).trim_end_matches('/').to_string()),
-        "urlencode" => Value::String(url::form_urlencoded::byte_serialize(stringify(&value).as_bytes()).collect()),
+        "urlencode" => Value::String(
+            url::form_urlencoded::byte_serialize(stringify(&value).as_bytes()).collect(),
+        ),
         "json" => Value::String(value.to_string()),
         _ => value,
     }
@@ -232,7 +244,9 @@ pub fn env_refs(text: &str) -> Result<Vec<EnvRef>, TemplateError> {
             if !valid {
                 return Err(TemplateError {
                     offset: i,
-                    message: format!("`${{{name}}}` is not an environment variable name (letters, digits, `_`)"),
+                    message: format!(
+                        "`${{{name}}}` is not an environment variable name (letters, digits, `_`)"
+                    ),
                 });
             }
             refs.push(EnvRef {
@@ -259,7 +273,9 @@ pub fn expand_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result
             out.push('$');
             rest = after;
         } else if let Some(after) = tail.strip_prefix("${") {
-            let end = after.find('}').ok_or_else(|| "`${` is not closed".to_string())?;
+            let end = after
+                .find('}')
+                .ok_or_else(|| "`${` is not closed".to_string())?;
             let name = &after[..end];
             let value = lookup(name).ok_or_else(|| name.to_string())?;
             out.push_str(&value);
@@ -290,7 +306,8 @@ mod tests {
         assert_eq!(t.render_value(&ctx()).unwrap(), json!(["a", "b"]));
         let t = Template::parse("{{steps.c.json.caps.1}}").unwrap();
         assert_eq!(t.render_value(&ctx()).unwrap(), json!("b"));
-        let t = Template::parse("{{ steps.c.json.iss | no-trailing-slash }}/.well-known/x").unwrap();
+        let t =
+            Template::parse("{{ steps.c.json.iss | no-trailing-slash }}/.well-known/x").unwrap();
         assert_eq!(t.render_string(&ctx()).unwrap(), "http://i/.well-known/x");
         let t = Template::parse("no templates").unwrap();
         assert_eq!(t.render_value(&ctx()).unwrap(), json!("no templates"));
@@ -302,28 +319,48 @@ mod tests {
         let err = t.render_value(&ctx()).unwrap_err();
         assert!(err.to_string().contains("step `d` has no result"), "{err}");
         let t = Template::parse("{{ steps.c.json.nope }}").unwrap();
-        assert!(t.render_value(&ctx()).unwrap_err().to_string().contains("`steps.c.json.nope` is not present"));
+        assert!(t
+            .render_value(&ctx())
+            .unwrap_err()
+            .to_string()
+            .contains("`steps.c.json.nope` is not present"));
     }
 
     #[test]
     fn rejects_bad_templates() {
-        assert!(Template::parse("{{ target.x ").unwrap_err().message.contains("not closed"));
+        assert!(Template::parse("{{ target.x ")
+            .unwrap_err()
+            .message
+            .contains("not closed"));
         let err = Template::parse("x {{ trget.x }}").unwrap_err();
         assert_eq!(err.offset, 2);
-        assert!(err.message.contains("did you mean `target`"), "{}", err.message);
-        assert!(Template::parse("{{ target.x | upper }}").unwrap_err().message.contains("unknown filter"));
+        assert!(
+            err.message.contains("did you mean `target`"),
+            "{}",
+            err.message
+        );
+        assert!(Template::parse("{{ target.x | upper }}")
+            .unwrap_err()
+            .message
+            .contains("unknown filter"));
         assert!(Template::parse("}}").is_err());
     }
 
     #[test]
     fn env_references_and_expansion() {
         let refs = env_refs("a ${ONE} $${LITERAL} ${TWO_2}").unwrap();
-        assert_eq!(refs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["ONE", "TWO_2"]);
+        assert_eq!(
+            refs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["ONE", "TWO_2"]
+        );
         assert_eq!(refs[0].offset, 2);
         assert!(env_refs("${1X}").is_err());
         assert!(env_refs("${OPEN").is_err());
         let lookup = |n: &str| (n == "ONE").then(|| "1".to_string());
-        assert_eq!(expand_env("a ${ONE} $${X} $5", &lookup).unwrap(), "a 1 ${X} $5");
+        assert_eq!(
+            expand_env("a ${ONE} $${X} $5", &lookup).unwrap(),
+            "a 1 ${X} $5"
+        );
         assert_eq!(expand_env("${TWO}", &lookup).unwrap_err(), "TWO");
     }
 }

@@ -260,12 +260,26 @@ async fn run_step(
             context["vars"][name.as_str()] = value;
         }
     }
+    // When the step's own status check fails with a non-2xx answer (an error page, a 404),
+    // its other checks would only restate that: they are skipped, naming the status.
+    let status_failed = !(200..300).contains(&response.status)
+        && step.checks.iter().any(|c| {
+            c.status
+                .as_ref()
+                .is_some_and(|s| !s.accepts(response.status))
+        });
     let checks = step
         .checks
         .iter()
         .map(|check| {
             let verdict = match check.when.as_ref().map(|c| condition_holds(c, context)) {
                 Some(Err(reason)) => Verdict::Skipped { reason },
+                _ if status_failed && check.status.is_none() => Verdict::Skipped {
+                    reason: format!(
+                        "not evaluated: the server answered {}, not the status this step expects",
+                        response.status
+                    ),
+                },
                 _ => match evaluate(check, &response, context) {
                     Evaluation::Matched => Verdict::Passed,
                     Evaluation::Mismatched(m) if check.level == Level::Shall || settings.strict => {

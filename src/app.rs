@@ -91,7 +91,7 @@ pub fn load_targets(paths: &[PathBuf], env: &Environment) -> Result<Vec<Target>,
 
 /// Loads every suite under the given files and directories, reporting all errors.
 pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<LoadError>> {
-    let files = suite::collect_suite_files(paths).map_err(|e| vec![e])?;
+    let files = suite::collect_suite_files(paths).map_err(|e| vec![*e])?;
     let mut suites: Vec<Suite> = Vec::new();
     let mut errors = Vec::new();
     for file in &files {

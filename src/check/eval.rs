@@ -21,13 +21,10 @@ pub enum Evaluation {
 
 /// Whether a `when` condition holds; `Err` carries the reason it does not.
 pub fn condition_holds(cond: &Condition, context: &Value) -> Result<(), String> {
-    let value = match Template::parse(&cond.value)
+    let value = Template::parse(&cond.value)
         .map_err(|e| e.message)?
         .render_value(context)
-    {
-        Ok(v) => Some(v),
-        Err(Missing { .. }) => None,
-    };
+        .ok();
     for op in cond.operators() {
         match apply(&op, value.as_ref(), context) {
             Ok(Ok(())) => {}

@@ -70,15 +70,15 @@ pub fn load_target(
 }
 
 /// Expands directories into their `*.yaml` / `*.yml` files, sorted; files stay as given.
-pub fn collect_suite_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+pub fn collect_suite_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Box<LoadError>> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|e| {
-                LoadError::whole_file(
+                Box::new(LoadError::whole_file(
                     &path.display().to_string(),
                     format!("cannot read the directory: {e}"),
-                )
+                ))
             })?;
             let mut found: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -89,19 +89,19 @@ pub fn collect_suite_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError>
                 .collect();
             found.sort();
             if found.is_empty() {
-                return Err(LoadError::whole_file(
+                return Err(Box::new(LoadError::whole_file(
                     &path.display().to_string(),
                     "the directory holds no suite files (*.yaml, *.yml)",
-                ));
+                )));
             }
             files.extend(found);
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            return Err(LoadError::whole_file(
+            return Err(Box::new(LoadError::whole_file(
                 &path.display().to_string(),
                 "no such file or directory",
-            ));
+            )));
         }
     }
     Ok(files)

@@ -31,7 +31,10 @@ impl PositionIndex {
     /// Indexes a YAML text. A text that does not parse yields an empty index (the caller
     /// reports the parse error from the deserializer).
     pub fn build(text: &str) -> Self {
-        let mut builder = Builder::default();
+        let mut builder = Builder {
+            lines: text.lines().map(str::to_string).collect(),
+            ..Builder::default()
+        };
         let mut parser = Parser::new_from_str(text);
         if parser.load(&mut builder, false).is_err() {
             return PositionIndex::default();
@@ -75,6 +78,7 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     index: PositionIndex,
+    lines: Vec<String>,
 }
 
 fn join(parent: &str, key: &str) -> String {
@@ -99,6 +103,24 @@ impl Builder {
         }
     }
 
+    /// The parser's mark for the first key of a block mapping inside a sequence entry can be
+    /// off by a column or two; find the key's text on its line, nearest the mark.
+    fn key_position(&self, key: &str, (line, col): (usize, usize)) -> (usize, usize) {
+        let Some(source) = self.lines.get(line.saturating_sub(1)) else {
+            return (line, col);
+        };
+        let chars: Vec<char> = source.chars().collect();
+        let key_chars: Vec<char> = key.chars().collect();
+        let starts = |at: usize| chars.get(at..at + key_chars.len()) == Some(&key_chars[..]);
+        let at = col.saturating_sub(1);
+        (0..=3)
+            .flat_map(|d| [at.checked_sub(d), Some(at + d)])
+            .flatten()
+            .find(|&c| starts(c))
+            .map(|c| (line, c + 1))
+            .unwrap_or((line, col))
+    }
+
     fn expecting_key(&self) -> bool {
         matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
     }
@@ -109,7 +131,17 @@ impl MarkedEventReceiver for Builder {
         let pos = (mark.line(), mark.col() + 1);
         match event {
             Event::Scalar(text, ..) if self.expecting_key() => {
+                let pos = self.key_position(&text, pos);
                 if let Some(Frame::Map { path, key }) = self.stack.last_mut() {
+                    // A block mapping starts where its first key does.
+                    if !self
+                        .index
+                        .keys
+                        .keys()
+                        .any(|k| k.starts_with(path.as_str()) && k.len() > path.len())
+                    {
+                        self.index.values.insert(path.clone(), pos);
+                    }
                     self.index.keys.insert(join(path, &text), pos);
                     *key = Some(text);
                 }

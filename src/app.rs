@@ -308,7 +308,13 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
             return exit::USAGE;
         }
     };
-    let server = match crate::reference::ReferenceServer::start("127.0.0.1", 0, faults) {
+    // The demo serves the debug endpoints: the reference target takes tokens from them where a
+    // suite needs one without a browser.
+    let config = crate::reference::Config {
+        faults,
+        debug_endpoints: true,
+    };
+    let server = match crate::reference::ReferenceServer::start("127.0.0.1", 0, config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot start the reference server on 127.0.0.1: {e}");
@@ -328,7 +334,7 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
 }
 
 /// `smartcheck serve-reference`: serves until Ctrl-C; the first stdout line is the FHIR base.
-pub fn serve_reference(host: &str, port: u16, faults: &[String]) -> u8 {
+pub fn serve_reference(host: &str, port: u16, faults: &[String], debug_endpoints: bool) -> u8 {
     let faults = match crate::reference::Faults::parse(faults) {
         Ok(f) => f,
         Err(e) => {
@@ -336,7 +342,11 @@ pub fn serve_reference(host: &str, port: u16, faults: &[String]) -> u8 {
             return exit::USAGE;
         }
     };
-    let server = match crate::reference::ReferenceServer::start(host, port, faults) {
+    let config = crate::reference::Config {
+        faults,
+        debug_endpoints,
+    };
+    let server = match crate::reference::ReferenceServer::start(host, port, config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot listen on {host}:{port}: {e}");

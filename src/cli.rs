@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// Break one requirement (repeatable); see README's fault table.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
+    /// Also serve the S4S development endpoints `/oauth/debug/token` and `/oauth/debug/introspect`.
+    #[arg(long)]
+    pub debug_endpoints: bool,
 }
 
 #[derive(Debug, Args)]
@@ -223,7 +226,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             let (options, faults) = args.into_options();
             app::demo(options, &faults, env)
         }
-        Command::ServeReference(args) => app::serve_reference(&args.host, args.port, &args.faults),
+        Command::ServeReference(args) => {
+            app::serve_reference(&args.host, args.port, &args.faults, args.debug_endpoints)
+        }
     }
 }
 

@@ -5,14 +5,20 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use smartcheck::reference::{Faults, ReferenceServer, FAULTS};
+use smartcheck::reference::{Config, Faults, ReferenceServer, FAULTS};
 
 /// Runs the built-in suites against a reference server with these faults; returns
 /// check id -> verdict from the JSON report.
 fn verdicts(faults: &[&str]) -> BTreeMap<String, String> {
-    let server =
-        ReferenceServer::start("127.0.0.1", 0, Faults::parse(faults).expect("known faults"))
-            .expect("server starts");
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::parse(faults).expect("known faults"),
+            debug_endpoints: true,
+        },
+    )
+    .expect("server starts");
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
         .args([
@@ -103,7 +109,10 @@ fn should_checks_fail_under_strict() {
     let server = ReferenceServer::start(
         "127.0.0.1",
         0,
-        Faults::parse(&["response-types-no-code"]).unwrap(),
+        Config {
+            faults: Faults::parse(&["response-types-no-code"]).unwrap(),
+            debug_endpoints: true,
+        },
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();

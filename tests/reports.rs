@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Output};
 
 use axum::routing::{get, post};
-use smartcheck::reference::{Faults, ReferenceServer};
+use smartcheck::reference::{Config, Faults, ReferenceServer};
 
 const PASSWORD: &str = "pw-Zq81-very-secret";
 const CLIENT_SECRET: &str = "cs-Hy55-client-secret";
@@ -121,12 +121,15 @@ fn faulty_run(dir: &std::path::Path) -> (Output, ReferenceServer) {
     let server = ReferenceServer::start(
         "127.0.0.1",
         0,
-        Faults::parse(&[
-            "smart-config-not-json",
-            "oidc-config-missing",
-            "response-types-no-code",
-        ])
-        .unwrap(),
+        Config {
+            faults: Faults::parse(&[
+                "smart-config-not-json",
+                "oidc-config-missing",
+                "response-types-no-code",
+            ])
+            .unwrap(),
+            debug_endpoints: true,
+        },
     )
     .unwrap();
     let out = smartcheck(

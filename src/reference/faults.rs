@@ -248,6 +248,432 @@ pub const FAULTS: &[Fault] = &[
         "every JWKS key parses",
         &["jwks-keys-parse"],
     ),
+    // Dynamic registration (suites/smart-registration.yaml).
+    f(
+        "registration-status-200",
+        "registration answers 201 Created",
+        &[
+            "reg-symmetric-status",
+            "reg-public-status",
+            "reg-asymmetric-status",
+        ],
+    ),
+    f(
+        "registration-content-type",
+        "the registration response is application/json",
+        &[
+            "reg-symmetric-content-type",
+            "reg-public-content-type",
+            "reg-asymmetric-content-type",
+        ],
+    ),
+    f(
+        "registration-no-cache-control",
+        "the registration response carries Cache-Control: no-store",
+        &[
+            "reg-symmetric-cache-control",
+            "reg-public-cache-control",
+            "reg-asymmetric-cache-control",
+        ],
+    ),
+    wide(
+        "registration-client-id-missing",
+        "the registration response has a client_id",
+        &[
+            "reg-symmetric-client-id",
+            "reg-public-client-id",
+            "reg-asymmetric-client-id",
+            "reg-read-client-id",
+        ],
+    ),
+    wide(
+        "registration-no-secret-for-confidential",
+        "a client_secret is issued to client_secret_* clients",
+        &["reg-symmetric-client-secret"],
+    ),
+    f(
+        "registration-secret-for-public",
+        "no client_secret is issued to public clients",
+        &[
+            "reg-public-no-client-secret",
+            "reg-update-secret-dropped",
+            "reg-reread-secret-dropped",
+        ],
+    ),
+    f(
+        "registration-no-secret-expiry",
+        "client_secret_expires_at comes with a client_secret",
+        &["reg-symmetric-secret-expires-at"],
+    ),
+    f(
+        "registration-issued-at-string",
+        "client_id_issued_at is a number of seconds",
+        &[
+            "reg-symmetric-issued-at",
+            "reg-public-issued-at",
+            "reg-asymmetric-issued-at",
+        ],
+    ),
+    f(
+        "registration-metadata-not-echoed",
+        "registered metadata is echoed",
+        &[
+            "reg-symmetric-echo-auth-method",
+            "reg-public-echo-auth-method",
+            "reg-asymmetric-echo-auth-method",
+            "reg-symmetric-echo-client-name",
+            "reg-public-echo-client-name",
+            "reg-asymmetric-echo-client-name",
+            "reg-symmetric-echo-grant-types",
+            "reg-public-echo-grant-types",
+            "reg-asymmetric-echo-grant-types",
+            "reg-symmetric-echo-redirect-uris",
+            "reg-public-echo-redirect-uris",
+            "reg-asymmetric-echo-redirect-uris",
+            "reg-symmetric-echo-response-types",
+            "reg-public-echo-response-types",
+            "reg-asymmetric-echo-response-types",
+            "reg-read-client-name",
+            "reg-read-redirect-uris",
+            "reg-update-auth-method",
+            "reg-update-client-name",
+            "reg-reread-client-name",
+            "reg-reread-redirect-uris",
+        ],
+    ),
+    wide(
+        "registration-no-access-token",
+        "a registration_access_token comes with the registration_client_uri",
+        &[
+            "reg-symmetric-management-token",
+            "reg-public-management-token",
+            "reg-asymmetric-management-token",
+        ],
+    ),
+    f(
+        "registration-fragment-redirect-accepted",
+        "redirect URIs with a fragment are refused",
+        &["reg-refuse-fragment-status", "reg-refuse-fragment-error"],
+    ),
+    f(
+        "registration-missing-redirect-accepted",
+        "authorization_code clients must register redirect URIs",
+        &[
+            "reg-refuse-no-redirect-status",
+            "reg-refuse-no-redirect-error",
+        ],
+    ),
+    f(
+        "registration-non-url-redirect-accepted",
+        "redirect URIs must be URLs",
+        &["reg-refuse-not-url-status", "reg-refuse-not-url-error"],
+    ),
+    f(
+        "registration-unknown-auth-method-accepted",
+        "unknown token_endpoint_auth_method values are refused",
+        &[
+            "reg-refuse-auth-method-status",
+            "reg-refuse-auth-method-error",
+        ],
+    ),
+    f(
+        "registration-form-body-accepted",
+        "registration requests are JSON",
+        &["reg-refuse-form-status", "reg-refuse-form-error"],
+    ),
+    f(
+        "registration-wrong-error-code",
+        "bad redirect URIs get invalid_redirect_uri",
+        &[
+            "reg-refuse-fragment-error",
+            "reg-refuse-not-url-error",
+            "reg-refuse-no-redirect-error",
+        ],
+    ),
+    wide(
+        "registration-error-not-json",
+        "registration errors are JSON objects",
+        &[
+            "reg-refuse-fragment-json",
+            "reg-refuse-no-redirect-json",
+            "reg-refuse-not-url-json",
+            "reg-refuse-auth-method-json",
+            "reg-refuse-form-json",
+            "reg-refuse-fragment-error",
+            "reg-refuse-no-redirect-error",
+            "reg-refuse-not-url-error",
+            "reg-refuse-auth-method-error",
+            "reg-refuse-form-error",
+        ],
+    ),
+    wide(
+        "registration-read-not-found",
+        "RFC 7592 read answers 200 with the client information",
+        &[
+            "reg-read-status",
+            "reg-read-no-token-401",
+            "reg-read-wrong-token-401",
+            "reg-reread-client-name",
+            "reg-reread-redirect-uris",
+            "reg-read-after-delete-401",
+        ],
+    ),
+    f(
+        "registration-token-not-checked",
+        "RFC 7592 requests need the registration_access_token",
+        &["reg-read-no-token-401", "reg-read-wrong-token-401"],
+    ),
+    wide(
+        "registration-update-not-allowed",
+        "RFC 7592 update is supported",
+        &[
+            "reg-update-status",
+            "reg-reread-client-name",
+            "reg-reread-redirect-uris",
+            "reg-reread-secret-dropped",
+            "reg-update-token-field-400",
+            "reg-update-wrong-client-id-400",
+            "reg-client-known-before-delete",
+        ],
+    ),
+    f(
+        "registration-update-ignored",
+        "an update replaces the registered metadata",
+        &[
+            "reg-update-auth-method",
+            "reg-update-secret-dropped",
+            "reg-update-client-name",
+            "reg-reread-client-name",
+            "reg-reread-redirect-uris",
+            "reg-reread-secret-dropped",
+            "reg-client-known-before-delete",
+        ],
+    ),
+    f(
+        "registration-update-keeps-secret",
+        "switching to a public client drops the client_secret",
+        &["reg-update-secret-dropped", "reg-reread-secret-dropped"],
+    ),
+    f(
+        "registration-update-accepts-token-field",
+        "an update carrying registration_access_token is refused",
+        &["reg-update-token-field-400"],
+    ),
+    f(
+        "registration-delete-status-200",
+        "RFC 7592 delete answers 204",
+        &["reg-delete-status"],
+    ),
+    f(
+        "registration-delete-ignored",
+        "a deleted client is gone",
+        &["reg-read-after-delete-401", "reg-deleted-client-refused"],
+    ),
+    f(
+        "registration-deleted-client-usable",
+        "a deleted client can no longer get tokens",
+        &["reg-deleted-client-refused"],
+    ),
+    // Authorization, token, introspection, revocation and FHIR faults. Their suite checks come
+    // with the browser and token suites; until then tests/reference_server.rs proves each one
+    // directly (the requirement holds on the clean server and breaks under the fault).
+    f(
+        "authorize-unknown-redirect-redirected",
+        "an unregistered redirect_uri is never redirected to",
+        &[],
+    ),
+    f(
+        "authorize-response-type-not-checked",
+        "response_type other than code is refused",
+        &[],
+    ),
+    f(
+        "authorize-aud-not-checked",
+        "aud must be the FHIR base URL",
+        &[],
+    ),
+    f(
+        "authorize-state-not-echoed",
+        "state is echoed on the redirect",
+        &[],
+    ),
+    f(
+        "authorize-deny-no-error",
+        "Deny redirects with error=access_denied",
+        &[],
+    ),
+    f(
+        "pkce-optional",
+        "public clients must send a PKCE code_challenge",
+        &[],
+    ),
+    f(
+        "pkce-plain-accepted",
+        "the plain PKCE method is refused",
+        &[],
+    ),
+    f("code-reusable", "an authorization code is single-use", &[]),
+    f(
+        "code-not-bound-to-client",
+        "a code is bound to the client it was issued to",
+        &[],
+    ),
+    f(
+        "redirect-uri-not-checked-at-token",
+        "the token request's redirect_uri must match",
+        &[],
+    ),
+    f(
+        "pkce-verifier-not-checked",
+        "the code_verifier must match the code_challenge",
+        &[],
+    ),
+    f(
+        "token-no-cache-control",
+        "token responses carry Cache-Control: no-store",
+        &[],
+    ),
+    f(
+        "token-no-pragma",
+        "token responses carry Pragma: no-cache",
+        &[],
+    ),
+    f(
+        "token-error-status-200",
+        "token errors answer 400 (401 for invalid_client)",
+        &[],
+    ),
+    f(
+        "token-no-www-authenticate",
+        "invalid_client answers carry WWW-Authenticate",
+        &[],
+    ),
+    f(
+        "client-secret-not-checked",
+        "a wrong client_secret is refused",
+        &[],
+    ),
+    f(
+        "token-no-patient-context",
+        "the token response carries patient when launch/patient was granted",
+        &[],
+    ),
+    f(
+        "id-token-wrong-aud",
+        "the id_token's aud is the client_id",
+        &[],
+    ),
+    f("id-token-unsigned", "the id_token is signed (RS256)", &[]),
+    f(
+        "id-token-no-nonce",
+        "the id_token carries the nonce sent",
+        &[],
+    ),
+    f(
+        "refresh-broadens-scope",
+        "a refresh cannot broaden the scope",
+        &[],
+    ),
+    f(
+        "refresh-without-client-auth",
+        "a confidential client's refresh needs client authentication",
+        &[],
+    ),
+    f(
+        "refresh-other-client",
+        "a refresh token works only for its client",
+        &[],
+    ),
+    f(
+        "refresh-old-token-reusable",
+        "a rotated refresh token is refused",
+        &[],
+    ),
+    f(
+        "client-assertion-signature-not-checked",
+        "a client assertion's signature is verified",
+        &[],
+    ),
+    f(
+        "client-assertion-aud-not-checked",
+        "a client assertion's aud is the token endpoint",
+        &[],
+    ),
+    f(
+        "client-assertion-long-exp-accepted",
+        "a client assertion's exp is at most five minutes ahead",
+        &[],
+    ),
+    f(
+        "client-assertion-jti-replay",
+        "a client assertion's jti cannot be replayed",
+        &[],
+    ),
+    f(
+        "backend-token-lifetime-long",
+        "backend access tokens live at most five minutes",
+        &[],
+    ),
+    f(
+        "introspection-no-auth-required",
+        "introspection requires client authentication",
+        &[],
+    ),
+    f(
+        "introspection-garbage-active",
+        "an unknown token introspects as active: false",
+        &[],
+    ),
+    f(
+        "introspection-scope-wrong",
+        "introspection reports the token's scope",
+        &[],
+    ),
+    f(
+        "revoked-token-still-accepted",
+        "a revoked access token no longer works",
+        &[],
+    ),
+    f(
+        "revoked-refresh-still-usable",
+        "a revoked refresh token no longer works",
+        &[],
+    ),
+    f(
+        "revocation-unknown-token-error",
+        "revoking an unknown token answers 200",
+        &[],
+    ),
+    f(
+        "fhir-read-without-token",
+        "FHIR reads need a bearer token",
+        &[],
+    ),
+    f(
+        "fhir-no-www-authenticate",
+        "FHIR 401/403 answers carry WWW-Authenticate: Bearer",
+        &[],
+    ),
+    f(
+        "fhir-token-in-query-accepted",
+        "access tokens in the query string are refused",
+        &[],
+    ),
+    f(
+        "fhir-scope-not-enforced",
+        "reads outside the granted resource types are refused",
+        &[],
+    ),
+    f(
+        "fhir-compartment-not-enforced",
+        "patient/ scopes reach only the patient's compartment",
+        &[],
+    ),
+    f(
+        "fhir-search-leaks-other-patients",
+        "searches return only resources the token may see",
+        &[],
+    ),
 ];
 
 /// The set of faults a server runs with.

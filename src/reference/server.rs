@@ -3,12 +3,27 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::http::header;
+use axum::routing::{get, post};
 use axum::Router;
+use jsonwebtoken::EncodingKey;
 use tokio::sync::oneshot;
 
-use super::discovery;
+use super::data::Data;
 use super::faults::Faults;
+use super::store::Store;
+use super::{authorize, debug, discovery, fhir, introspection, registration, token};
+
+/// The private key behind the id_token signatures (a published test key).
+const SIGNING_KEY: &str = include_str!("../../fixtures/keys/reference-rs256.key.pem");
+
+/// How a reference server is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub faults: Faults,
+    /// Serve the S4S development endpoints `/oauth/debug/token` and `/oauth/debug/introspect`.
+    pub debug_endpoints: bool,
+}
 
 /// What every handler reads.
 #[derive(Clone)]
@@ -18,6 +33,11 @@ pub struct Inner {
     /// `http://127.0.0.1:PORT`
     pub origin: String,
     pub faults: Faults,
+    pub store: Store,
+    pub data: Data,
+    /// For fetching clients' `jwks_uri`.
+    pub http: reqwest::Client,
+    pub signing_key: EncodingKey,
 }
 
 impl std::ops::Deref for Shared {
@@ -31,10 +51,21 @@ impl Inner {
     pub fn fhir_base(&self) -> String {
         format!("{}/fhir", self.origin)
     }
+
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.origin)
+    }
 }
 
-fn router(shared: Shared) -> Router {
-    Router::new()
+async fn smart_style() -> impl axum::response::IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r##"{"color_background":"#edeae3","color_highlight":"#69b5ce","color_text":"#303030","dim_border_radius":"6px","font_family_body":"sans-serif"}"##,
+    )
+}
+
+fn router(shared: Shared, debug_endpoints: bool) -> Router {
+    let mut router = Router::new()
         .route(
             "/fhir/.well-known/smart-configuration",
             get(discovery::smart_configuration),
@@ -45,7 +76,33 @@ fn router(shared: Shared) -> Router {
             get(discovery::openid_configuration),
         )
         .route("/jwks.json", get(discovery::jwks))
-        .with_state(shared)
+        .route("/smart-style.json", get(smart_style))
+        .route("/register", post(registration::register))
+        .route(
+            "/manage/{client_id}",
+            get(registration::read)
+                .put(registration::update)
+                .delete(registration::delete),
+        )
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/authorize/login", post(authorize::login))
+        .route("/authorize/patient", post(authorize::choose_patient))
+        .route("/authorize/consent", post(authorize::consent))
+        .route("/ehr/launch", get(authorize::ehr_launch))
+        .route("/token", post(token::token))
+        .route("/introspect", post(introspection::introspect))
+        .route("/revoke", post(introspection::revoke))
+        .route("/fhir/{resource_type}", get(fhir::search))
+        .route("/fhir/{resource_type}/{id}", get(fhir::read));
+    if debug_endpoints {
+        router = router
+            .route("/oauth/debug/token", post(debug::token))
+            .route("/oauth/debug/introspect", get(debug::introspect));
+    }
+    router.with_state(shared)
 }
 
 /// A running reference server; it stops when dropped.
@@ -57,14 +114,26 @@ pub struct ReferenceServer {
 
 impl ReferenceServer {
     /// Starts the server on `host:port` (port 0 picks a free one) on a thread of its own.
-    pub fn start(host: &str, port: u16, faults: Faults) -> std::io::Result<ReferenceServer> {
+    pub fn start(host: &str, port: u16, config: Config) -> std::io::Result<ReferenceServer> {
+        let signing_key = EncodingKey::from_rsa_pem(SIGNING_KEY.as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(std::io::Error::other)?;
         let listener = std::net::TcpListener::bind((host, port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Shared(Arc::new(Inner {
             origin: format!("http://{addr}"),
-            faults,
+            faults: config.faults,
+            store: Store::default(),
+            data: Data::fixtures(),
+            http,
+            signing_key,
         }));
+        let debug_endpoints = config.debug_endpoints;
         let (stop, stopped) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -77,7 +146,7 @@ impl ReferenceServer {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
-                    let _ = axum::serve(listener, router(shared))
+                    let _ = axum::serve(listener, router(shared, debug_endpoints))
                         .with_graceful_shutdown(async {
                             let _ = stopped.await;
                         })

@@ -1,0 +1,434 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, SMART App Launch 2.2 §App Launch): request
+//! validation, login, patient choice, consent, the redirect with a code or an error; and the EHR
+//! simulator that starts an EHR launch.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::oauth::Params;
+use super::pages;
+use super::scopes;
+use super::server::Shared;
+use super::store::{now, random_token, AuthMethod, Code, Grant, Launch, Pending};
+
+/// How long a person has to finish signing in and consenting.
+const PENDING_LIFETIME: i64 = 600;
+/// How long an EHR launch id stays usable.
+const LAUNCH_LIFETIME: i64 = 600;
+/// Authorization codes are short-lived (RFC 6749 §4.1.2: "A maximum authorization code lifetime
+/// of 10 minutes is RECOMMENDED"); this server gives one minute.
+pub const CODE_LIFETIME: i64 = 60;
+
+/// A 302 to `uri` with these query parameters added.
+fn redirect(uri: &str, params: &[(&str, Option<&str>)]) -> Response {
+    let Ok(mut url) = url::Url::parse(uri) else {
+        return pages::error("the redirect URI does not parse");
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in params {
+            if let Some(v) = v {
+                query.append_pair(k, v);
+            }
+        }
+    }
+    (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
+}
+
+/// An error redirect (RFC 6749 §4.1.2.1), with the state echoed.
+fn redirect_error(
+    shared: &Shared,
+    uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> Response {
+    let state = if shared.faults.has("authorize-state-not-echoed") {
+        None
+    } else {
+        state
+    };
+    redirect(
+        uri,
+        &[
+            ("error", Some(error)),
+            ("error_description", Some(description)),
+            ("state", state),
+        ],
+    )
+}
+
+/// `GET /authorize` (query) and `POST /authorize` (form, the `authorize-post` capability).
+pub async fn authorize_get(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    start(&shared, query.as_deref().unwrap_or_default())
+}
+
+pub async fn authorize_post(State(shared): State<Shared>, body: Bytes) -> Response {
+    start(&shared, &String::from_utf8_lossy(&body))
+}
+
+fn start(shared: &Shared, raw: &str) -> Response {
+    let faults = &shared.faults;
+    let params = match Params::parse(raw) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let Some(client_id) = params.get("client_id") else {
+        return pages::error("client_id is missing");
+    };
+    let Some(client) = shared.store.lock().clients.get(client_id).cloned() else {
+        return pages::error("unknown client_id");
+    };
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return pages::error("redirect_uri is missing");
+    };
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        if faults.has("authorize-unknown-redirect-redirected") {
+            return redirect_error(
+                shared,
+                redirect_uri,
+                params.get("state"),
+                "invalid_request",
+                "unregistered redirect_uri",
+            );
+        }
+        // RFC 6749 §4.1.2.1: never redirect to an unregistered URI.
+        return pages::error("redirect_uri is not registered for this client");
+    }
+    let state = params.get("state");
+    let fail = |error: &str, description: &str| {
+        redirect_error(shared, redirect_uri, state, error, description)
+    };
+    if params.get("response_type") != Some("code")
+        && !faults.has("authorize-response-type-not-checked")
+    {
+        return fail("unsupported_response_type", "response_type must be code");
+    }
+    if state.is_none() {
+        return fail("invalid_request", "state is required");
+    }
+    let Some(scope) = params.get("scope") else {
+        return fail("invalid_scope", "scope is required");
+    };
+    // SMART App Launch 2.2: aud is the FHIR base the app wants tokens for.
+    let aud_ok = params
+        .get("aud")
+        .is_some_and(|a| a.trim_end_matches('/') == shared.fhir_base());
+    if !aud_ok && !faults.has("authorize-aud-not-checked") {
+        return fail("invalid_request", "aud must be this server's FHIR base URL");
+    }
+    let challenge = params.get("code_challenge");
+    let method = params.get("code_challenge_method");
+    match (challenge, method) {
+        (Some(_), Some("S256")) => {}
+        (Some(_), Some("plain")) if faults.has("pkce-plain-accepted") => {}
+        (Some(_), Some(other)) => {
+            return fail(
+                "invalid_request",
+                &format!("code_challenge_method {other} is not supported; use S256"),
+            )
+        }
+        (Some(_), None) if faults.has("pkce-plain-accepted") => {}
+        (Some(_), None) => {
+            return fail(
+                "invalid_request",
+                "code_challenge_method is required (S256)",
+            )
+        }
+        (None, _) if client.auth_method == AuthMethod::None && !faults.has("pkce-optional") => {
+            return fail("invalid_request", "public clients must use PKCE (S256)")
+        }
+        (None, _) => {}
+    }
+    let launch = match params.get("launch") {
+        Some(id) => match shared.store.lock().launches.get(id).cloned() {
+            Some(l) if l.created + LAUNCH_LIFETIME > now() => Some(l),
+            _ => return fail("invalid_request", "unknown or expired launch"),
+        },
+        None if scopes::has(scope, "launch") => {
+            return fail(
+                "invalid_request",
+                "the launch scope needs a launch parameter",
+            )
+        }
+        None => None,
+    };
+    // Unknown scopes are dropped; a client that registered a scope limit gets at most that.
+    let granted: Vec<&str> = scopes::split(scope)
+        .into_iter()
+        .filter(|s| scopes::is_known(s))
+        .filter(|s| {
+            client
+                .scope
+                .as_deref()
+                .is_none_or(|limit| scopes::has(limit, s))
+        })
+        .collect();
+    if granted.is_empty() {
+        return fail(
+            "invalid_scope",
+            "none of the requested scopes can be granted",
+        );
+    }
+    let txn = random_token();
+    let pending = Pending {
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.to_string(),
+        scope: granted.join(" "),
+        state: state.map(str::to_string),
+        nonce: params.get("nonce").map(str::to_string),
+        code_challenge: challenge.map(str::to_string),
+        code_challenge_method: method
+            .map(str::to_string)
+            .or(challenge.map(|_| "plain".to_string())),
+        launch,
+        username: None,
+        patient: None,
+        created: now(),
+    };
+    shared.store.lock().pending.insert(txn.clone(), pending);
+    pages::login(&txn, &client_name(shared, client_id), None)
+}
+
+fn client_name(shared: &Shared, client_id: &str) -> String {
+    shared
+        .store
+        .lock()
+        .clients
+        .get(client_id)
+        .and_then(|c| {
+            c.metadata
+                .get("client_name")
+                .and_then(|n| n.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| client_id.to_string())
+}
+
+fn pending(shared: &Shared, params: &Params) -> Result<(String, Pending), Response> {
+    let txn = params.get("txn").unwrap_or_default().to_string();
+    match shared.store.lock().pending.get(&txn).cloned() {
+        Some(p) if p.created + PENDING_LIFETIME > now() => Ok((txn, p)),
+        _ => Err(pages::error(
+            "this sign-in has expired; start again from the app",
+        )),
+    }
+}
+
+fn form(body: &Bytes) -> Result<Params, Response> {
+    Params::parse(&String::from_utf8_lossy(body)).map_err(|e| pages::error(&e))
+}
+
+/// Whether the person must pick a patient: standalone `launch/patient` with several to choose from.
+fn needs_patient_choice(shared: &Shared, p: &Pending) -> bool {
+    p.launch.is_none()
+        && p.patient.is_none()
+        && scopes::has(&p.scope, "launch/patient")
+        && p.username
+            .as_deref()
+            .and_then(|u| shared.data.user(u))
+            .is_some_and(|u| u.patients.len() > 1)
+}
+
+fn next_page(shared: &Shared, txn: &str, p: &Pending) -> Response {
+    if needs_patient_choice(shared, p) {
+        let user = p.username.as_deref().and_then(|u| shared.data.user(u));
+        let patients: Vec<(String, String)> = user
+            .map(|u| {
+                u.patients
+                    .iter()
+                    .map(|id| (id.clone(), shared.data.patient_name(id)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return pages::patient_picker(txn, &patients);
+    }
+    let patient = context_patient(shared, p).map(|id| shared.data.patient_name(&id));
+    pages::consent(
+        txn,
+        &client_name(shared, &p.client_id),
+        &scopes::split(&p.scope),
+        patient.as_deref(),
+    )
+}
+
+/// The patient in context: the EHR launch's, the one picked, or a user's only patient.
+fn context_patient(shared: &Shared, p: &Pending) -> Option<String> {
+    if let Some(launch) = &p.launch {
+        return launch.patient.clone();
+    }
+    if !scopes::has(&p.scope, "launch/patient") {
+        return None;
+    }
+    p.patient.clone().or_else(|| {
+        let user = shared.data.user(p.username.as_deref()?)?;
+        (user.patients.len() == 1).then(|| user.patients[0].clone())
+    })
+}
+
+/// `POST /authorize/login`: fields `txn`, `username`, `password`.
+pub async fn login(State(shared): State<Shared>, body: Bytes) -> Response {
+    let params = match form(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (txn, mut p) = match pending(&shared, &params) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let username = params.get("username").unwrap_or_default();
+    let ok = shared
+        .data
+        .user(username)
+        .is_some_and(|u| Some(u.password.as_str()) == params.get("password"));
+    if !ok {
+        return pages::login(
+            &txn,
+            &client_name(&shared, &p.client_id),
+            Some("Unknown username or wrong password."),
+        );
+    }
+    p.username = Some(username.to_string());
+    shared.store.lock().pending.insert(txn.clone(), p.clone());
+    next_page(&shared, &txn, &p)
+}
+
+/// `POST /authorize/patient`: fields `txn`, `patient`.
+pub async fn choose_patient(State(shared): State<Shared>, body: Bytes) -> Response {
+    let params = match form(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (txn, mut p) = match pending(&shared, &params) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(user) = p.username.as_deref().and_then(|u| shared.data.user(u)) else {
+        return pages::error("sign in first");
+    };
+    let Some(patient) = params
+        .get("patient")
+        .filter(|id| user.patients.iter().any(|p| p == id))
+    else {
+        return pages::error("choose one of the listed patients");
+    };
+    p.patient = Some(patient.to_string());
+    shared.store.lock().pending.insert(txn.clone(), p.clone());
+    next_page(&shared, &txn, &p)
+}
+
+/// `POST /authorize/consent`: fields `txn`, `decision` (`approve` or `deny`).
+pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
+    let params = match form(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (txn, p) = match pending(&shared, &params) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(username) = p.username.clone() else {
+        return pages::error("sign in first");
+    };
+    if needs_patient_choice(&shared, &p) {
+        return pages::error("choose a patient first");
+    }
+    shared.store.lock().pending.remove(&txn);
+    let state = if shared.faults.has("authorize-state-not-echoed") {
+        None
+    } else {
+        p.state.as_deref()
+    };
+    if params.get("decision") != Some("approve") {
+        // RFC 6749 §4.1.2.1: access_denied, "The resource owner or authorization server denied the request."
+        if shared.faults.has("authorize-deny-no-error") {
+            return redirect(&p.redirect_uri, &[("state", state)]);
+        }
+        return redirect(
+            &p.redirect_uri,
+            &[
+                ("error", Some("access_denied")),
+                ("error_description", Some("the user denied access")),
+                ("state", state),
+            ],
+        );
+    }
+    let fhir_user = shared
+        .data
+        .user(&username)
+        .map(|u| format!("{}/{}", shared.fhir_base(), u.fhir_user));
+    let encounter = p
+        .launch
+        .as_ref()
+        .and_then(|l| l.encounter.clone())
+        .filter(|_| scopes::has(&p.scope, "launch") || scopes::has(&p.scope, "launch/encounter"));
+    let grant = Grant {
+        client_id: p.client_id.clone(),
+        scope: p.scope.clone(),
+        username: Some(username),
+        fhir_user,
+        patient: context_patient(&shared, &p),
+        encounter,
+        nonce: p.nonce.clone(),
+        approval_expires: now() + 365 * 24 * 3600,
+    };
+    let code = random_token();
+    shared.store.lock().codes.insert(
+        code.clone(),
+        Code {
+            grant,
+            redirect_uri: p.redirect_uri.clone(),
+            code_challenge: p.code_challenge.clone(),
+            code_challenge_method: p.code_challenge_method.clone(),
+            expires: now() + CODE_LIFETIME,
+            used: false,
+            issued: Vec::new(),
+        },
+    );
+    redirect(&p.redirect_uri, &[("code", Some(&code)), ("state", state)])
+}
+
+/// `GET /ehr/launch?launch_url=...&patient=...&encounter=...`: the EHR simulator. Makes a launch
+/// context and sends the browser to the app's launch URL with `iss` and `launch`.
+pub async fn ehr_launch(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let params = match Params::parse(query.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) => return pages::error(&e),
+    };
+    let Some(launch_url) = params
+        .get("launch_url")
+        .filter(|u| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+    else {
+        return pages::error("launch_url must be the app's absolute http(s) launch URL");
+    };
+    let patient = params.get("patient").unwrap_or("smart-1288992");
+    if shared.data.resource("Patient", patient).is_none() {
+        return pages::error("unknown patient");
+    }
+    let encounter = match params.get("encounter") {
+        Some(e) if shared.data.resource("Encounter", e).is_none() => {
+            return pages::error("unknown encounter")
+        }
+        Some(e) => Some(e.to_string()),
+        None => shared
+            .data
+            .of_type("Encounter")
+            .find(|e| super::data::patient_of(e) == Some(patient))
+            .and_then(|e| e["id"].as_str().map(str::to_string)),
+    };
+    let id = random_token();
+    shared.store.lock().launches.insert(
+        id.clone(),
+        Launch {
+            patient: Some(patient.to_string()),
+            encounter,
+            created: now(),
+        },
+    );
+    redirect(
+        launch_url,
+        &[("iss", Some(&shared.fhir_base())), ("launch", Some(&id))],
+    )
+}

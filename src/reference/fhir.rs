@@ -1,0 +1,264 @@
+//! Bearer-protected FHIR R4 reads and searches over the fixture data (RFC 6750; SMART App Launch
+//! 2.2 §Scopes: patient/, user/ and system/ scopes, v1 and v2 permissions, the patient
+//! compartment).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::data::patient_of;
+use super::oauth::Params;
+use super::scopes::{self, Context, Interaction};
+use super::server::Shared;
+use super::store::Grant;
+
+const TYPES: &[&str] = &[
+    "Patient",
+    "Observation",
+    "Condition",
+    "Encounter",
+    "Practitioner",
+];
+
+fn outcome(
+    status: StatusCode,
+    code: &str,
+    text: &str,
+    www_authenticate: Option<String>,
+) -> Response {
+    let body = json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": text}]
+    });
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        body.to_string(),
+    )
+        .into_response();
+    if let Some(value) = www_authenticate.and_then(|v| v.parse().ok()) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+fn fhir_json(body: &Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Who is asking: the grant behind the bearer token (RFC 6750 §2.1: the Authorization header).
+fn caller(shared: &Shared, headers: &HeaderMap, query: &Params) -> Result<Grant, Response> {
+    let faults = &shared.faults;
+    let unauthorized = |error: Option<&str>| {
+        let value = if faults.has("fhir-no-www-authenticate") {
+            None
+        } else {
+            Some(match error {
+                Some(e) => format!("Bearer realm=\"smartcheck-reference\", error=\"{e}\""),
+                None => "Bearer realm=\"smartcheck-reference\"".to_string(),
+            })
+        };
+        outcome(
+            StatusCode::UNAUTHORIZED,
+            "login",
+            "a valid bearer token is required",
+            value,
+        )
+    };
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    // RFC 6750 §2.3 allows a query-string token only where the server chooses to; this one does
+    // not (SMART apps send the header).
+    let token = from_header.or_else(|| {
+        faults
+            .has("fhir-token-in-query-accepted")
+            .then(|| query.get("access_token").map(str::to_string))
+            .flatten()
+    });
+    let Some(token) = token else {
+        if faults.has("fhir-read-without-token") {
+            return Ok(Grant {
+                scope: "system/*.rs".into(),
+                ..Grant::default()
+            });
+        }
+        return Err(unauthorized(None));
+    };
+    match shared.store.lock().active_access_token(&token) {
+        Some(t) => Ok(t.grant.clone()),
+        None => Err(unauthorized(Some("invalid_token"))),
+    }
+}
+
+/// Whether one of the grant's scopes lets it see this resource.
+fn visible(shared: &Shared, grant: &Grant, resource: &Value, interaction: Interaction) -> bool {
+    let resource_type = resource["resourceType"].as_str().unwrap_or_default();
+    let owner = patient_of(resource);
+    // Under `fhir-scope-not-enforced`, every resource scope counts whatever its type.
+    let candidates = if shared.faults.has("fhir-scope-not-enforced") {
+        scopes::split(&grant.scope)
+            .into_iter()
+            .filter_map(scopes::ResourceScope::parse)
+            .collect()
+    } else {
+        scopes::permitting(&grant.scope, resource_type, interaction)
+    };
+    candidates
+        .iter()
+        .filter(|s| s.category_allows(resource))
+        .any(|s| {
+            if shared.faults.has("fhir-compartment-not-enforced") {
+                return true;
+            }
+            match (s.context, owner) {
+                (Context::System, _) => true,
+                // Resources outside every patient compartment (a Practitioner) are not patient data.
+                (_, None) => true,
+                (Context::Patient, Some(p)) => grant.patient.as_deref() == Some(p),
+                (Context::User, Some(p)) => grant
+                    .username
+                    .as_deref()
+                    .and_then(|u| shared.data.user(u))
+                    .is_some_and(|u| u.patients.iter().any(|x| x == p)),
+            }
+        })
+}
+
+fn insufficient_scope(shared: &Shared, text: &str) -> Response {
+    let value = (!shared.faults.has("fhir-no-www-authenticate"))
+        .then(|| "Bearer realm=\"smartcheck-reference\", error=\"insufficient_scope\"".to_string());
+    outcome(StatusCode::FORBIDDEN, "forbidden", text, value)
+}
+
+/// `GET /fhir/{type}/{id}`.
+pub async fn read(
+    State(shared): State<Shared>,
+    Path((resource_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = Params::parse(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let grant = match caller(&shared, &headers, &query) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    if !TYPES.contains(&resource_type.as_str()) {
+        return outcome(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            "this server does not serve that resource type",
+            None,
+        );
+    }
+    if scopes::permitting(&grant.scope, &resource_type, Interaction::Read).is_empty()
+        && !shared.faults.has("fhir-scope-not-enforced")
+    {
+        return insufficient_scope(
+            &shared,
+            &format!("the token's scopes do not allow reading {resource_type}"),
+        );
+    }
+    let Some(resource) = shared.data.resource(&resource_type, &id) else {
+        return outcome(StatusCode::NOT_FOUND, "not-found", "no such resource", None);
+    };
+    if !visible(&shared, &grant, resource, Interaction::Read) {
+        return insufficient_scope(
+            &shared,
+            "the resource is outside the token's patient compartment",
+        );
+    }
+    fhir_json(resource)
+}
+
+/// `GET /fhir/{type}?...`: searches by `_id`, `patient`, `subject`, `category`, `code`.
+pub async fn search(
+    State(shared): State<Shared>,
+    Path(resource_type): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = match Params::parse(query.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) => return outcome(StatusCode::BAD_REQUEST, "invalid", &e, None),
+    };
+    let grant = match caller(&shared, &headers, &params) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    if !TYPES.contains(&resource_type.as_str()) {
+        return outcome(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            "this server does not serve that resource type",
+            None,
+        );
+    }
+    if scopes::permitting(&grant.scope, &resource_type, Interaction::Search).is_empty()
+        && !shared.faults.has("fhir-scope-not-enforced")
+    {
+        return insufficient_scope(
+            &shared,
+            &format!("the token's scopes do not allow searching {resource_type}"),
+        );
+    }
+    let reference = |v: &str| v.strip_prefix("Patient/").unwrap_or(v).to_string();
+    let patient = params
+        .get("patient")
+        .or(params.get("subject"))
+        .map(reference);
+    let matches: Vec<&Value> = shared
+        .data
+        .of_type(&resource_type)
+        .filter(|r| params.get("_id").is_none_or(|id| r["id"] == id))
+        .filter(|r| patient.as_deref().is_none_or(|p| patient_of(r) == Some(p)))
+        .filter(|r| {
+            params.get("category").is_none_or(|c| {
+                r["category"]
+                    .to_string()
+                    .contains(&format!("\"code\":\"{c}\""))
+            })
+        })
+        .filter(|r| {
+            params.get("code").is_none_or(|c| {
+                r["code"].to_string().contains(&format!(
+                    "\"code\":\"{}\"",
+                    c.rsplit('|').next().unwrap_or(c)
+                ))
+            })
+        })
+        .filter(|r| {
+            shared.faults.has("fhir-search-leaks-other-patients")
+                || visible(&shared, &grant, r, Interaction::Search)
+        })
+        .collect();
+    let base = shared.fhir_base();
+    let entries: Vec<Value> = matches
+        .iter()
+        .map(|r| {
+            json!({
+                "fullUrl": format!("{base}/{}/{}", resource_type, r["id"].as_str().unwrap_or_default()),
+                "resource": r,
+                "search": {"mode": "match"}
+            })
+        })
+        .collect();
+    fhir_json(&json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entries.len(),
+        "link": [{"relation": "self", "url": format!("{base}/{resource_type}?{}", query.unwrap_or_default())}],
+        "entry": entries
+    }))
+}

@@ -1,0 +1,166 @@
+//! Token introspection (RFC 7662; SMART App Launch 2.2 §Token Introspection) and revocation
+//! (RFC 7009).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::oauth::{authenticate, error, is_form, no_store_json, Params};
+use super::server::Shared;
+use super::store::{now, Client};
+
+async fn form_and_client(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &Bytes,
+    auth_optional: bool,
+) -> Result<(Params, Option<Client>), Response> {
+    if !is_form(headers) {
+        return Err(error(
+            shared,
+            "invalid_request",
+            "the request must be form-encoded",
+        ));
+    }
+    let params = Params::parse(&String::from_utf8_lossy(body))
+        .map_err(|e| error(shared, "invalid_request", &e))?;
+    let bare = headers.get(axum::http::header::AUTHORIZATION).is_none()
+        && params.get("client_id").is_none()
+        && params.get("client_assertion").is_none();
+    if bare && auth_optional {
+        return Ok((params, None));
+    }
+    let client = authenticate(shared, headers, &params)
+        .await
+        .map_err(|e| e.respond(shared))?;
+    Ok((params, Some(client)))
+}
+
+/// `POST /introspect` (RFC 7662 §2). Callers authenticate as a registered client.
+pub async fn introspect(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let open = shared.faults.has("introspection-no-auth-required");
+    let (params, _client) = match form_and_client(&shared, &headers, &body, open).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(token) = params.get("token") else {
+        return error(&shared, "invalid_request", "token is missing");
+    };
+    let body = describe(&shared, token);
+    no_store_json(&shared, StatusCode::OK, &body)
+}
+
+/// What introspection says about a token: only `active: false` for anything not active
+/// (RFC 7662 §2.2).
+pub fn describe(shared: &Shared, token: &str) -> Value {
+    let store = shared.store.lock();
+    let (grant, exp, iat) = if let Some(t) = store.active_access_token(token) {
+        (t.grant.clone(), t.expires, Some(t.issued_at))
+    } else if let Some(r) = store
+        .refresh_tokens
+        .get(token)
+        .filter(|r| r.grant.approval_expires > now())
+    {
+        (r.grant.clone(), r.grant.approval_expires, None)
+    } else if shared.faults.has("introspection-garbage-active") {
+        return json!({"active": true});
+    } else {
+        return json!({"active": false});
+    };
+    let scope = if shared.faults.has("introspection-scope-wrong") {
+        format!("{} user/*.rs", grant.scope)
+    } else {
+        grant.scope.clone()
+    };
+    let mut body = json!({
+        "active": true,
+        "scope": scope,
+        "client_id": grant.client_id,
+        "exp": exp,
+        "token_type": "Bearer",
+        "iss": shared.origin,
+    });
+    if let Some(iat) = iat {
+        body["iat"] = json!(iat);
+    }
+    if let Some(u) = &grant.username {
+        body["sub"] = json!(u);
+        body["username"] = json!(u);
+    }
+    if let Some(p) = &grant.patient {
+        body["patient"] = json!(p);
+    }
+    if let Some(e) = &grant.encounter {
+        body["encounter"] = json!(e);
+    }
+    if let Some(f) = &grant.fhir_user {
+        body["fhirUser"] = json!(f);
+    }
+    body
+}
+
+/// `POST /revoke` (RFC 7009 §2.1). Unknown tokens are answered 200 (§2.2).
+pub async fn revoke(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let (params, client) = match form_and_client(&shared, &headers, &body, false).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let client = client.map(|c| c.client_id).unwrap_or_default();
+    let Some(token) = params.get("token") else {
+        return error(&shared, "invalid_request", "token is missing");
+    };
+    let faults = &shared.faults;
+    let mut store = shared.store.lock();
+    let owner = store
+        .access_tokens
+        .get(token)
+        .map(|t| t.grant.client_id.clone())
+        .or_else(|| {
+            store
+                .refresh_tokens
+                .get(token)
+                .map(|t| t.grant.client_id.clone())
+        });
+    match owner {
+        None if faults.has("revocation-unknown-token-error") => {
+            drop(store);
+            return error(&shared, "invalid_request", "unknown token");
+        }
+        None => {}
+        Some(owner) if owner != client => {
+            drop(store);
+            // RFC 7009 §2.1: the server "verifies whether the token was issued to the client making
+            // the revocation request. If this validation fails, the request is refused".
+            return error(
+                &shared,
+                "unauthorized_client",
+                "the token was issued to another client",
+            );
+        }
+        Some(_) => {
+            if store.access_tokens.contains_key(token)
+                && !faults.has("revoked-token-still-accepted")
+            {
+                store.access_tokens.remove(token);
+            }
+            if store.refresh_tokens.contains_key(token)
+                && !faults.has("revoked-refresh-still-usable")
+            {
+                store.refresh_tokens.remove(token);
+                // §2.1: access tokens of the same grant SHOULD be invalidated too.
+                store
+                    .access_tokens
+                    .retain(|_, t| t.refresh_token.as_deref() != Some(token));
+            }
+        }
+    }
+    drop(store);
+    let mut response = StatusCode::OK.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        "no-store".parse().expect("valid"),
+    );
+    response
+}

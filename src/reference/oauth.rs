@@ -1,0 +1,378 @@
+//! What the reference server's OAuth endpoints share: request parameters, error and token
+//! responses (RFC 6749 §5), and client authentication (RFC 6749 §2.3, RFC 7523, SMART Backend
+//! Services / asymmetric client authentication).
+
+use std::collections::BTreeMap;
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{json, Value};
+
+use super::server::Shared;
+use super::store::{now, AuthMethod, Client};
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Form parameters, each at most once (RFC 6749 §3.1: "Request and response parameters MUST NOT
+/// be included more than once").
+#[derive(Debug, Default, Clone)]
+pub struct Params(BTreeMap<String, String>);
+
+impl Params {
+    pub fn parse(raw: &str) -> Result<Params, String> {
+        let mut map = BTreeMap::new();
+        for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
+            if map.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(format!("parameter `{k}` is repeated"));
+            }
+        }
+        Ok(Params(map))
+    }
+
+    /// A parameter; an empty value counts as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Whether a request carries a form body.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+}
+
+/// A JSON response that must not be cached (RFC 6749 §5.1: "Cache-Control: no-store",
+/// "Pragma: no-cache"), with the faults that drop either header.
+pub fn no_store_json(shared: &Shared, status: StatusCode, body: &Value) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    if !shared.faults.has("token-no-cache-control") {
+        headers.insert(header::CACHE_CONTROL, "no-store".parse().expect("valid"));
+    }
+    if !shared.faults.has("token-no-pragma") {
+        headers.insert(header::PRAGMA, "no-cache".parse().expect("valid"));
+    }
+    response
+}
+
+/// An OAuth error response (RFC 6749 §5.2). `invalid_client` is 401 with `WWW-Authenticate`.
+pub fn error(shared: &Shared, code: &str, description: &str) -> Response {
+    let status = if shared.faults.has("token-error-status-200") {
+        StatusCode::OK
+    } else if code == "invalid_client" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut response = no_store_json(
+        shared,
+        status,
+        &json!({"error": code, "error_description": description}),
+    );
+    if code == "invalid_client" && !shared.faults.has("token-no-www-authenticate") {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"smartcheck-reference\""
+                .parse()
+                .expect("valid"),
+        );
+    }
+    response
+}
+
+/// Why client authentication failed; every variant is `invalid_client` except where noted.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAuthError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidClient(String),
+}
+
+impl ClientAuthError {
+    pub fn respond(&self, shared: &Shared) -> Response {
+        match self {
+            ClientAuthError::InvalidRequest(d) => error(shared, "invalid_request", d),
+            ClientAuthError::InvalidClient(d) => error(shared, "invalid_client", d),
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> ClientAuthError {
+    ClientAuthError::InvalidClient(msg.into())
+}
+
+/// `client_id:client_secret` from `Authorization: Basic`, each form-urlencoded (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ClientAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| invalid("unreadable Authorization header"))?;
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Err(invalid("malformed Authorization header"));
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(invalid(
+            "the token endpoint takes Basic client authentication",
+        ));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| invalid("Basic credentials are not base64"))?;
+    let decoded =
+        String::from_utf8(decoded).map_err(|_| invalid("Basic credentials are not UTF-8"))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| invalid("Basic credentials lack a `:`"))?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+/// The claims of a client assertion this server looks at.
+#[derive(Debug, serde::Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    jti: Option<String>,
+    exp: Option<i64>,
+}
+
+fn unverified_claims(jwt: &str) -> Option<Value> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Authenticates the client of a token, introspection or revocation request. The method used
+/// must be the one the client registered.
+pub async fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client, ClientAuthError> {
+    let basic = basic_credentials(headers)?;
+    let assertion = params.get("client_assertion");
+    let post_secret = params.get("client_secret");
+    let used = [basic.is_some(), assertion.is_some(), post_secret.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if used > 1 {
+        // RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
+        return Err(ClientAuthError::InvalidRequest(
+            "more than one client authentication method".into(),
+        ));
+    }
+    let claimed_id = if let Some((id, _)) = &basic {
+        id.clone()
+    } else if let Some(jwt) = assertion {
+        unverified_claims(jwt)
+            .and_then(|c| c["iss"].as_str().map(str::to_string))
+            .ok_or_else(|| invalid("the client assertion is not a JWT with an `iss`"))?
+    } else {
+        params
+            .get("client_id")
+            .ok_or_else(|| invalid("no client authentication and no client_id"))?
+            .to_string()
+    };
+    if let Some(param_id) = params.get("client_id") {
+        if param_id != claimed_id {
+            return Err(invalid(
+                "client_id does not match the client authentication",
+            ));
+        }
+    }
+    let client = shared
+        .store
+        .lock()
+        .clients
+        .get(&claimed_id)
+        .cloned()
+        .ok_or_else(|| invalid("unknown client"))?;
+    let method = if basic.is_some() {
+        AuthMethod::ClientSecretBasic
+    } else if assertion.is_some() {
+        AuthMethod::PrivateKeyJwt
+    } else if post_secret.is_some() {
+        AuthMethod::ClientSecretPost
+    } else {
+        AuthMethod::None
+    };
+    if method != client.auth_method {
+        return Err(invalid(format!(
+            "the client is registered for {}, the request used {}",
+            client.auth_method.as_str(),
+            method.as_str()
+        )));
+    }
+    match method {
+        AuthMethod::None => {}
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+            let given = basic
+                .as_ref()
+                .map(|(_, s)| s.as_str())
+                .or(post_secret)
+                .unwrap_or_default();
+            let expected = client.client_secret.as_deref().unwrap_or_default();
+            if !shared.faults.has("client-secret-not-checked") && given != expected {
+                return Err(invalid("wrong client secret"));
+            }
+        }
+        AuthMethod::PrivateKeyJwt => {
+            if params.get("client_assertion_type") != Some(JWT_BEARER) {
+                return Err(ClientAuthError::InvalidRequest(format!(
+                    "client_assertion_type must be {JWT_BEARER}"
+                )));
+            }
+            verify_assertion(shared, &client, assertion.unwrap_or_default()).await?;
+        }
+    }
+    Ok(client)
+}
+
+/// The keys a client registered, by value or by URL.
+async fn client_keys(shared: &Shared, client: &Client) -> Result<Value, ClientAuthError> {
+    if let Some(jwks) = &client.jwks {
+        return Ok(jwks.clone());
+    }
+    let Some(uri) = &client.jwks_uri else {
+        return Err(invalid("the client registered no keys"));
+    };
+    let response = shared
+        .http
+        .get(uri)
+        .send()
+        .await
+        .map_err(|e| invalid(format!("cannot fetch the client's jwks_uri: {e}")))?;
+    response
+        .json()
+        .await
+        .map_err(|e| invalid(format!("the client's jwks_uri is not a JWK set: {e}")))
+}
+
+/// Checks a `private_key_jwt` assertion (SMART Backend Services §Authenticating to the token
+/// endpoint): RS384 or ES384, a registered `kid`, `iss` = `sub` = client_id, `aud` = the token
+/// endpoint, `exp` at most five minutes ahead, a `jti` not seen before.
+async fn verify_assertion(
+    shared: &Shared,
+    client: &Client,
+    jwt: &str,
+) -> Result<(), ClientAuthError> {
+    let faults = &shared.faults;
+    let claims: AssertionClaims = if faults.has("client-assertion-signature-not-checked") {
+        unverified_claims(jwt)
+            .and_then(|c| serde_json::from_value(c).ok())
+            .ok_or_else(|| invalid("the client assertion's claims do not parse"))?
+    } else {
+        let header = jsonwebtoken::decode_header(jwt)
+            .map_err(|e| invalid(format!("the client assertion's header does not parse: {e}")))?;
+        if !matches!(header.alg, Algorithm::RS384 | Algorithm::ES384) {
+            return Err(invalid(format!(
+                "client assertions must be signed with RS384 or ES384, not {:?}",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| invalid("the client assertion has no `kid`"))?;
+        let keys = client_keys(shared, client).await?;
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(keys)
+            .map_err(|e| invalid(format!("the client's JWK set does not parse: {e}")))?;
+        let jwk = set
+            .find(&kid)
+            .ok_or_else(|| invalid(format!("no registered key has kid `{kid}`")))?;
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| invalid(format!("the registered key `{kid}` is unusable: {e}")))?;
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        if faults.has("client-assertion-aud-not-checked") {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&[shared.token_endpoint()]);
+        }
+        jsonwebtoken::decode::<AssertionClaims>(jwt, &key, &validation)
+            .map_err(|e| invalid(format!("the client assertion is not valid: {e}")))?
+            .claims
+    };
+    if claims.iss.as_deref() != Some(&client.client_id)
+        || claims.sub.as_deref() != Some(&client.client_id)
+    {
+        return Err(invalid(
+            "the client assertion's iss and sub must be the client_id",
+        ));
+    }
+    let exp = claims
+        .exp
+        .ok_or_else(|| invalid("the client assertion has no exp"))?;
+    if exp > now() + 300 + 30 && !faults.has("client-assertion-long-exp-accepted") {
+        return Err(invalid(
+            "the client assertion's exp is more than five minutes ahead",
+        ));
+    }
+    let jti = claims
+        .jti
+        .ok_or_else(|| invalid("the client assertion has no jti"))?;
+    let fresh = shared
+        .store
+        .lock()
+        .seen_jtis
+        .insert((client.client_id.clone(), jti));
+    if !fresh && !faults.has("client-assertion-jti-replay") {
+        return Err(invalid("the client assertion's jti was used before"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert!(Params::parse("a=1&b=2").is_ok());
+        assert!(Params::parse("a=1&a=2").is_err());
+        let p = Params::parse("a=&b=x%20y").unwrap();
+        assert_eq!(p.get("a"), None);
+        assert_eq!(p.get("b"), Some("x y"));
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let mut headers = HeaderMap::new();
+        let raw = base64::engine::general_purpose::STANDARD.encode("my%3Aid:s%2Bcret");
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Basic {raw}").parse().unwrap(),
+        );
+        let (id, secret) = basic_credentials(&headers).unwrap().unwrap();
+        assert_eq!((id.as_str(), secret.as_str()), ("my:id", "s+cret"));
+    }
+}

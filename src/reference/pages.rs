@@ -1,0 +1,147 @@
+//! The reference server's HTML pages: login, patient picker, consent, and errors. Plain forms
+//! that work without JavaScript; every field and button has a stable id, documented in README.md.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Escapes text for HTML element content and double-quoted attributes.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{title} - smartcheck reference server</title>\
+         <style>body{{font-family:sans-serif;max-width:32rem;margin:2rem auto}}\
+         label,button{{display:block;margin:.5rem 0}}.error{{color:#a00}}</style></head>\
+         <body><h1>{title}</h1>\n{body}\n</body></html>\n",
+        title = esc(title)
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            // The pages hold their own form targets only; nothing is loaded from elsewhere.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            ),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// An error shown to the person instead of a redirect (RFC 6749 §4.1.2.1: an invalid client or
+/// redirect URI is never redirected to).
+pub fn error(description: &str) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Authorization error",
+        &format!("<p id=\"error\" class=\"error\">{}</p>", esc(description)),
+    )
+}
+
+pub fn login(txn: &str, client_name: &str, message: Option<&str>) -> Response {
+    let message = message
+        .map(|m| format!("<p id=\"login-error\" class=\"error\">{}</p>", esc(m)))
+        .unwrap_or_default();
+    page(
+        StatusCode::OK,
+        "Sign in",
+        &format!(
+            "<p>Sign in to let <strong id=\"client-name\">{client}</strong> see your health records.</p>\
+             {message}\
+             <form id=\"login-form\" method=\"post\" action=\"/authorize/login\">\
+             <input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
+             <label for=\"username\">Username</label>\
+             <input id=\"username\" name=\"username\" autocomplete=\"username\">\
+             <label for=\"password\">Password</label>\
+             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\">\
+             <button id=\"sign-in\" type=\"submit\">Sign in</button></form>",
+            client = esc(client_name),
+            txn = esc(txn),
+        ),
+    )
+}
+
+pub fn patient_picker(txn: &str, patients: &[(String, String)]) -> Response {
+    let options: String = patients
+        .iter()
+        .enumerate()
+        .map(|(i, (id, name))| {
+            format!(
+                "<label><input type=\"radio\" id=\"patient-{id}\" name=\"patient\" value=\"{id}\"{checked}> {name}</label>",
+                id = esc(id),
+                name = esc(name),
+                checked = if i == 0 { " checked" } else { "" },
+            )
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        "Choose a patient",
+        &format!(
+            "<form id=\"patient-form\" method=\"post\" action=\"/authorize/patient\">\
+             <input type=\"hidden\" name=\"txn\" value=\"{txn}\">{options}\
+             <button id=\"select-patient\" type=\"submit\">Continue</button></form>",
+            txn = esc(txn)
+        ),
+    )
+}
+
+pub fn consent(txn: &str, client_name: &str, scopes: &[&str], patient: Option<&str>) -> Response {
+    let items: String = scopes
+        .iter()
+        .map(|s| format!("<li class=\"scope\">{}</li>", esc(s)))
+        .collect();
+    let patient = patient
+        .map(|p| {
+            format!(
+                "<p>Patient: <strong id=\"patient-name\">{}</strong></p>",
+                esc(p)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        StatusCode::OK,
+        "Allow access?",
+        &format!(
+            "<p><strong id=\"client-name\">{client}</strong> asks for:</p>\
+             <ul id=\"scopes\">{items}</ul>{patient}\
+             <form id=\"consent-form\" method=\"post\" action=\"/authorize/consent\">\
+             <input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
+             <button id=\"approve\" name=\"decision\" value=\"approve\" type=\"submit\">Approve</button>\
+             <button id=\"deny\" name=\"decision\" value=\"deny\" type=\"submit\">Deny</button></form>",
+            client = esc(client_name),
+            txn = esc(txn)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,385 @@
+//! The token endpoint (RFC 6749 §4.1.3, §6; RFC 7636 §4.6; SMART App Launch 2.2 §Obtain access
+//! token; SMART Backend Services): authorization_code, refresh_token and client_credentials.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::oauth::{self, authenticate, error, is_form, no_store_json, Params};
+use super::scopes;
+use super::server::Shared;
+use super::store::{now, AuthMethod, Client, Grant};
+
+/// Access token lifetime for apps.
+pub const ACCESS_LIFETIME: i64 = 3600;
+/// Access token lifetime for backend services (SMART Backend Services: "SHOULD NOT exceed five minutes").
+pub const BACKEND_LIFETIME: i64 = 300;
+
+/// `BASE64URL(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// `POST /token`.
+pub async fn token(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if !is_form(&headers) {
+        return error(
+            &shared,
+            "invalid_request",
+            "the token request must be form-encoded",
+        );
+    }
+    let params = match Params::parse(&String::from_utf8_lossy(&body)) {
+        Ok(p) => p,
+        Err(e) => return error(&shared, "invalid_request", &e),
+    };
+    let grant_type = params.get("grant_type");
+    match grant_type {
+        Some("authorization_code" | "refresh_token" | "client_credentials") => {}
+        Some(other) => {
+            return error(
+                &shared,
+                "unsupported_grant_type",
+                &format!("grant_type {other} is not supported"),
+            )
+        }
+        None => return error(&shared, "invalid_request", "grant_type is missing"),
+    }
+    let client = match client_for(&shared, &headers, &params, grant_type).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match grant_type {
+        Some("authorization_code") => authorization_code(&shared, &client, &params),
+        Some("refresh_token") => refresh(&shared, &client, &params),
+        _ => client_credentials(&shared, &client, &params),
+    }
+}
+
+async fn client_for(
+    shared: &Shared,
+    headers: &HeaderMap,
+    params: &Params,
+    grant_type: Option<&str>,
+) -> Result<Client, Response> {
+    let bare = headers.get(axum::http::header::AUTHORIZATION).is_none()
+        && params.get("client_secret").is_none()
+        && params.get("client_assertion").is_none();
+    if grant_type == Some("refresh_token")
+        && bare
+        && shared.faults.has("refresh-without-client-auth")
+    {
+        let token = params.get("refresh_token").unwrap_or_default();
+        let store = shared.store.lock();
+        let id = params.get("client_id").map(str::to_string).or_else(|| {
+            store
+                .refresh_tokens
+                .get(token)
+                .map(|t| t.grant.client_id.clone())
+        });
+        if let Some(client) = id.and_then(|id| store.clients.get(&id).cloned()) {
+            return Ok(client);
+        }
+    }
+    authenticate(shared, headers, params)
+        .await
+        .map_err(|e| e.respond(shared))
+}
+
+fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Response {
+    let faults = &shared.faults;
+    if !client.grant_types.iter().any(|g| g == "authorization_code") {
+        return error(
+            shared,
+            "unauthorized_client",
+            "the client did not register authorization_code",
+        );
+    }
+    let Some(code_value) = params.get("code") else {
+        return error(shared, "invalid_request", "code is missing");
+    };
+    let mut store = shared.store.lock();
+    let Some(code) = store.codes.get(code_value).cloned() else {
+        return error(shared, "invalid_grant", "unknown authorization code");
+    };
+    if code.used && !faults.has("code-reusable") {
+        // RFC 6749 §4.1.2: a code used twice is refused, and the tokens it gave SHOULD be revoked.
+        for token in &code.issued {
+            if let Some(access) = store.access_tokens.remove(token) {
+                if let Some(refresh) = access.refresh_token {
+                    store.refresh_tokens.remove(&refresh);
+                }
+            }
+        }
+        return error(
+            shared,
+            "invalid_grant",
+            "the authorization code was already used",
+        );
+    }
+    if code.expires <= now() {
+        return error(
+            shared,
+            "invalid_grant",
+            "the authorization code has expired",
+        );
+    }
+    if code.grant.client_id != client.client_id && !faults.has("code-not-bound-to-client") {
+        return error(
+            shared,
+            "invalid_grant",
+            "the code was issued to another client",
+        );
+    }
+    if params.get("redirect_uri") != Some(code.redirect_uri.as_str())
+        && !faults.has("redirect-uri-not-checked-at-token")
+    {
+        return error(
+            shared,
+            "invalid_grant",
+            "redirect_uri does not match the authorization request",
+        );
+    }
+    if let Some(challenge) = &code.code_challenge {
+        let Some(verifier) = params.get("code_verifier") else {
+            return error(shared, "invalid_grant", "code_verifier is missing");
+        };
+        let computed = match code.code_challenge_method.as_deref() {
+            Some("plain") => verifier.to_string(),
+            _ => s256(verifier),
+        };
+        if &computed != challenge && !faults.has("pkce-verifier-not-checked") {
+            return error(
+                shared,
+                "invalid_grant",
+                "code_verifier does not match the code_challenge",
+            );
+        }
+    }
+    let grant = code.grant.clone();
+    let with_refresh =
+        scopes::has(&grant.scope, "offline_access") || scopes::has(&grant.scope, "online_access");
+    let issued = store.issue(&grant, ACCESS_LIFETIME, with_refresh);
+    if let Some(c) = store.codes.get_mut(code_value) {
+        c.used = true;
+        c.issued.push(issued.access_token.clone());
+    }
+    drop(store);
+    let mut body = token_body(
+        shared,
+        &grant,
+        &issued.access_token,
+        issued.refresh_token.as_deref(),
+        issued.expires_in,
+    );
+    if scopes::has(&grant.scope, "openid") {
+        match id_token(shared, &grant) {
+            Ok(jwt) => {
+                body.insert("id_token".into(), json!(jwt));
+            }
+            Err(e) => {
+                return error(
+                    shared,
+                    "server_error",
+                    &format!("cannot sign the id_token: {e}"),
+                )
+            }
+        }
+    }
+    no_store_json(shared, StatusCode::OK, &Value::Object(body))
+}
+
+/// The token response fields (RFC 6749 §5.1) and the SMART launch context.
+fn token_body(
+    shared: &Shared,
+    grant: &Grant,
+    access: &str,
+    refresh: Option<&str>,
+    expires_in: i64,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("access_token".into(), json!(access));
+    body.insert("token_type".into(), json!("Bearer"));
+    body.insert("expires_in".into(), json!(expires_in));
+    body.insert("scope".into(), json!(grant.scope));
+    if let Some(refresh) = refresh {
+        body.insert("refresh_token".into(), json!(refresh));
+    }
+    if let Some(patient) = &grant.patient {
+        if !shared.faults.has("token-no-patient-context") {
+            body.insert("patient".into(), json!(patient));
+        }
+        body.insert("need_patient_banner".into(), json!(true));
+        body.insert(
+            "smart_style_url".into(),
+            json!(format!("{}/smart-style.json", shared.origin)),
+        );
+    }
+    if let Some(encounter) = &grant.encounter {
+        body.insert("encounter".into(), json!(encounter));
+    }
+    body
+}
+
+/// An OpenID Connect id_token (OIDC Core §2), RS256 with the server's key.
+fn id_token(shared: &Shared, grant: &Grant) -> Result<String, jsonwebtoken::errors::Error> {
+    let faults = &shared.faults;
+    let issued = now();
+    let mut claims = json!({
+        "iss": shared.origin,
+        "sub": grant.username.clone().unwrap_or_default(),
+        "aud": if faults.has("id-token-wrong-aud") { "someone-else".to_string() } else { grant.client_id.clone() },
+        "exp": issued + ACCESS_LIFETIME,
+        "iat": issued,
+    });
+    if let Some(nonce) = grant
+        .nonce
+        .as_ref()
+        .filter(|_| !faults.has("id-token-no-nonce"))
+    {
+        claims["nonce"] = json!(nonce);
+    }
+    if scopes::has(&grant.scope, "fhirUser") {
+        if let Some(fhir_user) = &grant.fhir_user {
+            claims["fhirUser"] = json!(fhir_user);
+        }
+    }
+    if scopes::has(&grant.scope, "profile") {
+        if let Some(user) = grant.username.as_deref().and_then(|u| shared.data.user(u)) {
+            claims["name"] = json!(user.name);
+        }
+    }
+    if faults.has("id-token-unsigned") {
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        return Ok(format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims)
+        ));
+    }
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("reference-rs256".into());
+    jsonwebtoken::encode(&header, &claims, &shared.signing_key)
+}
+
+fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
+    let faults = &shared.faults;
+    let Some(old) = params.get("refresh_token") else {
+        return error(shared, "invalid_request", "refresh_token is missing");
+    };
+    let mut store = shared.store.lock();
+    let Some(stored) = store.refresh_tokens.get(old).cloned() else {
+        return error(shared, "invalid_grant", "unknown refresh token");
+    };
+    if stored.grant.client_id != client.client_id && !faults.has("refresh-other-client") {
+        return error(
+            shared,
+            "invalid_grant",
+            "the refresh token was issued to another client",
+        );
+    }
+    if stored.grant.approval_expires <= now() {
+        return error(shared, "invalid_grant", "the approval has expired");
+    }
+    let mut grant = stored.grant.clone();
+    if let Some(asked) = params.get("scope") {
+        // RFC 6749 §6: the new scope "MUST NOT include any scope not originally granted".
+        if !scopes::is_subset(asked, &stored.grant.scope) && !faults.has("refresh-broadens-scope") {
+            return error(
+                shared,
+                "invalid_scope",
+                "the scope is broader than the original grant",
+            );
+        }
+        grant.scope = asked.to_string();
+    }
+    // Rotation: the old refresh token is spent, and the new one keeps the original grant so a
+    // later refresh can ask for any of the originally granted scopes again.
+    if !faults.has("refresh-old-token-reusable") {
+        store.refresh_tokens.remove(old);
+    }
+    let issued = store.issue(&grant, ACCESS_LIFETIME, true);
+    if let Some(new_refresh) = &issued.refresh_token {
+        if let Some(r) = store.refresh_tokens.get_mut(new_refresh) {
+            r.grant.scope = stored.grant.scope.clone();
+        }
+    }
+    drop(store);
+    let body = token_body(
+        shared,
+        &grant,
+        &issued.access_token,
+        issued.refresh_token.as_deref(),
+        issued.expires_in,
+    );
+    no_store_json(shared, StatusCode::OK, &Value::Object(body))
+}
+
+fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Response {
+    if client.auth_method == AuthMethod::None {
+        return oauth::error(
+            shared,
+            "invalid_client",
+            "public clients cannot use client_credentials",
+        );
+    }
+    if !client.grant_types.iter().any(|g| g == "client_credentials") {
+        return error(
+            shared,
+            "unauthorized_client",
+            "the client did not register client_credentials",
+        );
+    }
+    let Some(scope) = params.get("scope") else {
+        return error(shared, "invalid_scope", "scope is required");
+    };
+    // SMART Backend Services: system/ scopes only.
+    if scopes::split(scope)
+        .iter()
+        .any(|s| !s.starts_with("system/") || scopes::ResourceScope::parse(s).is_none())
+    {
+        return error(
+            shared,
+            "invalid_scope",
+            "backend services get system/ resource scopes only",
+        );
+    }
+    let lifetime = if shared.faults.has("backend-token-lifetime-long") {
+        ACCESS_LIFETIME
+    } else {
+        BACKEND_LIFETIME
+    };
+    let grant = Grant {
+        client_id: client.client_id.clone(),
+        scope: scope.to_string(),
+        approval_expires: now() + lifetime,
+        ..Grant::default()
+    };
+    let issued = shared.store.lock().issue(&grant, lifetime, false);
+    let body = token_body(
+        shared,
+        &grant,
+        &issued.access_token,
+        None,
+        issued.expires_in,
+    );
+    no_store_json(shared, StatusCode::OK, &Value::Object(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM"
+        );
+    }
+}

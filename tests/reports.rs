@@ -137,6 +137,8 @@ fn faulty_run(dir: &std::path::Path) -> (Output, ReferenceServer) {
             "run",
             "--target",
             "fixtures/targets/reference.yaml",
+            "--suite",
+            "suites/smart-discovery.yaml",
             "--report-dir",
             dir.to_str().unwrap(),
             "--test-threads",
@@ -250,4 +252,54 @@ fn junit_and_json_match_golden_files() {
             panic!("{produced} differs from {golden} at line {:?}; UPDATE_GOLDEN=1 rewrites it after review", first.map(|l| l + 1));
         }
     }
+}
+
+/// Secrets the server hands out (client secrets, registration access tokens) are redacted in
+/// every report and the console, also in the exchanges attached to failures.
+#[test]
+fn server_issued_credentials_never_reach_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            // Failing checks attach their exchanges, which carry the credentials.
+            faults: Faults::parse(&["registration-update-ignored", "registration-status-200"])
+                .unwrap(),
+            debug_endpoints: false,
+        },
+    )
+    .unwrap();
+    let out = smartcheck(
+        &[
+            "run",
+            "--target",
+            "fixtures/targets/reference.yaml",
+            "--suite",
+            "suites/smart-registration.yaml",
+            "--report-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[("SMARTCHECK_REFERENCE_FHIR_BASE", &server.fhir_base())],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    // `"client_secret": "VALUE"`, however quoted or escaped.
+    let leak = regex::Regex::new(
+        r#"(client_secret|registration_access_token)(\\?"|&quot;)\s*:\s*(\\?"|&quot;)([^\\"&\[][^\\"&]*)"#,
+    )
+    .unwrap();
+    let bearer = regex::Regex::new(r"Bearer (wrong-)?[A-Za-z0-9_-]{20,}").unwrap();
+    for (name, text) in [("console", &console), ("junit.xml", &junit), ("results.json", &json)] {
+        assert!(text.contains("[redacted]") || name == "console", "{name} shows no redaction at all");
+        if let Some(m) = leak.find(text) {
+            panic!("{name} leaks a credential: {}", m.as_str());
+        }
+        if let Some(m) = bearer.find(text) {
+            panic!("{name} leaks a bearer token: {}", m.as_str());
+        }
+    }
+    assert!(json.contains("client_secret\\\": \\\"[redacted]"), "the exchanges were attached");
 }

@@ -111,7 +111,7 @@ pub const FAULTS: &[Fault] = &[
         "scopes_supported is present (SHOULD)",
         &["smart-config-scopes-supported"],
     ),
-    f(
+    wide(
         "registration-endpoint-relative",
         "registration_endpoint is an absolute URL",
         &[
@@ -292,9 +292,10 @@ pub const FAULTS: &[Fault] = &[
         &["reg-symmetric-client-secret"],
     ),
     f(
-        "registration-secret-for-public",
-        "no client_secret is issued to public clients",
+        "registration-needless-secret",
+        "no client_secret is issued to clients that do not authenticate with one",
         &[
+            "reg-asymmetric-no-client-secret",
             "reg-public-no-client-secret",
             "reg-update-secret-dropped",
             "reg-reread-secret-dropped",
@@ -399,11 +400,6 @@ pub const FAULTS: &[Fault] = &[
             "reg-refuse-not-url-json",
             "reg-refuse-auth-method-json",
             "reg-refuse-form-json",
-            "reg-refuse-fragment-error",
-            "reg-refuse-no-redirect-error",
-            "reg-refuse-not-url-error",
-            "reg-refuse-auth-method-error",
-            "reg-refuse-form-error",
         ],
     ),
     wide(
@@ -428,12 +424,8 @@ pub const FAULTS: &[Fault] = &[
         "RFC 7592 update is supported",
         &[
             "reg-update-status",
-            "reg-reread-client-name",
-            "reg-reread-redirect-uris",
-            "reg-reread-secret-dropped",
             "reg-update-token-field-400",
             "reg-update-wrong-client-id-400",
-            "reg-client-known-before-delete",
         ],
     ),
     f(

@@ -57,9 +57,14 @@ fn reg_error(shared: &Shared, code: &str, description: &str) -> Response {
 
 fn registration_response(shared: &Shared, status: StatusCode, body: &Value) -> Response {
     let mut response = no_store_json(shared, status, body);
+    // The token endpoint's cache faults do not reach registration; it has its own.
+    let headers = response.headers_mut();
     if shared.faults.has("registration-no-cache-control") {
-        response.headers_mut().remove(header::CACHE_CONTROL);
+        headers.remove(header::CACHE_CONTROL);
+    } else {
+        headers.insert(header::CACHE_CONTROL, "no-store".parse().expect("valid"));
     }
+    headers.insert(header::PRAGMA, "no-cache".parse().expect("valid"));
     if shared.faults.has("registration-content-type") {
         response
             .headers_mut()
@@ -176,12 +181,16 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
         ));
     }
     for uri in &redirect_uris {
-        let parsed = url::Url::parse(uri).map_err(|_| {
-            bad(
-                "invalid_redirect_uri",
-                format!("`{uri}` is not an absolute URL"),
-            )
-        })?;
+        let parsed = match url::Url::parse(uri) {
+            Ok(u) => u,
+            Err(_) if faults.has("registration-non-url-redirect-accepted") => continue,
+            Err(_) => {
+                return Err(bad(
+                    "invalid_redirect_uri",
+                    format!("`{uri}` is not an absolute URL"),
+                ))
+            }
+        };
         // RFC 6749 §3.1.2: "The endpoint URI MUST NOT include a fragment component."
         if parsed.fragment().is_some() && !faults.has("registration-fragment-redirect-accepted") {
             return Err(bad(
@@ -315,10 +324,13 @@ fn json_body(
         let mut map = Map::new();
         for (k, v) in url::form_urlencoded::parse(body) {
             if k == "redirect_uris" {
-                map.entry("redirect_uris")
+                if let Some(list) = map
+                    .entry("redirect_uris")
                     .or_insert_with(|| json!([]))
                     .as_array_mut()
-                    .map(|a| a.push(json!(v)));
+                {
+                    list.push(json!(v));
+                }
             } else {
                 map.insert(k.to_string(), json!(v));
             }
@@ -347,7 +359,7 @@ fn issue_secret(shared: &Shared, method: AuthMethod, keep: Option<String>) -> Op
     let needs = if method.uses_secret() {
         !shared.faults.has("registration-no-secret-for-confidential")
     } else {
-        shared.faults.has("registration-secret-for-public") && method == AuthMethod::None
+        shared.faults.has("registration-needless-secret")
     };
     needs.then(|| keep.unwrap_or_else(random_token))
 }
@@ -418,6 +430,15 @@ pub async fn read(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    if shared.faults.has("registration-read-not-found") {
+        let body = json!({"error": "not_found"}).to_string();
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+    }
     match managed(&shared, &headers, &client_id) {
         Some(client) => registration_response(
             &shared,

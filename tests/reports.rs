@@ -292,8 +292,15 @@ fn server_issued_credentials_never_reach_the_reports() {
     )
     .unwrap();
     let bearer = regex::Regex::new(r"Bearer (wrong-)?[A-Za-z0-9_-]{20,}").unwrap();
-    for (name, text) in [("console", &console), ("junit.xml", &junit), ("results.json", &json)] {
-        assert!(text.contains("[redacted]") || name == "console", "{name} shows no redaction at all");
+    for (name, text) in [
+        ("console", &console),
+        ("junit.xml", &junit),
+        ("results.json", &json),
+    ] {
+        assert!(
+            text.contains("[redacted]") || name == "console",
+            "{name} shows no redaction at all"
+        );
         if let Some(m) = leak.find(text) {
             panic!("{name} leaks a credential: {}", m.as_str());
         }
@@ -301,5 +308,8 @@ fn server_issued_credentials_never_reach_the_reports() {
             panic!("{name} leaks a bearer token: {}", m.as_str());
         }
     }
-    assert!(json.contains("client_secret\\\": \\\"[redacted]"), "the exchanges were attached");
+    assert!(
+        json.contains("client_secret\\\": \\\"[redacted]"),
+        "the exchanges were attached"
+    );
 }

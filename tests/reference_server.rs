@@ -901,6 +901,7 @@ async fn ehr_launch_carries_patient_and_encounter() {
         .send(p.http.get(p.url("/ehr/launch")).query(&[
             ("launch_url", "http://127.0.0.1:8765/launch"),
             ("patient", "smart-1288992"),
+            ("fhir_context", "Practitioner/smart-practitioner-71482713"),
         ]))
         .await;
     assert_eq!(r.status, 302);
@@ -918,6 +919,10 @@ async fn ehr_launch_carries_patient_and_encounter() {
     let body = p.exchange(&client, cb.get("code").unwrap()).await.json();
     assert_eq!(body["patient"], "smart-1288992");
     assert_eq!(body["encounter"], "smart-encounter-1288992-1");
+    assert_eq!(
+        body["fhirContext"],
+        json!([{"reference": "Practitioner/smart-practitioner-71482713"}])
+    );
     assert!(
         body.get("refresh_token").is_none(),
         "no offline_access asked"

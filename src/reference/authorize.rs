@@ -371,6 +371,11 @@ pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
         fhir_user,
         patient: context_patient(&shared, &p),
         encounter,
+        fhir_context: p
+            .launch
+            .as_ref()
+            .map(|l| l.fhir_context.clone())
+            .unwrap_or_default(),
         nonce: p.nonce.clone(),
         approval_expires: now() + 365 * 24 * 3600,
     };
@@ -418,12 +423,28 @@ pub async fn ehr_launch(State(shared): State<Shared>, RawQuery(query): RawQuery)
             .find(|e| super::data::patient_of(e) == Some(patient))
             .and_then(|e| e["id"].as_str().map(str::to_string)),
     };
+    // `fhir_context=Practitioner/x,Encounter/y`: more context for the app (SMART 2.2 fhirContext).
+    let mut fhir_context = Vec::new();
+    for reference in params.get("fhir_context").unwrap_or_default().split(',') {
+        let reference = reference.trim();
+        if reference.is_empty() {
+            continue;
+        }
+        let known = reference
+            .split_once('/')
+            .is_some_and(|(t, id)| shared.data.resource(t, id).is_some());
+        if !known {
+            return pages::error(&format!("fhir_context: unknown resource {reference}"));
+        }
+        fhir_context.push(reference.to_string());
+    }
     let id = random_token();
     shared.store.lock().launches.insert(
         id.clone(),
         Launch {
             patient: Some(patient.to_string()),
             encounter,
+            fhir_context,
             created: now(),
         },
     );

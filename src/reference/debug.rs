@@ -80,6 +80,7 @@ pub async fn token(State(shared): State<Shared>, body: Bytes) -> Response {
         fhir_user: Some(format!("{}/{}", shared.fhir_base(), user.fhir_user)),
         patient,
         encounter: None,
+        fhir_context: Vec::new(),
         nonce: None,
         approval_expires,
     };

@@ -85,6 +85,8 @@ pub struct Grant {
     pub fhir_user: Option<String>,
     pub patient: Option<String>,
     pub encounter: Option<String>,
+    /// Further launch context (SMART 2.2 `fhirContext`), as relative references.
+    pub fhir_context: Vec<String>,
     pub nonce: Option<String>,
     /// Until when a refresh token may renew the grant (Unix seconds).
     pub approval_expires: i64,
@@ -112,6 +114,7 @@ pub struct Pending {
 pub struct Launch {
     pub patient: Option<String>,
     pub encounter: Option<String>,
+    pub fhir_context: Vec<String>,
     pub created: i64,
 }
 

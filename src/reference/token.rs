@@ -222,6 +222,14 @@ fn token_body(
     if let Some(encounter) = &grant.encounter {
         body.insert("encounter".into(), json!(encounter));
     }
+    if !grant.fhir_context.is_empty() {
+        let context: Vec<Value> = grant
+            .fhir_context
+            .iter()
+            .map(|r| json!({"reference": r}))
+            .collect();
+        body.insert("fhirContext".into(), Value::Array(context));
+    }
     body
 }
 

@@ -142,6 +142,39 @@ fn insufficient_scope(shared: &Shared, text: &str) -> Response {
     outcome(StatusCode::FORBIDDEN, "forbidden", text, value)
 }
 
+/// The caller's grant, when it has a valid token and a scope for this interaction on a type
+/// this server serves; otherwise the 401, 404 or 403 to answer.
+fn authorized(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: &Params,
+    resource_type: &str,
+    interaction: Interaction,
+) -> Result<Grant, Response> {
+    let grant = caller(shared, headers, query)?;
+    if !TYPES.contains(&resource_type) {
+        return Err(outcome(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            "this server does not serve that resource type",
+            None,
+        ));
+    }
+    if scopes::permitting(&grant.scope, resource_type, interaction).is_empty()
+        && !shared.faults.has("fhir-scope-not-enforced")
+    {
+        let verb = match interaction {
+            Interaction::Read => "reading",
+            Interaction::Search => "searching",
+        };
+        return Err(insufficient_scope(
+            shared,
+            &format!("the token's scopes do not allow {verb} {resource_type}"),
+        ));
+    }
+    Ok(grant)
+}
+
 /// `GET /fhir/{type}/{id}`.
 pub async fn read(
     State(shared): State<Shared>,
@@ -150,26 +183,10 @@ pub async fn read(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = Params::parse(query.as_deref().unwrap_or_default()).unwrap_or_default();
-    let grant = match caller(&shared, &headers, &query) {
+    let grant = match authorized(&shared, &headers, &query, &resource_type, Interaction::Read) {
         Ok(g) => g,
         Err(r) => return r,
     };
-    if !TYPES.contains(&resource_type.as_str()) {
-        return outcome(
-            StatusCode::NOT_FOUND,
-            "not-supported",
-            "this server does not serve that resource type",
-            None,
-        );
-    }
-    if scopes::permitting(&grant.scope, &resource_type, Interaction::Read).is_empty()
-        && !shared.faults.has("fhir-scope-not-enforced")
-    {
-        return insufficient_scope(
-            &shared,
-            &format!("the token's scopes do not allow reading {resource_type}"),
-        );
-    }
     let Some(resource) = shared.data.resource(&resource_type, &id) else {
         return outcome(StatusCode::NOT_FOUND, "not-found", "no such resource", None);
     };
@@ -193,26 +210,16 @@ pub async fn search(
         Ok(p) => p,
         Err(e) => return outcome(StatusCode::BAD_REQUEST, "invalid", &e, None),
     };
-    let grant = match caller(&shared, &headers, &params) {
+    let grant = match authorized(
+        &shared,
+        &headers,
+        &params,
+        &resource_type,
+        Interaction::Search,
+    ) {
         Ok(g) => g,
         Err(r) => return r,
     };
-    if !TYPES.contains(&resource_type.as_str()) {
-        return outcome(
-            StatusCode::NOT_FOUND,
-            "not-supported",
-            "this server does not serve that resource type",
-            None,
-        );
-    }
-    if scopes::permitting(&grant.scope, &resource_type, Interaction::Search).is_empty()
-        && !shared.faults.has("fhir-scope-not-enforced")
-    {
-        return insufficient_scope(
-            &shared,
-            &format!("the token's scopes do not allow searching {resource_type}"),
-        );
-    }
     let reference = |v: &str| v.strip_prefix("Patient/").unwrap_or(v).to_string();
     let patient = params
         .get("patient")

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::browser::BrowserPool;
 use crate::exit;
 use crate::http::HttpClient;
 use crate::redact::Redactor;
@@ -45,6 +46,8 @@ pub struct RunOptions {
     pub json: Option<PathBuf>,
     pub strict: bool,
     pub selection: Selection,
+    /// A remote WebDriver for every target.
+    pub webdriver: Option<String>,
 }
 
 /// The directory searched for suites when `--suite` is not given.
@@ -55,6 +58,13 @@ pub const DEMO_TARGET: &str = "fixtures/targets/reference.yaml";
 
 /// The variable the demo target reads the reference server's FHIR base from.
 pub const DEMO_BASE_VAR: &str = "SMARTCHECK_REFERENCE_FHIR_BASE";
+
+/// The variable the demo target reads the reference server's origin from (EHR simulator,
+/// debug endpoints).
+pub const DEMO_ORIGIN_VAR: &str = "SMARTCHECK_REFERENCE_ORIGIN";
+
+/// The variable the demo target reads the reference users' password from.
+pub const DEMO_PASSWORD_VAR: &str = "SMARTCHECK_REFERENCE_PASSWORD";
 
 fn print_errors(errors: &[LoadError]) {
     let mut stderr = std::io::stderr().lock();
@@ -139,15 +149,11 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     let redactor = Redactor::new();
     let mut runs = Vec::new();
     for target in targets {
-        for secret in target
-            .secrets
-            .values()
-            .chain(target.headers.iter().map(|(_, v)| v))
-        {
-            redactor.register(secret);
+        for secret in target.known_secrets() {
+            redactor.register(&secret);
         }
         match HttpClient::for_target(&target) {
-            Ok(client) => runs.push(Arc::new(TargetRun { target, client })),
+            Ok(client) => runs.push(Arc::new(TargetRun::new(target, client))),
             Err(e) => {
                 eprintln!("error: target `{}` ({}): {e}", target.name, target.file);
                 return exit::USAGE;
@@ -175,13 +181,19 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     };
     let cancel = CancellationToken::new();
     runtime.spawn(interrupt_watch(cancel.clone()));
+    let browser = Arc::new(BrowserPool::new(options.webdriver.clone()));
     let settings = RunSettings {
         strict: options.strict,
         redactor: redactor.clone(),
         cancel: cancel.clone(),
+        browser: browser.clone(),
+        artifacts_dir: options.report_dir.join("artifacts"),
     };
-    let Some(report) = runner::execute(&runtime, &runs, planned, &options.selection, settings)
-    else {
+    let report = runner::execute(&runtime, &runs, planned, &options.selection, settings);
+    // Every session has been quit by its case; the driver and its processes end here, also
+    // after Ctrl-C.
+    runtime.block_on(browser.shutdown());
+    let Some(report) = report else {
         return exit::SUCCESS;
     };
     let report = report.redacted(&redactor);
@@ -231,6 +243,7 @@ async fn interrupt_watch(cancel: CancellationToken) {
     cancel.cancel();
     if tokio::signal::ctrl_c().await.is_ok() {
         eprintln!("smartcheck: interrupted twice; quitting without reports");
+        crate::browser::kill_all_local_drivers();
         std::process::exit(i32::from(exit::INTERRUPTED));
     }
 }
@@ -328,6 +341,12 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
     let mut env = env.clone();
     env.vars
         .insert(DEMO_BASE_VAR.to_string(), server.fhir_base());
+    env.vars
+        .insert(DEMO_ORIGIN_VAR.to_string(), server.origin());
+    // The reference users' published demo password (fixtures/reference/users.json).
+    env.vars
+        .entry(DEMO_PASSWORD_VAR.to_string())
+        .or_insert_with(|| "demo-password".to_string());
     let code = run(options, &env);
     drop(server);
     code

@@ -41,6 +41,8 @@ pub struct DemoArgs {
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub reports: ReportArgs,
+    #[command(flatten)]
+    pub browser: BrowserArgs,
     /// Break one requirement of the reference server (repeatable); see README's fault table.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
@@ -73,6 +75,8 @@ pub struct RunArgs {
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub reports: ReportArgs,
+    #[command(flatten)]
+    pub browser: BrowserArgs,
     /// Count SHOULD requirements that are not met as failures, not warnings.
     #[arg(long)]
     pub strict: bool,
@@ -133,6 +137,26 @@ pub struct ReportArgs {
     pub json: Option<PathBuf>,
 }
 
+/// The browser for authorization screens.
+#[derive(Debug, Args)]
+pub struct BrowserArgs {
+    /// A remote WebDriver URL (e.g. a Selenium Grid) for every target, instead of spawning
+    /// chromedriver from PATH.
+    #[arg(long, value_name = "URL", value_parser = webdriver_url)]
+    pub webdriver: Option<String>,
+}
+
+fn webdriver_url(text: &str) -> Result<String, String> {
+    match url::Url::parse(text) {
+        Ok(u) if u.scheme() == "http" => Ok(text.to_string()),
+        Ok(u) => Err(format!(
+            "{} WebDriver URLs are not supported; use http",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("not an absolute URL: {e}")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Suite and target files.
@@ -182,6 +206,7 @@ impl RunArgs {
             json: self.reports.json,
             strict: self.strict,
             selection: self.selection.into_selection(),
+            webdriver: self.browser.webdriver,
         }
     }
 }
@@ -196,6 +221,7 @@ impl DemoArgs {
             json: self.reports.json,
             strict: self.strict,
             selection: self.selection.into_selection(),
+            webdriver: self.browser.webdriver,
         };
         (options, self.faults)
     }
@@ -255,6 +281,8 @@ mod tests {
             "smartcheck demo",
             "smartcheck demo --fault pkce-plain-advertised --fault jwks-bad-key discovery --report-dir out",
             "smartcheck serve-reference --port 0 --fault smart-config-no-cors",
+            "smartcheck run --target t.yaml --webdriver http://127.0.0.1:4444",
+            "smartcheck demo --webdriver http://grid.example:4444/wd/hub",
         ];
         for line in ok {
             let parsed = Cli::try_parse_from(line.split_whitespace());
@@ -272,6 +300,8 @@ mod tests {
             "smartcheck frobnicate",
             "smartcheck serve-reference --port 99999",
             "smartcheck demo --target t.yaml",
+            "smartcheck run --target t.yaml --webdriver grid:4444",
+            "smartcheck run --target t.yaml --webdriver https://grid.example",
         ];
         for line in bad {
             assert!(

@@ -2,6 +2,7 @@
 //! specification says, end to end, from YAML suites run against YAML targets.
 
 pub mod app;
+pub mod browser;
 pub mod check;
 pub mod cli;
 pub mod exit;
@@ -12,4 +13,5 @@ pub mod reference;
 pub mod report;
 pub mod runner;
 pub mod secret;
+pub mod smart;
 pub mod suite;

@@ -90,6 +90,12 @@ impl Redactor {
         SECRET_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name))
     }
 
+    /// A credential member of a JSON document. `code` is a credential only in forms and
+    /// redirect queries (the authorization code); in JSON it is everywhere a FHIR code.
+    pub fn is_secret_json_field(name: &str) -> bool {
+        Self::is_secret_field(name) && !name.eq_ignore_ascii_case("code")
+    }
+
     /// Masks a header value: whole for credential headers, free-text masking otherwise.
     pub fn redact_header(&self, name: &str, value: &str) -> String {
         if Self::is_secret_header(name) {
@@ -112,7 +118,7 @@ impl Redactor {
         match value {
             serde_json::Value::Object(map) => {
                 for (key, member) in map {
-                    if Self::is_secret_field(key) {
+                    if Self::is_secret_json_field(key) {
                         if let Some(text) = member.as_str() {
                             self.register_str(text);
                         }
@@ -173,6 +179,23 @@ impl Redactor {
         }
     }
 
+    /// Masks named credential fields in a JSON value, then every registered secret in its
+    /// strings.
+    pub fn redact_json_value(&self, value: &serde_json::Value) -> serde_json::Value {
+        fn walk(r: &Redactor, v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::String(s) => *s = r.redact(s),
+                serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(r, i)),
+                serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(r, i)),
+                _ => {}
+            }
+        }
+        let mut copy = value.clone();
+        mask_json(&mut copy);
+        walk(self, &mut copy);
+        copy
+    }
+
     /// Masks named credential fields in a form body or query string, then free text.
     pub fn redact_form_text(&self, encoded: &str) -> String {
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes())
@@ -210,7 +233,7 @@ fn mask_json(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, member) in map.iter_mut() {
-                if Redactor::is_secret_field(key) && member.is_string() {
+                if Redactor::is_secret_json_field(key) && member.is_string() {
                     *member = serde_json::Value::String(MASK.to_string());
                 } else {
                     mask_json(member);
@@ -235,6 +258,18 @@ mod tests {
             r.redact("x abcdefgh y abcd z"),
             "x [redacted] y [redacted] z"
         );
+    }
+
+    #[test]
+    fn fhir_codes_in_json_are_not_secrets_but_form_codes_are() {
+        let r = Redactor::new();
+        let fhir = serde_json::json!({"coding": [{"code": "SMART-on-FHIR"}]});
+        r.learn_from_json(&fhir);
+        assert!(r
+            .redact_json_text(&fhir.to_string())
+            .contains("SMART-on-FHIR"));
+        r.learn_from_form("grant_type=authorization_code&code=abcdef123456");
+        assert_eq!(r.redact("x abcdef123456"), "x [redacted]");
     }
 
     #[test]

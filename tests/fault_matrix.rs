@@ -1,15 +1,32 @@
-//! Every discovery check proven both ways: the clean reference server passes every check, and
-//! each fault makes exactly its intended checks fail (or warn, for SHOULD checks) while no
-//! other check changes verdict.
+//! Every check of the built-in suites proven both ways: the clean reference server passes every
+//! check, and each fault makes exactly its intended checks fail (or warn, for SHOULD checks)
+//! while no other check of the cases it touches changes verdict. The browser flows run for
+//! real (Chromium through chromedriver).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
+use std::sync::Mutex;
 
 use smartcheck::reference::{Config, Faults, ReferenceServer, FAULTS};
 
-/// Runs the built-in suites against a reference server with these faults; returns
-/// check id -> verdict from the JSON report.
-fn verdicts(faults: &[&str]) -> BTreeMap<String, String> {
+/// One check's verdict in a run, with the suite file and case it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    verdict: String,
+    suite: String,
+    case: String,
+}
+
+/// The environment the reference target reads, for a server.
+fn target_env(cmd: &mut Command, server: &ReferenceServer) {
+    cmd.env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password");
+}
+
+/// Runs suites (all built-in ones when `suites` is empty) against a reference server with these
+/// faults, skipping the cases named in `skip`; returns check id -> verdict from the JSON report.
+fn verdicts(faults: &[&str], suites: &[String], skip: &[String]) -> BTreeMap<String, Seen> {
     let server = ReferenceServer::start(
         "127.0.0.1",
         0,
@@ -20,87 +37,152 @@ fn verdicts(faults: &[&str]) -> BTreeMap<String, String> {
     )
     .expect("server starts");
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .args([
-            "run",
-            "--target",
-            "fixtures/targets/reference.yaml",
-            "--color",
-            "never",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
-        .output()
-        .expect("smartcheck runs");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartcheck"));
+    cmd.args([
+        "run",
+        "--target",
+        "fixtures/targets/reference.yaml",
+        "--color",
+        "never",
+        "--exact",
+        "--report-dir",
+    ])
+    .arg(dir.path());
+    for suite in suites {
+        cmd.args(["--suite", suite]);
+    }
+    for case in skip {
+        cmd.args(["--skip", case]);
+    }
+    target_env(&mut cmd, &server);
+    let out = cmd.output().expect("smartcheck runs");
     let report: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("results.json")).expect("results.json written"),
     )
-    .unwrap();
+    .unwrap_or_else(|e| panic!("results.json for {faults:?}: {e}"));
     let mut map = BTreeMap::new();
     for case in report["cases"].as_array().unwrap() {
         for step in case["steps"].as_array().unwrap() {
             for check in step["checks"].as_array().unwrap() {
                 map.insert(
                     check["id"].as_str().unwrap().to_string(),
-                    check["verdict"].as_str().unwrap().to_string(),
+                    Seen {
+                        verdict: check["verdict"].as_str().unwrap().to_string(),
+                        suite: format!("suites/{}.yaml", case["suite"].as_str().unwrap()),
+                        case: case["name"].as_str().unwrap().to_string(),
+                    },
                 );
             }
         }
     }
     let code = out.status.code();
-    let bad = map.values().any(|v| v == "failed" || v == "errored");
+    let bad = map
+        .values()
+        .any(|v| v.verdict == "failed" || v.verdict == "errored");
     assert_eq!(
         code,
         Some(if bad { 1 } else { 0 }),
-        "exit code vs verdicts for {faults:?}"
+        "exit code vs verdicts for {faults:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
     );
     map
 }
 
+/// Each fault runs against the cases that hold its checks (the browser cases cost seconds
+/// each); within those cases no other check may change verdict.
 #[test]
 fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
-    let clean = verdicts(&[]);
-    assert!(clean.len() >= 40, "only {} checks", clean.len());
-    let not_passed: Vec<_> = clean.iter().filter(|(_, v)| *v != "passed").collect();
+    let clean = verdicts(&[], &[], &[]);
+    assert!(clean.len() >= 250, "only {} checks", clean.len());
+    let not_passed: Vec<_> = clean
+        .iter()
+        .filter(|(_, v)| v.verdict != "passed")
+        .collect();
     assert!(not_passed.is_empty(), "clean server: {not_passed:?}");
+    let all_cases: BTreeSet<String> = clean.values().map(|v| v.case.clone()).collect();
 
-    let mut caught_somewhere = std::collections::BTreeSet::new();
-    let mut problems = Vec::new();
+    let mut caught_somewhere = BTreeSet::new();
+    let problems = Mutex::new(Vec::new());
+    // `SMARTCHECK_MATRIX_FAULTS=a,b` runs only these faults (while working on them).
+    let only: Option<Vec<String>> = std::env::var("SMARTCHECK_MATRIX_FAULTS")
+        .ok()
+        .map(|v| v.split(',').map(str::to_string).collect());
+    let queue = Mutex::new(FAULTS.iter().filter(|f| {
+        !f.caught_by.is_empty()
+            && only
+                .as_ref()
+                .is_none_or(|o| o.iter().any(|n| n == f.name))
+    }));
     for fault in FAULTS {
-        let got = verdicts(&[fault.name]);
         for id in fault.caught_by {
+            assert!(
+                clean.contains_key(*id),
+                "{}: caught_by names unknown check {id}",
+                fault.name
+            );
             caught_somewhere.insert(*id);
-            match got.get(*id).map(String::as_str) {
-                Some("failed") | Some("warned") => {}
-                other => problems.push(format!(
-                    "{}: check {id} should fail, was {other:?}",
-                    fault.name
-                )),
-            }
-        }
-        for (id, verdict) in &got {
-            if fault.caught_by.contains(&id.as_str()) || clean.get(id) == Some(verdict) {
-                continue;
-            }
-            let collateral_ok = fault.collateral && (verdict == "errored" || verdict == "skipped");
-            if !collateral_ok {
-                problems.push(format!(
-                    "{}: check {id} changed from {:?} to {verdict}",
-                    fault.name,
-                    clean.get(id)
-                ));
-            }
         }
     }
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| loop {
+                let Some(fault) = queue.lock().unwrap().next() else {
+                    return;
+                };
+                let cases: BTreeSet<&String> =
+                    fault.caught_by.iter().map(|id| &clean[*id].case).collect();
+                let suites: BTreeSet<String> = fault
+                    .caught_by
+                    .iter()
+                    .map(|id| clean[*id].suite.clone())
+                    .collect();
+                let suites: Vec<String> = suites.into_iter().collect();
+                let skip: Vec<String> = all_cases
+                    .iter()
+                    .filter(|c| !cases.contains(c))
+                    .cloned()
+                    .collect();
+                let got = verdicts(&[fault.name], &suites, &skip);
+                let mut found = Vec::new();
+                for id in fault.caught_by {
+                    match got.get(*id).map(|s| s.verdict.as_str()) {
+                        Some("failed") | Some("warned") => {}
+                        other => found.push(format!(
+                            "{}: check {id} should fail, was {other:?}",
+                            fault.name
+                        )),
+                    }
+                }
+                for (id, seen) in &got {
+                    if fault.caught_by.contains(&id.as_str())
+                        || clean.get(id).map(|c| &c.verdict) == Some(&seen.verdict)
+                    {
+                        continue;
+                    }
+                    let collateral_ok = fault.collateral
+                        && (seen.verdict == "errored" || seen.verdict == "skipped");
+                    if !collateral_ok {
+                        found.push(format!(
+                            "{}: check {id} changed from {:?} to {}",
+                            fault.name,
+                            clean.get(id).map(|c| &c.verdict),
+                            seen.verdict
+                        ));
+                    }
+                }
+                problems.lock().unwrap().extend(found);
+            });
+        }
+    });
     let uncovered: Vec<&String> = clean
         .keys()
-        .filter(|id| !caught_somewhere.contains(id.as_str()))
+        .filter(|id| !caught_somewhere.contains(id.as_str()) && !id.ends_with("-step"))
         .collect();
     assert!(
         uncovered.is_empty(),
         "checks no fault proves failing: {uncovered:?}"
     );
+    let problems = problems.into_inner().unwrap();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -122,12 +204,14 @@ fn should_checks_fail_under_strict() {
             "run",
             "--target",
             "fixtures/targets/reference.yaml",
+            "--suite",
+            "suites/smart-discovery.yaml",
             "--color",
             "never",
             "--report-dir",
         ])
-        .arg(dir.path())
-        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base());
+        .arg(dir.path());
+        target_env(&mut cmd, &server);
         if strict {
             cmd.arg("--strict");
         }

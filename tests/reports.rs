@@ -144,7 +144,11 @@ fn faulty_run(dir: &std::path::Path) -> (Output, ReferenceServer) {
             "--test-threads",
             "1",
         ],
-        &[("SMARTCHECK_REFERENCE_FHIR_BASE", &server.fhir_base())],
+        &[
+            ("SMARTCHECK_REFERENCE_FHIR_BASE", &server.fhir_base()),
+            ("SMARTCHECK_REFERENCE_ORIGIN", &server.origin()),
+            ("SMARTCHECK_REFERENCE_PASSWORD", "demo-password"),
+        ],
     );
     (out, server)
 }
@@ -280,7 +284,11 @@ fn server_issued_credentials_never_reach_the_reports() {
             "--report-dir",
             dir.path().to_str().unwrap(),
         ],
-        &[("SMARTCHECK_REFERENCE_FHIR_BASE", &server.fhir_base())],
+        &[
+            ("SMARTCHECK_REFERENCE_FHIR_BASE", &server.fhir_base()),
+            ("SMARTCHECK_REFERENCE_ORIGIN", &server.origin()),
+            ("SMARTCHECK_REFERENCE_PASSWORD", "demo-password"),
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let console = String::from_utf8_lossy(&out.stdout).to_string();

@@ -392,6 +392,9 @@ pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
             issued: Vec::new(),
         },
     );
+    if shared.faults.has("authorize-code-missing") {
+        return redirect(&p.redirect_uri, &[("state", state)]);
+    }
     redirect(&p.redirect_uri, &[("code", Some(&code)), ("state", state)])
 }
 
@@ -438,6 +441,11 @@ pub async fn ehr_launch(State(shared): State<Shared>, RawQuery(query): RawQuery)
         }
         fhir_context.push(reference.to_string());
     }
+    let iss = if shared.faults.has("ehr-launch-iss-wrong") {
+        format!("{}/other-fhir", shared.origin)
+    } else {
+        shared.fhir_base()
+    };
     let id = random_token();
     shared.store.lock().launches.insert(
         id.clone(),
@@ -448,8 +456,5 @@ pub async fn ehr_launch(State(shared): State<Shared>, RawQuery(query): RawQuery)
             created: now(),
         },
     );
-    redirect(
-        launch_url,
-        &[("iss", Some(&shared.fhir_base())), ("launch", Some(&id))],
-    )
+    redirect(launch_url, &[("iss", Some(&iss)), ("launch", Some(&id))])
 }

@@ -35,10 +35,12 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
-            // The pages hold their own form targets only; nothing is loaded from elsewhere.
+            // Nothing is loaded from elsewhere. No `form-action 'self'`: browsers apply
+            // form-action to the redirect that follows a form post too, and the consent form's
+            // answer is a redirect to the app's (other-origin) redirect URI.
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+                "default-src 'none'; style-src 'unsafe-inline'",
             ),
         ],
         html,

@@ -4,12 +4,12 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::oauth::{self, authenticate, error, is_form, no_store_json, Params};
+use super::oauth::{self, authenticate, is_form, no_store_json, Params};
 use super::scopes;
 use super::server::Shared;
 use super::store::{now, AuthMethod, Client, Grant};
@@ -22,6 +22,52 @@ pub const BACKEND_LIFETIME: i64 = 300;
 /// `BASE64URL(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2).
 pub fn s256(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// An OAuth error of the token endpoint (RFC 6749 §5.2), with the token endpoint's own faults.
+fn error(shared: &Shared, code: &str, description: &str) -> Response {
+    let code = if code == "invalid_grant" && shared.faults.has("token-error-code-wrong") {
+        "invalid_request"
+    } else {
+        code
+    };
+    let mut response = oauth::error(shared, code, description);
+    if shared.faults.has("token-error-not-json") {
+        let status = response.status();
+        let www = response
+            .headers()
+            .get(axum::http::header::WWW_AUTHENTICATE)
+            .cloned();
+        response = (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "text/plain")],
+            format!("error={code}: {description}"),
+        )
+            .into_response();
+        if let Some(www) = www {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, www);
+        }
+    }
+    response
+}
+
+/// A successful token response, with the token endpoint's own faults.
+fn success(shared: &Shared, body: Map<String, Value>) -> Response {
+    let status = if shared.faults.has("token-success-status-201") {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = no_store_json(shared, status, &Value::Object(body));
+    if shared.faults.has("token-content-type-wrong") {
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("text/plain"),
+        );
+    }
+    response
 }
 
 /// `POST /token`.
@@ -87,7 +133,10 @@ async fn client_for(
     }
     authenticate(shared, headers, params)
         .await
-        .map_err(|e| e.respond(shared))
+        .map_err(|e| match e {
+            oauth::ClientAuthError::InvalidRequest(d) => error(shared, "invalid_request", &d),
+            oauth::ClientAuthError::InvalidClient(d) => error(shared, "invalid_client", &d),
+        })
 }
 
 fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Response {
@@ -145,19 +194,23 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
         );
     }
     if let Some(challenge) = &code.code_challenge {
-        let Some(verifier) = params.get("code_verifier") else {
-            return error(shared, "invalid_grant", "code_verifier is missing");
-        };
-        let computed = match code.code_challenge_method.as_deref() {
-            Some("plain") => verifier.to_string(),
-            _ => s256(verifier),
-        };
-        if &computed != challenge && !faults.has("pkce-verifier-not-checked") {
-            return error(
-                shared,
-                "invalid_grant",
-                "code_verifier does not match the code_challenge",
-            );
+        match params.get("code_verifier") {
+            // Under the fault a missing (or blank) verifier passes.
+            None if faults.has("pkce-verifier-optional") => {}
+            None => return error(shared, "invalid_grant", "code_verifier is missing"),
+            Some(verifier) => {
+                let computed = match code.code_challenge_method.as_deref() {
+                    Some("plain") => verifier.to_string(),
+                    _ => s256(verifier),
+                };
+                if &computed != challenge && !faults.has("pkce-verifier-not-checked") {
+                    return error(
+                        shared,
+                        "invalid_grant",
+                        "code_verifier does not match the code_challenge",
+                    );
+                }
+            }
         }
     }
     let grant = code.grant.clone();
@@ -176,7 +229,7 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
         issued.refresh_token.as_deref(),
         issued.expires_in,
     );
-    if scopes::has(&grant.scope, "openid") {
+    if scopes::has(&grant.scope, "openid") && !faults.has("token-no-id-token") {
         match id_token(shared, &grant) {
             Ok(jwt) => {
                 body.insert("id_token".into(), json!(jwt));
@@ -190,7 +243,7 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
             }
         }
     }
-    no_store_json(shared, StatusCode::OK, &Value::Object(body))
+    success(shared, body)
 }
 
 /// The token response fields (RFC 6749 §5.1) and the SMART launch context.
@@ -202,31 +255,61 @@ fn token_body(
     expires_in: i64,
 ) -> Map<String, Value> {
     let mut body = Map::new();
-    body.insert("access_token".into(), json!(access));
-    body.insert("token_type".into(), json!("Bearer"));
-    body.insert("expires_in".into(), json!(expires_in));
-    body.insert("scope".into(), json!(grant.scope));
+    let faults = &shared.faults;
+    if !faults.has("token-access-token-missing") {
+        body.insert("access_token".into(), json!(access));
+    }
+    let token_type = if faults.has("token-type-mac") {
+        "MAC"
+    } else {
+        "Bearer"
+    };
+    body.insert("token_type".into(), json!(token_type));
+    if faults.has("token-expires-in-string") {
+        body.insert("expires_in".into(), json!(expires_in.to_string()));
+    } else {
+        body.insert("expires_in".into(), json!(expires_in));
+    }
+    if !faults.has("token-scope-missing") {
+        body.insert("scope".into(), json!(grant.scope));
+    }
     if let Some(refresh) = refresh {
         body.insert("refresh_token".into(), json!(refresh));
     }
     if let Some(patient) = &grant.patient {
-        if !shared.faults.has("token-no-patient-context") {
+        if faults.has("token-patient-unresolvable") {
+            body.insert("patient".into(), json!("smart-0000000"));
+        } else if !faults.has("token-no-patient-context") {
             body.insert("patient".into(), json!(patient));
         }
-        body.insert("need_patient_banner".into(), json!(true));
-        body.insert(
-            "smart_style_url".into(),
-            json!(format!("{}/smart-style.json", shared.origin)),
-        );
+        if faults.has("token-banner-string") {
+            body.insert("need_patient_banner".into(), json!("true"));
+        } else {
+            body.insert("need_patient_banner".into(), json!(true));
+        }
+        let style = if faults.has("token-style-url-relative") {
+            "/smart-style.json".to_string()
+        } else {
+            format!("{}/smart-style.json", shared.origin)
+        };
+        body.insert("smart_style_url".into(), json!(style));
     }
     if let Some(encounter) = &grant.encounter {
-        body.insert("encounter".into(), json!(encounter));
+        if !faults.has("token-no-encounter-context") {
+            body.insert("encounter".into(), json!(encounter));
+        }
     }
     if !grant.fhir_context.is_empty() {
         let context: Vec<Value> = grant
             .fhir_context
             .iter()
-            .map(|r| json!({"reference": r}))
+            .map(|r| {
+                if faults.has("token-fhir-context-strings") {
+                    json!(r)
+                } else {
+                    json!({"reference": r})
+                }
+            })
             .collect();
         body.insert("fhirContext".into(), Value::Array(context));
     }
@@ -237,12 +320,27 @@ fn token_body(
 fn id_token(shared: &Shared, grant: &Grant) -> Result<String, jsonwebtoken::errors::Error> {
     let faults = &shared.faults;
     let issued = now();
+    let iss = if faults.has("id-token-wrong-iss") {
+        format!("{}/other-issuer", shared.origin)
+    } else {
+        shared.origin.clone()
+    };
+    let exp = if faults.has("id-token-expired") {
+        issued - 600
+    } else {
+        issued + ACCESS_LIFETIME
+    };
+    let iat = if faults.has("id-token-iat-future") {
+        issued + 3600
+    } else {
+        issued
+    };
     let mut claims = json!({
-        "iss": shared.origin,
+        "iss": iss,
         "sub": grant.username.clone().unwrap_or_default(),
         "aud": if faults.has("id-token-wrong-aud") { "someone-else".to_string() } else { grant.client_id.clone() },
-        "exp": issued + ACCESS_LIFETIME,
-        "iat": issued,
+        "exp": exp,
+        "iat": iat,
     });
     if let Some(nonce) = grant
         .nonce
@@ -253,7 +351,14 @@ fn id_token(shared: &Shared, grant: &Grant) -> Result<String, jsonwebtoken::erro
     }
     if scopes::has(&grant.scope, "fhirUser") {
         if let Some(fhir_user) = &grant.fhir_user {
-            claims["fhirUser"] = json!(fhir_user);
+            let base = format!("{}/", shared.fhir_base());
+            claims["fhirUser"] = if faults.has("id-token-fhir-user-relative") {
+                json!(fhir_user.trim_start_matches(&base))
+            } else if faults.has("id-token-fhir-user-unresolvable") {
+                json!(format!("{base}Practitioner/unknown-user"))
+            } else {
+                json!(fhir_user)
+            };
         }
     }
     if scopes::has(&grant.scope, "profile") {

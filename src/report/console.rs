@@ -32,6 +32,11 @@ pub fn describe_failure(step: &StepReport, check: &CheckReport) -> String {
             step.id, exchange.request.method, exchange.request.url
         ));
     }
+    if step.exchange.is_none() {
+        if let Some(url) = step.result.as_ref().and_then(|r| r["sent"]["url"].as_str()) {
+            out.push_str(&format!("  step:     {} (browser at {url})\n", step.id));
+        }
+    }
     match &check.verdict {
         Verdict::Failed(m) | Verdict::Warned(m) => {
             out.push_str(&format!("  expected: {}\n", m.expected));
@@ -42,6 +47,9 @@ pub fn describe_failure(step: &StepReport, check: &CheckReport) -> String {
     }
     out.push_str(&format!("  spec:     \"{}\"\n", check.requirement.quote));
     out.push_str(&format!("            {}\n", check.requirement.url));
+    for file in &step.artifacts {
+        out.push_str(&format!("  saved:    {file}\n"));
+    }
     out
 }
 

@@ -55,7 +55,19 @@ fn suite(case: &CaseReport) -> TestSuite {
 }
 
 fn exchange_text(step: &StepReport) -> Option<String> {
-    step.exchange.as_ref().map(|e| e.to_text())
+    let mut parts: Vec<String> = step.exchange.iter().map(|e| e.to_text()).collect();
+    parts.extend(step.related.iter().map(|e| e.to_text()));
+    if let Some(result) = &step.result {
+        parts.push(format!(
+            "result of step `{}`:\n{}",
+            step.id,
+            serde_json::to_string_pretty(result).unwrap_or_default()
+        ));
+    }
+    for file in &step.artifacts {
+        parts.push(format!("[[ATTACHMENT|{file}]]"));
+    }
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
 fn test_case(classname: &str, step: &StepReport, check: &CheckReport) -> TestCase {

@@ -142,6 +142,15 @@ pub struct StepReport {
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exchange: Option<Exchange>,
+    /// Other requests the step made (a JWKS fetch, a client registration).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub related: Vec<Exchange>,
+    /// What a built-in step found (the redirect of an authorization, an id_token's findings).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub result: Option<serde_json::Value>,
+    /// Files saved for a person (a screenshot and the page source when a browser step broke).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub artifacts: Vec<String>,
     pub checks: Vec<CheckReport>,
 }
 
@@ -191,6 +200,8 @@ impl CaseReport {
         for step in &mut copy.steps {
             step.reason = step.reason.take().map(|r| redactor.redact(&r));
             step.exchange = step.exchange.as_ref().map(|e| e.redacted(redactor));
+            step.related = step.related.iter().map(|e| e.redacted(redactor)).collect();
+            step.result = step.result.as_ref().map(|v| redactor.redact_json_value(v));
             for check in &mut step.checks {
                 check.verdict = match &check.verdict {
                     Verdict::Failed(m) => Verdict::Failed(redact_mismatch(m, redactor)),

@@ -6,9 +6,11 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::actions::{ActionEnd, ActionResult, CaseState};
 use super::request::{render, RenderError};
+use crate::browser::BrowserPool;
 use crate::check::{condition_holds, evaluate, Evaluation, Verdict};
-use crate::http::{Exchange, HttpClient};
+use crate::http::{Exchange, HttpClient, RecordedResponse};
 use crate::redact::Redactor;
 use crate::report::model::SpecInfo;
 use crate::report::{CaseReport, CheckReport, StepReport, StepState};
@@ -19,6 +21,18 @@ use crate::suite::{Case, Step, Suite, Target};
 pub struct TargetRun {
     pub target: Target,
     pub client: HttpClient,
+    /// Taken by a case while it listens on the target's fixed redirect URI port.
+    pub listener_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl TargetRun {
+    pub fn new(target: Target, client: HttpClient) -> Self {
+        TargetRun {
+            target,
+            client,
+            listener_lock: Arc::default(),
+        }
+    }
 }
 
 /// Settings shared by every case of a run.
@@ -27,6 +41,10 @@ pub struct RunSettings {
     pub strict: bool,
     pub redactor: Redactor,
     pub cancel: CancellationToken,
+    /// Where browser sessions come from.
+    pub browser: Arc<BrowserPool>,
+    /// Where screenshots and page sources are saved.
+    pub artifacts_dir: std::path::PathBuf,
 }
 
 /// The test name of a case: `target::suite::case`.
@@ -85,6 +103,9 @@ fn step_report(
         location: step.location.clone(),
         duration_ms: 0,
         exchange: None,
+        related: Vec::new(),
+        result: None,
+        artifacts: Vec::new(),
         checks: step
             .checks
             .iter()
@@ -176,6 +197,7 @@ pub async fn run_case(
         "vars": {},
         "secrets": secrets,
     });
+    let mut state = CaseState::new(report.name.clone());
     for step in &case.steps {
         if settings.cancel.is_cancelled() {
             let verdict = Verdict::Skipped {
@@ -191,8 +213,9 @@ pub async fn run_case(
         }
         report
             .steps
-            .push(run_step(&run, step, &mut context, &settings).await);
+            .push(run_step(&run, step, &mut context, &mut state, &settings).await);
     }
+    state.finish(&run, &settings).await;
     report.duration_ms = started.elapsed().as_millis() as u64;
     report.outcome = CaseReport::outcome_of(&report.steps);
     if report.outcome == crate::report::CaseOutcome::Skipped {
@@ -212,6 +235,7 @@ async fn run_step(
     run: &TargetRun,
     step: &Step,
     context: &mut Value,
+    state: &mut CaseState,
     settings: &RunSettings,
 ) -> StepReport {
     if let Some(cond) = &step.when {
@@ -222,53 +246,98 @@ async fn run_step(
             return step_report(step, StepState::Skipped, Some(reason), &verdict);
         }
     }
-    let request = match render(&step.request, context) {
-        Ok(r) => r,
-        Err(RenderError::Missing(m)) => {
-            let reason = format!("prerequisite missing: {m}");
-            let verdict = Verdict::Skipped {
-                reason: reason.clone(),
-            };
-            return step_report(step, StepState::Skipped, Some(reason), &verdict);
-        }
-        Err(RenderError::Invalid(e)) => {
-            let verdict = Verdict::Errored { reason: e.clone() };
-            return step_report(step, StepState::Errored, Some(e), &verdict);
-        }
-    };
-    let exchange = run.client.send(request, &settings.cancel).await;
-    exchange.learn_secrets(&settings.redactor);
-    let duration_ms = exchange.duration_ms;
-    let Some(response) = exchange.response.clone() else {
-        let reason = format!(
+    let started = Instant::now();
+    let result = act(run, step, context, state, settings).await;
+    let mut report = step_report(step, StepState::Ran, None, &Verdict::Passed);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.related = result.related;
+    report.artifacts = result.artifacts;
+    report.result = result.document.clone();
+    if let Some(exchange) = &result.exchange {
+        report.duration_ms = exchange.duration_ms;
+    }
+    report.exchange = result.exchange;
+    let end = match (result.end, &report.exchange) {
+        (Some(end), _) => Some(end),
+        (None, Some(exchange)) if exchange.response.is_none() => Some(ActionEnd::Error(format!(
             "{} {}: {}",
             exchange.request.method,
             exchange.request.url,
             exchange.error.clone().unwrap_or_default()
-        );
-        let verdict = Verdict::Errored {
-            reason: reason.clone(),
-        };
-        let mut report = step_report(step, StepState::Errored, Some(reason), &verdict);
-        report.duration_ms = duration_ms;
-        report.exchange = Some(exchange);
-        return report;
+        ))),
+        _ => None,
     };
-    context["steps"][step.id.as_str()] = step_context(&exchange);
-    for (name, source) in &step.capture {
-        if let Some(value) = capture(source, &exchange) {
-            context["vars"][name.as_str()] = value;
+    if let Some(end) = end {
+        let (state_kind, reason, verdict) = match end {
+            ActionEnd::Skip(reason) => (
+                StepState::Skipped,
+                reason.clone(),
+                Verdict::Skipped { reason },
+            ),
+            ActionEnd::Error(reason) => (
+                StepState::Errored,
+                reason.clone(),
+                Verdict::Errored { reason },
+            ),
+        };
+        report.state = state_kind;
+        report.reason = Some(reason.clone());
+        for check in &mut report.checks {
+            check.verdict = verdict.clone();
+        }
+        // A step without checks that could not be carried out still errors its case.
+        if report.state == StepState::Errored && report.checks.is_empty() {
+            report.checks.push(CheckReport {
+                id: format!("{}-step", step.id),
+                title: format!("step `{}` can be carried out", step.id),
+                level: Level::Shall,
+                requirement: crate::suite::model::Requirement {
+                    url: String::new(),
+                    quote:
+                        "the harness could not carry out this step, so the case cannot be judged"
+                            .into(),
+                },
+                location: step.location.clone(),
+                verdict: Verdict::Errored { reason },
+            });
+        }
+        if let Some(doc) = result.document {
+            context["steps"][step.id.as_str()] = json!({ "json": doc });
+        }
+        return report;
+    }
+    // What the checks read: the step's HTTP response, or the document the step made.
+    let (response, from_http) = match (&report.exchange, &result.document) {
+        (Some(exchange), _) => match &exchange.response {
+            Some(r) => (r.clone(), true),
+            // Exchanges without a response ended the step above.
+            None => (document_response(&json!({})), false),
+        },
+        (None, Some(doc)) => (document_response(doc), false),
+        (None, None) => (document_response(&json!({})), false),
+    };
+    context["steps"][step.id.as_str()] = match (&report.exchange, &result.document) {
+        (Some(exchange), _) => step_context(exchange),
+        (None, Some(doc)) => json!({ "json": doc }),
+        (None, None) => json!({}),
+    };
+    if let Some(exchange) = &report.exchange {
+        for (name, source) in &step.capture {
+            if let Some(value) = capture(source, exchange) {
+                context["vars"][name.as_str()] = value;
+            }
         }
     }
     // When the step's own status check fails with a non-2xx answer (an error page, a 404),
     // its other checks would only restate that: they are skipped, naming the status.
-    let status_failed = !(200..300).contains(&response.status)
+    let status_failed = from_http
+        && !(200..300).contains(&response.status)
         && step.checks.iter().any(|c| {
             c.status
                 .as_ref()
                 .is_some_and(|s| !s.accepts(response.status))
         });
-    let checks = step
+    report.checks = step
         .checks
         .iter()
         .map(|check| {
@@ -293,14 +362,68 @@ async fn run_step(
             check_report(check, verdict)
         })
         .collect();
-    StepReport {
-        id: step.id.clone(),
-        title: step.title.clone(),
-        state: StepState::Ran,
-        reason: None,
-        location: step.location.clone(),
-        duration_ms,
-        exchange: Some(exchange),
-        checks,
+    report
+}
+
+/// A built-in step's document, in the shape checks read (`json` paths on its body).
+fn document_response(doc: &Value) -> RecordedResponse {
+    let body = doc.to_string();
+    RecordedResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body_bytes: body.len(),
+        body,
+    }
+}
+
+/// Carries out the step's one action.
+async fn act(
+    run: &TargetRun,
+    step: &Step,
+    context: &Value,
+    state: &mut CaseState,
+    settings: &RunSettings,
+) -> ActionResult {
+    if let Some(request) = &step.request {
+        let request = match render(request, context) {
+            Ok(r) => r,
+            Err(RenderError::Missing(m)) => {
+                return ActionResult {
+                    end: Some(ActionEnd::Skip(format!("prerequisite missing: {m}"))),
+                    ..Default::default()
+                }
+            }
+            Err(RenderError::Invalid(e)) => {
+                return ActionResult {
+                    end: Some(ActionEnd::Error(e)),
+                    ..Default::default()
+                }
+            }
+        };
+        let exchange = run.client.send(request, &settings.cancel).await;
+        exchange.learn_secrets(&settings.redactor);
+        return ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        };
+    }
+    if let Some(a) = &step.client {
+        return state.client(&step.id, a, run, context, settings).await;
+    }
+    if let Some(a) = &step.authorize {
+        return state.authorize(&step.id, a, run, context, settings).await;
+    }
+    if let Some(a) = &step.exchange_code {
+        return state.exchange_code(a, run, context, settings).await;
+    }
+    if let Some(a) = &step.verify_id_token {
+        return state.verify_id_token(a, run, context, settings).await;
+    }
+    if let Some(a) = &step.debug_token {
+        return state.debug_token(a, run, context, settings).await;
+    }
+    ActionResult {
+        end: Some(ActionEnd::Error("the step has no action".into())),
+        ..Default::default()
     }
 }

@@ -1,7 +1,9 @@
 //! Runs a plan of cases as libtest-mimic trials and collects the run report. The only
 //! module that creates trials.
 
+pub mod actions;
 pub mod case;
+pub mod listener;
 pub mod request;
 
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use super::error::{did_you_mean, LoadError};
-use super::model::{Check, Condition, HeaderCheck, JsonCheck, Suite};
+use super::model::{Check, Condition, HeaderCheck, JsonCheck, Step, Suite, ACTIONS};
 use super::ops::Op;
 use super::position::{Location, PositionIndex};
 use super::target::{Target, TargetFile};
@@ -360,35 +360,67 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             if let Some(cond) = &step.when {
                 condition(&mut p, &format!("{spath}.when"), cond, &earlier);
             }
-            let req = &step.request;
-            let rpath = format!("{spath}.request");
-            p.template(&format!("{rpath}.url"), &req.url, &earlier);
-            if !req.url.contains("{{") {
-                if let Err(e) = url::Url::parse(&req.url) {
-                    p.at_value(
-                        &format!("{rpath}.url"),
-                        format!("`{}` is not an absolute URL: {e}", req.url),
-                    );
+            let actions = step.actions();
+            match actions.len() {
+                1 => {}
+                0 => {
+                    p.at_key(&spath, format!("step `{}` does nothing", step.id))
+                        .add_expected(format!(
+                            "exactly one action: {}",
+                            ACTIONS
+                                .iter()
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                }
+                _ => {
+                    p.at_key(
+                        &spath,
+                        format!(
+                            "step `{}` has more than one action: {}",
+                            step.id,
+                            actions
+                                .iter()
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .add_help("split it into one step per action");
                 }
             }
-            for (name, value) in &req.headers {
-                p.template(&format!("{rpath}.headers.{name}"), value, &earlier);
-            }
-            for (name, value) in &req.query {
-                p.template(&format!("{rpath}.query.{name}"), value, &earlier);
-            }
-            for (name, value) in req.form.iter().flatten() {
-                p.template(&format!("{rpath}.form.{name}"), value, &earlier);
-            }
-            if let Some(body) = &req.body {
-                p.template(&format!("{rpath}.body"), body, &earlier);
-            }
-            let bodies = [req.form.is_some(), req.json.is_some(), req.body.is_some()];
-            if bodies.iter().filter(|b| **b).count() > 1 {
-                p.at_key(
-                    &rpath,
-                    "a request has at most one of `form`, `json`, `body`",
-                );
+            builtin_step(&mut p, &spath, step, &earlier);
+            if let Some(req) = &step.request {
+                let rpath = format!("{spath}.request");
+                p.template(&format!("{rpath}.url"), &req.url, &earlier);
+                if !req.url.contains("{{") {
+                    if let Err(e) = url::Url::parse(&req.url) {
+                        p.at_value(
+                            &format!("{rpath}.url"),
+                            format!("`{}` is not an absolute URL: {e}", req.url),
+                        );
+                    }
+                }
+                for (name, value) in &req.headers {
+                    p.template(&format!("{rpath}.headers.{name}"), value, &earlier);
+                }
+                for (name, value) in &req.query {
+                    p.template(&format!("{rpath}.query.{name}"), value, &earlier);
+                }
+                for (name, value) in req.form.iter().flatten() {
+                    p.template(&format!("{rpath}.form.{name}"), value, &earlier);
+                }
+                if let Some(body) = &req.body {
+                    p.template(&format!("{rpath}.body"), body, &earlier);
+                }
+                let bodies = [req.form.is_some(), req.json.is_some(), req.body.is_some()];
+                if bodies.iter().filter(|b| **b).count() > 1 {
+                    p.at_key(
+                        &rpath,
+                        "a request has at most one of `form`, `json`, `body`",
+                    );
+                }
             }
             for (name, capture) in &step.capture {
                 let kpath = format!("{spath}.capture.{name}");
@@ -427,6 +459,94 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
         Ok(suite)
     } else {
         Err(p.errors)
+    }
+}
+
+/// Templates, step references and check kinds of the built-in steps.
+fn builtin_step(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
+    let refers = |p: &mut Problems, key: &str, id: &str| {
+        if !earlier.contains(&id) {
+            p.at_value(
+                &format!("{path}.{key}"),
+                format!("`{id}` is not an earlier step of this case"),
+            )
+            .add_help_opt(did_you_mean(id, earlier.iter().copied()));
+        }
+    };
+    if let Some(a) = &step.client {
+        let apath = format!("{path}.client");
+        for (key, t) in [
+            ("registration-endpoint", &a.registration_endpoint),
+            ("scope", &a.scope),
+        ] {
+            if let Some(t) = t {
+                p.template(&format!("{apath}.{key}"), t, earlier);
+            }
+        }
+    }
+    if let Some(a) = &step.authorize {
+        let apath = format!("{path}.authorize");
+        p.template(&format!("{apath}.endpoint"), &a.endpoint, earlier);
+        p.template(&format!("{apath}.scope"), &a.scope, earlier);
+        if let Some(aud) = &a.aud {
+            p.template(&format!("{apath}.aud"), aud, earlier);
+        }
+        refers(p, "authorize.client", &a.client);
+    }
+    if let Some(a) = &step.exchange_code {
+        let apath = format!("{path}.exchange-code");
+        p.template(&format!("{apath}.endpoint"), &a.endpoint, earlier);
+        for (key, t) in [("code", &a.code), ("redirect-uri", &a.redirect_uri)] {
+            if let Some(t) = t {
+                p.template(&format!("{apath}.{key}"), t, earlier);
+            }
+        }
+        refers(p, "exchange-code.from", &a.from);
+        if let Some(c) = &a.client {
+            refers(p, "exchange-code.client", c);
+        }
+    }
+    if let Some(a) = &step.verify_id_token {
+        let apath = format!("{path}.verify-id-token");
+        p.template(&format!("{apath}.token"), &a.token, earlier);
+        p.template(&format!("{apath}.jwks-uri"), &a.jwks_uri, earlier);
+        if let Some(t) = &a.algs {
+            p.template(&format!("{apath}.algs"), t, earlier);
+        }
+        refers(p, "verify-id-token.client", &a.client);
+    }
+    if let Some(a) = &step.debug_token {
+        let apath = format!("{path}.debug-token");
+        p.template(&format!("{apath}.scope"), &a.scope, earlier);
+        for (key, t) in [
+            ("endpoint", &a.endpoint),
+            ("user", &a.user),
+            ("patient", &a.patient),
+        ] {
+            if let Some(t) = t {
+                p.template(&format!("{apath}.{key}"), t, earlier);
+            }
+        }
+        refers(p, "debug-token.client", &a.client);
+    }
+    if step.client.is_some() && !step.checks.is_empty() {
+        p.at_key(
+            &format!("{path}.checks"),
+            "a `client` step has no checks (check registration in a registration suite)",
+        );
+    }
+    if step.result_is_document() {
+        for (i, check) in step.checks.iter().enumerate() {
+            if check.status.is_some() || check.header.is_some() {
+                p.at_key(
+                    &format!("{path}.checks[{i}]"),
+                    format!(
+                        "check `{}` reads a status or header, but this step's result is a document: use `json`",
+                        check.id
+                    ),
+                );
+            }
+        }
     }
 }
 
@@ -677,6 +797,117 @@ fn parse_target(
             );
         }
     }
+    let redirect_uri =
+        raw.redirect_uri
+            .as_deref()
+            .map(expand)
+            .and_then(|text| match url::Url::parse(&text) {
+                Ok(u)
+                    if u.scheme() == "http"
+                        && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+                        && u.port().is_some() =>
+                {
+                    Some(u)
+                }
+                _ => {
+                    p.at_value(
+                        "redirect-uri",
+                        format!("`{text}` is not a loopback http URL with a port"),
+                    )
+                    .add_expected(
+                        "a URL the harness can listen on, like `http://127.0.0.1:8765/callback`",
+                    );
+                    None
+                }
+            });
+    if raw.registration == super::target::Registration::Static && raw.redirect_uri.is_none() {
+        p.at_value(
+            "registration",
+            "static clients need a fixed `redirect-uri` (the one registered with the server)",
+        );
+    }
+    for (method, client) in &raw.clients {
+        let cpath = format!("clients.{method}");
+        if ![
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ]
+        .contains(&method.as_str())
+        {
+            p.at_key(
+                &cpath,
+                format!("`{method}` is not a client authentication method"),
+            )
+            .add_expected(
+                "`none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt`",
+            );
+            continue;
+        }
+        if method.starts_with("client_secret") && client.client_secret.is_none() {
+            p.at_key(&cpath, format!("a `{method}` client needs `client-secret`"));
+        }
+        if method == "private_key_jwt" {
+            match &client.private_key_file {
+                None => {
+                    p.at_key(
+                        &cpath,
+                        "a `private_key_jwt` client needs `private-key-file`",
+                    );
+                }
+                Some(f) if !Path::new(&expand(f)).is_file() => {
+                    p.at_value(
+                        &format!("{cpath}.private-key-file"),
+                        format!("no such file: `{}`", expand(f)),
+                    );
+                }
+                _ => {}
+            }
+            if let Some(alg) = &client.alg {
+                if alg != "RS384" && alg != "ES384" {
+                    p.at_value(
+                        &format!("{cpath}.alg"),
+                        format!("`{alg}` is not RS384 or ES384"),
+                    );
+                }
+            }
+        }
+    }
+    let screens = [
+        ("sign-in", &raw.browser.sign_in),
+        ("patient", &raw.browser.patient),
+        ("authorize", &raw.browser.authorize),
+        ("deny", &raw.browser.deny),
+    ];
+    for (name, steps) in screens {
+        for (i, step) in steps.iter().enumerate() {
+            let spath = format!("browser.{name}[{i}]");
+            let actions = step.actions();
+            if actions.len() != 1 {
+                p.at_key(
+                    &spath,
+                    if actions.is_empty() {
+                        "a screen step does nothing".to_string()
+                    } else {
+                        format!(
+                            "a screen step has more than one action: {}",
+                            actions.join(", ")
+                        )
+                    },
+                )
+                .add_expected(
+                    "exactly one of `fill`, `click`, `select`, `check`, `wait-for`, `wait-for-url`",
+                );
+            }
+            if (step.fill.is_some() || step.select.is_some()) && step.value.is_none() {
+                p.at_key(&spath, "`fill` and `select` need a `value`");
+            }
+            if let Some(re) = &step.wait_for_url {
+                regex(&mut p, &format!("{spath}.wait-for-url"), re);
+            }
+        }
+    }
     if !p.errors.is_empty() {
         return Err(p.errors);
     }
@@ -708,6 +939,53 @@ fn parse_target(
             .iter()
             .map(|(k, v)| (k.clone(), Secret::new(expand(v))))
             .collect(),
+        registration: raw.registration,
+        clients: raw
+            .clients
+            .iter()
+            .map(|(k, c)| {
+                (
+                    k.clone(),
+                    super::target::StaticClient {
+                        client_id: expand(&c.client_id),
+                        client_secret: c.client_secret.as_deref().map(expand),
+                        private_key_file: c.private_key_file.as_deref().map(expand),
+                        kid: c.kid.as_deref().map(expand),
+                        alg: c.alg.clone(),
+                    },
+                )
+            })
+            .collect(),
+        initial_access_token: raw
+            .initial_access_token
+            .as_deref()
+            .map(|t| Secret::new(expand(t))),
+        redirect_uri,
+        ehr_launch: raw.ehr_launch.as_ref().map(|e| super::target::EhrLaunch {
+            url: expand(&e.url),
+            launch_uri_param: e.launch_uri_param.clone(),
+            params: e
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), expand(v)))
+                .collect(),
+        }),
+        browser: {
+            let mut b = raw.browser.clone();
+            b.webdriver = b.webdriver.as_deref().map(expand);
+            for steps in [
+                &mut b.sign_in,
+                &mut b.patient,
+                &mut b.authorize,
+                &mut b.deny,
+            ] {
+                for step in steps.iter_mut() {
+                    step.value = step.value.as_deref().map(expand);
+                }
+            }
+            b
+        },
+        debug_token_endpoint: raw.debug_token_endpoint.as_deref().map(expand),
     })
 }
 

@@ -72,8 +72,24 @@ pub struct Step {
     /// Run the step only when this holds; otherwise it and its checks are skipped with a reason.
     #[serde(default)]
     pub when: Option<Condition>,
-    /// A plain HTTP request.
-    pub request: HttpRequest,
+    /// A plain HTTP request. A step has exactly one action: `request` or one built-in.
+    #[serde(default)]
+    pub request: Option<HttpRequest>,
+    /// Built-in: obtain a client for the case (registered per run, or the target's static one).
+    #[serde(default)]
+    pub client: Option<ClientAction>,
+    /// Built-in: an authorization request through the browser, caught by the callback listener.
+    #[serde(default)]
+    pub authorize: Option<AuthorizeAction>,
+    /// Built-in: the token request that exchanges an authorization code.
+    #[serde(default)]
+    pub exchange_code: Option<ExchangeCodeAction>,
+    /// Built-in: verify an OpenID Connect id_token against the issuer's JWKS.
+    #[serde(default)]
+    pub verify_id_token: Option<VerifyIdTokenAction>,
+    /// Built-in: a token from an S4S-style debug endpoint (`POST /oauth/debug/token`).
+    #[serde(default)]
+    pub debug_token: Option<DebugTokenAction>,
     /// Values kept in the case context as `{{ vars.NAME }}`.
     #[serde(default)]
     pub capture: BTreeMap<String, Capture>,
@@ -82,6 +98,303 @@ pub struct Step {
     #[serde(skip)]
     #[schemars(skip)]
     pub location: Location,
+}
+
+impl Step {
+    /// The names of the actions set on the step (exactly one is valid).
+    pub fn actions(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.request.is_some() {
+            names.push("request");
+        }
+        if self.client.is_some() {
+            names.push("client");
+        }
+        if self.authorize.is_some() {
+            names.push("authorize");
+        }
+        if self.exchange_code.is_some() {
+            names.push("exchange-code");
+        }
+        if self.verify_id_token.is_some() {
+            names.push("verify-id-token");
+        }
+        if self.debug_token.is_some() {
+            names.push("debug-token");
+        }
+        names
+    }
+
+    /// Whether the step's result is a document the harness made (not an HTTP response of the
+    /// server), so that `status` and `header` checks do not apply.
+    pub fn result_is_document(&self) -> bool {
+        self.authorize.is_some() || self.verify_id_token.is_some()
+    }
+}
+
+/// The step names every action a step may take.
+pub const ACTIONS: &[&str] = &[
+    "request",
+    "client",
+    "authorize",
+    "exchange-code",
+    "verify-id-token",
+    "debug-token",
+];
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+pub enum AuthMethod {
+    /// A public client: `client_id` in the body, no authentication.
+    #[serde(rename = "none")]
+    None,
+    #[serde(rename = "client_secret_basic")]
+    ClientSecretBasic,
+    #[serde(rename = "client_secret_post")]
+    ClientSecretPost,
+    #[serde(rename = "private_key_jwt")]
+    PrivateKeyJwt,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::None => "none",
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    pub fn has_secret(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
+    }
+}
+
+/// Signing algorithms for client assertions (SMART App Launch: RS384 and ES384).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema, serde::Serialize)]
+pub enum AssertionAlg {
+    #[default]
+    RS384,
+    ES384,
+}
+
+impl AssertionAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssertionAlg::RS384 => "RS384",
+            AssertionAlg::ES384 => "ES384",
+        }
+    }
+}
+
+/// `client`: the client a case uses. With the target's `registration: dynamic` it is registered
+/// (RFC 7591) at the start of the case and deleted (RFC 7592) at its end; with
+/// `registration: static` it is the target's client for this authentication method.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClientAction {
+    pub auth_method: AuthMethod,
+    /// The assertion algorithm of a `private_key_jwt` client.
+    #[serde(default)]
+    pub alg: AssertionAlg,
+    /// The registration endpoint (dynamic registration), usually
+    /// `"{{ steps.config.json.registration_endpoint }}"`.
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
+    /// The scope to register (dynamic registration).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The grant types to register.
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub client_name: Option<String>,
+}
+
+fn default_grant_types() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
+
+/// How the authorization starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LaunchKind {
+    /// The app opens the authorize endpoint itself.
+    #[default]
+    Standalone,
+    /// The EHR opens the app's launch URL with `iss` and `launch` (the target's `ehr-launch`).
+    Ehr,
+}
+
+/// How the authorization request is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthorizeMethod {
+    #[default]
+    Get,
+    /// A form POST (`authorize-post` capability).
+    Post,
+}
+
+/// The PKCE parameters sent (RFC 7636).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PkceMode {
+    #[default]
+    S256,
+    Plain,
+    /// No `code_challenge` at all.
+    None,
+}
+
+/// Which redirect URI the authorization request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RedirectChoice {
+    #[default]
+    Registered,
+    /// A URI on the listener that was never registered: the server must not redirect to it.
+    Unregistered,
+}
+
+/// What the person in the browser does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interaction {
+    /// Sign in, choose the patient, approve (the target's `sign-in`, `patient`, `authorize`).
+    #[default]
+    Approve,
+    /// Sign in, choose the patient, deny (the target's `deny` steps).
+    Deny,
+    /// Nothing: open the URL and see whether the server redirects by itself (refusals).
+    None,
+}
+
+/// `authorize`: state, nonce and PKCE made fresh, the browser through the target's screens, and
+/// the redirect caught on the case's loopback listener.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuthorizeAction {
+    /// The authorization endpoint, usually `"{{ steps.config.json.authorization_endpoint }}"`.
+    pub endpoint: String,
+    /// The id of the `client` step whose client asks.
+    #[serde(default = "default_client_step")]
+    pub client: String,
+    pub scope: String,
+    #[serde(default)]
+    pub launch: LaunchKind,
+    #[serde(default)]
+    pub method: AuthorizeMethod,
+    #[serde(default)]
+    pub pkce: PkceMode,
+    /// The `aud` sent; the target's FHIR base unless given.
+    #[serde(default)]
+    pub aud: Option<String>,
+    #[serde(default)]
+    pub redirect_uri: RedirectChoice,
+    #[serde(default)]
+    pub interaction: Interaction,
+    /// The server is expected to stop this authorization: a screen step that cannot be played
+    /// (an error page instead of the login) is a finding for the checks, not an error.
+    #[serde(default)]
+    pub expect_refusal: bool,
+    /// Send this `response_type` instead of `code`.
+    #[serde(default)]
+    pub response_type: Option<String>,
+}
+
+fn default_client_step() -> String {
+    "client".into()
+}
+
+/// The `code_verifier` a code exchange sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifierChoice {
+    /// The verifier of the authorization.
+    #[default]
+    Match,
+    Missing,
+    Blank,
+    /// A fresh verifier that does not belong to the challenge.
+    Wrong,
+    /// The `code_challenge` sent as the verifier.
+    Challenge,
+}
+
+/// How the client authenticates in a token request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAuthChoice {
+    /// As the client is registered.
+    #[default]
+    Registered,
+    /// A wrong client secret (confidential symmetric clients).
+    WrongSecret,
+}
+
+/// `exchange-code`: the authorization-code token request (RFC 6749 §4.1.3) with the client's
+/// authentication.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExchangeCodeAction {
+    /// The token endpoint, usually `"{{ steps.config.json.token_endpoint }}"`.
+    pub endpoint: String,
+    /// The id of the `authorize` step whose code, verifier and redirect URI are used.
+    pub from: String,
+    /// The id of the `client` step that asks; the authorizing client unless given.
+    #[serde(default)]
+    pub client: Option<String>,
+    /// Send this code instead of the one the authorization returned.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Send this redirect_uri instead of the authorization's.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    #[serde(default)]
+    pub verifier: VerifierChoice,
+    #[serde(default)]
+    pub client_auth: ClientAuthChoice,
+}
+
+/// `verify-id-token`: the id_token's signature against the issuer's JWKS, and its claims.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VerifyIdTokenAction {
+    /// The id_token, usually `"{{ steps.token.json.id_token }}"`.
+    pub token: String,
+    /// The JWKS URL, usually `"{{ steps.config.json.jwks_uri }}"`.
+    pub jwks_uri: String,
+    /// The `client` step whose client_id must be in `aud`.
+    #[serde(default = "default_client_step")]
+    pub client: String,
+    /// The signing algorithms the server advertises (a template naming a JSON array, e.g.
+    /// OpenID discovery's `id_token_signing_alg_values_supported`); `RS256` unless given.
+    #[serde(default)]
+    pub algs: Option<String>,
+}
+
+/// `debug-token`: a token from an S4S-style debug endpoint, for targets a browser cannot drive.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DebugTokenAction {
+    /// The debug endpoint; the target's `debug-token-endpoint` unless given.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The `client` step the token is issued to.
+    #[serde(default = "default_client_step")]
+    pub client: String,
+    pub scope: String,
+    /// The user; the target's `vars.user` unless given.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The patient; the target's `vars.patient` unless given.
+    #[serde(default)]
+    pub patient: Option<String>,
 }
 
 /// HTTP methods a step may use.

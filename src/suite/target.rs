@@ -41,6 +41,208 @@ pub struct TargetFile {
     /// values are masked in every output.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// How the case's clients come to be: registered per run (`dynamic`, deleted afterwards
+    /// where RFC 7592 management is offered) or given (`static`, from `clients`).
+    #[serde(default)]
+    pub registration: Registration,
+    /// Static clients by authentication method: `none`, `client_secret_basic`,
+    /// `client_secret_post`, `private_key_jwt` (values normally `${ENV}`).
+    #[serde(default)]
+    pub clients: BTreeMap<String, StaticClient>,
+    /// An initial access token for dynamic registration (RFC 7591 §3), normally `${ENV}`.
+    #[serde(default)]
+    pub initial_access_token: Option<String>,
+    /// The redirect URI the harness listens on (loopback http). Unset: a free port per case,
+    /// which only works with dynamic registration.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// How an EHR launch is started (the EHR's launch URL; the app's launch URL is added).
+    #[serde(default)]
+    pub ehr_launch: Option<EhrLaunch>,
+    /// How the authorization screens are passed.
+    #[serde(default)]
+    pub browser: BrowserSettings,
+    /// An S4S-style debug token endpoint (`debug-token` steps).
+    #[serde(default)]
+    pub debug_token_endpoint: Option<String>,
+}
+
+/// Where a target's clients come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Registration {
+    #[default]
+    Dynamic,
+    Static,
+}
+
+/// A client registered beforehand, for `registration: static`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StaticClient {
+    pub client_id: String,
+    /// For `client_secret_basic` / `client_secret_post`.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// A PEM private key file, for `private_key_jwt`.
+    #[serde(default)]
+    pub private_key_file: Option<String>,
+    /// The key id registered with the server's copy of the public key.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// `RS384` or `ES384`.
+    #[serde(default)]
+    pub alg: Option<String>,
+}
+
+/// How to start an EHR launch: open `url` with the app's launch URL added as `launch-uri-param`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EhrLaunch {
+    pub url: String,
+    /// The query parameter that carries the app's launch URL.
+    #[serde(default = "default_launch_param")]
+    pub launch_uri_param: String,
+    /// Extra query parameters (e.g. `patient`, `encounter`).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+fn default_launch_param() -> String {
+    "launch_url".into()
+}
+
+/// How a person's part of the authorization is played.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BrowserMode {
+    /// A headless Chromium via WebDriver plays the target's screen steps.
+    #[default]
+    Webdriver,
+    /// The harness prints the authorization URL and waits for the redirect URL pasted at the
+    /// terminal.
+    Manual,
+}
+
+/// The browser and the target's login and consent screens.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BrowserSettings {
+    #[serde(default)]
+    pub mode: BrowserMode,
+    /// A remote WebDriver (e.g. a Selenium Grid, http only); chromedriver from PATH unless given.
+    #[serde(default)]
+    pub webdriver: Option<String>,
+    /// The default time each screen step waits for its element.
+    #[serde(
+        default = "default_step_timeout",
+        deserialize_with = "humantime_serde_compat::deserialize"
+    )]
+    #[schemars(with = "String")]
+    pub step_timeout: std::time::Duration,
+    /// How long to wait for the redirect after the last step (or, with `interaction: none`,
+    /// after opening the URL).
+    #[serde(
+        default = "default_redirect_timeout",
+        deserialize_with = "humantime_serde_compat::deserialize"
+    )]
+    #[schemars(with = "String")]
+    pub redirect_timeout: std::time::Duration,
+    /// Hosts the browser may reach besides loopback (all others resolve nowhere).
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// The login screen.
+    #[serde(default)]
+    pub sign_in: Vec<ScreenStep>,
+    /// The patient choice (standalone launch with `launch/patient`).
+    #[serde(default)]
+    pub patient: Vec<ScreenStep>,
+    /// Approving the consent screen.
+    #[serde(default)]
+    pub authorize: Vec<ScreenStep>,
+    /// Denying the consent screen.
+    #[serde(default)]
+    pub deny: Vec<ScreenStep>,
+}
+
+impl Default for BrowserSettings {
+    fn default() -> Self {
+        BrowserSettings {
+            mode: BrowserMode::default(),
+            webdriver: None,
+            step_timeout: default_step_timeout(),
+            redirect_timeout: default_redirect_timeout(),
+            allow_hosts: Vec::new(),
+            sign_in: Vec::new(),
+            patient: Vec::new(),
+            authorize: Vec::new(),
+            deny: Vec::new(),
+        }
+    }
+}
+
+fn default_step_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
+}
+
+fn default_redirect_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(5)
+}
+
+/// One action on a login or consent screen. Exactly one of `fill`, `click`, `select`, `check`,
+/// `wait-for`, `wait-for-url`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScreenStep {
+    /// Type `value` into the element at this CSS selector.
+    #[serde(default)]
+    pub fill: Option<String>,
+    /// The text typed by `fill` (normally `${ENV}`; treated as a secret), or the option chosen
+    /// by `select` (its value, else its visible text).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Click the element at this CSS selector.
+    #[serde(default)]
+    pub click: Option<String>,
+    /// Choose an option of the `<select>` at this CSS selector.
+    #[serde(default)]
+    pub select: Option<String>,
+    /// Tick the checkbox at this CSS selector (left ticked if it already is).
+    #[serde(default)]
+    pub check: Option<String>,
+    /// Wait until the element at this CSS selector is visible.
+    #[serde(default)]
+    pub wait_for: Option<String>,
+    /// Wait until the page URL matches this regular expression.
+    #[serde(default)]
+    pub wait_for_url: Option<String>,
+    /// A screen that appears only sometimes: if the element does not show up in time, go on.
+    #[serde(default)]
+    pub optional: bool,
+    /// How long to wait for the element (the browser's `step-timeout` unless given).
+    #[serde(default, deserialize_with = "humantime_serde_compat::deserialize_opt")]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl ScreenStep {
+    /// The actions set (exactly one is valid).
+    pub fn actions(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for (set, name) in [
+            (self.fill.is_some(), "fill"),
+            (self.click.is_some(), "click"),
+            (self.select.is_some(), "select"),
+            (self.check.is_some(), "check"),
+            (self.wait_for.is_some(), "wait-for"),
+            (self.wait_for_url.is_some(), "wait-for-url"),
+        ] {
+            if set {
+                out.push(name);
+            }
+        }
+        out
+    }
 }
 
 fn default_smart_version() -> u32 {
@@ -107,6 +309,12 @@ pub struct Tls {
 mod humantime_serde_compat {
     use serde::Deserialize;
 
+    pub fn deserialize_opt<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<std::time::Duration>, D::Error> {
+        deserialize(d).map(Some)
+    }
+
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(
         d: D,
     ) -> Result<std::time::Duration, D::Error> {
@@ -133,12 +341,46 @@ pub struct Target {
     pub headers: Vec<(String, Secret)>,
     pub vars: BTreeMap<String, serde_json::Value>,
     pub secrets: BTreeMap<String, Secret>,
+    pub registration: Registration,
+    /// Static clients by authentication method, with `${ENV}` resolved.
+    pub clients: BTreeMap<String, StaticClient>,
+    pub initial_access_token: Option<Secret>,
+    pub redirect_uri: Option<url::Url>,
+    pub ehr_launch: Option<EhrLaunch>,
+    pub browser: BrowserSettings,
+    pub debug_token_endpoint: Option<String>,
 }
 
 impl Target {
     /// The FHIR base without a trailing slash, as suites join paths to it.
     pub fn fhir_base_str(&self) -> String {
         self.fhir_base.as_str().trim_end_matches('/').to_string()
+    }
+
+    /// Every secret the target file holds: named secrets, header values, client secrets, the
+    /// initial access token, and what the browser types.
+    pub fn known_secrets(&self) -> Vec<Secret> {
+        let mut out: Vec<Secret> = self.secrets.values().cloned().collect();
+        out.extend(self.headers.iter().map(|(_, v)| v.clone()));
+        out.extend(
+            self.clients
+                .values()
+                .filter_map(|c| c.client_secret.as_deref().map(Secret::new)),
+        );
+        out.extend(self.initial_access_token.iter().cloned());
+        let b = &self.browser;
+        for step in b
+            .sign_in
+            .iter()
+            .chain(&b.patient)
+            .chain(&b.authorize)
+            .chain(&b.deny)
+        {
+            if let (Some(_), Some(value)) = (&step.fill, &step.value) {
+                out.push(Secret::new(value.clone()));
+            }
+        }
+        out
     }
 
     /// What suites read as `{{ target.* }}` (no secrets).

@@ -1,0 +1,339 @@
+//! WebDriver sessions on headless Chromium: a chromedriver spawned from PATH on a free loopback
+//! port (once per run, in its own process group), or a remote WebDriver URL. Sessions are
+//! quit and the driver's whole process group is ended at the end of the run, on errors and on
+//! Ctrl-C.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use thirtyfour::prelude::*;
+
+/// Process groups of the chromedrivers this process started, for the last-resort kill.
+static LOCAL_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Ends every chromedriver process group this process started (used when quitting at once).
+pub fn kill_all_local_drivers() {
+    let groups = std::mem::take(&mut *LOCAL_GROUPS.lock().unwrap_or_else(|e| e.into_inner()));
+    for pgid in groups {
+        // SAFETY: kill(2) with a negative pid signals a process group we created.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// The Chromium flags every session gets (the machine's network is closed: no background
+/// traffic, no component updates, no sync).
+const CHROMIUM_ARGS: &[&str] = &[
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1200,900",
+];
+
+struct LocalDriver {
+    url: String,
+    child: std::process::Child,
+    pgid: i32,
+}
+
+type SpawnJob = (
+    std::process::Command,
+    std::sync::mpsc::Sender<std::io::Result<std::process::Child>>,
+);
+
+/// Spawns `cmd` from a thread that lives as long as the process. The driver is told to die
+/// with its parent (PR_SET_PDEATHSIG), and Linux ties that to the spawning *thread*: a test
+/// thread or a runtime worker that ends would take the driver with it mid-run.
+fn spawn_from_keeper(cmd: std::process::Command) -> std::io::Result<std::process::Child> {
+    static KEEPER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<SpawnJob>>> =
+        std::sync::OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
+        std::thread::Builder::new()
+            .name("smartcheck-process-keeper".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+                // The channel never closes: the sender is static, so this thread lives on.
+            })
+            .expect("a thread can be started");
+        Mutex::new(tx)
+    });
+    let (reply, answer) = std::sync::mpsc::channel();
+    keeper
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((cmd, reply))
+        .map_err(|_| std::io::Error::other("the process keeper thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the process keeper thread is gone"))?
+}
+
+/// Where sessions come from, for one run.
+pub struct BrowserPool {
+    /// `--webdriver` from the command line: used for every target.
+    remote_override: Option<String>,
+    /// Profiles and the chromedriver log live here (removed at shutdown).
+    work_dir: PathBuf,
+    local: tokio::sync::Mutex<Option<Result<LocalDriver, String>>>,
+    sessions: AtomicUsize,
+}
+
+/// One browser session, held by one case.
+pub struct Session {
+    pub(crate) driver: WebDriver,
+}
+
+impl BrowserPool {
+    pub fn new(remote_override: Option<String>) -> Self {
+        let work_dir = std::env::temp_dir().join(format!(
+            "smartcheck-browser-{}-{}",
+            std::process::id(),
+            crate::smart::pkce::random_urlsafe(6)
+        ));
+        BrowserPool {
+            remote_override,
+            work_dir,
+            local: tokio::sync::Mutex::new(None),
+            sessions: AtomicUsize::new(0),
+        }
+    }
+
+    /// The folder whose path every browser process of this run carries on its command line.
+    pub fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
+    async fn local_url(&self) -> Result<String, String> {
+        let mut local = self.local.lock().await;
+        if local.is_none() {
+            *local = Some(spawn_chromedriver(&self.work_dir).await);
+        }
+        match local.as_ref() {
+            Some(Ok(d)) => Ok(d.url.clone()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("chromedriver did not start".into()),
+        }
+    }
+
+    /// A new session. `remote` is the target's WebDriver URL; `hosts` are the only names the
+    /// browser may resolve (besides loopback).
+    pub async fn session(&self, remote: Option<&str>, hosts: &[String]) -> Result<Session, String> {
+        let url = match self.remote_override.as_deref().or(remote) {
+            Some(r) => r.to_string(),
+            None => self.local_url().await?,
+        };
+        let n = self.sessions.fetch_add(1, Ordering::SeqCst);
+        let profile = self.work_dir.join(format!("profile-{n}"));
+        let mut caps = DesiredCapabilities::chrome();
+        let mut add = |arg: &str| {
+            caps.add_arg(arg)
+                .map_err(|e| format!("cannot set the Chromium option {arg}: {e}"))
+        };
+        for arg in CHROMIUM_ARGS {
+            add(arg)?;
+        }
+        add(&format!("--user-data-dir={}", profile.display()))?;
+        // Keep the browser on the target: every other name resolves nowhere.
+        let mut rules = String::from("MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1");
+        for host in hosts {
+            rules.push_str(&format!(", EXCLUDE {host}"));
+        }
+        add(&format!("--host-resolver-rules={rules}"))?;
+        if Path::new("/usr/bin/chromium").exists()
+            && self.remote_override.is_none()
+            && remote.is_none()
+        {
+            caps.set_binary("/usr/bin/chromium")
+                .map_err(|e| format!("cannot set the Chromium binary: {e}"))?;
+        }
+        // One connection per command: chromedriver closes idle keep-alive connections, and a
+        // command sent on one it just closed fails with "error sending request".
+        let driver = WebDriver::builder(&url, caps)
+            .keep_alive(false)
+            .request_timeout(Duration::from_secs(60))
+            .connect()
+            .await
+            .map_err(|e| format!("cannot start a browser session at {url}: {e}"))?;
+        Ok(Session { driver })
+    }
+
+    /// Ends the local chromedriver and every process in its group, and removes the profiles.
+    pub async fn shutdown(&self) {
+        let mut local = self.local.lock().await;
+        if let Some(Ok(mut d)) = local.take() {
+            // SAFETY: signals the process group created for this chromedriver.
+            unsafe {
+                libc::kill(-d.pgid, libc::SIGTERM);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while matches!(d.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if matches!(d.child.try_wait(), Ok(None)) {
+                let _ = d.child.kill();
+                let _ = d.child.wait();
+            }
+            // Chromium helpers that outlive their driver.
+            unsafe {
+                libc::kill(-d.pgid, libc::SIGKILL);
+            }
+            LOCAL_GROUPS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|g| *g != d.pgid);
+        }
+        kill_marked(&self.work_dir);
+        let _ = std::fs::remove_dir_all(&self.work_dir);
+    }
+}
+
+/// Kills any process whose command line names `marker` (a Chromium that left its group).
+fn kill_marked(marker: &Path) {
+    let marker = marker.to_string_lossy().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(&marker) {
+            // SAFETY: kill(2) on a process of ours that carries this run's marker.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
+    std::fs::create_dir_all(work_dir)
+        .map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free loopback port: {e}"))?
+            .port();
+        let mut cmd = std::process::Command::new("chromedriver");
+        cmd.arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .arg(format!(
+                "--log-path={}",
+                work_dir.join("chromedriver.log").display()
+            ))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        // SAFETY: prctl in the child before exec: the driver dies with us if we are killed.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = match spawn_from_keeper(cmd) {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err("chromedriver is not on PATH (Debian: apt-get install chromium chromium-driver), and no --webdriver URL was given".into())
+            }
+            Err(e) => return Err(format!("cannot start chromedriver: {e}")),
+        };
+        let pgid = child.id() as i32;
+        LOCAL_GROUPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pgid);
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = child.try_wait() {
+                last = format!("chromedriver exited at start ({status})");
+                break;
+            }
+            let ready = client
+                .get(format!("{url}/status"))
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success());
+            if let Some(r) = ready {
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                if body["value"]["ready"] != serde_json::Value::Bool(false) {
+                    return Ok(LocalDriver { url, child, pgid });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if last.is_empty() {
+            last = "chromedriver did not answer /status within 10 s".into();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Err(last)
+}
+
+impl Session {
+    pub async fn goto(&self, url: &str) -> Result<(), String> {
+        self.driver
+            .goto(url)
+            .await
+            .map_err(|e| format!("the browser could not open {url}: {e}"))
+    }
+
+    pub async fn current_url(&self) -> Option<String> {
+        self.driver.current_url().await.ok().map(|u| u.to_string())
+    }
+
+    /// Saves a screenshot and the page source as `<dir>/<stem>.png` and `.html`; returns the
+    /// files written and the page URL.
+    pub async fn capture(&self, dir: &Path, stem: &str) -> (Vec<PathBuf>, Option<String>) {
+        let mut files = Vec::new();
+        if std::fs::create_dir_all(dir).is_err() {
+            return (files, None);
+        }
+        if let Ok(png) = self.driver.screenshot_as_png().await {
+            let path = dir.join(format!("{stem}.png"));
+            if std::fs::write(&path, png).is_ok() {
+                files.push(path);
+            }
+        }
+        if let Ok(source) = self.driver.source().await {
+            let path = dir.join(format!("{stem}.html"));
+            if std::fs::write(&path, source).is_ok() {
+                files.push(path);
+            }
+        }
+        (files, self.current_url().await)
+    }
+
+    /// Ends the session (and its Chromium).
+    pub async fn quit(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.driver.quit()).await;
+    }
+}

@@ -1,0 +1,8 @@
+//! The browser that plays the person at the login and consent screens. The only module that
+//! names the WebDriver crate.
+
+pub mod driver;
+pub mod screens;
+
+pub use driver::{kill_all_local_drivers, BrowserPool, Session};
+pub use screens::{ScreenOutcome, StepFailure};

@@ -1,0 +1,189 @@
+//! Plays a target's screen steps (`fill`, `click`, `select`, `check`, `wait-for`,
+//! `wait-for-url`) with real waits: each step polls for its element until its timeout, and the
+//! whole screen stops as soon as the redirect has arrived.
+
+use std::time::Duration;
+
+use thirtyfour::components::SelectElement;
+use thirtyfour::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+use super::Session;
+use crate::suite::target::ScreenStep;
+
+const POLL: Duration = Duration::from_millis(100);
+
+/// How playing a screen ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScreenOutcome {
+    /// Every step ran (optional ones that did not show up were passed over).
+    Done,
+    /// The redirect arrived before the steps ran out.
+    Redirected,
+    /// The run was interrupted.
+    Cancelled,
+}
+
+/// A required step that could not be played.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepFailure {
+    /// e.g. `sign-in[2] click "#sign-in"`.
+    pub step: String,
+    pub reason: String,
+}
+
+fn describe(screen: &str, index: usize, step: &ScreenStep) -> String {
+    let (action, target) = if let Some(s) = &step.fill {
+        ("fill", s)
+    } else if let Some(s) = &step.click {
+        ("click", s)
+    } else if let Some(s) = &step.select {
+        ("select", s)
+    } else if let Some(s) = &step.check {
+        ("check", s)
+    } else if let Some(s) = &step.wait_for {
+        ("wait-for", s)
+    } else if let Some(s) = &step.wait_for_url {
+        ("wait-for-url", s)
+    } else {
+        ("nothing", &String::new())
+    };
+    format!("{screen}[{index}] {action} {target:?}")
+}
+
+/// Plays `steps` of the screen `screen`. `redirected` says whether the redirect has arrived.
+pub async fn play(
+    session: &Session,
+    screen: &str,
+    steps: &[ScreenStep],
+    default_timeout: Duration,
+    redirected: &(dyn Fn() -> bool + Sync),
+    cancel: &CancellationToken,
+) -> Result<ScreenOutcome, StepFailure> {
+    for (index, step) in steps.iter().enumerate() {
+        if redirected() {
+            return Ok(ScreenOutcome::Redirected);
+        }
+        let timeout = step.timeout.unwrap_or(default_timeout);
+        let label = describe(screen, index, step);
+        let result = tokio::select! {
+            r = play_step(session, step, timeout, redirected) => r,
+            _ = cancel.cancelled() => return Ok(ScreenOutcome::Cancelled),
+        };
+        match result {
+            Ok(StepResult::Played) => {}
+            Ok(StepResult::Redirected) => return Ok(ScreenOutcome::Redirected),
+            Err(reason) if step.optional => {
+                tracing::debug!("optional step {label} passed over: {reason}");
+            }
+            Err(reason) => {
+                return Err(StepFailure {
+                    step: label,
+                    reason,
+                })
+            }
+        }
+    }
+    Ok(ScreenOutcome::Done)
+}
+
+enum StepResult {
+    Played,
+    Redirected,
+}
+
+/// Polls for a visible element at `selector`.
+async fn element(
+    session: &Session,
+    selector: &str,
+    timeout: Duration,
+    redirected: &(dyn Fn() -> bool + Sync),
+) -> Result<Option<WebElement>, String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = String::from("no element matches");
+    loop {
+        if redirected() {
+            return Ok(None);
+        }
+        match session.driver.find_all(By::Css(selector)).await {
+            Ok(found) => {
+                for el in found {
+                    if el.is_displayed().await.unwrap_or(false) {
+                        return Ok(Some(el));
+                    }
+                    last = "the element is not visible".into();
+                }
+            }
+            Err(e) => last = format!("{e}"),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{last} within {} (page: {})",
+                humantime::format_duration(timeout),
+                session.current_url().await.unwrap_or_default()
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn play_step(
+    session: &Session,
+    step: &ScreenStep,
+    timeout: Duration,
+    redirected: &(dyn Fn() -> bool + Sync),
+) -> Result<StepResult, String> {
+    if let Some(pattern) = &step.wait_for_url {
+        let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if redirected() {
+                return Ok(StepResult::Redirected);
+            }
+            let url = session.current_url().await.unwrap_or_default();
+            if re.is_match(&url) {
+                return Ok(StepResult::Played);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "the page URL {url} did not match /{pattern}/ in time"
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    let selector = step
+        .fill
+        .as_ref()
+        .or(step.click.as_ref())
+        .or(step.select.as_ref())
+        .or(step.check.as_ref())
+        .or(step.wait_for.as_ref())
+        .ok_or("the step has no action")?;
+    let Some(el) = element(session, selector, timeout, redirected).await? else {
+        return Ok(StepResult::Redirected);
+    };
+    let fail = |what: &str, e: WebDriverError| format!("cannot {what} {selector:?}: {e}");
+    if step.fill.is_some() {
+        let value = step.value.as_deref().unwrap_or_default();
+        el.clear().await.map_err(|e| fail("clear", e))?;
+        el.send_keys(value)
+            .await
+            .map_err(|e| fail("type into", e))?;
+    } else if step.click.is_some() {
+        el.click().await.map_err(|e| fail("click", e))?;
+    } else if step.select.is_some() {
+        let value = step.value.as_deref().unwrap_or_default();
+        let select = SelectElement::new(&el)
+            .await
+            .map_err(|e| fail("use as a <select>", e))?;
+        if select.select_by_value(value).await.is_err() {
+            select.select_by_exact_text(value).await.map_err(|e| {
+                format!("{selector:?} has no option with value or text {value:?}: {e}")
+            })?;
+        }
+    } else if step.check.is_some() && !el.is_selected().await.map_err(|e| fail("read", e))? {
+        el.click().await.map_err(|e| fail("tick", e))?;
+    }
+    Ok(StepResult::Played)
+}

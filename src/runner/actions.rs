@@ -1,0 +1,1057 @@
+//! The built-in steps: `client`, `authorize`, `exchange-code`, `verify-id-token`,
+//! `debug-token`. Each uses the SMART protocol code for what it sends and reads, the recording
+//! HTTP client for the wire, and the case state for what a case holds between steps (clients,
+//! PKCE verifiers, the listener, the browser session).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+use serde_json::{json, Value};
+
+use super::case::{RunSettings, TargetRun};
+use super::listener::{self, Listener};
+use crate::browser::{self, ScreenOutcome, Session};
+use crate::http::{Exchange, OutgoingRequest};
+use crate::secret::Secret;
+use crate::smart::authorize::AuthorizationRequest;
+use crate::smart::callback::Callback;
+use crate::smart::client::{encoding_key, Client, ClientAuth};
+use crate::smart::{id_token, pkce, token};
+use crate::suite::model::{
+    AssertionAlg, AuthMethod, AuthorizeAction, AuthorizeMethod, ClientAction, ClientAuthChoice,
+    DebugTokenAction, ExchangeCodeAction, Interaction, LaunchKind, PkceMode, RedirectChoice,
+    VerifierChoice, VerifyIdTokenAction,
+};
+use crate::suite::target::{BrowserMode, Registration};
+use crate::suite::template::Template;
+
+/// The JWKS the harness registers for its `private_key_jwt` clients, and the keys behind it.
+const CLIENT_JWKS: &str = include_str!("../../fixtures/keys/client-jwks.json");
+const CLIENT_RS384_KEY: &[u8] = include_bytes!("../../fixtures/keys/client-rs384.key.pem");
+const CLIENT_ES384_KEY: &[u8] = include_bytes!("../../fixtures/keys/client-es384.key.pem");
+
+/// What a case holds between its steps.
+pub struct CaseState {
+    /// The test name, for the folder of saved screenshots.
+    pub case_name: String,
+    listener: Option<Listener>,
+    /// Held while a fixed-port listener is bound, so cases of one target take turns.
+    port_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    session: Option<Session>,
+    clients: HashMap<String, Client>,
+    authorizations: HashMap<String, Authorization>,
+    /// RFC 7592 deletes of the clients registered for this case, run at its end.
+    cleanups: Vec<OutgoingRequest>,
+}
+
+/// What an `authorize` step leaves for the code exchange.
+struct Authorization {
+    client_step: String,
+    redirect_uri: String,
+    verifier: Option<Secret>,
+    challenge: Option<String>,
+    code: Option<String>,
+}
+
+/// What a built-in step came to.
+#[derive(Default)]
+pub struct ActionResult {
+    /// The step's own HTTP exchange; its response is what the checks read.
+    pub exchange: Option<Exchange>,
+    /// The step's result document (what the checks read when there is no exchange).
+    pub document: Option<Value>,
+    pub related: Vec<Exchange>,
+    pub artifacts: Vec<String>,
+    pub end: Option<ActionEnd>,
+}
+
+/// A built-in step that did not get to its checks.
+pub enum ActionEnd {
+    /// A prerequisite is missing or the feature is not there: the checks are skipped.
+    Skip(String),
+    /// The step could not be carried out: the checks are errored.
+    Error(String),
+}
+
+impl ActionResult {
+    fn skip(reason: impl Into<String>) -> Self {
+        ActionResult {
+            end: Some(ActionEnd::Skip(reason.into())),
+            ..Default::default()
+        }
+    }
+
+    fn error(reason: impl Into<String>) -> Self {
+        ActionResult {
+            end: Some(ActionEnd::Error(reason.into())),
+            ..Default::default()
+        }
+    }
+}
+
+/// Renders a template; a missing value becomes a skip, a bad template an error.
+fn render(text: &str, context: &Value) -> Result<String, ActionEnd> {
+    let template = Template::parse(text).map_err(|e| ActionEnd::Error(e.message))?;
+    template
+        .render_string(context)
+        .map_err(|m| ActionEnd::Skip(format!("prerequisite missing: {m}")))
+}
+
+fn render_value(text: &str, context: &Value) -> Result<Value, ActionEnd> {
+    let template = Template::parse(text).map_err(|e| ActionEnd::Error(e.message))?;
+    template
+        .render_value(context)
+        .map_err(|m| ActionEnd::Skip(format!("prerequisite missing: {m}")))
+}
+
+/// The value, or the step ends with the reason.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(end) => return ActionResult::from(end),
+        }
+    };
+}
+
+impl From<ActionEnd> for ActionResult {
+    fn from(end: ActionEnd) -> Self {
+        ActionResult {
+            end: Some(end),
+            ..Default::default()
+        }
+    }
+}
+
+impl CaseState {
+    pub fn new(case_name: String) -> Self {
+        CaseState {
+            case_name,
+            listener: None,
+            port_guard: None,
+            session: None,
+            clients: HashMap::new(),
+            authorizations: HashMap::new(),
+            cleanups: Vec::new(),
+        }
+    }
+
+    /// The case's listener, bound on first use: the target's fixed redirect URI, or a free
+    /// loopback port.
+    async fn listener(&mut self, run: &TargetRun) -> Result<&Listener, String> {
+        if self.listener.is_none() {
+            let (addr, path): (SocketAddr, String) = match &run.target.redirect_uri {
+                Some(uri) => {
+                    self.port_guard = Some(run.listener_lock.clone().lock_owned().await);
+                    let port = uri.port().unwrap_or(80);
+                    (
+                        SocketAddr::from(([127, 0, 0, 1], port)),
+                        uri.path().to_string(),
+                    )
+                }
+                None => (
+                    SocketAddr::from(([127, 0, 0, 1], 0)),
+                    listener::CALLBACK_PATH.to_string(),
+                ),
+            };
+            let l = Listener::bind(addr, &path)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} for the redirect: {e}"))?;
+            self.listener = Some(l);
+        }
+        self.listener
+            .as_ref()
+            .ok_or_else(|| "the listener is gone".to_string())
+    }
+
+    /// The case's browser session, started on first use.
+    async fn session(
+        &mut self,
+        run: &TargetRun,
+        settings: &RunSettings,
+    ) -> Result<&Session, String> {
+        if self.session.is_none() {
+            let mut hosts: Vec<String> = run.target.browser.allow_hosts.clone();
+            if let Some(h) = run.target.fhir_base.host_str() {
+                hosts.push(h.to_string());
+            }
+            let s = settings
+                .browser
+                .session(run.target.browser.webdriver.as_deref(), &hosts)
+                .await?;
+            self.session = Some(s);
+        }
+        self.session
+            .as_ref()
+            .ok_or_else(|| "the browser session is gone".to_string())
+    }
+
+    /// Ends what the case started: the browser session, the listener, and the clients it
+    /// registered (RFC 7592 delete, best effort).
+    pub async fn finish(&mut self, run: &TargetRun, settings: &RunSettings) {
+        if let Some(session) = self.session.take() {
+            session.quit().await;
+        }
+        if let Some(l) = self.listener.take() {
+            l.shutdown().await;
+        }
+        self.port_guard = None;
+        let never = tokio_util::sync::CancellationToken::new();
+        for request in self.cleanups.drain(..) {
+            let exchange = run.client.send(request, &never).await;
+            exchange.learn_secrets(&settings.redactor);
+        }
+    }
+
+    fn artifacts_dir(&self, settings: &RunSettings) -> PathBuf {
+        let safe: String = self
+            .case_name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        settings.artifacts_dir.join(safe)
+    }
+
+    /// `client`.
+    pub async fn client(
+        &mut self,
+        step_id: &str,
+        action: &ClientAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        match run.target.registration {
+            Registration::Static => self.static_client(step_id, action, run),
+            Registration::Dynamic => self.register(step_id, action, run, context, settings).await,
+        }
+    }
+
+    fn static_client(
+        &mut self,
+        step_id: &str,
+        action: &ClientAction,
+        run: &TargetRun,
+    ) -> ActionResult {
+        let method = action.auth_method.as_str();
+        let Some(given) = run.target.clients.get(method) else {
+            return ActionResult::skip(format!(
+                "the target has no static `{method}` client (`clients.{method}` in {})",
+                run.target.file
+            ));
+        };
+        let redirect_uri = run
+            .target
+            .redirect_uri
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let auth = match action.auth_method {
+            AuthMethod::None => ClientAuth::None,
+            AuthMethod::ClientSecretBasic => {
+                ClientAuth::Basic(Secret::new(given.client_secret.clone().unwrap_or_default()))
+            }
+            AuthMethod::ClientSecretPost => {
+                ClientAuth::Post(Secret::new(given.client_secret.clone().unwrap_or_default()))
+            }
+            AuthMethod::PrivateKeyJwt => {
+                let alg = match given.alg.as_deref() {
+                    Some("ES384") => Algorithm::ES384,
+                    _ => Algorithm::RS384,
+                };
+                if given.alg.is_some() && alg_name(alg) != action.alg.as_str() {
+                    return ActionResult::skip(format!(
+                        "the target's private_key_jwt client signs with {}, not {}",
+                        alg_name(alg),
+                        action.alg.as_str()
+                    ));
+                }
+                let file = given.private_key_file.clone().unwrap_or_default();
+                let pem = match std::fs::read(&file) {
+                    Ok(p) => p,
+                    Err(e) => return ActionResult::error(format!("cannot read {file}: {e}")),
+                };
+                let key = match encoding_key(&pem, alg) {
+                    Ok(k) => k,
+                    Err(e) => return ActionResult::error(format!("{file}: {e}")),
+                };
+                ClientAuth::PrivateKeyJwt {
+                    key: Arc::new(key),
+                    kid: given.kid.clone().unwrap_or_default(),
+                    alg,
+                }
+            }
+        };
+        let client = Client {
+            client_id: given.client_id.clone(),
+            auth,
+            redirect_uri,
+        };
+        let document = json!({
+            "client_id": client.client_id,
+            "token_endpoint_auth_method": method,
+            "redirect_uris": [client.redirect_uri],
+            "registration": "static",
+        });
+        self.clients.insert(step_id.to_string(), client);
+        ActionResult {
+            document: Some(document),
+            ..Default::default()
+        }
+    }
+
+    async fn register(
+        &mut self,
+        step_id: &str,
+        action: &ClientAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let Some(endpoint) = &action.registration_endpoint else {
+            return ActionResult::error(
+                "dynamic registration needs the step's `registration-endpoint`",
+            );
+        };
+        let endpoint = match render(endpoint, context) {
+            Ok(e) => e,
+            Err(_) => {
+                return ActionResult::skip(
+                    "the server advertises no registration_endpoint, and the target's clients are `registration: dynamic`",
+                )
+            }
+        };
+        let redirect_uri = match self.listener(run).await {
+            Ok(l) => l.redirect_uri(),
+            Err(e) => return ActionResult::error(e),
+        };
+        let mut metadata = json!({
+            "client_name": action.client_name.clone().unwrap_or_else(|| format!("smartcheck {}", self.case_name)),
+            "redirect_uris": [redirect_uri],
+            "grant_types": action.grant_types,
+            "token_endpoint_auth_method": action.auth_method.as_str(),
+        });
+        if action.grant_types.iter().any(|g| g == "authorization_code") {
+            metadata["response_types"] = json!(["code"]);
+        }
+        if let Some(scope) = &action.scope {
+            metadata["scope"] = json!(tri!(render(scope, context)));
+        }
+        let (alg, key_pem, kid) = match action.alg {
+            AssertionAlg::RS384 => (Algorithm::RS384, CLIENT_RS384_KEY, "client-rs384"),
+            AssertionAlg::ES384 => (Algorithm::ES384, CLIENT_ES384_KEY, "client-es384"),
+        };
+        if action.auth_method == AuthMethod::PrivateKeyJwt {
+            let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
+            metadata["jwks"] = jwks;
+        }
+        let mut headers = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("Accept".to_string(), "application/json".to_string()),
+        ];
+        if let Some(t) = &run.target.initial_access_token {
+            headers.push((
+                "Authorization".into(),
+                format!("Bearer {}", t.expose_secret()),
+            ));
+        }
+        let request = OutgoingRequest {
+            method: "POST".into(),
+            url: endpoint.clone(),
+            headers,
+            body: Some(metadata.to_string()),
+        };
+        let exchange = run.client.send(request, &settings.cancel).await;
+        exchange.learn_secrets(&settings.redactor);
+        let answer: Option<Value> = exchange
+            .response
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.body).ok());
+        let status = exchange.response.as_ref().map(|r| r.status);
+        let client_id = answer
+            .as_ref()
+            .and_then(|a| a["client_id"].as_str())
+            .map(str::to_string);
+        let (Some(answer), Some(client_id)) = (answer, client_id) else {
+            let why = match (status, &exchange.error) {
+                (Some(s), _) => {
+                    format!("the registration endpoint answered {s} without a client_id")
+                }
+                (None, Some(e)) => format!("registration failed: {e}"),
+                (None, None) => "registration failed".to_string(),
+            };
+            return ActionResult {
+                exchange: Some(exchange),
+                end: Some(ActionEnd::Error(why)),
+                ..Default::default()
+            };
+        };
+        let secret = answer["client_secret"].as_str().map(Secret::new);
+        let auth = match action.auth_method {
+            AuthMethod::None => ClientAuth::None,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+                let Some(secret) = secret else {
+                    return ActionResult {
+                        exchange: Some(exchange),
+                        end: Some(ActionEnd::Error(
+                            "the registration answer has no client_secret for a confidential symmetric client".into(),
+                        )),
+                        ..Default::default()
+                    };
+                };
+                if action.auth_method == AuthMethod::ClientSecretBasic {
+                    ClientAuth::Basic(secret)
+                } else {
+                    ClientAuth::Post(secret)
+                }
+            }
+            AuthMethod::PrivateKeyJwt => match encoding_key(key_pem, alg) {
+                Ok(key) => ClientAuth::PrivateKeyJwt {
+                    key: Arc::new(key),
+                    kid: kid.into(),
+                    alg,
+                },
+                Err(e) => return ActionResult::error(e),
+            },
+        };
+        if let (Some(uri), Some(token)) = (
+            answer["registration_client_uri"].as_str(),
+            answer["registration_access_token"].as_str(),
+        ) {
+            self.cleanups.push(OutgoingRequest {
+                method: "DELETE".into(),
+                url: uri.to_string(),
+                headers: vec![("Authorization".into(), format!("Bearer {token}"))],
+                body: None,
+            });
+        }
+        self.clients.insert(
+            step_id.to_string(),
+            Client {
+                client_id,
+                auth,
+                redirect_uri,
+            },
+        );
+        ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        }
+    }
+
+    /// `authorize`.
+    pub async fn authorize(
+        &mut self,
+        step_id: &str,
+        action: &AuthorizeAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint_text = tri!(render(&action.endpoint, context));
+        let endpoint = match url::Url::parse(&endpoint_text) {
+            Ok(u) => u,
+            Err(e) => {
+                return ActionResult::error(format!(
+                    "the authorization endpoint `{endpoint_text}` is not an absolute URL: {e}"
+                ))
+            }
+        };
+        let scope = tri!(render(&action.scope, context));
+        let aud = match &action.aud {
+            Some(a) => tri!(render(a, context)),
+            None => run.target.fhir_base_str(),
+        };
+        let Some(client) = self.clients.get(&action.client).cloned() else {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{}` provided no client",
+                action.client
+            ));
+        };
+        if action.launch == LaunchKind::Ehr && run.target.ehr_launch.is_none() {
+            return ActionResult::skip(format!(
+                "the target does not say how to start an EHR launch (`ehr-launch` in {})",
+                run.target.file
+            ));
+        }
+        let listener = match self.listener(run).await {
+            Ok(l) => l,
+            Err(e) => return ActionResult::error(e),
+        };
+        let redirect_uri = match action.redirect_uri {
+            RedirectChoice::Registered => client.redirect_uri.clone(),
+            RedirectChoice::Unregistered => listener.unregistered_uri(),
+        };
+        let launch_uri = listener.launch_uri();
+        let state = pkce::random_urlsafe(32);
+        let nonce = AuthorizationRequest::wants_openid(&scope).then(|| pkce::random_urlsafe(24));
+        let verifier = pkce::new_verifier();
+        settings.redactor.register(&verifier);
+        let pkce_params = match action.pkce {
+            PkceMode::S256 => Some((pkce::s256(verifier.expose_secret()), "S256".to_string())),
+            PkceMode::Plain => Some((verifier.expose_secret().to_string(), "plain".to_string())),
+            PkceMode::None => None,
+        };
+        let mut request = AuthorizationRequest {
+            endpoint,
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            scope,
+            state: state.clone(),
+            aud,
+            launch: None,
+            pkce: pkce_params.clone(),
+            nonce: nonce.clone(),
+            response_type: action
+                .response_type
+                .clone()
+                .unwrap_or_else(|| "code".into()),
+        };
+        let flow = Flow {
+            action,
+            run,
+            settings,
+            step_id,
+        };
+        let outcome = match run.target.browser.mode {
+            BrowserMode::Manual => flow.manual(&mut request, &launch_uri).await,
+            BrowserMode::Webdriver => flow.browser(self, &mut request, &launch_uri).await,
+        };
+        let mut outcome = match outcome {
+            Ok(o) => o,
+            Err(end) => return end.into(),
+        };
+        let listener = match self.listener.as_ref() {
+            Some(l) => l,
+            None => return ActionResult::error("the listener is gone"),
+        };
+        let callback = outcome
+            .callback
+            .take()
+            .or_else(|| listener.take(listener.callback_path()));
+        let unregistered_hit = listener.take(listener::UNREGISTERED_PATH);
+        let mut document = json!({
+            "redirected": callback.is_some(),
+            "redirected_to_unregistered": unregistered_hit.is_some(),
+            "sent": {
+                "url": request.url().to_string(),
+                "method": match action.method { AuthorizeMethod::Get => "GET", AuthorizeMethod::Post => "POST" },
+                "state": state,
+                "nonce": nonce,
+                "client_id": client.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": request.scope,
+                "aud": request.aud,
+                "launch": request.launch,
+                "code_challenge": pkce_params.as_ref().map(|p| p.0.clone()),
+                "code_challenge_method": pkce_params.as_ref().map(|p| p.1.clone()),
+                "response_type": request.response_type,
+            },
+        });
+        if let Some(launch) = &outcome.launch {
+            document["launch"] = launch.to_json();
+        }
+        if let Some(url) = &outcome.final_url {
+            document["final_url"] = json!(url);
+        }
+        if let Some(stopped) = &outcome.stopped {
+            document["stopped"] = json!(stopped);
+        }
+        let hit = callback.as_ref().or(unregistered_hit.as_ref());
+        if let Some(cb) = hit {
+            if let Value::Object(params) = cb.to_json() {
+                for (k, v) in params {
+                    document[k.as_str()] = v;
+                }
+            }
+        }
+        let code = callback
+            .as_ref()
+            .and_then(|c| c.get("code"))
+            .map(str::to_string);
+        // One line that says how the authorization ended, for the checks' `actual:`.
+        document["outcome"] = json!(match (&callback, &code) {
+            (Some(_), Some(_)) => "code".to_string(),
+            (Some(cb), None) => match cb.get("error") {
+                Some(error) => format!(
+                    "error={error}{}",
+                    cb.get("error_description")
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                ),
+                None => "a redirect with neither code nor error".to_string(),
+            },
+            (None, _) => format!(
+                "no redirect to the redirect_uri (the browser stopped at {}){}",
+                outcome.final_url.as_deref().unwrap_or("an unknown page"),
+                outcome
+                    .stopped
+                    .as_deref()
+                    .map(|s| format!("; {s}"))
+                    .unwrap_or_default()
+            ),
+        });
+        if let Some(code) = &code {
+            settings.redactor.register_str(code);
+        }
+        self.authorizations.insert(
+            step_id.to_string(),
+            Authorization {
+                client_step: action.client.clone(),
+                redirect_uri,
+                verifier: Some(verifier),
+                challenge: pkce_params.map(|p| p.0),
+                code,
+            },
+        );
+        ActionResult {
+            document: Some(document),
+            artifacts: outcome.artifacts,
+            end: outcome.error.map(ActionEnd::Error),
+            ..Default::default()
+        }
+    }
+
+    /// `exchange-code`.
+    pub async fn exchange_code(
+        &mut self,
+        action: &ExchangeCodeAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint = tri!(render(&action.endpoint, context));
+        let Some(auth) = self.authorizations.get(&action.from) else {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{}` made no authorization",
+                action.from
+            ));
+        };
+        let code = match &action.code {
+            Some(c) => tri!(render(c, context)),
+            None => match &auth.code {
+                Some(c) => c.clone(),
+                None => {
+                    return ActionResult::skip(format!(
+                        "prerequisite missing: the authorization of step `{}` returned no code",
+                        action.from
+                    ))
+                }
+            },
+        };
+        let client_step = action
+            .client
+            .clone()
+            .unwrap_or_else(|| auth.client_step.clone());
+        let Some(mut client) = self.clients.get(&client_step).cloned() else {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{client_step}` provided no client"
+            ));
+        };
+        if action.client_auth == ClientAuthChoice::WrongSecret {
+            let wrong = Secret::new(format!("wrong-{}", pkce::random_urlsafe(12)));
+            client.auth = match client.auth {
+                ClientAuth::Basic(_) => ClientAuth::Basic(wrong),
+                ClientAuth::Post(_) => ClientAuth::Post(wrong),
+                _ => {
+                    return ActionResult::skip(
+                        "a wrong client secret needs a confidential symmetric client",
+                    )
+                }
+            };
+        }
+        let redirect_uri = match &action.redirect_uri {
+            Some(r) => tri!(render(r, context)),
+            None => auth.redirect_uri.clone(),
+        };
+        let verifier = auth
+            .verifier
+            .as_ref()
+            .map(|v| v.expose_secret().to_string());
+        let code_verifier = match action.verifier {
+            VerifierChoice::Match => verifier,
+            VerifierChoice::Missing => None,
+            VerifierChoice::Blank => Some(String::new()),
+            VerifierChoice::Wrong => Some(pkce::new_verifier().expose_secret().to_string()),
+            VerifierChoice::Challenge => match &auth.challenge {
+                Some(c) => Some(c.clone()),
+                None => return ActionResult::skip("the authorization sent no code_challenge"),
+            },
+        };
+        let request = match token::code_exchange_request(
+            &endpoint,
+            &client,
+            &token::CodeExchange {
+                code,
+                redirect_uri,
+                code_verifier,
+            },
+        ) {
+            Ok(r) => r,
+            Err(e) => return ActionResult::error(e),
+        };
+        let exchange = run.client.send(request, &settings.cancel).await;
+        exchange.learn_secrets(&settings.redactor);
+        ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        }
+    }
+
+    /// `verify-id-token`.
+    pub async fn verify_id_token(
+        &mut self,
+        action: &VerifyIdTokenAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let token = tri!(render(&action.token, context));
+        let jwks_uri = tri!(render(&action.jwks_uri, context));
+        let Some(client) = self.clients.get(&action.client) else {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{}` provided no client",
+                action.client
+            ));
+        };
+        let advertised: Vec<String> = match &action.algs {
+            Some(t) => match tri!(render_value(t, context)) {
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                other => {
+                    return ActionResult::error(format!(
+                        "`algs` must name a JSON array of algorithm names, not {other}"
+                    ))
+                }
+            },
+            None => vec!["RS256".to_string()],
+        };
+        let request = OutgoingRequest {
+            method: "GET".into(),
+            url: jwks_uri,
+            headers: vec![("Accept".into(), "application/json".into())],
+            body: None,
+        };
+        let exchange = run.client.send(request, &settings.cancel).await;
+        let jwks: Option<Value> = exchange
+            .response
+            .as_ref()
+            .filter(|r| r.status == 200)
+            .and_then(|r| serde_json::from_str(&r.body).ok());
+        let Some(jwks) = jwks else {
+            return ActionResult {
+                related: vec![exchange],
+                end: Some(ActionEnd::Error(
+                    "the JWKS could not be fetched as JSON, so the id_token cannot be verified"
+                        .into(),
+                )),
+                ..Default::default()
+            };
+        };
+        let now = chrono::Utc::now().timestamp();
+        let document = id_token::verify(&token, &jwks, &client.client_id, &advertised, now);
+        ActionResult {
+            document: Some(document),
+            related: vec![exchange],
+            ..Default::default()
+        }
+    }
+
+    /// `debug-token`.
+    pub async fn debug_token(
+        &mut self,
+        action: &DebugTokenAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint = match (&action.endpoint, &run.target.debug_token_endpoint) {
+            (Some(e), _) => tri!(render(e, context)),
+            (None, Some(e)) => e.clone(),
+            (None, None) => {
+                return ActionResult::skip(format!(
+                    "the target has no `debug-token-endpoint` ({})",
+                    run.target.file
+                ))
+            }
+        };
+        let Some(client) = self.clients.get(&action.client) else {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{}` provided no client",
+                action.client
+            ));
+        };
+        let var = |name: &str| {
+            run.target
+                .vars
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let user = match &action.user {
+            Some(u) => tri!(render(u, context)),
+            None => match var("user") {
+                Some(u) => u,
+                None => {
+                    return ActionResult::skip(
+                        "no user: set `user` on the step or `vars.user` in the target",
+                    )
+                }
+            },
+        };
+        let mut body = json!({
+            "client_id": client.client_id,
+            "username": user,
+            "scope": tri!(render(&action.scope, context)),
+        });
+        let patient = match &action.patient {
+            Some(p) => Some(tri!(render(p, context))),
+            None => var("patient"),
+        };
+        if let Some(p) = patient {
+            body["patient_id"] = json!(p);
+        }
+        let request = OutgoingRequest {
+            method: "POST".into(),
+            url: endpoint,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Some(body.to_string()),
+        };
+        let exchange = run.client.send(request, &settings.cancel).await;
+        exchange.learn_secrets(&settings.redactor);
+        ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        }
+    }
+}
+
+fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::ES384 => "ES384",
+        _ => "RS384",
+    }
+}
+
+/// One authorization in progress.
+struct Flow<'a> {
+    action: &'a AuthorizeAction,
+    run: &'a TargetRun,
+    settings: &'a RunSettings,
+    step_id: &'a str,
+}
+
+#[derive(Default)]
+struct FlowOutcome {
+    callback: Option<Callback>,
+    launch: Option<Callback>,
+    final_url: Option<String>,
+    artifacts: Vec<String>,
+    /// The flow could not be played (a screen step failed): the step errors.
+    error: Option<String>,
+    /// Where the flow stopped when the server was expected to stop it.
+    stopped: Option<String>,
+}
+
+impl Flow<'_> {
+    fn ehr_launch_url(&self, launch_uri: &str) -> Option<String> {
+        let ehr = self.run.target.ehr_launch.as_ref()?;
+        let mut url = url::Url::parse(&ehr.url).ok()?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair(&ehr.launch_uri_param, launch_uri);
+            for (k, v) in &ehr.params {
+                q.append_pair(k, v);
+            }
+        }
+        Some(url.to_string())
+    }
+
+    /// A person at the terminal: print the URL, read the redirect URL back.
+    async fn manual(
+        &self,
+        request: &mut AuthorizationRequest,
+        launch_uri: &str,
+    ) -> Result<FlowOutcome, ActionEnd> {
+        let mut outcome = FlowOutcome::default();
+        if self.action.launch == LaunchKind::Ehr {
+            let url = self.ehr_launch_url(launch_uri).unwrap_or_default();
+            let pasted = prompt(&format!(
+                "[{}] Start the EHR launch at\n  {url}\nthen paste the URL the browser lands on (the app's launch URL):",
+                self.step_id
+            ))
+            .await
+            .map_err(ActionEnd::Error)?;
+            let launch = parse_pasted(&pasted);
+            request.launch = launch.get("launch").map(str::to_string);
+            outcome.launch = Some(launch);
+        }
+        let pasted = prompt(&format!(
+            "[{}] Open this URL in a browser, sign in and answer the consent screen:\n  {}\nthen paste the URL you were redirected to:",
+            self.step_id,
+            request.url()
+        ))
+        .await
+        .map_err(ActionEnd::Error)?;
+        outcome.callback = Some(parse_pasted(&pasted));
+        Ok(outcome)
+    }
+
+    /// The browser: EHR launch if asked, the authorization request, the target's screens, and
+    /// the wait for the redirect.
+    async fn browser(
+        &self,
+        state: &mut CaseState,
+        request: &mut AuthorizationRequest,
+        launch_uri: &str,
+    ) -> Result<FlowOutcome, ActionEnd> {
+        let settings = self.settings;
+        let cancel = &settings.cancel;
+        let target = &self.run.target;
+        let artifacts_dir = state.artifacts_dir(settings);
+        if let Err(e) = state.session(self.run, settings).await {
+            return Err(ActionEnd::Error(e));
+        }
+        let (Some(session), Some(listener)) = (state.session.as_ref(), state.listener.as_ref())
+        else {
+            return Err(ActionEnd::Error(
+                "the browser session or listener is gone".into(),
+            ));
+        };
+        let mut outcome = FlowOutcome::default();
+        let fail = |outcome: &mut FlowOutcome, reason: String| {
+            outcome.error = Some(reason);
+        };
+        let timeout = target.browser.redirect_timeout + target.browser.step_timeout;
+        if self.action.launch == LaunchKind::Ehr {
+            let url = self.ehr_launch_url(launch_uri).unwrap_or_default();
+            session.goto(&url).await.map_err(ActionEnd::Error)?;
+            if !listener
+                .wait(&[listener::LAUNCH_PATH], timeout, cancel)
+                .await
+            {
+                let (files, page) = session.capture(&artifacts_dir, self.step_id).await;
+                outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
+                outcome.final_url = page.clone();
+                fail(&mut outcome, format!(
+                    "the EHR launch at {url} never opened the app's launch URL (the browser is at {})",
+                    page.unwrap_or_default()
+                ));
+                return Ok(outcome);
+            }
+            let launch = listener.take(listener::LAUNCH_PATH).unwrap_or_default();
+            request.launch = launch.get("launch").map(str::to_string);
+            outcome.launch = Some(launch);
+        }
+        let open = match self.action.method {
+            AuthorizeMethod::Get => request.url().to_string(),
+            AuthorizeMethod::Post => {
+                let fields: Vec<(&str, String)> = request.params();
+                let page = listener::auto_post_page(request.endpoint.as_str(), &fields);
+                listener.serve_page(&pkce::random_urlsafe(9), page)
+            }
+        };
+        session.goto(&open).await.map_err(ActionEnd::Error)?;
+        let redirect_paths = [listener.callback_path(), listener::UNREGISTERED_PATH];
+        let redirected = || redirect_paths.iter().any(|p| listener.has(p));
+        let screens: Vec<(&str, &[crate::suite::target::ScreenStep])> =
+            match self.action.interaction {
+                Interaction::Approve => vec![
+                    ("sign-in", &target.browser.sign_in[..]),
+                    ("patient", &target.browser.patient[..]),
+                    ("authorize", &target.browser.authorize[..]),
+                ],
+                Interaction::Deny => vec![
+                    ("sign-in", &target.browser.sign_in[..]),
+                    ("patient", &target.browser.patient[..]),
+                    ("deny", &target.browser.deny[..]),
+                ],
+                Interaction::None => vec![],
+            };
+        for (name, steps) in screens {
+            match browser::screens::play(
+                session,
+                name,
+                steps,
+                target.browser.step_timeout,
+                &redirected,
+                cancel,
+            )
+            .await
+            {
+                Ok(ScreenOutcome::Done) => {}
+                Ok(ScreenOutcome::Redirected) => break,
+                Ok(ScreenOutcome::Cancelled) => {
+                    return Err(ActionEnd::Skip("interrupted (Ctrl-C)".into()));
+                }
+                Err(failure) => {
+                    let reason = format!(
+                        "the screen step {} could not be played: {}",
+                        failure.step, failure.reason
+                    );
+                    if self.action.expect_refusal {
+                        outcome.stopped = Some(reason);
+                        outcome.final_url = session.current_url().await;
+                        let _ = session.goto("about:blank").await;
+                        return Ok(outcome);
+                    }
+                    let (files, page) = session.capture(&artifacts_dir, self.step_id).await;
+                    outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
+                    outcome.final_url = page;
+                    fail(&mut outcome, reason);
+                    return Ok(outcome);
+                }
+            }
+        }
+        let wait = match self.action.interaction {
+            Interaction::None => target.browser.redirect_timeout,
+            _ => timeout,
+        };
+        listener.wait(&redirect_paths, wait, cancel).await;
+        outcome.final_url = session.current_url().await;
+        if !redirected()
+            && self.action.interaction != Interaction::None
+            && !self.action.expect_refusal
+        {
+            // A server that never redirects is a finding of the checks; the picture helps.
+            let (files, _) = session.capture(&artifacts_dir, self.step_id).await;
+            outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
+        }
+        // Leave the browser on a blank page, so the next authorization starts clean.
+        let _ = session.goto("about:blank").await;
+        Ok(outcome)
+    }
+}
+
+fn parse_pasted(text: &str) -> Callback {
+    match url::Url::parse(text.trim()) {
+        Ok(u) => Callback::parse(u.path(), u.query()),
+        Err(_) => Callback::parse("", Some(text.trim().trim_start_matches('?'))),
+    }
+}
+
+async fn prompt(message: &str) -> Result<String, String> {
+    use tokio::io::AsyncBufReadExt;
+    eprintln!("{message}");
+    let mut line = String::new();
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    stdin
+        .read_line(&mut line)
+        .await
+        .map_err(|e| format!("cannot read the pasted URL: {e}"))?;
+    if line.trim().is_empty() {
+        return Err("no URL was pasted".into());
+    }
+    Ok(line)
+}

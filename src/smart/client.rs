@@ -1,0 +1,187 @@
+//! A client as the harness holds it, and how it authenticates at the token endpoint
+//! (RFC 6749 §2.3.1, RFC 7523 / SMART App Launch "asymmetric client authentication").
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+use crate::secret::Secret;
+
+/// How the client authenticates.
+#[derive(Clone)]
+pub enum ClientAuth {
+    /// A public client: `client_id` in the body.
+    None,
+    /// `Authorization: Basic` with the client secret (RFC 6749 §2.3.1).
+    Basic(Secret),
+    /// `client_id` and `client_secret` in the body.
+    Post(Secret),
+    /// A signed JWT assertion (RFC 7523 §2.2; SMART: RS384 or ES384).
+    PrivateKeyJwt {
+        key: std::sync::Arc<EncodingKey>,
+        kid: String,
+        alg: Algorithm,
+    },
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.method())
+    }
+}
+
+impl ClientAuth {
+    /// The RFC 7591 `token_endpoint_auth_method` name.
+    pub fn method(&self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::Basic(_) => "client_secret_basic",
+            ClientAuth::Post(_) => "client_secret_post",
+            ClientAuth::PrivateKeyJwt { .. } => "private_key_jwt",
+        }
+    }
+}
+
+/// A client a case uses.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub auth: ClientAuth,
+    pub redirect_uri: String,
+}
+
+/// The form fields and headers a token request gets for the client's authentication.
+pub fn authenticate(
+    client: &Client,
+    token_endpoint: &str,
+    form: &mut Vec<(String, String)>,
+    headers: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    match &client.auth {
+        ClientAuth::None => form.push(("client_id".into(), client.client_id.clone())),
+        ClientAuth::Basic(secret) => headers.push((
+            "Authorization".into(),
+            basic_authorization(&client.client_id, secret.expose_secret()),
+        )),
+        ClientAuth::Post(secret) => {
+            form.push(("client_id".into(), client.client_id.clone()));
+            form.push(("client_secret".into(), secret.expose_secret().to_string()));
+        }
+        ClientAuth::PrivateKeyJwt { key, kid, alg } => {
+            let assertion = client_assertion(&client.client_id, token_endpoint, key, kid, *alg)?;
+            form.push((
+                "client_assertion_type".into(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            ));
+            form.push((
+                "client_assertion".into(),
+                assertion.expose_secret().to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1 form-encodes both).
+pub fn basic_authorization(client_id: &str, secret: &str) -> String {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            enc(client_id),
+            enc(secret)
+        ))
+    )
+}
+
+/// A client assertion (SMART App Launch 2.2 "authenticating a client with a JWT"):
+/// `iss` = `sub` = client_id, `aud` = the token endpoint, `exp` five minutes ahead, a unique
+/// `jti`, and the `kid` in the header.
+pub fn client_assertion(
+    client_id: &str,
+    token_endpoint: &str,
+    key: &EncodingKey,
+    kid: &str,
+    alg: Algorithm,
+) -> Result<Secret, String> {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_string());
+    header.typ = Some("JWT".into());
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_endpoint,
+        "exp": now + 300,
+        "iat": now,
+        "jti": super::pkce::random_urlsafe(24),
+    });
+    jsonwebtoken::encode(&header, &claims, key)
+        .map(Secret::new)
+        .map_err(|e| format!("cannot sign the client assertion: {e}"))
+}
+
+/// Reads a PEM private key for an assertion algorithm.
+pub fn encoding_key(pem: &[u8], alg: Algorithm) -> Result<EncodingKey, String> {
+    match alg {
+        Algorithm::RS384 => EncodingKey::from_rsa_pem(pem),
+        Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
+        other => return Err(format!("{other:?} is not a SMART assertion algorithm")),
+    }
+    .map_err(|e| format!("cannot read the private key: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_encoded_then_base64() {
+        // RFC 6749 §2.3.1: both parts are application/x-www-form-urlencoded first.
+        assert_eq!(
+            basic_authorization("a b", "s:1"),
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("a+b:s%3A1")
+            )
+        );
+    }
+
+    #[test]
+    fn assertions_carry_the_smart_claims() {
+        let pem = include_bytes!("../../fixtures/keys/client-es384.key.pem");
+        let key = encoding_key(pem, Algorithm::ES384).unwrap();
+        let a = client_assertion(
+            "app",
+            "https://as/token",
+            &key,
+            "client-es384",
+            Algorithm::ES384,
+        )
+        .unwrap();
+        let b = client_assertion(
+            "app",
+            "https://as/token",
+            &key,
+            "client-es384",
+            Algorithm::ES384,
+        )
+        .unwrap();
+        let header = jsonwebtoken::decode_header(a.expose_secret()).unwrap();
+        assert_eq!(header.alg, Algorithm::ES384);
+        assert_eq!(header.kid.as_deref(), Some("client-es384"));
+        let payload = a.expose_secret().split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["iss"], "app");
+        assert_eq!(claims["sub"], "app");
+        assert_eq!(claims["aud"], "https://as/token");
+        let ttl = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+        assert!(ttl <= 300, "{ttl}");
+        assert_ne!(a, b, "every assertion has its own jti");
+    }
+}

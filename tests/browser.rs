@@ -1,0 +1,254 @@
+//! The browser in the loop: a broken consent step leaves a screenshot and the page source, no
+//! chromedriver or Chromium outlives a run (also one interrupted with Ctrl-C), and what the
+//! browser types and receives (the password, the authorization code) never reaches a report.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use smartcheck::reference::{Config, Faults, ReferenceServer};
+
+const PASSWORD: &str = "demo-password";
+
+fn server() -> ReferenceServer {
+    ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::none(),
+            debug_endpoints: true,
+        },
+    )
+    .expect("server starts")
+}
+
+fn command(server: &ReferenceServer, target: &str, report_dir: &Path, filter: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartcheck"));
+    cmd.args([
+        "run",
+        "--target",
+        target,
+        "--suite",
+        "suites/smart-app-launch.yaml",
+        "--color",
+        "never",
+        "--report-dir",
+    ])
+    .arg(report_dir)
+    .args(filter)
+    .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+    .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+    .env("SMARTCHECK_REFERENCE_PASSWORD", PASSWORD);
+    cmd
+}
+
+/// Processes whose command line names the browser work folder of smartcheck process `pid`
+/// (chromedriver's log path and every Chromium's profile live there).
+fn browser_processes(pid: u32) -> Vec<(u32, String)> {
+    let marker = format!("smartcheck-browser-{pid}-");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains(&marker) {
+                found.push((p, text));
+            }
+        }
+    }
+    found
+}
+
+/// Runs to the end while watching for browser processes; returns the output and how many
+/// distinct browser processes were seen.
+fn run_watching(mut cmd: Command) -> (Output, usize, u32) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let watcher = std::thread::spawn(move || {
+        let mut seen = std::collections::BTreeSet::new();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(240) {
+            let now = browser_processes(pid);
+            if now.is_empty() && !seen.is_empty() && !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            seen.extend(now.into_iter().map(|(p, _)| p));
+            std::thread::sleep(Duration::from_millis(50));
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+        }
+        seen.len()
+    });
+    let out = child.wait_with_output().unwrap();
+    (out, watcher.join().unwrap(), pid)
+}
+
+#[test]
+fn a_broken_consent_step_saves_a_screenshot_and_the_page() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        &server,
+        "tests/fixtures/targets/reference-broken-consent.yaml",
+        dir.path(),
+        &[
+            "--exact",
+            "reference-broken-consent::smart-app-launch::standalone-public",
+        ],
+    )
+    .output()
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    assert!(
+        console.contains("errored: standalone-public-redirect-code"),
+        "{console}"
+    );
+    assert!(
+        console.contains(r##"authorize[1] click "#approve-typo" could not be played"##),
+        "{console}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let step = &report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "authorize")
+        .unwrap()
+        .clone();
+    assert_eq!(step["state"], "errored");
+    let artifacts: Vec<&str> = step["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let png = artifacts
+        .iter()
+        .find(|a| a.ends_with(".png"))
+        .expect("a screenshot");
+    let html = artifacts
+        .iter()
+        .find(|a| a.ends_with(".html"))
+        .expect("the page source");
+    let bytes = std::fs::read(png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png} is a PNG");
+    assert!(bytes.len() > 1000, "{png} holds a picture");
+    let page = std::fs::read_to_string(html).unwrap();
+    assert!(
+        page.contains("id=\"approve\""),
+        "the saved page is the consent screen"
+    );
+    assert!(step["result"]["final_url"]
+        .as_str()
+        .unwrap()
+        .contains("/authorize/"));
+    assert!(console.contains(&format!("saved:    {png}")), "{console}");
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains(&format!("[[ATTACHMENT|{png}]]")), "{junit}");
+    assert!(junit.contains("<error"), "{junit}");
+}
+
+#[test]
+fn no_browser_process_outlives_a_run_and_nothing_secret_is_written() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = command(
+        &server,
+        "fixtures/targets/reference.yaml",
+        dir.path(),
+        &["standalone-basic"],
+    );
+    let (out, seen, pid) = run_watching(cmd);
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    assert!(
+        seen >= 2,
+        "chromedriver and Chromium ran ({seen} processes seen)"
+    );
+    let left = browser_processes(pid);
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    for (name, text) in [("console", &console), ("junit", &junit), ("json", &json)] {
+        assert!(!text.contains(PASSWORD), "{name} shows the password");
+    }
+    // The authorization code: in the result document and the redirect URL, always masked.
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let authorize = report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "authorize")
+        .unwrap()
+        .clone();
+    assert_eq!(authorize["result"]["outcome"], "code");
+    assert_eq!(authorize["result"]["code"], "[redacted]");
+    let codes = regex::Regex::new(r"code=([^&\s\x22\\]+)").unwrap();
+    for text in [&junit, &json] {
+        for c in codes.captures_iter(text) {
+            assert!(
+                c[1].contains("redacted") || c[1].starts_with("%5Bredacted"),
+                "an authorization code leaked: {}",
+                &c[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_ends_the_browser_and_still_writes_the_reports() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(
+        &server,
+        "fixtures/targets/reference.yaml",
+        dir.path(),
+        &["standalone"],
+    );
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    // Wait until a Chromium is up, then interrupt.
+    while browser_processes(pid).len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no browser started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: SIGINT to the child this test started.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = browser_processes(pid);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    assert!(dir.path().join("junit.xml").exists());
+}

@@ -108,10 +108,7 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
         .ok()
         .map(|v| v.split(',').map(str::to_string).collect());
     let queue = Mutex::new(FAULTS.iter().filter(|f| {
-        !f.caught_by.is_empty()
-            && only
-                .as_ref()
-                .is_none_or(|o| o.iter().any(|n| n == f.name))
+        !f.caught_by.is_empty() && only.as_ref().is_none_or(|o| o.iter().any(|n| n == f.name))
     }));
     for fault in FAULTS {
         for id in fault.caught_by {

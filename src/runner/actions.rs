@@ -1042,15 +1042,24 @@ fn parse_pasted(text: &str) -> Callback {
 }
 
 async fn prompt(message: &str) -> Result<String, String> {
-    use tokio::io::AsyncBufReadExt;
+    use tokio::io::AsyncReadExt;
+    // One person at one terminal: cases running in parallel ask one at a time.
+    static TERMINAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = TERMINAL.lock().await;
     eprintln!("{message}");
-    let mut line = String::new();
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    stdin
-        .read_line(&mut line)
-        .await
-        .map_err(|e| format!("cannot read the pasted URL: {e}"))?;
-    if line.trim().is_empty() {
+    // Byte by byte, so that nothing after this line is read ahead and lost for the next prompt.
+    let mut stdin = tokio::io::stdin();
+    let mut line = Vec::new();
+    loop {
+        match stdin.read_u8().await {
+            Ok(b'\n') => break,
+            Ok(b) => line.push(b),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(format!("cannot read the pasted URL: {e}")),
+        }
+    }
+    let line = String::from_utf8_lossy(&line).trim().to_string();
+    if line.is_empty() {
         return Err("no URL was pasted".into());
     }
     Ok(line)

@@ -252,3 +252,41 @@ fn ctrl_c_ends_the_browser_and_still_writes_the_reports() {
     assert_eq!(report["interrupted"], true);
     assert!(dir.path().join("junit.xml").exists());
 }
+
+#[test]
+fn select_check_and_wait_for_url_steps_drive_the_screens() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let case = "reference-widgets::smart-app-launch::standalone-public";
+    let out = command(
+        &server,
+        "tests/fixtures/targets/reference-widgets.yaml",
+        dir.path(),
+        &["--exact", case],
+    )
+    .output()
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{console}");
+
+    // An option that is not there stops the flow with the step and the reason.
+    let text = std::fs::read_to_string("tests/fixtures/targets/reference-widgets.yaml")
+        .unwrap()
+        .replace("value: Deutsch", "value: Klingon");
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, text).unwrap();
+    let out = command(
+        &server,
+        broken.to_str().unwrap(),
+        dir.path(),
+        &["--exact", case],
+    )
+    .output()
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    assert!(
+        console.contains(r##"sign-in[2] select "#locale" could not be played: "#locale" has no option with value or text "Klingon""##),
+        "{console}"
+    );
+}

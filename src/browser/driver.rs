@@ -244,6 +244,8 @@ async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
                 "--log-path={}",
                 work_dir.join("chromedriver.log").display()
             ))
+            // Chromium's own temporary folders go to the work folder, removed at shutdown.
+            .env("TMPDIR", work_dir)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

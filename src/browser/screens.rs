@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
 use tokio_util::sync::CancellationToken;
 
@@ -173,17 +172,39 @@ async fn play_step(
     } else if step.click.is_some() {
         el.click().await.map_err(|e| fail("click", e))?;
     } else if step.select.is_some() {
-        let value = step.value.as_deref().unwrap_or_default();
-        let select = SelectElement::new(&el)
+        let wanted = step.value.as_deref().unwrap_or_default();
+        let options = el
+            .find_all(By::Css("option"))
             .await
-            .map_err(|e| fail("use as a <select>", e))?;
-        if select.select_by_value(value).await.is_err() {
-            select.select_by_exact_text(value).await.map_err(|e| {
-                format!("{selector:?} has no option with value or text {value:?}: {e}")
-            })?;
+            .map_err(|e| fail("read the options of", e))?;
+        let mut chosen = None;
+        for option in options {
+            let value = option.attr("value").await.ok().flatten();
+            let text = option.text().await.unwrap_or_default();
+            if value.as_deref() == Some(wanted) || text.trim() == wanted {
+                chosen = Some(option);
+                break;
+            }
+        }
+        let Some(option) = chosen else {
+            return Err(format!(
+                "{selector:?} has no option with value or text {wanted:?}"
+            ));
+        };
+        option
+            .click()
+            .await
+            .map_err(|e| fail("choose an option of", e))?;
+        if !option.is_selected().await.unwrap_or(false) {
+            return Err(format!(
+                "{selector:?}: the option {wanted:?} did not become selected"
+            ));
         }
     } else if step.check.is_some() && !el.is_selected().await.map_err(|e| fail("read", e))? {
         el.click().await.map_err(|e| fail("tick", e))?;
+        if !el.is_selected().await.unwrap_or(false) {
+            return Err(format!("{selector:?} did not become ticked"));
+        }
     }
     Ok(StepResult::Played)
 }

@@ -74,6 +74,8 @@ pub fn login(txn: &str, client_name: &str, message: Option<&str>) -> Response {
              <input id=\"username\" name=\"username\" autocomplete=\"username\">\
              <label for=\"password\">Password</label>\
              <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\">\
+             <label for=\"locale\">Language</label>\
+             <select id=\"locale\" name=\"locale\"><option value=\"en\">English</option><option value=\"de\">Deutsch</option></select>\
              <button id=\"sign-in\" type=\"submit\">Sign in</button></form>",
             client = esc(client_name),
             txn = esc(txn),
@@ -127,6 +129,7 @@ pub fn consent(txn: &str, client_name: &str, scopes: &[&str], patient: Option<&s
              <ul id=\"scopes\">{items}</ul>{patient}\
              <form id=\"consent-form\" method=\"post\" action=\"/authorize/consent\">\
              <input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
+             <label><input type=\"checkbox\" id=\"remember\" name=\"remember\"> Remember my decision</label>\
              <button id=\"approve\" name=\"decision\" value=\"approve\" type=\"submit\">Approve</button>\
              <button id=\"deny\" name=\"decision\" value=\"deny\" type=\"submit\">Deny</button></form>",
             client = esc(client_name),

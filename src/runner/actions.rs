@@ -22,8 +22,8 @@ use crate::smart::client::{encoding_key, Client, ClientAuth};
 use crate::smart::{id_token, pkce, token};
 use crate::suite::model::{
     AssertionAlg, AuthMethod, AuthorizeAction, AuthorizeMethod, ClientAction, ClientAuthChoice,
-    DebugTokenAction, ExchangeCodeAction, Interaction, LaunchKind, PkceMode, RedirectChoice,
-    VerifierChoice, VerifyIdTokenAction,
+    DebugTokenAction, ExchangeCodeAction, Interaction, LaunchKind, ManageAction, PkceMode,
+    RedirectChoice, RegisterAction, RegistrationToken, VerifierChoice, VerifyIdTokenAction,
 };
 use crate::suite::target::{BrowserMode, Registration};
 use crate::suite::template::Template;
@@ -45,6 +45,16 @@ pub struct CaseState {
     authorizations: HashMap<String, Authorization>,
     /// RFC 7592 deletes of the clients registered for this case, run at its end.
     cleanups: Vec<OutgoingRequest>,
+    /// What `register` steps created, by step id.
+    registrations: HashMap<String, Registered>,
+}
+
+/// A registration a `register` step made, for the RFC 7592 steps and the clean-up.
+struct Registered {
+    client_id: Option<String>,
+    /// `registration_client_uri` and `registration_access_token`, when management is offered.
+    management: Option<(String, Secret)>,
+    deleted: bool,
 }
 
 /// What an `authorize` step leaves for the code exchange.
@@ -136,6 +146,7 @@ impl CaseState {
             clients: HashMap::new(),
             authorizations: HashMap::new(),
             cleanups: Vec::new(),
+            registrations: HashMap::new(),
         }
     }
 
@@ -200,6 +211,20 @@ impl CaseState {
         }
         self.port_guard = None;
         let never = tokio_util::sync::CancellationToken::new();
+        for registration in self.registrations.values().filter(|r| !r.deleted) {
+            if let Some((uri, token)) = &registration.management {
+                self.cleanups.push(OutgoingRequest {
+                    method: "DELETE".into(),
+                    url: uri.clone(),
+                    headers: vec![(
+                        "Authorization".into(),
+                        format!("Bearer {}", token.expose_secret()),
+                    )],
+                    body: None,
+                });
+            }
+        }
+        self.registrations.clear();
         for request in self.cleanups.drain(..) {
             let exchange = run.client.send(request, &never).await;
             exchange.learn_secrets(&settings.redactor);
@@ -317,19 +342,11 @@ impl CaseState {
         context: &Value,
         settings: &RunSettings,
     ) -> ActionResult {
-        let Some(endpoint) = &action.registration_endpoint else {
-            return ActionResult::error(
-                "dynamic registration needs the step's `registration-endpoint`",
-            );
-        };
-        let endpoint = match render(endpoint, context) {
-            Ok(e) => e,
-            Err(_) => {
-                return ActionResult::skip(
-                    "the server advertises no registration_endpoint, and the target's clients are `registration: dynamic`",
-                )
-            }
-        };
+        let endpoint =
+            match registration_endpoint(run, action.registration_endpoint.as_deref(), context) {
+                Ok(e) => e,
+                Err(end) => return end.into(),
+            };
         let redirect_uri = match self.listener(run).await {
             Ok(l) => l.redirect_uri(),
             Err(e) => return ActionResult::error(e),
@@ -354,22 +371,7 @@ impl CaseState {
             let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
             metadata["jwks"] = jwks;
         }
-        let mut headers = vec![
-            ("Content-Type".to_string(), "application/json".to_string()),
-            ("Accept".to_string(), "application/json".to_string()),
-        ];
-        if let Some(t) = &run.target.initial_access_token {
-            headers.push((
-                "Authorization".into(),
-                format!("Bearer {}", t.expose_secret()),
-            ));
-        }
-        let request = OutgoingRequest {
-            method: "POST".into(),
-            url: endpoint.clone(),
-            headers,
-            body: Some(metadata.to_string()),
-        };
+        let request = registration_request(run, &endpoint, &metadata);
         let exchange = run.client.send(request, &settings.cancel).await;
         exchange.learn_secrets(&settings.redactor);
         let answer: Option<Value> = exchange
@@ -768,6 +770,129 @@ impl CaseState {
         }
     }
 
+    /// `register`.
+    pub async fn register_client(
+        &mut self,
+        step_id: &str,
+        action: &RegisterAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint = tri!(registration_endpoint(
+            run,
+            action.endpoint.as_deref(),
+            context
+        ));
+        let metadata = tri!(render_json(&action.metadata, context));
+        let exchange = run
+            .client
+            .send(
+                registration_request(run, &endpoint, &metadata),
+                &settings.cancel,
+            )
+            .await;
+        exchange.learn_secrets(&settings.redactor);
+        let answer: Value = exchange
+            .response
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.body).ok())
+            .unwrap_or_default();
+        let management = match (
+            answer["registration_client_uri"].as_str(),
+            answer["registration_access_token"].as_str(),
+        ) {
+            (Some(uri), Some(token)) => Some((uri.to_string(), Secret::new(token))),
+            _ => None,
+        };
+        self.registrations.insert(
+            step_id.to_string(),
+            Registered {
+                client_id: answer["client_id"].as_str().map(str::to_string),
+                management,
+                deleted: false,
+            },
+        );
+        ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        }
+    }
+
+    /// `read-registration`, `update-registration`, `delete-registration` (RFC 7592 §2.1-2.3).
+    pub async fn manage_registration(
+        &mut self,
+        method: &str,
+        action: &ManageAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let Some(registration) = self.registrations.get(&action.from) else {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{}` made no registration",
+                action.from
+            ));
+        };
+        let Some((uri, token)) = &registration.management else {
+            return ActionResult::skip(
+                "the registration has no registration_client_uri: the server offers RFC 7591 registration without RFC 7592 management",
+            );
+        };
+        let mut headers = vec![("Accept".to_string(), "application/json".to_string())];
+        match action.token {
+            RegistrationToken::Registered => headers.push((
+                "Authorization".into(),
+                format!("Bearer {}", token.expose_secret()),
+            )),
+            RegistrationToken::Wrong => headers.push((
+                "Authorization".into(),
+                format!("Bearer wrong-{}", pkce::random_urlsafe(16)),
+            )),
+            RegistrationToken::None => {}
+        }
+        let mut body = None;
+        if let Some(metadata) = &action.metadata {
+            let mut metadata = tri!(render_json(metadata, context));
+            if let Value::Object(map) = &mut metadata {
+                // RFC 7592 §2.2: the update carries the client_id it replaces.
+                if !map.contains_key("client_id") {
+                    let Some(id) = &registration.client_id else {
+                        return ActionResult::skip(
+                            "prerequisite missing: the registration response has no client_id for the update to carry",
+                        );
+                    };
+                    map.insert("client_id".into(), json!(id));
+                }
+            }
+            headers.push(("Content-Type".into(), "application/json".into()));
+            body = Some(metadata.to_string());
+        }
+        let request = OutgoingRequest {
+            method: method.into(),
+            url: uri.clone(),
+            headers,
+            body,
+        };
+        let exchange = run.client.send(request, &settings.cancel).await;
+        exchange.learn_secrets(&settings.redactor);
+        let deleted = method == "DELETE"
+            && action.token == RegistrationToken::Registered
+            && exchange
+                .response
+                .as_ref()
+                .is_some_and(|r| (200..300).contains(&r.status));
+        if deleted {
+            if let Some(r) = self.registrations.get_mut(&action.from) {
+                r.deleted = true;
+            }
+        }
+        ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        }
+    }
+
     /// `debug-token`.
     pub async fn debug_token(
         &mut self,
@@ -835,6 +960,65 @@ impl CaseState {
             ..Default::default()
         }
     }
+}
+
+/// The registration endpoint: the target's override, else the step's (usually from discovery).
+fn registration_endpoint(
+    run: &TargetRun,
+    given: Option<&str>,
+    context: &Value,
+) -> Result<String, ActionEnd> {
+    if let Some(e) = &run.target.registration_endpoint {
+        return Ok(e.clone());
+    }
+    let Some(given) = given else {
+        return Err(ActionEnd::Error(
+            "no registration endpoint: give the step an `endpoint` or the target a `registration-endpoint`".into(),
+        ));
+    };
+    match render(given, context) {
+        Ok(e) => Ok(e),
+        Err(ActionEnd::Skip(_)) => Err(ActionEnd::Skip(
+            "the server advertises no registration_endpoint (and the target sets no `registration-endpoint`)".into(),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// An RFC 7591 §3.1 registration request, with the target's initial access token.
+fn registration_request(run: &TargetRun, endpoint: &str, metadata: &Value) -> OutgoingRequest {
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("Accept".to_string(), "application/json".to_string()),
+    ];
+    if let Some(t) = &run.target.initial_access_token {
+        headers.push((
+            "Authorization".into(),
+            format!("Bearer {}", t.expose_secret()),
+        ));
+    }
+    OutgoingRequest {
+        method: "POST".into(),
+        url: endpoint.to_string(),
+        headers,
+        body: Some(metadata.to_string()),
+    }
+}
+
+/// Renders the templates in the string values of a JSON value.
+fn render_json(value: &Value, context: &Value) -> Result<Value, ActionEnd> {
+    Ok(match value {
+        Value::String(s) if s.contains("{{") => render_value(s, context)?,
+        Value::Array(items) => items
+            .iter()
+            .map(|v| render_json(v, context))
+            .collect::<Result<_, _>>()?,
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| render_json(v, context).map(|v| (k.clone(), v)))
+            .collect::<Result<_, _>>()?,
+        other => other.clone(),
+    })
 }
 
 fn alg_name(alg: Algorithm) -> &'static str {

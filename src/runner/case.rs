@@ -422,6 +422,22 @@ async fn act(
     if let Some(a) = &step.debug_token {
         return state.debug_token(a, run, context, settings).await;
     }
+    if let Some(a) = &step.register {
+        return state
+            .register_client(&step.id, a, run, context, settings)
+            .await;
+    }
+    for (method, action) in [
+        ("GET", &step.read_registration),
+        ("PUT", &step.update_registration),
+        ("DELETE", &step.delete_registration),
+    ] {
+        if let Some(a) = action {
+            return state
+                .manage_registration(method, a, run, context, settings)
+                .await;
+        }
+    }
     ActionResult {
         end: Some(ActionEnd::Error("the step has no action".into())),
         ..Default::default()

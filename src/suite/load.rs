@@ -529,6 +529,45 @@ fn builtin_step(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
         }
         refers(p, "debug-token.client", &a.client);
     }
+    if let Some(a) = &step.register {
+        let apath = format!("{path}.register");
+        if let Some(e) = &a.endpoint {
+            p.template(&format!("{apath}.endpoint"), e, earlier);
+        }
+        json_value_templates(p, &format!("{apath}.metadata"), &a.metadata, earlier);
+        if !a.metadata.is_object() {
+            p.at_value(
+                &format!("{apath}.metadata"),
+                "the client metadata is a JSON object",
+            );
+        }
+    }
+    for (key, action) in [
+        ("read-registration", &step.read_registration),
+        ("update-registration", &step.update_registration),
+        ("delete-registration", &step.delete_registration),
+    ] {
+        let Some(a) = action else { continue };
+        refers(p, &format!("{key}.from"), &a.from);
+        match (&a.metadata, key) {
+            (Some(m), "update-registration") => {
+                json_value_templates(p, &format!("{path}.{key}.metadata"), m, earlier);
+            }
+            (None, "update-registration") => {
+                p.at_key(
+                    &format!("{path}.{key}"),
+                    "`update-registration` needs the replacement `metadata`",
+                );
+            }
+            (Some(_), _) => {
+                p.at_key(
+                    &format!("{path}.{key}.metadata"),
+                    format!("`{key}` sends no metadata"),
+                );
+            }
+            (None, _) => {}
+        }
+    }
     if step.client.is_some() && !step.checks.is_empty() {
         p.at_key(
             &format!("{path}.checks"),
@@ -547,6 +586,24 @@ fn builtin_step(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
                 );
             }
         }
+    }
+}
+
+/// Every template in the string values of a JSON value.
+fn json_value_templates(p: &mut Problems, path: &str, value: &serde_json::Value, steps: &[&str]) {
+    match value {
+        serde_json::Value::String(s) => p.template(path, s, steps),
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                json_value_templates(p, &format!("{path}[{i}]"), v, steps);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                json_value_templates(p, &format!("{path}.{k}"), v, steps);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -960,6 +1017,7 @@ fn parse_target(
             .initial_access_token
             .as_deref()
             .map(|t| Secret::new(expand(t))),
+        registration_endpoint: raw.registration_endpoint.as_deref().map(expand),
         redirect_uri,
         ehr_launch: raw.ehr_launch.as_ref().map(|e| super::target::EhrLaunch {
             url: expand(&e.url),

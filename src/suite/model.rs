@@ -90,6 +90,18 @@ pub struct Step {
     /// Built-in: a token from an S4S-style debug endpoint (`POST /oauth/debug/token`).
     #[serde(default)]
     pub debug_token: Option<DebugTokenAction>,
+    /// Built-in: an RFC 7591 registration request.
+    #[serde(default)]
+    pub register: Option<RegisterAction>,
+    /// Built-in: RFC 7592 read of a registration.
+    #[serde(default)]
+    pub read_registration: Option<ManageAction>,
+    /// Built-in: RFC 7592 update (full replacement) of a registration.
+    #[serde(default)]
+    pub update_registration: Option<ManageAction>,
+    /// Built-in: RFC 7592 delete of a registration.
+    #[serde(default)]
+    pub delete_registration: Option<ManageAction>,
     /// Values kept in the case context as `{{ vars.NAME }}`.
     #[serde(default)]
     pub capture: BTreeMap<String, Capture>,
@@ -122,6 +134,18 @@ impl Step {
         if self.debug_token.is_some() {
             names.push("debug-token");
         }
+        if self.register.is_some() {
+            names.push("register");
+        }
+        if self.read_registration.is_some() {
+            names.push("read-registration");
+        }
+        if self.update_registration.is_some() {
+            names.push("update-registration");
+        }
+        if self.delete_registration.is_some() {
+            names.push("delete-registration");
+        }
         names
     }
 
@@ -140,6 +164,10 @@ pub const ACTIONS: &[&str] = &[
     "exchange-code",
     "verify-id-token",
     "debug-token",
+    "register",
+    "read-registration",
+    "update-registration",
+    "delete-registration",
 ];
 
 /// How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`).
@@ -395,6 +423,49 @@ pub struct DebugTokenAction {
     /// The patient; the target's `vars.patient` unless given.
     #[serde(default)]
     pub patient: Option<String>,
+}
+
+/// `register`: POST the client metadata as JSON to the registration endpoint (RFC 7591 §3.1),
+/// with the target's initial access token when it has one. The registration is deleted at the end
+/// of the case unless a `delete-registration` step did it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegisterAction {
+    /// The registration endpoint, usually `"{{ steps.config.json.registration_endpoint }}"`;
+    /// the target's `registration-endpoint` wins when set.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The client metadata (templates allowed in string values).
+    pub metadata: serde_json::Value,
+}
+
+/// The registration access token an RFC 7592 request presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistrationToken {
+    /// The `registration_access_token` of the registration.
+    #[default]
+    Registered,
+    /// No `Authorization` header.
+    None,
+    /// A token that is not the registration's.
+    Wrong,
+}
+
+/// `read-registration`, `update-registration`, `delete-registration` (RFC 7592 §2): a request
+/// to the `registration_client_uri` of a `register` step's registration. Skipped when the
+/// registration has no `registration_client_uri` (RFC 7591 without RFC 7592).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ManageAction {
+    /// The id of the `register` step.
+    pub from: String,
+    #[serde(default)]
+    pub token: RegistrationToken,
+    /// `update-registration` only: the full replacement metadata; the registration's
+    /// `client_id` is added unless given.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// HTTP methods a step may use.

@@ -52,6 +52,9 @@ pub struct TargetFile {
     /// An initial access token for dynamic registration (RFC 7591 §3), normally `${ENV}`.
     #[serde(default)]
     pub initial_access_token: Option<String>,
+    /// The registration endpoint, when discovery does not advertise the right one.
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
     /// The redirect URI the harness listens on (loopback http). Unset: a free port per case,
     /// which only works with dynamic registration.
     #[serde(default)]
@@ -345,6 +348,7 @@ pub struct Target {
     /// Static clients by authentication method, with `${ENV}` resolved.
     pub clients: BTreeMap<String, StaticClient>,
     pub initial_access_token: Option<Secret>,
+    pub registration_endpoint: Option<String>,
     pub redirect_uri: Option<url::Url>,
     pub ehr_launch: Option<EhrLaunch>,
     pub browser: BrowserSettings,

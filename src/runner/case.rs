@@ -219,13 +219,22 @@ pub async fn run_case(
     report.duration_ms = started.elapsed().as_millis() as u64;
     report.outcome = CaseReport::outcome_of(&report.steps);
     if report.outcome == crate::report::CaseOutcome::Skipped {
+        // The first step that was skipped says why (a later check's "prerequisite missing"
+        // only repeats it).
         report.reason = report
             .steps
             .iter()
-            .flat_map(|s| s.checks.iter())
-            .find_map(|c| match &c.verdict {
-                Verdict::Skipped { reason } => Some(reason.clone()),
-                _ => None,
+            .find(|s| s.state == StepState::Skipped && s.reason.is_some())
+            .and_then(|s| s.reason.clone())
+            .or_else(|| {
+                report
+                    .steps
+                    .iter()
+                    .flat_map(|s| s.checks.iter())
+                    .find_map(|c| match &c.verdict {
+                        Verdict::Skipped { reason } => Some(reason.clone()),
+                        _ => None,
+                    })
             });
     }
     report

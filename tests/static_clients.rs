@@ -1,0 +1,139 @@
+//! `registration: static`: clients registered beforehand, their credentials from environment
+//! variables, the fixed redirect URI's port shared by cases that take turns.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+use smartcheck::reference::{Config, Faults, ReferenceServer};
+
+#[test]
+fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::none(),
+            debug_endpoints: false,
+        },
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redirect = format!("http://127.0.0.1:{port}/app/callback");
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
+            .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let register = |method: &str| {
+        let mut meta = json!({
+            "client_name": format!("static {method}"),
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": method,
+            "scope": "launch/patient openid fhirUser offline_access patient/*.rs",
+        });
+        if method == "private_key_jwt" {
+            meta["jwks"] = jwks.clone();
+        }
+        rt.block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}/register", server.origin()))
+                .json(&meta)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    let public = register("none");
+    let basic = register("client_secret_basic");
+    let jwt = register("private_key_jwt");
+
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let target = base.replace(
+        "registration: dynamic\n",
+        &format!(
+            "registration: static\nredirect-uri: {redirect}\nclients:\n  none: {{ client-id: \"${{PUBLIC_ID}}\" }}\n  client_secret_basic: {{ client-id: \"${{BASIC_ID}}\", client-secret: \"${{BASIC_SECRET}}\" }}\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: fixtures/keys/client-rs384.key.pem, kid: client-rs384, alg: RS384 }}\n"
+        ),
+    );
+    let path = dir.path().join("static.yaml");
+    std::fs::write(&path, target).unwrap();
+    let secret = basic["client_secret"].as_str().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .arg("run")
+        .arg("--target")
+        .arg(&path)
+        .args([
+            "--suite",
+            "suites/smart-app-launch.yaml",
+            "--color",
+            "never",
+            "--test-threads",
+            "3",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .arg("standalone-")
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .env("PUBLIC_ID", public["client_id"].as_str().unwrap())
+        .env("BASIC_ID", basic["client_id"].as_str().unwrap())
+        .env("BASIC_SECRET", &secret)
+        .env("JWT_ID", jwt["client_id"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{console}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for case in report["cases"].as_array().unwrap() {
+        outcomes.insert(
+            case["case"].as_str().unwrap().to_string(),
+            (
+                case["outcome"].as_str().unwrap().to_string(),
+                case["reason"].as_str().unwrap_or_default().to_string(),
+            ),
+        );
+    }
+    for passed in ["standalone-public", "standalone-basic", "standalone-rs384"] {
+        assert_eq!(outcomes[passed].0, "passed", "{passed}: {outcomes:?}");
+    }
+    for skipped in ["standalone-post", "standalone-es384"] {
+        assert_eq!(outcomes[skipped].0, "skipped", "{skipped}");
+    }
+    assert!(
+        outcomes["standalone-post"]
+            .1
+            .contains("no static `client_secret_post` client"),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes["standalone-es384"]
+            .1
+            .contains("signs with RS384, not ES384"),
+        "{outcomes:?}"
+    );
+    for file in ["junit.xml", "results.json"] {
+        assert!(
+            !std::fs::read_to_string(dir.path().join(file))
+                .unwrap()
+                .contains(&secret),
+            "{file}"
+        );
+    }
+    assert!(!console.contains(&secret));
+}

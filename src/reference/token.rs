@@ -7,7 +7,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::oauth::{self, authenticate, is_form, no_store_json, Params};
 use super::scopes;
@@ -19,10 +18,8 @@ pub const ACCESS_LIFETIME: i64 = 3600;
 /// Access token lifetime for backend services (SMART Backend Services: "SHOULD NOT exceed five minutes").
 pub const BACKEND_LIFETIME: i64 = 300;
 
-/// `BASE64URL(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2).
-pub fn s256(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
+/// `BASE64URL(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2), as the harness computes it.
+pub use crate::smart::pkce::s256;
 
 /// An OAuth error of the token endpoint (RFC 6749 §5.2), with the token endpoint's own faults.
 fn error(shared: &Shared, code: &str, description: &str) -> Response {
@@ -482,17 +479,4 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
         issued.expires_in,
     );
     no_store_json(shared, StatusCode::OK, &Value::Object(body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn s256_matches_rfc_7636_appendix_b() {
-        assert_eq!(
-            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
 }

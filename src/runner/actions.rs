@@ -1007,17 +1007,11 @@ fn registration_request(run: &TargetRun, endpoint: &str, metadata: &Value) -> Ou
 
 /// Renders the templates in the string values of a JSON value.
 fn render_json(value: &Value, context: &Value) -> Result<Value, ActionEnd> {
-    Ok(match value {
-        Value::String(s) if s.contains("{{") => render_value(s, context)?,
-        Value::Array(items) => items
-            .iter()
-            .map(|v| render_json(v, context))
-            .collect::<Result<_, _>>()?,
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| render_json(v, context).map(|v| (k.clone(), v)))
-            .collect::<Result<_, _>>()?,
-        other => other.clone(),
+    super::request::json(value, context).map_err(|e| match e {
+        super::request::RenderError::Missing(m) => {
+            ActionEnd::Skip(format!("prerequisite missing: {m}"))
+        }
+        super::request::RenderError::Invalid(e) => ActionEnd::Error(e),
     })
 }
 

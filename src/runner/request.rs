@@ -24,7 +24,8 @@ fn text(template: &str, context: &Value) -> Result<String, RenderError> {
         .map_err(RenderError::Missing)
 }
 
-fn json(value: &Value, context: &Value) -> Result<Value, RenderError> {
+/// Renders the templates in the string values of a JSON value.
+pub fn json(value: &Value, context: &Value) -> Result<Value, RenderError> {
     Ok(match value {
         Value::String(s) if s.contains("{{") => Template::parse(s)
             .map_err(|e| RenderError::Invalid(e.message))?

@@ -1157,16 +1157,19 @@ impl Flow<'_> {
                 ],
                 Interaction::None => vec![],
             };
+        // When the server should stop the flow, a screen that does not come is the expected
+        // outcome: wait for it no longer than for a redirect.
+        let step_timeout = if self.action.expect_refusal {
+            target
+                .browser
+                .step_timeout
+                .min(target.browser.redirect_timeout)
+        } else {
+            target.browser.step_timeout
+        };
         for (name, steps) in screens {
-            match browser::screens::play(
-                session,
-                name,
-                steps,
-                target.browser.step_timeout,
-                &redirected,
-                cancel,
-            )
-            .await
+            match browser::screens::play(session, name, steps, step_timeout, &redirected, cancel)
+                .await
             {
                 Ok(ScreenOutcome::Done) => {}
                 Ok(ScreenOutcome::Redirected) => break,

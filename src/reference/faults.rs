@@ -588,6 +588,7 @@ pub const FAULTS: &[Fault] = &[
             "standalone-es384-patient-resolves",
             "ehr-basic-patient-resolves",
             "ehr-public-patient-resolves",
+            "bearer-read-patient",
         ],
     ),
     f(
@@ -667,9 +668,10 @@ pub const FAULTS: &[Fault] = &[
             "token-verifier-blank-error",
         ],
     ),
-    // Authorization, token, introspection, revocation and FHIR faults. Their suite checks come
-    // with the browser and token suites; until then tests/reference_server.rs proves each one
-    // directly (the requirement holds on the clean server and breaks under the fault).
+    // Authorization, token, introspection, revocation and FHIR faults. Those with an empty list
+    // (refresh, client assertions, backend services, introspection, revocation) get their suite
+    // checks with the token-lifecycle suites; until then tests/reference_server.rs proves each
+    // one directly (the requirement holds on the clean server and breaks under the fault).
     f(
         "authorize-unknown-redirect-redirected",
         "an unregistered redirect_uri is never redirected to",
@@ -907,32 +909,51 @@ pub const FAULTS: &[Fault] = &[
     f(
         "fhir-read-without-token",
         "FHIR reads need a bearer token",
-        &[],
+        &[
+            "bearer-no-token-401",
+            "bearer-no-token-www-authenticate",
+            "bearer-query-token-refused",
+        ],
+    ),
+    f(
+        "fhir-invalid-token-accepted",
+        "FHIR reads refuse tokens the server never issued",
+        &[
+            "bearer-garbage-token-401",
+            "bearer-garbage-token-www-authenticate",
+        ],
     ),
     f(
         "fhir-no-www-authenticate",
         "FHIR 401/403 answers carry WWW-Authenticate: Bearer",
-        &[],
+        &[
+            "bearer-no-token-www-authenticate",
+            "bearer-garbage-token-www-authenticate",
+        ],
     ),
     f(
         "fhir-token-in-query-accepted",
         "access tokens in the query string are refused",
-        &[],
+        &["bearer-query-token-refused"],
     ),
     f(
         "fhir-scope-not-enforced",
         "reads outside the granted resource types are refused",
-        &[],
+        &["bearer-out-of-scope-refused", "bearer-out-of-scope-no-data"],
     ),
     f(
         "fhir-compartment-not-enforced",
         "patient/ scopes reach only the patient's compartment",
-        &[],
+        &[
+            "bearer-other-patient-refused",
+            "bearer-other-patient-no-data",
+            "bearer-search-compartment",
+        ],
     ),
     f(
         "fhir-search-leaks-other-patients",
         "searches return only resources the token may see",
-        &[],
+        &["bearer-search-compartment"],
     ),
 ];
 

@@ -98,6 +98,10 @@ fn caller(shared: &Shared, headers: &HeaderMap, query: &Params) -> Result<Grant,
     };
     match shared.store.lock().active_access_token(&token) {
         Some(t) => Ok(t.grant.clone()),
+        None if faults.has("fhir-invalid-token-accepted") => Ok(Grant {
+            scope: "system/*.rs".into(),
+            ..Grant::default()
+        }),
         None => Err(unauthorized(Some("invalid_token"))),
     }
 }

@@ -398,6 +398,14 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
                 ),
             }
         }
+        Op::AtMost(limit) => match v.as_f64() {
+            Some(n) if n <= *limit => ok,
+            _ => miss(format!("a number no greater than {limit}"), Some(v)),
+        },
+        Op::AtLeast(limit) => match v.as_f64() {
+            Some(n) if n >= *limit => ok,
+            _ => miss(format!("a number no smaller than {limit}"), Some(v)),
+        },
         Op::AbsoluteUrl => match v {
             Value::String(s) if is_absolute_url(s) => ok,
             _ => miss("an absolute URL (scheme and host)", Some(v)),
@@ -591,6 +599,18 @@ mod tests {
         assert!(op(Op::ItemsType(JsonType::String), Some(json!(["a", "b"]))).is_ok());
         assert!(op(Op::ItemsType(JsonType::String), Some(json!(["a", 1]))).is_err());
         assert!(op(Op::NotEmpty, Some(json!([]))).is_err());
+    }
+
+    #[test]
+    fn numeric_bounds() {
+        assert!(op(Op::AtMost(300.0), Some(json!(300))).is_ok());
+        assert!(op(Op::AtMost(300.0), Some(json!(299.5))).is_ok());
+        let over = op(Op::AtMost(300.0), Some(json!(3600))).unwrap_err();
+        assert_eq!(over.expected, "a number no greater than 300");
+        assert_eq!(over.actual, "3600");
+        assert!(op(Op::AtMost(300.0), Some(json!("300"))).is_err());
+        assert!(op(Op::AtLeast(1.0), Some(json!(1))).is_ok());
+        assert!(op(Op::AtLeast(1.0), Some(json!(0))).is_err());
     }
 
     #[test]

@@ -493,6 +493,9 @@ pub const FAULTS: &[Fault] = &[
             "ehr-basic-token-status",
             "ehr-public-token-status",
             "authorize-post-token-status",
+            "backend-rs384-status",
+            "backend-es384-status",
+            "backend-refusals-first-status",
         ],
     ),
     wide(
@@ -507,6 +510,8 @@ pub const FAULTS: &[Fault] = &[
             "ehr-basic-token-access-token",
             "ehr-public-token-access-token",
             "authorize-post-token-access-token",
+            "backend-rs384-access-token",
+            "backend-es384-access-token",
         ],
     ),
     f(
@@ -521,6 +526,8 @@ pub const FAULTS: &[Fault] = &[
             "ehr-basic-token-type",
             "ehr-public-token-type",
             "authorize-post-token-type",
+            "backend-rs384-token-type",
+            "backend-es384-token-type",
         ],
     ),
     f(
@@ -547,6 +554,8 @@ pub const FAULTS: &[Fault] = &[
             "standalone-es384-token-expires-in",
             "ehr-basic-token-expires-in",
             "ehr-public-token-expires-in",
+            "backend-rs384-expires-in",
+            "backend-es384-expires-in",
         ],
     ),
     wide(
@@ -560,6 +569,8 @@ pub const FAULTS: &[Fault] = &[
             "standalone-es384-token-scope",
             "ehr-basic-token-scope",
             "ehr-public-token-scope",
+            "backend-rs384-scope",
+            "backend-es384-scope",
         ],
     ),
     f(
@@ -669,7 +680,7 @@ pub const FAULTS: &[Fault] = &[
         ],
     ),
     // Authorization, token, introspection, revocation and FHIR faults. Those with an empty list
-    // (refresh, client assertions, backend services, introspection, revocation) get their suite
+    // (refresh, introspection, revocation) get their suite
     // checks with the token-lifecycle suites; until then tests/reference_server.rs proves each
     // one directly (the requirement holds on the clean server and breaks under the fault).
     f(
@@ -784,6 +795,17 @@ pub const FAULTS: &[Fault] = &[
             "token-verifier-wrong-status",
             "token-verifier-challenge-status",
             "token-wrong-secret-status",
+            "backend-grant-type-status",
+            "backend-assertion-type-status",
+            "backend-wrong-signature-status",
+            "backend-unknown-kid-status",
+            "backend-alg-none-status",
+            "backend-hs256-status",
+            "backend-wrong-aud-status",
+            "backend-expired-status",
+            "backend-long-exp-status",
+            "backend-replayed-jti-status",
+            "backend-sub-not-iss-status",
         ],
     ),
     f(
@@ -854,27 +876,36 @@ pub const FAULTS: &[Fault] = &[
     f(
         "client-assertion-signature-not-checked",
         "a client assertion's signature is verified",
-        &[],
+        &[
+            "backend-wrong-signature-status",
+            "backend-wrong-signature-error",
+            "backend-unknown-kid-status",
+            "backend-unknown-kid-error",
+            "backend-alg-none-status",
+            "backend-alg-none-error",
+            "backend-hs256-status",
+            "backend-hs256-error",
+        ],
     ),
     f(
         "client-assertion-aud-not-checked",
         "a client assertion's aud is the token endpoint",
-        &[],
+        &["backend-wrong-aud-status", "backend-wrong-aud-error"],
     ),
     f(
         "client-assertion-long-exp-accepted",
         "a client assertion's exp is at most five minutes ahead",
-        &[],
+        &["backend-long-exp-status", "backend-long-exp-error"],
     ),
     f(
         "client-assertion-jti-replay",
         "a client assertion's jti cannot be replayed",
-        &[],
+        &["backend-replayed-jti-status", "backend-replayed-jti-error"],
     ),
     f(
         "backend-token-lifetime-long",
         "backend access tokens live at most five minutes",
-        &[],
+        &["backend-rs384-expires-in", "backend-es384-expires-in"],
     ),
     f(
         "introspection-no-auth-required",
@@ -954,6 +985,35 @@ pub const FAULTS: &[Fault] = &[
         "fhir-search-leaks-other-patients",
         "searches return only resources the token may see",
         &["bearer-search-compartment"],
+    ),
+    // SMART Backend Services (suites/smart-backend-services.yaml).
+    f(
+        "fhir-system-scopes-refused",
+        "system/ scopes read data",
+        &["backend-rs384-read", "backend-es384-read"],
+    ),
+    f(
+        "token-unknown-grant-type-accepted",
+        "an unknown grant_type is refused",
+        &["backend-grant-type-status", "backend-grant-type-error"],
+    ),
+    f(
+        "client-assertion-type-not-checked",
+        "client_assertion_type is the JWT bearer type",
+        &[
+            "backend-assertion-type-status",
+            "backend-assertion-type-error",
+        ],
+    ),
+    f(
+        "client-assertion-expired-accepted",
+        "an expired client assertion is refused",
+        &["backend-expired-status", "backend-expired-error"],
+    ),
+    f(
+        "client-assertion-sub-not-checked",
+        "a client assertion's sub is the client_id",
+        &["backend-sub-not-iss-status", "backend-sub-not-iss-error"],
     ),
 ];
 

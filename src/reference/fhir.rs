@@ -127,7 +127,7 @@ fn visible(shared: &Shared, grant: &Grant, resource: &Value, interaction: Intera
                 return true;
             }
             match (s.context, owner) {
-                (Context::System, _) => true,
+                (Context::System, _) => !shared.faults.has("fhir-system-scopes-refused"),
                 // Resources outside every patient compartment (a Practitioner) are not patient data.
                 (_, None) => true,
                 (Context::Patient, Some(p)) => grant.patient.as_deref() == Some(p),

@@ -22,8 +22,9 @@ use crate::smart::client::{encoding_key, Client, ClientAuth};
 use crate::smart::{id_token, pkce, token};
 use crate::suite::model::{
     AssertionAlg, AuthMethod, AuthorizeAction, AuthorizeMethod, ClientAction, ClientAuthChoice,
-    DebugTokenAction, ExchangeCodeAction, Interaction, LaunchKind, ManageAction, PkceMode,
-    RedirectChoice, RegisterAction, RegistrationToken, VerifierChoice, VerifyIdTokenAction,
+    ClientCredentialsAction, DebugTokenAction, ExchangeCodeAction, Interaction, LaunchKind,
+    ManageAction, PkceMode, RedirectChoice, RegisterAction, RegistrationToken, VerifierChoice,
+    VerifyIdTokenAction,
 };
 use crate::suite::target::{BrowserMode, Registration};
 use crate::suite::template::Template;
@@ -32,6 +33,9 @@ use crate::suite::template::Template;
 const CLIENT_JWKS: &str = include_str!("../../fixtures/keys/client-jwks.json");
 const CLIENT_RS384_KEY: &[u8] = include_bytes!("../../fixtures/keys/client-rs384.key.pem");
 const CLIENT_ES384_KEY: &[u8] = include_bytes!("../../fixtures/keys/client-es384.key.pem");
+/// A key no client of the harness registers (the reference server's): signatures made with it
+/// must not verify.
+const NOT_THE_CLIENTS_KEY: &[u8] = include_bytes!("../../fixtures/keys/reference-rs256.key.pem");
 
 /// What a case holds between its steps.
 pub struct CaseState {
@@ -47,6 +51,8 @@ pub struct CaseState {
     cleanups: Vec<OutgoingRequest>,
     /// What `register` steps created, by step id.
     registrations: HashMap<String, Registered>,
+    /// The assertions `client-credentials` steps sent, by step id (for replays).
+    assertions: HashMap<String, Secret>,
 }
 
 /// A registration a `register` step made, for the RFC 7592 steps and the clean-up.
@@ -147,6 +153,7 @@ impl CaseState {
             authorizations: HashMap::new(),
             cleanups: Vec::new(),
             registrations: HashMap::new(),
+            assertions: HashMap::new(),
         }
     }
 
@@ -770,6 +777,118 @@ impl CaseState {
         }
     }
 
+    /// `client-credentials` (SMART Backend Services).
+    pub async fn client_credentials(
+        &mut self,
+        step_id: &str,
+        action: &ClientCredentialsAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint = tri!(render(&action.endpoint, context));
+        let scope = tri!(render(&action.scope, context));
+        let Some(client) = self.clients.get(&action.client) else {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{}` provided no client",
+                action.client
+            ));
+        };
+        let ClientAuth::PrivateKeyJwt { key, kid, alg } = &client.auth else {
+            return ActionResult::skip("backend services need a private_key_jwt client");
+        };
+        let assertion = match &action.replay {
+            Some(earlier) => match self.assertions.get(earlier) {
+                Some(a) => a.clone(),
+                None => {
+                    return ActionResult::skip(format!(
+                        "prerequisite missing: step `{earlier}` sent no assertion"
+                    ))
+                }
+            },
+            None => {
+                let tweaks = &action.assertion;
+                let aud = match &tweaks.aud {
+                    Some(a) => tri!(render(a, context)),
+                    None => endpoint.clone(),
+                };
+                let lifetime = tweaks.lifetime.unwrap_or(300);
+                let mut claims =
+                    crate::smart::client::assertion_claims(&client.client_id, &aud, lifetime);
+                if let Some(sub) = &tweaks.sub {
+                    claims["sub"] = json!(tri!(render(sub, context)));
+                }
+                let kid = tweaks.kid.as_deref().unwrap_or(kid);
+                if tweaks.unsigned {
+                    crate::smart::client::unsigned_jwt(kid, &claims)
+                } else if tweaks.hs256_with_public_key {
+                    let public = public_key_text(kid);
+                    let hmac = jsonwebtoken::EncodingKey::from_secret(public.as_bytes());
+                    tri!(crate::smart::client::sign_assertion(
+                        &claims,
+                        &hmac,
+                        kid,
+                        Algorithm::HS256
+                    )
+                    .map_err(ActionEnd::Error))
+                } else if tweaks.wrong_key {
+                    let other = match encoding_key(NOT_THE_CLIENTS_KEY, Algorithm::RS384) {
+                        Ok(k) => k,
+                        Err(e) => return ActionResult::error(e),
+                    };
+                    tri!(crate::smart::client::sign_assertion(
+                        &claims,
+                        &other,
+                        kid,
+                        Algorithm::RS384
+                    )
+                    .map_err(ActionEnd::Error))
+                } else {
+                    tri!(
+                        crate::smart::client::sign_assertion(&claims, key, kid, *alg)
+                            .map_err(ActionEnd::Error)
+                    )
+                }
+            }
+        };
+        settings.redactor.register(&assertion);
+        self.assertions
+            .insert(step_id.to_string(), assertion.clone());
+        let mut encoder = url::form_urlencoded::Serializer::new(String::new());
+        encoder
+            .append_pair(
+                "grant_type",
+                action.grant_type.as_deref().unwrap_or("client_credentials"),
+            )
+            .append_pair("scope", &scope)
+            .append_pair(
+                "client_assertion_type",
+                action
+                    .assertion_type
+                    .as_deref()
+                    .unwrap_or("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            )
+            .append_pair("client_assertion", assertion.expose_secret());
+        let request = OutgoingRequest {
+            method: "POST".into(),
+            url: endpoint,
+            headers: vec![
+                (
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                ("Accept".into(), "application/json".into()),
+            ],
+            body: Some(encoder.finish()),
+        };
+        let exchange = run.client.send(request, &settings.cancel).await;
+        exchange.learn_secrets(&settings.redactor);
+        ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        }
+    }
+
     /// `register`.
     pub async fn register_client(
         &mut self,
@@ -1013,6 +1132,17 @@ fn render_json(value: &Value, context: &Value) -> Result<Value, ActionEnd> {
         }
         super::request::RenderError::Invalid(e) => ActionEnd::Error(e),
     })
+}
+
+/// The public JWK the harness registers under `kid`, as text (the "secret" of an HS256
+/// algorithm-confusion attempt).
+fn public_key_text(kid: &str) -> String {
+    let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
+    jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == kid))
+        .map(Value::to_string)
+        .unwrap_or_else(|| CLIENT_JWKS.to_string())
 }
 
 fn alg_name(alg: Algorithm) -> &'static str {

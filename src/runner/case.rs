@@ -431,6 +431,11 @@ async fn act(
     if let Some(a) = &step.debug_token {
         return state.debug_token(a, run, context, settings).await;
     }
+    if let Some(a) = &step.client_credentials {
+        return state
+            .client_credentials(&step.id, a, run, context, settings)
+            .await;
+    }
     if let Some(a) = &step.register {
         return state
             .register_client(&step.id, a, run, context, settings)

@@ -94,6 +94,47 @@ pub fn basic_authorization(client_id: &str, secret: &str) -> String {
     )
 }
 
+/// The claims of a client assertion: `iss` = `sub` = client_id, `aud`, `exp` `lifetime` seconds
+/// ahead, `iat`, a fresh `jti`.
+pub fn assertion_claims(client_id: &str, aud: &str, lifetime: i64) -> serde_json::Value {
+    let now = chrono::Utc::now().timestamp();
+    serde_json::json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": aud,
+        "exp": now + lifetime,
+        "iat": now,
+        "jti": super::pkce::random_urlsafe(24),
+    })
+}
+
+/// An unsigned JWT (`alg: none`), for negative cases only.
+pub fn unsigned_jwt(kid: &str, claims: &serde_json::Value) -> Secret {
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    Secret::new(format!(
+        "{}.{}.",
+        b64(&serde_json::json!({"alg": "none", "typ": "JWT", "kid": kid})),
+        b64(claims)
+    ))
+}
+
+/// Signs assertion claims.
+pub fn sign_assertion(
+    claims: &serde_json::Value,
+    key: &EncodingKey,
+    kid: &str,
+    alg: Algorithm,
+) -> Result<Secret, String> {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_string());
+    header.typ = Some("JWT".into());
+    jsonwebtoken::encode(&header, claims, key)
+        .map(Secret::new)
+        .map_err(|e| format!("cannot sign the client assertion: {e}"))
+}
+
 /// A client assertion (SMART App Launch 2.2 "authenticating a client with a JWT"):
 /// `iss` = `sub` = client_id, `aud` = the token endpoint, `exp` five minutes ahead, a unique
 /// `jti`, and the `kid` in the header.
@@ -104,21 +145,12 @@ pub fn client_assertion(
     kid: &str,
     alg: Algorithm,
 ) -> Result<Secret, String> {
-    let mut header = Header::new(alg);
-    header.kid = Some(kid.to_string());
-    header.typ = Some("JWT".into());
-    let now = chrono::Utc::now().timestamp();
-    let claims = serde_json::json!({
-        "iss": client_id,
-        "sub": client_id,
-        "aud": token_endpoint,
-        "exp": now + 300,
-        "iat": now,
-        "jti": super::pkce::random_urlsafe(24),
-    });
-    jsonwebtoken::encode(&header, &claims, key)
-        .map(Secret::new)
-        .map_err(|e| format!("cannot sign the client assertion: {e}"))
+    sign_assertion(
+        &assertion_claims(client_id, token_endpoint, 300),
+        key,
+        kid,
+        alg,
+    )
 }
 
 /// Reads a PEM private key for an assertion algorithm.

@@ -529,6 +529,18 @@ fn builtin_step(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
         }
         refers(p, "debug-token.client", &a.client);
     }
+    if let Some(a) = &step.client_credentials {
+        let apath = format!("{path}.client-credentials");
+        p.template(&format!("{apath}.endpoint"), &a.endpoint, earlier);
+        p.template(&format!("{apath}.scope"), &a.scope, earlier);
+        if let Some(aud) = &a.assertion.aud {
+            p.template(&format!("{apath}.assertion.aud"), aud, earlier);
+        }
+        refers(p, "client-credentials.client", &a.client);
+        if let Some(r) = &a.replay {
+            refers(p, "client-credentials.replay", r);
+        }
+    }
     if let Some(a) = &step.register {
         let apath = format!("{path}.register");
         if let Some(e) = &a.endpoint {
@@ -661,7 +673,7 @@ fn operators(p: &mut Problems, path: &str, ops: &[Op], false_flags: &[&str], ste
         1 => {}
         0 if false_flags.is_empty() => {
             p.at_key(path, "no matcher operator")
-                .add_expected("one of `present`, `absent`, `type`, `equals`, `one-of`, `contains`, `contains-any`, `excludes`, `starts-with`, `absolute-url`, `matches`, `subset-of`, `equals-as-set`, `items-type`, `not-empty`, `jwk-set`");
+                .add_expected("one of `present`, `absent`, `type`, `equals`, `one-of`, `contains`, `contains-any`, `excludes`, `starts-with`, `absolute-url`, `matches`, `subset-of`, `equals-as-set`, `items-type`, `not-empty`, `jwk-set`, `at-most`, `at-least`");
         }
         0 => {}
         _ => {

@@ -90,6 +90,10 @@ pub struct Step {
     /// Built-in: a token from an S4S-style debug endpoint (`POST /oauth/debug/token`).
     #[serde(default)]
     pub debug_token: Option<DebugTokenAction>,
+    /// Built-in: SMART Backend Services, a client_credentials token request with a signed
+    /// assertion.
+    #[serde(default)]
+    pub client_credentials: Option<ClientCredentialsAction>,
     /// Built-in: an RFC 7591 registration request.
     #[serde(default)]
     pub register: Option<RegisterAction>,
@@ -134,6 +138,9 @@ impl Step {
         if self.debug_token.is_some() {
             names.push("debug-token");
         }
+        if self.client_credentials.is_some() {
+            names.push("client-credentials");
+        }
         if self.register.is_some() {
             names.push("register");
         }
@@ -164,6 +171,7 @@ pub const ACTIONS: &[&str] = &[
     "exchange-code",
     "verify-id-token",
     "debug-token",
+    "client-credentials",
     "register",
     "read-registration",
     "update-registration",
@@ -423,6 +431,57 @@ pub struct DebugTokenAction {
     /// The patient; the target's `vars.patient` unless given.
     #[serde(default)]
     pub patient: Option<String>,
+}
+
+/// `client-credentials`: the SMART Backend Services token request (RFC 6749 §4.4 with an RFC 7523
+/// client assertion), with overrides that make the assertion wrong in one way for negative cases.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClientCredentialsAction {
+    /// The token endpoint, usually `"{{ steps.config.json.token_endpoint }}"`.
+    pub endpoint: String,
+    /// The `client` step of a `private_key_jwt` client.
+    #[serde(default = "default_client_step")]
+    pub client: String,
+    pub scope: String,
+    #[serde(default)]
+    pub assertion: AssertionTweaks,
+    /// Send again the very assertion of this earlier `client-credentials` step (a replayed `jti`).
+    #[serde(default)]
+    pub replay: Option<String>,
+    /// Send this `grant_type` instead of `client_credentials`.
+    #[serde(default)]
+    pub grant_type: Option<String>,
+    /// Send this `client_assertion_type` instead of the JWT bearer type (RFC 7523 §2.2).
+    #[serde(default)]
+    pub assertion_type: Option<String>,
+}
+
+/// Ways to make a client assertion wrong on purpose.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AssertionTweaks {
+    /// `aud` other than the token endpoint.
+    #[serde(default)]
+    pub aud: Option<String>,
+    /// Seconds from now to `exp` (300 unless given; negative for an expired assertion).
+    #[serde(default)]
+    pub lifetime: Option<i64>,
+    /// `sub` other than the client_id (`iss` stays the client_id, which names the client).
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// This `kid` in the header instead of the client's.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// HS256, with the client's public key as the HMAC secret (an algorithm-confusion attack).
+    #[serde(default)]
+    pub hs256_with_public_key: bool,
+    /// `alg: none` and no signature.
+    #[serde(default)]
+    pub unsigned: bool,
+    /// Signed with a key that is not the client's (its `kid` kept).
+    #[serde(default)]
+    pub wrong_key: bool,
 }
 
 /// `register`: POST the client metadata as JSON to the registration endpoint (RFC 7591 §3.1),
@@ -723,6 +782,12 @@ macro_rules! with_operators {
             /// A JSON Web Key Set (RFC 7517 §5) whose every key parses (`true`).
             #[serde(default)]
             pub jwk_set: Option<bool>,
+            /// A number no greater than this one.
+            #[serde(default)]
+            pub at_most: Option<f64>,
+            /// A number no smaller than this one.
+            #[serde(default)]
+            pub at_least: Option<f64>,
         }
 
         impl $name {
@@ -745,6 +810,8 @@ macro_rules! with_operators {
                 if let Some(t) = self.items_type { ops.push(Op::ItemsType(t)); }
                 if self.not_empty == Some(true) { ops.push(Op::NotEmpty); }
                 if self.jwk_set == Some(true) { ops.push(Op::JwkSet); }
+                if let Some(n) = self.at_most { ops.push(Op::AtMost(n)); }
+                if let Some(n) = self.at_least { ops.push(Op::AtLeast(n)); }
                 ops
             }
 

@@ -73,6 +73,8 @@ pub enum Op {
     ItemsType(JsonType),
     NotEmpty,
     JwkSet,
+    AtMost(f64),
+    AtLeast(f64),
 }
 
 impl Op {
@@ -95,6 +97,8 @@ impl Op {
             Op::ItemsType(_) => "items-type",
             Op::NotEmpty => "not-empty",
             Op::JwkSet => "jwk-set",
+            Op::AtMost(_) => "at-most",
+            Op::AtLeast(_) => "at-least",
         }
     }
 

@@ -260,11 +260,14 @@ pub fn validate(files: &[PathBuf], env: &Environment) -> u8 {
                     .flat_map(|c| &c.steps)
                     .map(|st| st.checks.len())
                     .sum();
+                let plural =
+                    |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
                 println!(
-                    "ok: {} (suite `{}`: {} cases, {checks} checks)",
+                    "ok: {} (suite `{}`: {}, {})",
                     file.display(),
                     s.suite,
-                    s.cases.len()
+                    plural(s.cases.len(), "case"),
+                    plural(checks, "check")
                 );
             }
             Ok(Loaded::Target(t)) => println!(

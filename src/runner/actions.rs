@@ -708,12 +708,7 @@ impl CaseState {
             Ok(r) => r,
             Err(e) => return ActionResult::error(e),
         };
-        let exchange = run.client.send(request, &settings.cancel).await;
-        exchange.learn_secrets(&settings.redactor);
-        ActionResult {
-            exchange: Some(exchange),
-            ..Default::default()
-        }
+        send(run, request, settings).await
     }
 
     /// `verify-id-token`.
@@ -881,12 +876,7 @@ impl CaseState {
             ],
             body: Some(encoder.finish()),
         };
-        let exchange = run.client.send(request, &settings.cancel).await;
-        exchange.learn_secrets(&settings.redactor);
-        ActionResult {
-            exchange: Some(exchange),
-            ..Default::default()
-        }
+        send(run, request, settings).await
     }
 
     /// `register`.
@@ -1072,12 +1062,7 @@ impl CaseState {
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: Some(body.to_string()),
         };
-        let exchange = run.client.send(request, &settings.cancel).await;
-        exchange.learn_secrets(&settings.redactor);
-        ActionResult {
-            exchange: Some(exchange),
-            ..Default::default()
-        }
+        send(run, request, settings).await
     }
 }
 
@@ -1143,6 +1128,20 @@ fn public_key_text(kid: &str) -> String {
         .and_then(|keys| keys.iter().find(|k| k["kid"] == kid))
         .map(Value::to_string)
         .unwrap_or_else(|| CLIENT_JWKS.to_string())
+}
+
+/// Sends the step's request through the recording client; the exchange is the step's result.
+pub async fn send(
+    run: &TargetRun,
+    request: OutgoingRequest,
+    settings: &RunSettings,
+) -> ActionResult {
+    let exchange = run.client.send(request, &settings.cancel).await;
+    exchange.learn_secrets(&settings.redactor);
+    ActionResult {
+        exchange: Some(exchange),
+        ..Default::default()
+    }
 }
 
 fn alg_name(alg: Algorithm) -> &'static str {

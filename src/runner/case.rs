@@ -409,12 +409,7 @@ async fn act(
                 }
             }
         };
-        let exchange = run.client.send(request, &settings.cancel).await;
-        exchange.learn_secrets(&settings.redactor);
-        return ActionResult {
-            exchange: Some(exchange),
-            ..Default::default()
-        };
+        return super::actions::send(run, request, settings).await;
     }
     if let Some(a) = &step.client {
         return state.client(&step.id, a, run, context, settings).await;

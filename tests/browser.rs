@@ -159,6 +159,31 @@ fn a_broken_consent_step_saves_a_screenshot_and_the_page() {
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(junit.contains(&format!("[[ATTACHMENT|{png}]]")), "{junit}");
     assert!(junit.contains("<error"), "{junit}");
+
+    // A broken step without checks of its own still errors its case (it does not pass
+    // silently with the later checks skipped).
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        &server,
+        "tests/fixtures/targets/reference-broken-consent.yaml",
+        dir.path(),
+        &[
+            "--exact",
+            "reference-broken-consent::smart-app-launch::token-garbage-code",
+        ],
+    )
+    .output()
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    assert!(
+        console.contains("errored: authorize-step [SHALL] step `authorize` can be carried out"),
+        "{console}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(report["cases"][0]["outcome"], "errored");
+    assert_eq!(report["summary"]["checks"]["errored"], 1);
 }
 
 #[test]

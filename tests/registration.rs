@@ -200,52 +200,21 @@ fn without_an_advertised_or_configured_endpoint_registration_is_skipped_with_the
     assert!(all.iter().all(|(_, v, _)| v == "skipped"));
 }
 
-#[test]
-fn registrations_a_case_leaves_are_deleted_at_its_end() {
-    let server = ReferenceServer::start(
-        "127.0.0.1",
-        0,
-        Config {
-            faults: Faults::none(),
-            debug_endpoints: true,
-        },
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .args([
-            "run",
-            "--target",
-            "fixtures/targets/reference.yaml",
-            "--suite",
-            "suites/smart-registration.yaml",
-            "--color",
-            "never",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .args(["--exact", "reference::smart-registration::create-public"])
-        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
-        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
-        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+/// The client id a case's step `index` registered, from its recorded response.
+fn registered_client_id(dir: &Path, index: usize) -> String {
     let report: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
-    let body = report["cases"][0]["steps"][1]["exchange"]["response"]["body"]
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let body = report["cases"][0]["steps"][index]["exchange"]["response"]["body"]
         .as_str()
         .unwrap();
-    let client_id = serde_json::from_str::<Value>(body).unwrap()["client_id"]
+    serde_json::from_str::<Value>(body).unwrap()["client_id"]
         .as_str()
         .unwrap()
-        .to_string();
-    // The debug endpoint knows only registered clients.
+        .to_string()
+}
+
+/// Whether the reference server still knows a client (its debug endpoint serves only known ones).
+fn still_registered(server: &ReferenceServer, client_id: &str) -> bool {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let answer = rt.block_on(async {
         reqwest::Client::new()
@@ -258,8 +227,77 @@ fn registrations_a_case_leaves_are_deleted_at_its_end() {
             .await
             .unwrap()
     });
-    assert!(
-        answer.contains("client_id must name a registered client"),
-        "{answer}"
-    );
+    !answer.contains("client_id must name a registered client")
+}
+
+/// Both the `register` steps of the registration suite and the `client` steps of the flows.
+#[test]
+fn registrations_a_case_leaves_are_deleted_at_its_end() {
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::none(),
+            debug_endpoints: true,
+        },
+    )
+    .unwrap();
+    for (suite, case) in [
+        (
+            "suites/smart-registration.yaml",
+            "reference::smart-registration::create-public",
+        ),
+        (
+            "suites/smart-app-launch.yaml",
+            "reference::smart-app-launch::refuse-response-type",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+            .args([
+                "run",
+                "--target",
+                "fixtures/targets/reference.yaml",
+                "--suite",
+                suite,
+                "--color",
+                "never",
+                "--report-dir",
+            ])
+            .arg(dir.path())
+            .args(["--exact", case])
+            .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+            .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+            .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let client_id = registered_client_id(dir.path(), 1);
+        assert!(
+            !still_registered(&server, &client_id),
+            "{case} left {client_id} registered"
+        );
+    }
+    // The probe itself can tell: a client registered outside a case stays known.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let kept: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/register", server.origin()))
+            .json(&json!({"client_name": "kept", "redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert!(still_registered(
+        &server,
+        kept["client_id"].as_str().unwrap()
+    ));
 }

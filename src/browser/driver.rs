@@ -54,8 +54,8 @@ type SpawnJob = (
 /// with its parent (PR_SET_PDEATHSIG), and Linux ties that to the spawning *thread*: a test
 /// thread or a runtime worker that ends would take the driver with it mid-run.
 fn spawn_from_keeper(cmd: std::process::Command) -> std::io::Result<std::process::Child> {
-    static KEEPER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<SpawnJob>>> =
-        std::sync::OnceLock::new();
+    type Keeper = Result<Mutex<std::sync::mpsc::Sender<SpawnJob>>, String>;
+    static KEEPER: std::sync::OnceLock<Keeper> = std::sync::OnceLock::new();
     let keeper = KEEPER.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
         std::thread::Builder::new()
@@ -66,9 +66,12 @@ fn spawn_from_keeper(cmd: std::process::Command) -> std::io::Result<std::process
                 }
                 // The channel never closes: the sender is static, so this thread lives on.
             })
-            .expect("a thread can be started");
-        Mutex::new(tx)
+            .map(|_| Mutex::new(tx))
+            .map_err(|e| format!("cannot start the process keeper thread: {e}"))
     });
+    let keeper = keeper
+        .as_ref()
+        .map_err(|e| std::io::Error::other(e.clone()))?;
     let (reply, answer) = std::sync::mpsc::channel();
     keeper
         .lock()
@@ -264,7 +267,8 @@ async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
             }
             Err(e) => return Err(format!("cannot start chromedriver: {e}")),
         };
-        let pgid = child.id() as i32;
+        // Never 0 or 1 (kill(-0) would signal our own group): the driver leads a new group.
+        let pgid = i32::try_from(child.id()).unwrap_or(i32::MAX).max(2);
         LOCAL_GROUPS
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -47,20 +47,36 @@ pub struct CaseState {
     session: Option<Session>,
     clients: HashMap<String, Client>,
     authorizations: HashMap<String, Authorization>,
-    /// RFC 7592 deletes of the clients registered for this case, run at its end.
-    cleanups: Vec<OutgoingRequest>,
     /// What `register` steps created, by step id.
     registrations: HashMap<String, Registered>,
     /// The assertions `client-credentials` steps sent, by step id (for replays).
     assertions: HashMap<String, Secret>,
 }
 
-/// A registration a `register` step made, for the RFC 7592 steps and the clean-up.
+/// A registration a `client` or `register` step made, for the RFC 7592 steps and the clean-up.
 struct Registered {
     client_id: Option<String>,
     /// `registration_client_uri` and `registration_access_token`, when management is offered.
     management: Option<(String, Secret)>,
     deleted: bool,
+}
+
+impl Registered {
+    /// From an RFC 7591 registration response (RFC 7592 §3 adds the management fields).
+    fn from_answer(answer: &Value) -> Self {
+        let management = match (
+            answer["registration_client_uri"].as_str(),
+            answer["registration_access_token"].as_str(),
+        ) {
+            (Some(uri), Some(token)) => Some((uri.to_string(), Secret::new(token))),
+            _ => None,
+        };
+        Registered {
+            client_id: answer["client_id"].as_str().map(str::to_string),
+            management,
+            deleted: false,
+        }
+    }
 }
 
 /// What an `authorize` step leaves for the code exchange.
@@ -151,7 +167,6 @@ impl CaseState {
             session: None,
             clients: HashMap::new(),
             authorizations: HashMap::new(),
-            cleanups: Vec::new(),
             registrations: HashMap::new(),
             assertions: HashMap::new(),
         }
@@ -217,25 +232,35 @@ impl CaseState {
             l.shutdown().await;
         }
         self.port_guard = None;
+        // Every registration the case made (`client` and `register` steps) that no
+        // `delete-registration` removed: RFC 7592 delete, best effort.
         let never = tokio_util::sync::CancellationToken::new();
-        for registration in self.registrations.values().filter(|r| !r.deleted) {
-            if let Some((uri, token)) = &registration.management {
-                self.cleanups.push(OutgoingRequest {
-                    method: "DELETE".into(),
-                    url: uri.clone(),
-                    headers: vec![(
-                        "Authorization".into(),
-                        format!("Bearer {}", token.expose_secret()),
-                    )],
-                    body: None,
-                });
-            }
-        }
-        self.registrations.clear();
-        for request in self.cleanups.drain(..) {
+        for registration in std::mem::take(&mut self.registrations).into_values() {
+            let (false, Some((uri, token))) = (registration.deleted, registration.management)
+            else {
+                continue;
+            };
+            let request = OutgoingRequest {
+                method: "DELETE".into(),
+                url: uri,
+                headers: vec![(
+                    "Authorization".into(),
+                    format!("Bearer {}", token.expose_secret()),
+                )],
+                body: None,
+            };
             let exchange = run.client.send(request, &never).await;
             exchange.learn_secrets(&settings.redactor);
         }
+    }
+
+    /// The client a `client` step provided, or the skip that says it did not.
+    fn client_of(&self, step: &str) -> Result<Client, ActionEnd> {
+        self.clients.get(step).cloned().ok_or_else(|| {
+            ActionEnd::Skip(format!(
+                "prerequisite missing: step `{step}` provided no client"
+            ))
+        })
     }
 
     fn artifacts_dir(&self, settings: &RunSettings) -> PathBuf {
@@ -432,17 +457,8 @@ impl CaseState {
                 Err(e) => return ActionResult::error(e),
             },
         };
-        if let (Some(uri), Some(token)) = (
-            answer["registration_client_uri"].as_str(),
-            answer["registration_access_token"].as_str(),
-        ) {
-            self.cleanups.push(OutgoingRequest {
-                method: "DELETE".into(),
-                url: uri.to_string(),
-                headers: vec![("Authorization".into(), format!("Bearer {token}"))],
-                body: None,
-            });
-        }
+        self.registrations
+            .insert(step_id.to_string(), Registered::from_answer(&answer));
         self.clients.insert(
             step_id.to_string(),
             Client {
@@ -480,12 +496,7 @@ impl CaseState {
             Some(a) => tri!(render(a, context)),
             None => run.target.fhir_base_str(),
         };
-        let Some(client) = self.clients.get(&action.client).cloned() else {
-            return ActionResult::skip(format!(
-                "prerequisite missing: step `{}` provided no client",
-                action.client
-            ));
-        };
+        let client = tri!(self.client_of(&action.client));
         if action.launch == LaunchKind::Ehr && run.target.ehr_launch.is_none() {
             return ActionResult::skip(format!(
                 "the target does not say how to start an EHR launch (`ehr-launch` in {})",
@@ -661,11 +672,7 @@ impl CaseState {
             .client
             .clone()
             .unwrap_or_else(|| auth.client_step.clone());
-        let Some(mut client) = self.clients.get(&client_step).cloned() else {
-            return ActionResult::skip(format!(
-                "prerequisite missing: step `{client_step}` provided no client"
-            ));
-        };
+        let mut client = tri!(self.client_of(&client_step));
         if action.client_auth == ClientAuthChoice::WrongSecret {
             let wrong = Secret::new(format!("wrong-{}", pkce::random_urlsafe(12)));
             client.auth = match client.auth {
@@ -721,12 +728,7 @@ impl CaseState {
     ) -> ActionResult {
         let token = tri!(render(&action.token, context));
         let jwks_uri = tri!(render(&action.jwks_uri, context));
-        let Some(client) = self.clients.get(&action.client) else {
-            return ActionResult::skip(format!(
-                "prerequisite missing: step `{}` provided no client",
-                action.client
-            ));
-        };
+        let client = tri!(self.client_of(&action.client));
         let advertised: Vec<String> = match &action.algs {
             Some(t) => match tri!(render_value(t, context)) {
                 Value::Array(items) => items
@@ -783,12 +785,7 @@ impl CaseState {
     ) -> ActionResult {
         let endpoint = tri!(render(&action.endpoint, context));
         let scope = tri!(render(&action.scope, context));
-        let Some(client) = self.clients.get(&action.client) else {
-            return ActionResult::skip(format!(
-                "prerequisite missing: step `{}` provided no client",
-                action.client
-            ));
-        };
+        let client = tri!(self.client_of(&action.client));
         let ClientAuth::PrivateKeyJwt { key, kid, alg } = &client.auth else {
             return ActionResult::skip("backend services need a private_key_jwt client");
         };
@@ -907,21 +904,8 @@ impl CaseState {
             .as_ref()
             .and_then(|r| serde_json::from_str(&r.body).ok())
             .unwrap_or_default();
-        let management = match (
-            answer["registration_client_uri"].as_str(),
-            answer["registration_access_token"].as_str(),
-        ) {
-            (Some(uri), Some(token)) => Some((uri.to_string(), Secret::new(token))),
-            _ => None,
-        };
-        self.registrations.insert(
-            step_id.to_string(),
-            Registered {
-                client_id: answer["client_id"].as_str().map(str::to_string),
-                management,
-                deleted: false,
-            },
-        );
+        self.registrations
+            .insert(step_id.to_string(), Registered::from_answer(&answer));
         ActionResult {
             exchange: Some(exchange),
             ..Default::default()
@@ -1020,12 +1004,7 @@ impl CaseState {
                 ))
             }
         };
-        let Some(client) = self.clients.get(&action.client) else {
-            return ActionResult::skip(format!(
-                "prerequisite missing: step `{}` provided no client",
-                action.client
-            ));
-        };
+        let client = tri!(self.client_of(&action.client));
         let var = |name: &str| {
             run.target
                 .vars
@@ -1356,7 +1335,12 @@ async fn prompt(message: &str) -> Result<String, String> {
     // One person at one terminal: cases running in parallel ask one at a time.
     static TERMINAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _turn = TERMINAL.lock().await;
-    eprintln!("{message}");
+    // Not `eprintln!`: a closed stderr must not panic the case.
+    {
+        use std::io::Write;
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "{message}");
+    }
     // Byte by byte, so that nothing after this line is read ahead and lost for the next prompt.
     let mut stdin = tokio::io::stdin();
     let mut line = Vec::new();

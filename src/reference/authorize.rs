@@ -221,6 +221,13 @@ fn form(body: &Bytes) -> Result<Params, Response> {
     Params::parse(&String::from_utf8_lossy(body)).map_err(|e| pages::error(&e))
 }
 
+/// The form of a login, patient or consent page post, and the authorization it continues.
+fn screen_post(shared: &Shared, body: &Bytes) -> Result<(Params, String, Pending), Response> {
+    let params = form(body)?;
+    let (txn, pending) = pending(shared, &params)?;
+    Ok((params, txn, pending))
+}
+
 /// Whether the person must pick a patient: standalone `launch/patient` with several to choose from.
 fn needs_patient_choice(shared: &Shared, p: &Pending) -> bool {
     p.launch.is_none()
@@ -270,11 +277,7 @@ fn context_patient(shared: &Shared, p: &Pending) -> Option<String> {
 
 /// `POST /authorize/login`: fields `txn`, `username`, `password`.
 pub async fn login(State(shared): State<Shared>, body: Bytes) -> Response {
-    let params = match form(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (txn, mut p) = match pending(&shared, &params) {
+    let (params, txn, mut p) = match screen_post(&shared, &body) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -297,11 +300,7 @@ pub async fn login(State(shared): State<Shared>, body: Bytes) -> Response {
 
 /// `POST /authorize/patient`: fields `txn`, `patient`.
 pub async fn choose_patient(State(shared): State<Shared>, body: Bytes) -> Response {
-    let params = match form(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (txn, mut p) = match pending(&shared, &params) {
+    let (params, txn, mut p) = match screen_post(&shared, &body) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -321,11 +320,7 @@ pub async fn choose_patient(State(shared): State<Shared>, body: Bytes) -> Respon
 
 /// `POST /authorize/consent`: fields `txn`, `decision` (`approve` or `deny`).
 pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
-    let params = match form(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (txn, p) = match pending(&shared, &params) {
+    let (params, txn, p) = match screen_post(&shared, &body) {
         Ok(x) => x,
         Err(r) => return r,
     };

@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub selection: Selection,
     /// A remote WebDriver for every target.
     pub webdriver: Option<String>,
+    /// Expected verdicts to compare with (`--expect`).
+    pub expect: Option<PathBuf>,
 }
 
 /// The directory searched for suites when `--suite` is not given.
@@ -127,6 +129,16 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<LoadError>> {
 
 /// `smartcheck run`: loads, runs, writes the reports; returns the exit code.
 pub fn run(options: RunOptions, env: &Environment) -> u8 {
+    let expected = match &options.expect {
+        Some(path) => match report::expect::load(path) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                print_errors(&[*e]);
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
     let targets = match load_targets(&options.targets, env) {
         Ok(t) => t,
         Err(e) => {
@@ -220,12 +232,39 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         }
     }
     print!("{}", redactor.redact(&console::summary(&report, &written)));
+    let differences = expected
+        .as_ref()
+        .map(|e| report::expect::compare(e, &report));
+    if let (Some(differences), Some(e), Some(path)) = (&differences, &expected, &options.expect) {
+        let of = e.server.as_deref().unwrap_or("the server");
+        if differences.is_empty() {
+            println!(
+                "smartcheck: every verdict is as expected for {of} ({})",
+                path.display()
+            );
+        } else {
+            println!(
+                "smartcheck: {} verdict(s) differ from the expected ones for {of} ({}):",
+                differences.len(),
+                path.display()
+            );
+            for line in differences {
+                println!("  {}", redactor.redact(line));
+            }
+        }
+    }
     let _ = std::io::stdout().flush();
     runtime.shutdown_background();
     if report.interrupted {
         exit::INTERRUPTED
     } else if harness_error {
         exit::HARNESS
+    } else if let Some(differences) = differences {
+        if differences.is_empty() {
+            exit::SUCCESS
+        } else {
+            exit::CHECKS_FAILED
+        }
     } else if report.has_failures() {
         exit::CHECKS_FAILED
     } else {

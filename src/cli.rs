@@ -80,6 +80,10 @@ pub struct RunArgs {
     /// Count SHOULD requirements that are not met as failures, not warnings.
     #[arg(long)]
     pub strict: bool,
+    /// Compare every verdict with this file of expected verdicts (`suite::case::check: verdict`)
+    /// and exit 1 on any difference instead of on failed checks.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
 }
 
 /// What to run.
@@ -207,6 +211,7 @@ impl RunArgs {
             strict: self.strict,
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
+            expect: self.expect,
         }
     }
 }
@@ -222,6 +227,7 @@ impl DemoArgs {
             strict: self.strict,
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
+            expect: None,
         };
         (options, self.faults)
     }

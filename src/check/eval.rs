@@ -406,6 +406,16 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
             Some(n) if n >= *limit => ok,
             _ => miss(format!("a number no smaller than {limit}"), Some(v)),
         },
+        Op::InTheFuture => {
+            let now = chrono::Utc::now().timestamp() as f64;
+            match v.as_f64() {
+                Some(n) if n > now => ok,
+                _ => miss(
+                    format!("a NumericDate in the future (now is {now})"),
+                    Some(v),
+                ),
+            }
+        }
         Op::AbsoluteUrl => match v {
             Value::String(s) if is_absolute_url(s) => ok,
             _ => miss("an absolute URL (scheme and host)", Some(v)),
@@ -611,6 +621,11 @@ mod tests {
         assert!(op(Op::AtMost(300.0), Some(json!("300"))).is_err());
         assert!(op(Op::AtLeast(1.0), Some(json!(1))).is_ok());
         assert!(op(Op::AtLeast(1.0), Some(json!(0))).is_err());
+        let now = chrono::Utc::now().timestamp();
+        assert!(op(Op::InTheFuture, Some(json!(now + 600))).is_ok());
+        let past = op(Op::InTheFuture, Some(json!(now - 600))).unwrap_err();
+        assert!(past.expected.contains("in the future"), "{past:?}");
+        assert!(op(Op::InTheFuture, Some(json!("soon"))).is_err());
     }
 
     #[test]

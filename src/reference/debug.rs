@@ -67,6 +67,7 @@ pub async fn token(State(shared): State<Shared>, body: Bytes) -> Response {
     let lifetime = req
         .get("access_lifetime")
         .and_then(Value::as_i64)
+        .filter(|_| !shared.faults.has("debug-token-lifetime-ignored"))
         .unwrap_or(3600);
     let approval_expires = req
         .get("approval_expires")
@@ -84,7 +85,8 @@ pub async fn token(State(shared): State<Shared>, body: Bytes) -> Response {
         nonce: None,
         approval_expires,
     };
-    let issued = shared.store.lock().issue(&grant, lifetime, true);
+    let with_refresh = !shared.faults.has("debug-token-no-refresh");
+    let issued = shared.store.lock().issue(&grant, lifetime, with_refresh);
     reply(
         StatusCode::OK,
         json!({
@@ -120,7 +122,8 @@ pub async fn introspect(State(shared): State<Shared>, RawQuery(query): RawQuery)
     } else {
         return reply(StatusCode::OK, json!({"active": false}));
     };
-    let active = access_expires.map_or(grant.approval_expires, |e| e) > now();
+    let active = access_expires.map_or(grant.approval_expires, |e| e) > now()
+        && !shared.faults.has("debug-introspect-inactive");
     reply(
         StatusCode::OK,
         json!({

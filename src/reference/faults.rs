@@ -496,6 +496,15 @@ pub const FAULTS: &[Fault] = &[
             "backend-rs384-status",
             "backend-es384-status",
             "backend-refusals-first-status",
+            "refresh-status",
+            "s4s-refresh-status",
+            "standalone-basic-refresh-status",
+            "standalone-public-refresh-status",
+            "standalone-post-refresh-status",
+            "standalone-rs384-refresh-status",
+            "standalone-es384-refresh-status",
+            "refresh-same-scope-status",
+            "refresh-narrower-status",
         ],
     ),
     wide(
@@ -512,6 +521,13 @@ pub const FAULTS: &[Fault] = &[
             "authorize-post-token-access-token",
             "backend-rs384-access-token",
             "backend-es384-access-token",
+            "refresh-access-token",
+            "s4s-refresh-access-token",
+            "standalone-basic-refresh-access-token",
+            "standalone-public-refresh-access-token",
+            "standalone-post-refresh-access-token",
+            "standalone-rs384-refresh-access-token",
+            "standalone-es384-refresh-access-token",
         ],
     ),
     f(
@@ -528,6 +544,7 @@ pub const FAULTS: &[Fault] = &[
             "authorize-post-token-type",
             "backend-rs384-token-type",
             "backend-es384-token-type",
+            "refresh-token-type",
         ],
     ),
     f(
@@ -541,6 +558,7 @@ pub const FAULTS: &[Fault] = &[
             "standalone-es384-token-content-type",
             "ehr-basic-token-content-type",
             "ehr-public-token-content-type",
+            "refresh-content-type",
         ],
     ),
     f(
@@ -556,6 +574,7 @@ pub const FAULTS: &[Fault] = &[
             "ehr-public-token-expires-in",
             "backend-rs384-expires-in",
             "backend-es384-expires-in",
+            "refresh-expires-in",
         ],
     ),
     wide(
@@ -655,6 +674,12 @@ pub const FAULTS: &[Fault] = &[
             "token-verifier-wrong-json",
             "token-verifier-challenge-json",
             "token-wrong-secret-json",
+            "refresh-garbage-error",
+            "refresh-broader-error",
+            "refresh-other-client-error",
+            "refresh-no-client-auth-error",
+            "refresh-rotated-error",
+            "revoke-refresh-refused-error",
         ],
     ),
     f(
@@ -667,6 +692,10 @@ pub const FAULTS: &[Fault] = &[
             "token-wrong-redirect-uri-error",
             "token-verifier-wrong-error",
             "token-verifier-challenge-error",
+            "refresh-garbage-error",
+            "refresh-other-client-error",
+            "refresh-rotated-error",
+            "revoke-refresh-refused-error",
         ],
     ),
     f(
@@ -679,10 +708,7 @@ pub const FAULTS: &[Fault] = &[
             "token-verifier-blank-error",
         ],
     ),
-    // Authorization, token, introspection, revocation and FHIR faults. Those with an empty list
-    // (refresh, introspection, revocation) get their suite
-    // checks with the token-lifecycle suites; until then tests/reference_server.rs proves each
-    // one directly (the requirement holds on the clean server and breaks under the fault).
+    // Authorization, token, introspection, revocation and FHIR faults.
     f(
         "authorize-unknown-redirect-redirected",
         "an unregistered redirect_uri is never redirected to",
@@ -767,6 +793,7 @@ pub const FAULTS: &[Fault] = &[
             "standalone-es384-token-cache-control",
             "ehr-basic-token-cache-control",
             "ehr-public-token-cache-control",
+            "refresh-cache-control",
         ],
     ),
     f(
@@ -780,6 +807,7 @@ pub const FAULTS: &[Fault] = &[
             "standalone-es384-token-pragma",
             "ehr-basic-token-pragma",
             "ehr-public-token-pragma",
+            "refresh-pragma",
         ],
     ),
     f(
@@ -806,6 +834,13 @@ pub const FAULTS: &[Fault] = &[
             "backend-long-exp-status",
             "backend-replayed-jti-status",
             "backend-sub-not-iss-status",
+            "refresh-garbage-status",
+            "refresh-broader-status",
+            "refresh-other-client-status",
+            "refresh-no-client-auth-status",
+            "refresh-rotated-status",
+            "revoke-refresh-refused-status",
+            "introspect-unauthenticated-refused",
         ],
     ),
     f(
@@ -856,22 +891,25 @@ pub const FAULTS: &[Fault] = &[
     f(
         "refresh-broadens-scope",
         "a refresh cannot broaden the scope",
-        &[],
+        &["refresh-broader-status", "refresh-broader-error"],
     ),
     f(
         "refresh-without-client-auth",
         "a confidential client's refresh needs client authentication",
-        &[],
+        &[
+            "refresh-no-client-auth-status",
+            "refresh-no-client-auth-error",
+        ],
     ),
     f(
         "refresh-other-client",
         "a refresh token works only for its client",
-        &[],
+        &["refresh-other-client-status", "refresh-other-client-error"],
     ),
     f(
         "refresh-old-token-reusable",
         "a rotated refresh token is refused",
-        &[],
+        &["refresh-rotated-status", "refresh-rotated-error"],
     ),
     f(
         "client-assertion-signature-not-checked",
@@ -910,32 +948,138 @@ pub const FAULTS: &[Fault] = &[
     f(
         "introspection-no-auth-required",
         "introspection requires client authentication",
-        &[],
+        &["introspect-unauthenticated-refused"],
     ),
     f(
         "introspection-garbage-active",
         "an unknown token introspects as active: false",
-        &[],
+        &[
+            "introspect-garbage-inactive",
+            "introspect-garbage-nothing-else",
+        ],
     ),
     f(
         "introspection-scope-wrong",
         "introspection reports the token's scope",
-        &[],
+        &["introspect-scope"],
     ),
     f(
         "revoked-token-still-accepted",
         "a revoked access token no longer works",
-        &[],
+        &["revoke-access-inactive", "revoke-access-read-refused"],
     ),
     f(
         "revoked-refresh-still-usable",
         "a revoked refresh token no longer works",
-        &[],
+        &[
+            "revoke-refresh-refused-status",
+            "revoke-refresh-refused-error",
+        ],
     ),
     f(
         "revocation-unknown-token-error",
         "revoking an unknown token answers 200",
-        &[],
+        &["revoke-unknown-status"],
+    ),
+    wide(
+        "refresh-scope-param-refused",
+        "a refresh may ask for the granted scope or a narrower one",
+        &["refresh-same-scope-status", "refresh-narrower-status"],
+    ),
+    f(
+        "refresh-narrower-scope-ignored",
+        "a narrower scope asked on refresh is what is granted",
+        &["refresh-narrower-scope"],
+    ),
+    f(
+        "refresh-scope-grows",
+        "a refreshed token's scope stays within the original grant",
+        &[
+            "refresh-scope-subset",
+            "refresh-same-scope-subset",
+            "refresh-narrower-scope",
+        ],
+    ),
+    f(
+        "refresh-access-token-unusable",
+        "a refreshed access token reads FHIR data",
+        &["refresh-new-token-reads"],
+    ),
+    wide(
+        "refresh-token-not-issued",
+        "offline_access brings a refresh token",
+        &["refresh-token-issued"],
+    ),
+    wide(
+        "introspection-always-inactive",
+        "an active token introspects as active",
+        &[
+            "introspect-active",
+            "introspect-scope",
+            "introspect-client-id",
+            "introspect-exp",
+            "introspect-patient",
+            "introspect-fhir-user",
+        ],
+    ),
+    f(
+        "introspection-client-id-missing",
+        "introspection reports the token's client_id",
+        &["introspect-client-id"],
+    ),
+    f(
+        "introspection-exp-missing",
+        "introspection reports the token's exp",
+        &["introspect-exp"],
+    ),
+    f(
+        "introspection-no-patient",
+        "introspection reports the launch's patient",
+        &["introspect-patient"],
+    ),
+    f(
+        "introspection-no-fhir-user",
+        "introspection reports fhirUser when the fhirUser scope was granted",
+        &["introspect-fhir-user"],
+    ),
+    f(
+        "introspection-inactive-explained",
+        "nothing but active: false is said of an inactive token",
+        &["introspect-garbage-nothing-else"],
+    ),
+    f(
+        "revocation-success-204",
+        "revocation answers 200",
+        &[
+            "revoke-access-status",
+            "revoke-refresh-status",
+            "revoke-unknown-status",
+        ],
+    ),
+    f(
+        "debug-token-lifetime-ignored",
+        "the S4S debug token honours access_lifetime",
+        &["s4s-debug-token-lifetime"],
+    ),
+    wide(
+        "debug-token-no-refresh",
+        "the S4S debug token comes with a refresh token",
+        &["s4s-debug-token-refresh-token"],
+    ),
+    f(
+        "debug-introspect-inactive",
+        "S4S debug introspection reports a live token active",
+        &["s4s-debug-introspect-active"],
+    ),
+    f(
+        "fhir-v1-scopes-refused",
+        "SMART v1 `.read` scopes still grant reads",
+        &["s4s-read-with-token-200"],
+    ),
+    f(
+        "fhir-category-search-unsupported",
+        "an Observation search by category works",
+        &["bearer-target-reads"],
     ),
     f(
         "fhir-read-without-token",
@@ -944,6 +1088,7 @@ pub const FAULTS: &[Fault] = &[
             "bearer-no-token-401",
             "bearer-no-token-www-authenticate",
             "bearer-query-token-refused",
+            "s4s-read-without-token-401",
         ],
     ),
     f(

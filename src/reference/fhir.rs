@@ -119,8 +119,11 @@ fn visible(shared: &Shared, grant: &Grant, resource: &Value, interaction: Intera
     } else {
         scopes::permitting(&grant.scope, resource_type, interaction)
     };
+    // Under `fhir-v1-scopes-refused`, SMART v1 `.read` scopes grant nothing.
+    let v1_refused = shared.faults.has("fhir-v1-scopes-refused");
     candidates
         .iter()
+        .filter(|s| !(v1_refused && s.v1))
         .filter(|s| s.category_allows(resource))
         .any(|s| {
             if shared.faults.has("fhir-compartment-not-enforced") {
@@ -224,6 +227,14 @@ pub async fn search(
         Ok(g) => g,
         Err(r) => return r,
     };
+    if params.get("category").is_some() && shared.faults.has("fhir-category-search-unsupported") {
+        return outcome(
+            StatusCode::BAD_REQUEST,
+            "not-supported",
+            "the search parameter `category` is not supported",
+            None,
+        );
+    }
     let reference = |v: &str| v.strip_prefix("Patient/").unwrap_or(v).to_string();
     let patient = params
         .get("patient")

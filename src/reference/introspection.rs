@@ -66,10 +66,16 @@ pub fn describe(shared: &Shared, token: &str) -> Value {
         (r.grant.clone(), r.grant.approval_expires, None)
     } else if shared.faults.has("introspection-garbage-active") {
         return json!({"active": true});
+    } else if shared.faults.has("introspection-inactive-explained") {
+        return json!({"active": false, "error": "the token is unknown or expired"});
     } else {
         return json!({"active": false});
     };
-    let scope = if shared.faults.has("introspection-scope-wrong") {
+    let faults = &shared.faults;
+    if faults.has("introspection-always-inactive") {
+        return json!({"active": false});
+    }
+    let scope = if faults.has("introspection-scope-wrong") {
         format!("{} user/*.rs", grant.scope)
     } else {
         grant.scope.clone()
@@ -82,6 +88,12 @@ pub fn describe(shared: &Shared, token: &str) -> Value {
         "token_type": "Bearer",
         "iss": shared.origin,
     });
+    if faults.has("introspection-client-id-missing") {
+        body.as_object_mut().map(|b| b.remove("client_id"));
+    }
+    if faults.has("introspection-exp-missing") {
+        body.as_object_mut().map(|b| b.remove("exp"));
+    }
     if let Some(iat) = iat {
         body["iat"] = json!(iat);
     }
@@ -89,13 +101,23 @@ pub fn describe(shared: &Shared, token: &str) -> Value {
         body["sub"] = json!(u);
         body["username"] = json!(u);
     }
-    if let Some(p) = &grant.patient {
+    if let Some(p) = grant
+        .patient
+        .as_ref()
+        .filter(|_| !faults.has("introspection-no-patient"))
+    {
         body["patient"] = json!(p);
     }
     if let Some(e) = &grant.encounter {
         body["encounter"] = json!(e);
     }
-    if let Some(f) = &grant.fhir_user {
+    if let Some(f) = grant
+        .fhir_user
+        .as_ref()
+        // SMART: fhirUser is reported when the `fhirUser` scope was granted.
+        .filter(|_| super::scopes::has(&grant.scope, "fhirUser"))
+        .filter(|_| !faults.has("introspection-no-fhir-user"))
+    {
         body["fhirUser"] = json!(f);
     }
     body
@@ -157,7 +179,12 @@ pub async fn revoke(State(shared): State<Shared>, headers: HeaderMap, body: Byte
         }
     }
     drop(store);
-    let mut response = StatusCode::OK.into_response();
+    let status = if faults.has("revocation-success-204") {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = status.into_response();
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         "no-store".parse().expect("valid"),

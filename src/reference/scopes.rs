@@ -26,6 +26,8 @@ pub struct ResourceScope {
     pub search: bool,
     /// A v2 `?category=` constraint (a code, optionally `system|code`).
     pub category: Option<String>,
+    /// Written in SMART v1 syntax (`.read`, `.*`).
+    pub v1: bool,
 }
 
 /// Scopes that are not resource scopes and that this server grants.
@@ -93,6 +95,7 @@ impl ResourceScope {
             read,
             search,
             category,
+            v1: matches!(permission, "read" | "write" | "*"),
         })
     }
 

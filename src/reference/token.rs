@@ -409,6 +409,13 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
     }
     let mut grant = stored.grant.clone();
     if let Some(asked) = params.get("scope") {
+        if faults.has("refresh-scope-param-refused") {
+            return error(
+                shared,
+                "invalid_scope",
+                "scope is not accepted when refreshing",
+            );
+        }
         // RFC 6749 §6: the new scope "MUST NOT include any scope not originally granted".
         if !scopes::is_subset(asked, &stored.grant.scope) && !faults.has("refresh-broadens-scope") {
             return error(
@@ -417,7 +424,12 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
                 "the scope is broader than the original grant",
             );
         }
-        grant.scope = asked.to_string();
+        if !faults.has("refresh-narrower-scope-ignored") {
+            grant.scope = asked.to_string();
+        }
+    }
+    if faults.has("refresh-scope-grows") {
+        grant.scope = format!("{} user/*.rs", grant.scope);
     }
     // Rotation: the old refresh token is spent, and the new one keeps the original grant so a
     // later refresh can ask for any of the originally granted scopes again.
@@ -430,6 +442,9 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
             r.grant.scope = stored.grant.scope.clone();
         }
     }
+    if faults.has("refresh-access-token-unusable") {
+        store.access_tokens.remove(&issued.access_token);
+    }
     drop(store);
     let body = token_body(
         shared,
@@ -438,7 +453,7 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
         issued.refresh_token.as_deref(),
         issued.expires_in,
     );
-    no_store_json(shared, StatusCode::OK, &Value::Object(body))
+    success(shared, body)
 }
 
 fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Response {

@@ -86,10 +86,11 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             "warnings (SHOULD requirements not met; --strict makes them failures):\n\n{warnings}"
         ));
     }
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     out.push_str(&format!(
-        "smartcheck: {} checks in {} cases: {} passed, {} failed, {} warned, {} errored, {} skipped\n",
-        c.total(),
-        report.cases.len(),
+        "smartcheck: {} in {}: {} passed, {} failed, {} warned, {} errored, {} skipped\n",
+        plural(c.total(), "check"),
+        plural(report.cases.len(), "case"),
         c.passed,
         c.failed,
         c.warned,

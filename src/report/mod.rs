@@ -1,6 +1,7 @@
 //! Reports of a finished run: the model, and the console, JUnit and JSON writers.
 
 pub mod console;
+pub mod expect;
 pub mod json;
 pub mod junit;
 pub mod model;

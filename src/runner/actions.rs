@@ -1,5 +1,6 @@
 //! The built-in steps: `client`, `authorize`, `exchange-code`, `verify-id-token`,
-//! `debug-token`. Each uses the SMART protocol code for what it sends and reads, the recording
+//! `debug-token`, `client-credentials` and the registration steps here; `refresh`,
+//! `introspect`, `revoke`, `fhir-read`, `fhir-search` and `target-reads` in `lifecycle`. Each uses the SMART protocol code for what it sends and reads, the recording
 //! HTTP client for the wire, and the case state for what a case holds between steps (clients,
 //! PKCE verifiers, the listener, the browser session).
 
@@ -51,6 +52,10 @@ pub struct CaseState {
     registrations: HashMap<String, Registered>,
     /// The assertions `client-credentials` steps sent, by step id (for replays).
     assertions: HashMap<String, Secret>,
+    /// Refresh-token chains, by the step that started them (see `refresh`).
+    refresh_chains: HashMap<String, lifecycle::RefreshChain>,
+    /// The chain each `refresh` step belongs to.
+    chain_of: HashMap<String, String>,
 }
 
 /// A registration a `client` or `register` step made, for the RFC 7592 steps and the clean-up.
@@ -169,6 +174,8 @@ impl CaseState {
             authorizations: HashMap::new(),
             registrations: HashMap::new(),
             assertions: HashMap::new(),
+            refresh_chains: HashMap::new(),
+            chain_of: HashMap::new(),
         }
     }
 
@@ -415,10 +422,22 @@ impl CaseState {
             .as_ref()
             .and_then(|a| a["client_id"].as_str())
             .map(str::to_string);
+        let said = answer
+            .as_ref()
+            .and_then(|a| {
+                a["error"]
+                    .as_str()
+                    .map(|e| (e, a["error_description"].as_str()))
+            })
+            .map(|(e, d)| match d {
+                Some(d) => format!(": {e} ({d})"),
+                None => format!(": {e}"),
+            })
+            .unwrap_or_default();
         let (Some(answer), Some(client_id)) = (answer, client_id) else {
             let why = match (status, &exchange.error) {
                 (Some(s), _) => {
-                    format!("the registration endpoint answered {s} without a client_id")
+                    format!("the registration endpoint answered {s} without a client_id{said}")
                 }
                 (None, Some(e)) => format!("registration failed: {e}"),
                 (None, None) => "registration failed".to_string(),
@@ -672,19 +691,10 @@ impl CaseState {
             .client
             .clone()
             .unwrap_or_else(|| auth.client_step.clone());
-        let mut client = tri!(self.client_of(&client_step));
-        if action.client_auth == ClientAuthChoice::WrongSecret {
-            let wrong = Secret::new(format!("wrong-{}", pkce::random_urlsafe(12)));
-            client.auth = match client.auth {
-                ClientAuth::Basic(_) => ClientAuth::Basic(wrong),
-                ClientAuth::Post(_) => ClientAuth::Post(wrong),
-                _ => {
-                    return ActionResult::skip(
-                        "a wrong client secret needs a confidential symmetric client",
-                    )
-                }
-            };
-        }
+        let client = tri!(with_auth_choice(
+            tri!(self.client_of(&client_step)),
+            action.client_auth
+        ));
         let redirect_uri = match &action.redirect_uri {
             Some(r) => tri!(render(r, context)),
             None => auth.redirect_uri.clone(),
@@ -1035,6 +1045,12 @@ impl CaseState {
         if let Some(p) = patient {
             body["patient_id"] = json!(p);
         }
+        if let Some(seconds) = action.access_lifetime {
+            body["access_lifetime"] = json!(seconds);
+        }
+        if let Some(seconds) = action.approval_expires_in {
+            body["approval_expires"] = json!(chrono::Utc::now().timestamp() + seconds as i64);
+        }
         let request = OutgoingRequest {
             method: "POST".into(),
             url: endpoint,
@@ -1043,6 +1059,35 @@ impl CaseState {
         };
         send(run, request, settings).await
     }
+}
+
+/// The client as a token request presents it: as registered, with a wrong secret, or with no
+/// authentication at all.
+fn with_auth_choice(mut client: Client, choice: ClientAuthChoice) -> Result<Client, ActionEnd> {
+    match choice {
+        ClientAuthChoice::Registered => {}
+        ClientAuthChoice::WrongSecret => {
+            let wrong = Secret::new(format!("wrong-{}", pkce::random_urlsafe(12)));
+            client.auth = match client.auth {
+                ClientAuth::Basic(_) => ClientAuth::Basic(wrong),
+                ClientAuth::Post(_) => ClientAuth::Post(wrong),
+                _ => {
+                    return Err(ActionEnd::Skip(
+                        "a wrong client secret needs a confidential symmetric client".into(),
+                    ))
+                }
+            }
+        }
+        ClientAuthChoice::None => {
+            if matches!(client.auth, ClientAuth::None) {
+                return Err(ActionEnd::Skip(
+                    "a request without client authentication needs a confidential client (this one is public)".into(),
+                ));
+            }
+            client.auth = ClientAuth::None;
+        }
+    }
+    Ok(client)
 }
 
 /// The registration endpoint: the target's override, else the step's (usually from discovery).
@@ -1358,3 +1403,6 @@ async fn prompt(message: &str) -> Result<String, String> {
     }
     Ok(line)
 }
+
+mod lifecycle;
+pub use lifecycle::{fhir_read, fhir_search, target_reads};

@@ -431,6 +431,24 @@ async fn act(
             .client_credentials(&step.id, a, run, context, settings)
             .await;
     }
+    if let Some(a) = &step.refresh {
+        return state.refresh(&step.id, a, run, context, settings).await;
+    }
+    if let Some(a) = &step.introspect {
+        return state.introspect(a, run, context, settings).await;
+    }
+    if let Some(a) = &step.revoke {
+        return state.revoke(a, run, context, settings).await;
+    }
+    if let Some(a) = &step.fhir_read {
+        return super::actions::fhir_read(a, run, context, settings).await;
+    }
+    if let Some(a) = &step.fhir_search {
+        return super::actions::fhir_search(a, run, context, settings).await;
+    }
+    if let Some(a) = &step.target_reads {
+        return super::actions::target_reads(a, run, context, settings).await;
+    }
     if let Some(a) = &step.register {
         return state
             .register_client(&step.id, a, run, context, settings)

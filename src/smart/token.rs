@@ -1,5 +1,6 @@
-//! The authorization-code token request (RFC 6749 §4.1.3, SMART App Launch 2.2 "obtain access
-//! token"), with the client's authentication.
+//! Token-endpoint requests: the code exchange (RFC 6749 §4.1.3, SMART App Launch 2.2 "obtain
+//! access token"), the refresh (RFC 6749 §6), and the form POST that introspection (RFC 7662)
+//! and revocation (RFC 7009) share, each with the client's authentication.
 
 use super::client::{authenticate, Client};
 use crate::http::OutgoingRequest;
@@ -26,6 +27,34 @@ pub fn code_exchange_request(
     if let Some(v) = &exchange.code_verifier {
         form.push(("code_verifier".into(), v.clone()));
     }
+    form_post(token_endpoint, Some(client), form, Vec::new())
+}
+
+/// The refresh request (RFC 6749 §6): the refresh token, an optional narrower `scope`.
+pub fn refresh_request(
+    token_endpoint: &str,
+    client: &Client,
+    refresh_token: &str,
+    scope: Option<&str>,
+) -> Result<OutgoingRequest, String> {
+    let mut form = vec![
+        ("grant_type".to_string(), "refresh_token".to_string()),
+        ("refresh_token".to_string(), refresh_token.to_string()),
+    ];
+    if let Some(scope) = scope {
+        form.push(("scope".into(), scope.to_string()));
+    }
+    form_post(token_endpoint, Some(client), form, Vec::new())
+}
+
+/// A form POST to an OAuth endpoint (token, introspection, revocation), with the client's
+/// authentication when a client is given. A client assertion's `aud` is the endpoint.
+pub fn form_post(
+    endpoint: &str,
+    client: Option<&Client>,
+    mut form: Vec<(String, String)>,
+    extra_headers: Vec<(String, String)>,
+) -> Result<OutgoingRequest, String> {
     let mut headers = vec![
         (
             "Content-Type".to_string(),
@@ -33,14 +62,17 @@ pub fn code_exchange_request(
         ),
         ("Accept".to_string(), "application/json".to_string()),
     ];
-    authenticate(client, token_endpoint, &mut form, &mut headers)?;
+    headers.extend(extra_headers);
+    if let Some(client) = client {
+        authenticate(client, endpoint, &mut form, &mut headers)?;
+    }
     let mut encoder = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in &form {
         encoder.append_pair(k, v);
     }
     Ok(OutgoingRequest {
         method: "POST".into(),
-        url: token_endpoint.to_string(),
+        url: endpoint.to_string(),
         headers,
         body: Some(encoder.finish()),
     })
@@ -98,5 +130,52 @@ mod tests {
             .as_deref()
             .unwrap()
             .ends_with("&client_id=app&client_secret=s3"));
+    }
+
+    #[test]
+    fn a_refresh_sends_the_token_and_the_scope_only_when_given() {
+        let client = Client {
+            client_id: "app".into(),
+            auth: ClientAuth::Basic(Secret::new("s3")),
+            redirect_uri: String::new(),
+        };
+        let r = refresh_request("https://as/token", &client, "rt1", None).unwrap();
+        assert_eq!(
+            r.body.as_deref(),
+            Some("grant_type=refresh_token&refresh_token=rt1")
+        );
+        assert!(r
+            .headers
+            .contains(&("Authorization".into(), "Basic YXBwOnMz".into())));
+        let r = refresh_request(
+            "https://as/token",
+            &client,
+            "rt1",
+            Some("patient/Patient.rs"),
+        )
+        .unwrap();
+        assert_eq!(
+            r.body.as_deref(),
+            Some("grant_type=refresh_token&refresh_token=rt1&scope=patient%2FPatient.rs")
+        );
+    }
+
+    #[test]
+    fn a_form_post_without_a_client_carries_no_credentials() {
+        let r = form_post(
+            "https://as/introspect",
+            None,
+            vec![("token".into(), "t".into())],
+            vec![("Authorization".into(), "Bearer rs".into())],
+        )
+        .unwrap();
+        assert_eq!(r.body.as_deref(), Some("token=t"));
+        assert_eq!(
+            r.headers
+                .iter()
+                .filter(|(n, _)| n == "Authorization")
+                .count(),
+            1
+        );
     }
 }

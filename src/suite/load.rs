@@ -541,6 +541,51 @@ fn builtin_step(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
             refers(p, "client-credentials.replay", r);
         }
     }
+    if let Some(a) = &step.refresh {
+        let apath = format!("{path}.refresh");
+        p.template(&format!("{apath}.endpoint"), &a.endpoint, earlier);
+        if let Some(scope) = &a.scope {
+            p.template(&format!("{apath}.scope"), scope, earlier);
+        }
+        refers(p, "refresh.from", &a.from);
+        refers(p, "refresh.client", &a.client);
+    }
+    if let Some(a) = &step.introspect {
+        let apath = format!("{path}.introspect");
+        p.template(&format!("{apath}.endpoint"), &a.endpoint, earlier);
+        p.template(&format!("{apath}.token"), &a.token, earlier);
+        refers(p, "introspect.client", &a.client);
+    }
+    if let Some(a) = &step.revoke {
+        let apath = format!("{path}.revoke");
+        p.template(&format!("{apath}.endpoint"), &a.endpoint, earlier);
+        p.template(&format!("{apath}.token"), &a.token, earlier);
+        refers(p, "revoke.client", &a.client);
+    }
+    if let Some(a) = &step.fhir_read {
+        let apath = format!("{path}.fhir-read");
+        p.template(&format!("{apath}.type"), &a.resource_type, earlier);
+        for (key, t) in [("base", &a.base), ("id", &a.id), ("token", &a.token)] {
+            if let Some(t) = t {
+                p.template(&format!("{apath}.{key}"), t, earlier);
+            }
+        }
+    }
+    if let Some(a) = &step.fhir_search {
+        let apath = format!("{path}.fhir-search");
+        p.template(&format!("{apath}.type"), &a.resource_type, earlier);
+        for (key, t) in [("base", &a.base), ("token", &a.token)] {
+            if let Some(t) = t {
+                p.template(&format!("{apath}.{key}"), t, earlier);
+            }
+        }
+        for (name, value) in &a.params {
+            p.template(&format!("{apath}.params.{name}"), value, earlier);
+        }
+    }
+    if let Some(a) = &step.target_reads {
+        p.template(&format!("{path}.target-reads.token"), &a.token, earlier);
+    }
     if let Some(a) = &step.register {
         let apath = format!("{path}.register");
         if let Some(e) = &a.endpoint {
@@ -977,6 +1022,32 @@ fn parse_target(
             }
         }
     }
+    for (i, read) in raw.reads.iter().enumerate() {
+        let rpath = format!("reads[{i}].path");
+        match Template::parse(&read.path) {
+            Err(e) => {
+                p.at_value(&rpath, e.message);
+            }
+            Ok(t) => {
+                for expr in t.exprs() {
+                    if expr.path[0] != "target" {
+                        p.at_value(
+                            &rpath,
+                            format!("`{{{{ {} }}}}` is not known in a target", expr.source),
+                        )
+                        .add_expected("`{{ target.vars.NAME }}`, e.g. `{{ target.vars.patient }}`");
+                    }
+                }
+            }
+        }
+        if read.path.starts_with('/') || read.path.contains("://") {
+            p.at_value(
+                &rpath,
+                "the path is relative to the FHIR base (no leading `/`, no scheme)",
+            )
+            .add_expected("e.g. `Observation?patient={{ target.vars.patient }}`");
+        }
+    }
     if !p.errors.is_empty() {
         return Err(p.errors);
     }
@@ -1056,6 +1127,19 @@ fn parse_target(
             b
         },
         debug_token_endpoint: raw.debug_token_endpoint.as_deref().map(expand),
+        debug_introspect_endpoint: raw.debug_introspect_endpoint.as_deref().map(expand),
+        introspection_auth: raw
+            .introspection_auth
+            .as_ref()
+            .map(|h| (h.header.clone(), Secret::new(expand(&h.value)))),
+        reads: raw
+            .reads
+            .iter()
+            .map(|r| super::target::ExtraRead {
+                path: expand(&r.path),
+                title: r.title.clone(),
+            })
+            .collect(),
     })
 }
 

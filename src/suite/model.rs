@@ -94,6 +94,24 @@ pub struct Step {
     /// assertion.
     #[serde(default)]
     pub client_credentials: Option<ClientCredentialsAction>,
+    /// Built-in: a refresh token request (RFC 6749 §6) with the client's authentication.
+    #[serde(default)]
+    pub refresh: Option<RefreshAction>,
+    /// Built-in: a token introspection request (RFC 7662).
+    #[serde(default)]
+    pub introspect: Option<IntrospectAction>,
+    /// Built-in: a token revocation request (RFC 7009).
+    #[serde(default)]
+    pub revoke: Option<RevokeAction>,
+    /// Built-in: a FHIR read (`GET [base]/[type]/[id]`) with a bearer token.
+    #[serde(default)]
+    pub fhir_read: Option<FhirReadAction>,
+    /// Built-in: a FHIR search (`GET [base]/[type]?params`) with a bearer token.
+    #[serde(default)]
+    pub fhir_search: Option<FhirSearchAction>,
+    /// Built-in: the extra reads the target lists (`reads`), each with the token.
+    #[serde(default)]
+    pub target_reads: Option<TargetReadsAction>,
     /// Built-in: an RFC 7591 registration request.
     #[serde(default)]
     pub register: Option<RegisterAction>,
@@ -141,6 +159,24 @@ impl Step {
         if self.client_credentials.is_some() {
             names.push("client-credentials");
         }
+        if self.refresh.is_some() {
+            names.push("refresh");
+        }
+        if self.introspect.is_some() {
+            names.push("introspect");
+        }
+        if self.revoke.is_some() {
+            names.push("revoke");
+        }
+        if self.fhir_read.is_some() {
+            names.push("fhir-read");
+        }
+        if self.fhir_search.is_some() {
+            names.push("fhir-search");
+        }
+        if self.target_reads.is_some() {
+            names.push("target-reads");
+        }
         if self.register.is_some() {
             names.push("register");
         }
@@ -159,7 +195,7 @@ impl Step {
     /// Whether the step's result is a document the harness made (not an HTTP response of the
     /// server), so that `status` and `header` checks do not apply.
     pub fn result_is_document(&self) -> bool {
-        self.authorize.is_some() || self.verify_id_token.is_some()
+        self.authorize.is_some() || self.verify_id_token.is_some() || self.target_reads.is_some()
     }
 }
 
@@ -172,6 +208,12 @@ pub const ACTIONS: &[&str] = &[
     "verify-id-token",
     "debug-token",
     "client-credentials",
+    "refresh",
+    "introspect",
+    "revoke",
+    "fhir-read",
+    "fhir-search",
+    "target-reads",
     "register",
     "read-registration",
     "update-registration",
@@ -371,6 +413,8 @@ pub enum ClientAuthChoice {
     Registered,
     /// A wrong client secret (confidential symmetric clients).
     WrongSecret,
+    /// No client authentication at all: only `client_id` in the body, as a public client sends.
+    None,
 }
 
 /// `exchange-code`: the authorization-code token request (RFC 6749 §4.1.3) with the client's
@@ -431,6 +475,12 @@ pub struct DebugTokenAction {
     /// The patient; the target's `vars.patient` unless given.
     #[serde(default)]
     pub patient: Option<String>,
+    /// `access_lifetime`: the access token's lifetime in seconds.
+    #[serde(default)]
+    pub access_lifetime: Option<u64>,
+    /// `approval_expires`: when the approval (and the refresh token) ends, in seconds from now.
+    #[serde(default)]
+    pub approval_expires_in: Option<u64>,
 }
 
 /// `client-credentials`: the SMART Backend Services token request (RFC 6749 §4.4 with an RFC 7523
@@ -482,6 +532,148 @@ pub struct AssertionTweaks {
     /// Signed with a key that is not the client's (its `kid` kept).
     #[serde(default)]
     pub wrong_key: bool,
+}
+
+/// Which refresh token a `refresh` step presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefreshTokenChoice {
+    /// The newest refresh token of the chain: the `from` step's, or the one a later refresh
+    /// of it returned when the server rotates them.
+    #[default]
+    Current,
+    /// The refresh token a rotation replaced (skipped when the server does not rotate).
+    Rotated,
+    /// A refresh token the server never issued.
+    Garbage,
+}
+
+/// `refresh`: `grant_type=refresh_token` at the token endpoint (RFC 6749 §6; SMART App Launch
+/// "refresh access token"). The refresh tokens of one chain are followed: when a refresh returns
+/// a new refresh token, the next `refresh` of the chain presents that one.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RefreshAction {
+    /// The token endpoint, usually `"{{ steps.config.json.token_endpoint }}"`.
+    pub endpoint: String,
+    /// The step whose token response holds the refresh token (`exchange-code`, `debug-token`,
+    /// or an earlier `refresh` of the chain).
+    pub from: String,
+    /// The `client` step that asks.
+    #[serde(default = "default_client_step")]
+    pub client: String,
+    /// The `scope` sent; none unless given.
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub refresh_token: RefreshTokenChoice,
+    #[serde(default)]
+    pub client_auth: ClientAuthChoice,
+}
+
+/// How an introspection or revocation request is authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallerAuth {
+    /// The target's `introspection-auth` header when it has one (introspection only), else the
+    /// client's token-endpoint authentication.
+    #[default]
+    Client,
+    /// Nothing: no header, no client credentials (only `client_id` for revocation by a public
+    /// client).
+    None,
+}
+
+/// `introspect`: POST `token` to the introspection endpoint (RFC 7662 §2.1).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IntrospectAction {
+    /// The introspection endpoint, usually `"{{ steps.config.json.introspection_endpoint }}"`.
+    pub endpoint: String,
+    /// The token to introspect, e.g. `"{{ steps.token.json.access_token }}"`.
+    pub token: String,
+    #[serde(default)]
+    pub token_type_hint: Option<String>,
+    /// The `client` step whose authentication is used.
+    #[serde(default = "default_client_step")]
+    pub client: String,
+    #[serde(default)]
+    pub auth: CallerAuth,
+}
+
+/// `revoke`: POST `token` to the revocation endpoint (RFC 7009 §2.1) with the client's
+/// authentication.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RevokeAction {
+    /// The revocation endpoint, usually `"{{ steps.config.json.revocation_endpoint }}"`.
+    pub endpoint: String,
+    /// The token to revoke.
+    pub token: String,
+    /// `access_token` or `refresh_token` (RFC 7009 §2.1).
+    #[serde(default)]
+    pub token_type_hint: Option<String>,
+    /// The `client` step the token was issued to.
+    #[serde(default = "default_client_step")]
+    pub client: String,
+}
+
+/// How a FHIR request carries its access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenPlacement {
+    /// `Authorization: Bearer <token>` (RFC 6750 §2.1).
+    #[default]
+    Header,
+    /// `?access_token=<token>` (RFC 6750 §2.3, which servers should not accept).
+    Query,
+}
+
+/// `fhir-read`: `GET [base]/[type]/[id]` with `Accept: application/fhir+json`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FhirReadAction {
+    /// The FHIR base; the target's unless given.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// The resource type, or a reference `Type/id` (relative or absolute) when `id` is not given.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The access token; without it the request carries none.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_in: TokenPlacement,
+}
+
+/// `fhir-search`: `GET [base]/[type]?params` with `Accept: application/fhir+json`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FhirSearchAction {
+    /// The FHIR base; the target's unless given.
+    #[serde(default)]
+    pub base: Option<String>,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_in: TokenPlacement,
+}
+
+/// `target-reads`: every read the target lists under `reads`, with the token. The result is a
+/// document: `count`, `reads` (each with its request, status and what came back) and
+/// `failures` (one line per read that did not return its resource). Skipped when the target
+/// lists none.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TargetReadsAction {
+    /// The access token.
+    pub token: String,
 }
 
 /// `register`: POST the client metadata as JSON to the registration endpoint (RFC 7591 §3.1),
@@ -788,6 +980,9 @@ macro_rules! with_operators {
             /// A number no smaller than this one.
             #[serde(default)]
             pub at_least: Option<f64>,
+            /// A NumericDate (seconds since 1970, RFC 7519 §2) later than now (`true`).
+            #[serde(default)]
+            pub in_the_future: Option<bool>,
         }
 
         impl $name {
@@ -812,6 +1007,7 @@ macro_rules! with_operators {
                 if self.jwk_set == Some(true) { ops.push(Op::JwkSet); }
                 if let Some(n) = self.at_most { ops.push(Op::AtMost(n)); }
                 if let Some(n) = self.at_least { ops.push(Op::AtLeast(n)); }
+                if self.in_the_future == Some(true) { ops.push(Op::InTheFuture); }
                 ops
             }
 
@@ -823,6 +1019,7 @@ macro_rules! with_operators {
                 if self.absolute_url == Some(false) { names.push("absolute-url"); }
                 if self.not_empty == Some(false) { names.push("not-empty"); }
                 if self.jwk_set == Some(false) { names.push("jwk-set"); }
+                if self.in_the_future == Some(false) { names.push("in-the-future"); }
                 names
             }
         }

@@ -75,6 +75,7 @@ pub enum Op {
     JwkSet,
     AtMost(f64),
     AtLeast(f64),
+    InTheFuture,
 }
 
 impl Op {
@@ -99,6 +100,7 @@ impl Op {
             Op::JwkSet => "jwk-set",
             Op::AtMost(_) => "at-most",
             Op::AtLeast(_) => "at-least",
+            Op::InTheFuture => "in-the-future",
         }
     }
 

@@ -68,6 +68,41 @@ pub struct TargetFile {
     /// An S4S-style debug token endpoint (`debug-token` steps).
     #[serde(default)]
     pub debug_token_endpoint: Option<String>,
+    /// An S4S-style debug introspection endpoint (`GET ...?token=`), read by suites as
+    /// `{{ target.debug-introspect-endpoint }}`.
+    #[serde(default)]
+    pub debug_introspect_endpoint: Option<String>,
+    /// How `introspect` steps authorize themselves, when the server wants something other than
+    /// the client's authentication (e.g. a resource server's bearer token from `${ENV}`).
+    #[serde(default)]
+    pub introspection_auth: Option<HeaderAuth>,
+    /// Extra FHIR reads for servers with more data, made by `target-reads` steps with the
+    /// case's token.
+    #[serde(default)]
+    pub reads: Vec<ExtraRead>,
+}
+
+/// One header sent instead of client authentication; the value is a secret.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HeaderAuth {
+    /// The header name, e.g. `Authorization`.
+    pub header: String,
+    /// The value, normally `"Bearer ${INTROSPECTION_TOKEN}"`.
+    pub value: String,
+}
+
+/// A read or search the target's data supports, relative to the FHIR base:
+/// `Observation?patient={{ target.vars.patient }}&category=laboratory` (a search, answered with a Bundle)
+/// or `Patient/{{ target.vars.patient }}` (a read, answered with that resource type). Only
+/// `{{ target.* }}` is known here.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExtraRead {
+    pub path: String,
+    /// What the read is for, shown in the report.
+    #[serde(default)]
+    pub title: Option<String>,
 }
 
 /// Where a target's clients come from.
@@ -353,6 +388,10 @@ pub struct Target {
     pub ehr_launch: Option<EhrLaunch>,
     pub browser: BrowserSettings,
     pub debug_token_endpoint: Option<String>,
+    pub debug_introspect_endpoint: Option<String>,
+    /// The header `introspect` steps send instead of the client's authentication.
+    pub introspection_auth: Option<(String, Secret)>,
+    pub reads: Vec<ExtraRead>,
 }
 
 impl Target {
@@ -372,6 +411,7 @@ impl Target {
                 .filter_map(|c| c.client_secret.as_deref().map(Secret::new)),
         );
         out.extend(self.initial_access_token.iter().cloned());
+        out.extend(self.introspection_auth.iter().map(|(_, v)| v.clone()));
         let b = &self.browser;
         for step in b
             .sign_in
@@ -389,12 +429,21 @@ impl Target {
 
     /// What suites read as `{{ target.* }}` (no secrets).
     pub fn context(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut context = serde_json::json!({
             "name": self.name,
             "fhir-base": self.fhir_base_str(),
             "smart-version": self.smart_version,
             "origin": self.origin,
             "vars": self.vars,
-        })
+        });
+        for (key, value) in [
+            ("debug-token-endpoint", &self.debug_token_endpoint),
+            ("debug-introspect-endpoint", &self.debug_introspect_endpoint),
+        ] {
+            if let Some(v) = value {
+                context[key] = serde_json::json!(v);
+            }
+        }
+        context
     }
 }

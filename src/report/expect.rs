@@ -1,0 +1,184 @@
+//! Expected verdicts (`run --expect FILE`): a server's known verdicts, written down once and
+//! compared with every run, so that CI fails on any change, a new failure or a fixed one alike.
+//!
+//! ```yaml
+//! server: oidc-provider 9.13.3
+//! checks:
+//!   smart-discovery::smart-configuration::smart-config-status: passed
+//!   smart-app-launch::standalone-basic::standalone-basic-token-pragma:
+//!     verdict: failed
+//!     reason: "RFC 6749 §5.1 wants Pragma: no-cache; the server sends only Cache-Control"
+//! ```
+//! Keys are `suite::case::check`. Every verdict other than `passed` needs a reason.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::RunReport;
+use crate::check::Verdict;
+use crate::suite::error::LoadError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectFile {
+    /// What the verdicts are of (free text, shown in the diff).
+    #[serde(default)]
+    server: Option<String>,
+    checks: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Bare(Word),
+    Full {
+        verdict: Word,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Word {
+    Passed,
+    Failed,
+    Warned,
+    Errored,
+    Skipped,
+}
+
+impl Word {
+    fn as_str(self) -> &'static str {
+        match self {
+            Word::Passed => "passed",
+            Word::Failed => "failed",
+            Word::Warned => "warned",
+            Word::Errored => "errored",
+            Word::Skipped => "skipped",
+        }
+    }
+
+    fn of(verdict: &Verdict) -> Word {
+        match verdict {
+            Verdict::Passed => Word::Passed,
+            Verdict::Failed(_) => Word::Failed,
+            Verdict::Warned(_) => Word::Warned,
+            Verdict::Errored { .. } => Word::Errored,
+            Verdict::Skipped { .. } => Word::Skipped,
+        }
+    }
+}
+
+/// The expected verdicts of one server.
+pub struct Expected {
+    pub server: Option<String>,
+    checks: BTreeMap<String, (Word, Option<String>)>,
+}
+
+/// Loads an expectation file; a mistake names the file, line and column.
+pub fn load(path: &Path) -> Result<Expected, Box<LoadError>> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Box::new(LoadError::whole_file(
+            &file,
+            format!("cannot read the file: {e}"),
+        ))
+    })?;
+    let raw: ExpectFile = serde_yaml::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        Box::new(LoadError::new(&file, &text, (line, column), e.to_string()))
+    })?;
+    let mut checks = BTreeMap::new();
+    for (key, entry) in raw.checks {
+        let (word, reason) = match entry {
+            Entry::Bare(w) => (w, None),
+            Entry::Full { verdict, reason } => (verdict, reason),
+        };
+        if word != Word::Passed && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with(&format!("{key}:")))
+                .map_or(1, |i| i + 1);
+            return Err(Box::new(LoadError::new(
+                &file,
+                &text,
+                (line, 1),
+                format!(
+                    "`{key}` is expected {}, which needs a `reason` naming the requirement and what the server does instead",
+                    word.as_str()
+                ),
+            )));
+        }
+        if key.split("::").count() != 3 {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with(&format!("{key}:")))
+                .map_or(1, |i| i + 1);
+            return Err(Box::new(LoadError::new(
+                &file,
+                &text,
+                (line, 1),
+                format!("`{key}` is not a `suite::case::check` key"),
+            )));
+        }
+        checks.insert(key, (word, reason));
+    }
+    Ok(Expected {
+        server: raw.server,
+        checks,
+    })
+}
+
+/// The differences between a run and the expected verdicts, one line each (empty: they agree).
+pub fn compare(expected: &Expected, report: &RunReport) -> Vec<String> {
+    let mut seen = BTreeMap::new();
+    for case in &report.cases {
+        for step in &case.steps {
+            for check in &step.checks {
+                let key = format!("{}::{}::{}", case.suite, case.case, check.id);
+                let why = match &check.verdict {
+                    Verdict::Failed(m) | Verdict::Warned(m) => {
+                        format!("expected {}, got {}", m.expected, m.actual)
+                    }
+                    Verdict::Errored { reason } | Verdict::Skipped { reason } => reason.clone(),
+                    Verdict::Passed => String::new(),
+                };
+                seen.insert(key, (Word::of(&check.verdict), why));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (key, (want, reason)) in &expected.checks {
+        match seen.get(key) {
+            None if report.interrupted => {}
+            None => out.push(format!("- {key}: expected {}, not run", want.as_str())),
+            Some((got, why)) if got != want => {
+                let mut line = format!("~ {key}: expected {}, got {}", want.as_str(), got.as_str());
+                if !why.is_empty() {
+                    line.push_str(&format!(" ({why})"));
+                }
+                if let Some(r) = reason {
+                    line.push_str(&format!("\n    expected because: {r}"));
+                }
+                out.push(line);
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, (got, why)) in &seen {
+        if !expected.checks.contains_key(key) {
+            let mut line = format!("+ {key}: {} (not in the expected verdicts)", got.as_str());
+            if !why.is_empty() {
+                line.push_str(&format!(" ({why})"));
+            }
+            out.push(line);
+        }
+    }
+    out
+}

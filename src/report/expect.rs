@@ -100,32 +100,25 @@ pub fn load(path: &Path) -> Result<Expected, Box<LoadError>> {
             Entry::Bare(w) => (w, None),
             Entry::Full { verdict, reason } => (verdict, reason),
         };
-        if word != Word::Passed && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        let problem = if word != Word::Passed
+            && reason.as_deref().is_none_or(|r| r.trim().is_empty())
+        {
+            Some(format!(
+                "`{key}` is expected {}, which needs a `reason` naming the requirement and what the server does instead",
+                word.as_str()
+            ))
+        } else if key.split("::").count() != 3 {
+            Some(format!("`{key}` is not a `suite::case::check` key"))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            // serde_yaml keeps no positions for map keys: the key's own line.
             let line = text
                 .lines()
                 .position(|l| l.trim_start().starts_with(&format!("{key}:")))
                 .map_or(1, |i| i + 1);
-            return Err(Box::new(LoadError::new(
-                &file,
-                &text,
-                (line, 1),
-                format!(
-                    "`{key}` is expected {}, which needs a `reason` naming the requirement and what the server does instead",
-                    word.as_str()
-                ),
-            )));
-        }
-        if key.split("::").count() != 3 {
-            let line = text
-                .lines()
-                .position(|l| l.trim_start().starts_with(&format!("{key}:")))
-                .map_or(1, |i| i + 1);
-            return Err(Box::new(LoadError::new(
-                &file,
-                &text,
-                (line, 1),
-                format!("`{key}` is not a `suite::case::check` key"),
-            )));
+            return Err(Box::new(LoadError::new(&file, &text, (line, 1), message)));
         }
         checks.insert(key, (word, reason));
     }

@@ -220,17 +220,32 @@ pub async fn fhir_read(
         Some(i) => Some(tri!(render(i, context))),
         None => None,
     };
-    let token = match &action.token {
-        Some(t) => Some(tri!(render(t, context))),
-        None => None,
-    };
     let url = tri!(read_url(&base, &resource_type, id.as_deref()));
-    send(
+    fhir_send(
+        url,
+        action.token.as_ref(),
+        action.token_in,
         run,
-        fhir_get(url, token.as_deref(), action.token_in),
+        context,
         settings,
     )
     .await
+}
+
+/// Sends a FHIR GET with the step's token (rendered) where the step puts it.
+async fn fhir_send(
+    url: url::Url,
+    token: Option<&String>,
+    placement: TokenPlacement,
+    run: &TargetRun,
+    context: &Value,
+    settings: &RunSettings,
+) -> ActionResult {
+    let token = match token {
+        Some(t) => Some(tri!(render(t, context))),
+        None => None,
+    };
+    send(run, fhir_get(url, token.as_deref(), placement), settings).await
 }
 
 /// `fhir-search`.
@@ -247,13 +262,12 @@ pub async fn fhir_search(
         let value = tri!(render(value, context));
         url.query_pairs_mut().append_pair(name, &value);
     }
-    let token = match &action.token {
-        Some(t) => Some(tri!(render(t, context))),
-        None => None,
-    };
-    send(
+    fhir_send(
+        url,
+        action.token.as_ref(),
+        action.token_in,
         run,
-        fhir_get(url, token.as_deref(), action.token_in),
+        context,
         settings,
     )
     .await

@@ -674,12 +674,6 @@ pub const FAULTS: &[Fault] = &[
             "token-verifier-wrong-json",
             "token-verifier-challenge-json",
             "token-wrong-secret-json",
-            "refresh-garbage-error",
-            "refresh-broader-error",
-            "refresh-other-client-error",
-            "refresh-no-client-auth-error",
-            "refresh-rotated-error",
-            "revoke-refresh-refused-error",
         ],
     ),
     f(

@@ -224,6 +224,7 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
     let grant = code.grant.clone();
     let with_refresh =
         scopes::has(&grant.scope, "offline_access") || scopes::has(&grant.scope, "online_access");
+    let with_refresh = with_refresh && !shared.faults.has("refresh-token-not-issued");
     let issued = store.issue(&grant, ACCESS_LIFETIME, with_refresh);
     if let Some(c) = store.codes.get_mut(code_value) {
         c.used = true;

@@ -11,6 +11,7 @@ pub mod logging;
 pub mod redact;
 pub mod reference;
 pub mod report;
+pub mod requirements;
 pub mod runner;
 pub mod secret;
 pub mod smart;

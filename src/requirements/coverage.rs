@@ -1,0 +1,1 @@
+//! Which checks of which suites test each requirement of the catalogue.

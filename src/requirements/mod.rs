@@ -1,0 +1,7 @@
+//! The requirement catalogue: every requirement a check may cite, from the published texts.
+
+pub mod catalogue;
+pub mod citation;
+pub mod coverage;
+
+pub use catalogue::{Binds, Catalogue, Entry, ReqLevel, Source, Verification};

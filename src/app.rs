@@ -328,6 +328,36 @@ pub fn validate(files: &[PathBuf], env: &Environment) -> u8 {
     }
 }
 
+/// `smartcheck requirements`: the catalogue against the suites, as text or JSON.
+pub fn requirements(suites: &[PathBuf], json: bool) -> u8 {
+    let paths = if suites.is_empty() {
+        vec![PathBuf::from("suites")]
+    } else {
+        suites.to_vec()
+    };
+    let suites = match load_suites(&paths) {
+        Ok(s) => s,
+        Err(errors) => {
+            print_errors(&errors);
+            return exit::USAGE;
+        }
+    };
+    let catalogue = crate::requirements::Catalogue::builtin();
+    let coverage = crate::requirements::coverage::coverage(catalogue, &suites);
+    if json {
+        match serde_json::to_string_pretty(&coverage) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot serialize the catalogue: {e}");
+                return exit::HARNESS;
+            }
+        }
+    } else {
+        print!("{}", crate::requirements::coverage::render_text(&coverage));
+    }
+    exit::SUCCESS
+}
+
 /// Which file format `smartcheck schema` prints.
 #[derive(Debug, Clone, Copy)]
 pub enum SchemaKind {

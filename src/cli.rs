@@ -33,6 +33,19 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the embedded SMART reference server; prints its FHIR base URL first.
     ServeReference(ServeArgs),
+    /// Print the requirement catalogue against the suites: per requirement its level, whom it
+    /// binds and the checks that test it, then the coverage per source and page.
+    Requirements(RequirementsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RequirementsArgs {
+    /// A suite file or a directory of them (repeatable) [default: suites/].
+    #[arg(long = "suite", short = 's', value_name = "FILE_OR_DIR")]
+    pub suites: Vec<PathBuf>,
+    /// Print JSON: `{"requirements": [...], "summary": {...}}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -261,6 +274,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
         Command::ServeReference(args) => {
             app::serve_reference(&args.host, args.port, &args.faults, args.debug_endpoints)
         }
+        Command::Requirements(args) => app::requirements(&args.suites, args.json),
     }
 }
 

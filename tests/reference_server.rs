@@ -759,7 +759,7 @@ impl<T> Pipe for T {}
 fn direct_faults() -> Vec<&'static str> {
     FAULTS
         .iter()
-        .filter(|f| f.caught_by.is_empty())
+        .filter(|f| f.caught_by.is_empty() && !f.is_variant())
         .map(|f| f.name)
         .collect()
 }

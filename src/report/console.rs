@@ -45,8 +45,16 @@ pub fn describe_failure(step: &StepReport, check: &CheckReport) -> String {
         Verdict::Errored { reason } => out.push_str(&format!("  reason:   {reason}\n")),
         _ => {}
     }
-    out.push_str(&format!("  spec:     \"{}\"\n", check.requirement.quote));
-    out.push_str(&format!("            {}\n", check.requirement.url));
+    for requirement in &check.requirements {
+        out.push_str(&format!(
+            "  spec:     {} ({}) \"{}\"\n",
+            requirement.id, requirement.level, requirement.text
+        ));
+        out.push_str(&format!("            {}\n", requirement.url));
+    }
+    if let Some(implied) = &check.implied {
+        out.push_str(&format!("  implied:  {implied}\n"));
+    }
     for file in &step.artifacts {
         out.push_str(&format!("  saved:    {file}\n"));
     }

@@ -103,7 +103,13 @@ fn test_case(classname: &str, step: &StepReport, check: &CheckReport) -> TestCas
     tc.set_time(Duration::from_millis(step.duration_ms));
     tc.add_property(("title", check.title.as_str()));
     tc.add_property(("level", check.level.as_str()));
-    tc.add_property(("requirement", check.requirement.url.as_str()));
+    for requirement in &check.requirements {
+        tc.add_property(("requirement", requirement.id.as_str()));
+        tc.add_property(("requirement-url", requirement.url.as_str()));
+    }
+    if let Some(implied) = &check.implied {
+        tc.add_property(("implied", implied.as_str()));
+    }
     tc.add_property(("location", check.location.to_string().as_str()));
     let mut out = String::new();
     if let Verdict::Warned(m) = &check.verdict {

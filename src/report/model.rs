@@ -159,7 +159,11 @@ pub struct CheckReport {
     pub id: String,
     pub title: String,
     pub level: Level,
-    pub requirement: Requirement,
+    /// The catalogue requirements the check tests.
+    pub requirements: Vec<Requirement>,
+    /// What the check infers beyond the words of its requirements (then it is at most SHOULD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implied: Option<String>,
     pub location: Location,
     #[serde(flatten)]
     pub verdict: Verdict,

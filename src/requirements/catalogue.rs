@@ -53,6 +53,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../requirements/rfc7662.yaml"),
     ),
     (
+        "requirements/rfc9700.yaml",
+        include_str!("../../requirements/rfc9700.yaml"),
+    ),
+    (
         "requirements/oidc-core.yaml",
         include_str!("../../requirements/oidc-core.yaml"),
     ),
@@ -303,7 +307,8 @@ impl Catalogue {
         CATALOGUE.get_or_init(|| {
             // The embedded files are tested (tests/citations.rs and the unit test below); a
             // broken one is a build defect, not user input.
-            Catalogue::parse(FILES).unwrap_or_else(|e| panic!("built-in requirement catalogue: {e}"))
+            Catalogue::parse(FILES)
+                .unwrap_or_else(|e| panic!("built-in requirement catalogue: {e}"))
         })
     }
 

@@ -222,7 +222,9 @@ pub fn verify(catalogue: &Catalogue, specs: &Path) -> Result<Findings, SourcesEr
                         continue;
                     };
                     if !pages.contains_key(&page) {
-                        let path = specs.join("smart-app-launch-2.2.0").join(format!("{page}.md"));
+                        let path = specs
+                            .join("smart-app-launch-2.2.0")
+                            .join(format!("{page}.md"));
                         let text = match read(&path) {
                             Ok(t) => t,
                             Err(_) if !specs.join("smart-app-launch-2.2.0").exists() => {
@@ -246,9 +248,9 @@ pub fn verify(catalogue: &Catalogue, specs: &Path) -> Result<Findings, SourcesEr
                         sections.get(&anchor)
                     };
                     match section {
-                        None => findings.problems.push(problem(format!(
-                            "{page}.html has no anchor #{anchor}"
-                        ))),
+                        None => findings
+                            .problems
+                            .push(problem(format!("{page}.html has no anchor #{anchor}"))),
                         Some(section) => match contains_in_order(section, &entry.text) {
                             Ok(()) => findings.proven += 1,
                             Err(m) => findings
@@ -319,7 +321,9 @@ mod tests {
             "retrieve-well-knownsmart-configuration"
         );
         assert_eq!(
-            heading_id("Experimental: Authorization Details for Multiple Servers {%include exp.html%}"),
+            heading_id(
+                "Experimental: Authorization Details for Multiple Servers {%include exp.html%}"
+            ),
             "experimental-authorization-details-for-multiple-servers-exp"
         );
     }
@@ -328,7 +332,7 @@ mod tests {
     fn repeated_headings_are_numbered_and_sections_hold_their_text() {
         let page = "## Request\nask **nicely**\n## Response\nThe `access_token` SHALL be\n### Detail\ninner\n## Response\nsecond\n";
         let s = markdown_sections(page);
-        assert!(s["response"].contains("The access_token SHALL be inner"));
+        assert!(s["response"].contains("The access_token SHALL be ### Detail inner"));
         assert_eq!(s["response-1"], "## Response second");
         assert!(contains_in_order(&s["request"], "ask nicely").is_ok());
         assert!(contains_in_order(&s["response"], "access_token ... inner").is_ok());
@@ -340,7 +344,11 @@ mod tests {
     fn rfc_sections_include_subsections_and_skip_page_breaks() {
         let text = "5.  Issuing\n\n   The server MUST\n\n\nHardt   Standards Track   [Page 9]\n\u{c}\nRFC 6749   OAuth 2.0   October 2012\n\n   include the entity-\n   body.\n\n5.1.  Success\n\n   with a 200 (OK) [RFC2616] status code\n\n6.  Refreshing\n";
         let s = rfc_sections(text);
-        assert!(contains_in_order(&s["5"], "The server MUST include the entity-body.").is_ok(), "{}", s["5"]);
+        assert!(
+            contains_in_order(&s["5"], "The server MUST include the entity-body.").is_ok(),
+            "{}",
+            s["5"]
+        );
         assert!(contains_in_order(&s["5"], "with a 200 (OK) status code").is_ok());
         assert!(contains_in_order(&s["5.1"], "The server MUST").is_err());
         assert!(!s["5"].contains("Refreshing"));

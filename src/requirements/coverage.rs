@@ -1,1 +1,201 @@
-//! Which checks of which suites test each requirement of the catalogue.
+//! Which checks of which suites test each requirement of the catalogue, and the coverage that
+//! adds up to per source and per page (`smartcheck requirements`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::catalogue::{Catalogue, Kind};
+use crate::suite::Suite;
+
+/// One requirement with the checks that cite it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub id: String,
+    pub source: String,
+    pub url: String,
+    pub level: String,
+    pub binds: Vec<String>,
+    pub kind: Kind,
+    pub text: String,
+    /// `suite::case::check` of every check that cites the requirement.
+    pub checks: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untestable: Option<String>,
+}
+
+/// Counts for a source or a page.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Tally {
+    pub requirements: usize,
+    pub tested: usize,
+    pub untestable: usize,
+    pub untested: usize,
+}
+
+impl Tally {
+    fn add(&mut self, row: &Row) {
+        self.requirements += 1;
+        if !row.checks.is_empty() {
+            self.tested += 1;
+        } else if row.untestable.is_some() {
+            self.untestable += 1;
+        } else {
+            self.untested += 1;
+        }
+    }
+}
+
+/// The catalogue against the suites.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub requirements: Vec<Row>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub checks: usize,
+    /// Per catalogue source.
+    pub sources: BTreeMap<String, Tally>,
+    /// Per page of SMART App Launch 2.2 (server statements: explicit and field rows only).
+    pub smart_pages: BTreeMap<String, Tally>,
+    /// The SMART 2.2 server statements of the audit (explicit and field rows).
+    pub smart_statements: Tally,
+}
+
+/// Maps every check of the suites to the requirements it cites.
+pub fn coverage(catalogue: &Catalogue, suites: &[Suite]) -> Coverage {
+    let mut by_id: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut checks = 0;
+    for suite in suites {
+        for case in &suite.cases {
+            for step in &case.steps {
+                for check in &step.checks {
+                    checks += 1;
+                    for cited in &check.cited {
+                        by_id
+                            .entry(cited.id.as_str())
+                            .or_default()
+                            .push(format!("{}::{}::{}", suite.suite, case.id, check.id));
+                    }
+                }
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    let mut sources: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut pages: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut statements = Tally::default();
+    for entry in catalogue.entries() {
+        let row = Row {
+            id: entry.id.clone(),
+            source: entry.source.clone(),
+            url: entry.url.clone(),
+            level: entry.level.as_str().to_string(),
+            binds: entry.binds.iter().map(|b| b.as_str().to_string()).collect(),
+            kind: entry.kind,
+            text: entry.text.clone(),
+            checks: by_id.get(entry.id.as_str()).cloned().unwrap_or_default(),
+            untestable: entry.untestable.clone(),
+        };
+        sources.entry(entry.source.clone()).or_default().add(&row);
+        if entry.source == "smart-app-launch-2.2"
+            && matches!(entry.kind, Kind::Statement | Kind::Field)
+            && !entry.id.starts_with("smart-x-")
+        {
+            statements.add(&row);
+            let page = entry
+                .url
+                .rsplit('/')
+                .next()
+                .and_then(|p| p.split(['.', '#']).next())
+                .unwrap_or_default()
+                .to_string();
+            pages.entry(page).or_default().add(&row);
+        }
+        rows.push(row);
+    }
+    Coverage {
+        requirements: rows,
+        summary: Summary {
+            checks,
+            sources,
+            smart_pages: pages,
+            smart_statements: statements,
+        },
+    }
+}
+
+/// The catalogue as a person reads it: per requirement its level, whom it binds and its checks,
+/// then the coverage per source and per SMART page.
+pub fn render_text(coverage: &Coverage) -> String {
+    let mut out = String::new();
+    let mut source = "";
+    for row in &coverage.requirements {
+        if row.source != source {
+            source = &row.source;
+            out.push_str(&format!("\n== {source}\n"));
+        }
+        out.push_str(&format!(
+            "{} [{}; {}] {}\n    {}\n",
+            row.id,
+            row.level,
+            row.binds.join(", "),
+            row.url,
+            row.text
+        ));
+        if !row.checks.is_empty() {
+            for check in &row.checks {
+                out.push_str(&format!("    tested by {check}\n"));
+            }
+        } else if let Some(reason) = &row.untestable {
+            out.push_str(&format!("    untestable: {reason}\n"));
+        } else {
+            out.push_str("    untested\n");
+        }
+    }
+    let line = |name: &str, t: &Tally| {
+        format!(
+            "  {name:<34} {:>4} requirements  {:>4} tested  {:>3} untestable  {:>4} untested\n",
+            t.requirements, t.tested, t.untestable, t.untested
+        )
+    };
+    out.push_str(&format!(
+        "\ncoverage ({} checks in the suites):\n",
+        coverage.summary.checks
+    ));
+    for (name, tally) in &coverage.summary.sources {
+        out.push_str(&line(name, tally));
+    }
+    out.push_str("\nSMART App Launch 2.2 server statements, per page:\n");
+    for (name, tally) in &coverage.summary.smart_pages {
+        out.push_str(&line(name, tally));
+    }
+    out.push_str(&line("all pages", &coverage.summary.smart_statements));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_tested_untestable_and_untested_per_page() {
+        let catalogue = Catalogue::builtin();
+        let cov = coverage(catalogue, &[]);
+        assert_eq!(cov.summary.checks, 0);
+        let s = &cov.summary.smart_statements;
+        assert_eq!(s.requirements, 154, "the audit's 154 server statements");
+        assert_eq!(s.tested, 0);
+        assert_eq!(s.untestable, 11);
+        assert_eq!(s.untested, 143);
+        assert_eq!(cov.summary.smart_pages["app-state"].requirements, 21);
+        let text = render_text(&cov);
+        assert!(
+            text.contains("smart-cf-22 [SHALL; resource-server]"),
+            "{text}"
+        );
+        assert!(text.contains("    untestable: Internal duty."));
+    }
+}

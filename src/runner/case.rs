@@ -83,7 +83,8 @@ fn check_report(check: &Check, verdict: Verdict) -> CheckReport {
         id: check.id.clone(),
         title: check.title.clone(),
         level: check.level,
-        requirement: check.requirement.clone(),
+        requirements: check.cited.clone(),
+        implied: check.implied.clone(),
         location: check.location.clone(),
         verdict,
     }
@@ -300,12 +301,11 @@ async fn run_step(
                 id: format!("{}-step", step.id),
                 title: format!("step `{}` can be carried out", step.id),
                 level: Level::Shall,
-                requirement: crate::suite::model::Requirement {
-                    url: String::new(),
-                    quote:
-                        "the harness could not carry out this step, so the case cannot be judged"
-                            .into(),
-                },
+                requirements: Vec::new(),
+                implied: Some(
+                    "the harness could not carry out this step, so the case cannot be judged"
+                        .into(),
+                ),
                 location: step.location.clone(),
                 verdict: Verdict::Errored { reason },
             });

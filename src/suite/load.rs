@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use super::error::{did_you_mean, LoadError};
-use super::model::{Check, Condition, HeaderCheck, JsonCheck, Step, Suite, ACTIONS};
+use super::model::{
+    Check, Condition, GroupLibrary, HeaderCheck, JsonCheck, Level, Requirement, Step, Suite,
+    ACTIONS,
+};
 use super::ops::Op;
 use super::position::{Location, PositionIndex};
 use super::target::{Target, TargetFile};
@@ -330,6 +333,21 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
     }
     let mut case_ids = HashSet::new();
     let mut check_ids: BTreeMap<String, String> = BTreeMap::new();
+    let suite_groups = suite.groups.clone();
+    for (name, checks) in &suite_groups {
+        if !is_kebab(name) {
+            p.at_key(
+                &format!("groups.{name}"),
+                format!("group name `{name}` is not kebab-case"),
+            );
+        }
+        if checks.is_empty() {
+            p.at_key(
+                &format!("groups.{name}"),
+                format!("group `{name}` has no checks"),
+            );
+        }
+    }
     for (ci, case) in suite.cases.iter_mut().enumerate() {
         let cpath = format!("cases[{ci}]");
         case.location = p.location(&cpath);
@@ -436,8 +454,43 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
                     jsonpath(&mut p, &format!("{kpath}.json"), path);
                 }
             }
-            for (ki, check) in step.checks.iter_mut().enumerate() {
-                let kpath = format!("{spath}.checks[{ki}]");
+            // Checks of the groups the step uses come first, their ids prefixed with the case id.
+            let mut expanded: Vec<(String, Check)> = Vec::new();
+            for (ui, name) in step.use_checks.iter().enumerate() {
+                let upath = format!("{spath}.use-checks[{ui}]");
+                let group = suite_groups
+                    .get(name)
+                    .or_else(|| builtin_groups().get(name));
+                match group {
+                    Some(checks) => {
+                        for check in checks {
+                            let mut check = check.clone();
+                            check.id = format!("{}-{}", case.id, check.id);
+                            expanded.push((upath.clone(), check));
+                        }
+                    }
+                    None => {
+                        let known: Vec<&str> = suite_groups
+                            .keys()
+                            .chain(builtin_groups().keys())
+                            .map(String::as_str)
+                            .collect();
+                        p.at_value(&upath, format!("no check group `{name}`"))
+                            .add_expected(format!(
+                                "a group of the suite's `groups` or a built-in one: {}",
+                                known.join(", ")
+                            ))
+                            .add_help_opt(did_you_mean(name, known.iter().copied()));
+                    }
+                }
+            }
+            let own: Vec<(String, Check)> = std::mem::take(&mut step.checks)
+                .into_iter()
+                .enumerate()
+                .map(|(ki, c)| (format!("{spath}.checks[{ki}]"), c))
+                .collect();
+            expanded.extend(own);
+            for (kpath, mut check) in expanded {
                 check.location = p.location(&kpath);
                 p.id(&kpath, &check.id, "check");
                 if let Some(other) = check_ids.insert(check.id.clone(), case.id.clone()) {
@@ -450,7 +503,8 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
                     )
                     .add_help("check ids are JUnit names and JSON keys: keep them unique");
                 }
-                validate_check(&mut p, &kpath, check, &with_self);
+                validate_check(&mut p, &kpath, &mut check, &with_self);
+                step.checks.push(check);
             }
             step_ids.push(step.id.clone());
         }
@@ -664,7 +718,107 @@ fn json_value_templates(p: &mut Problems, path: &str, value: &serde_json::Value,
     }
 }
 
-fn validate_check(p: &mut Problems, path: &str, check: &Check, steps: &[&str]) {
+/// The built-in check groups (`suites/lib/check-groups.yaml`, embedded).
+pub fn builtin_groups() -> &'static BTreeMap<String, Vec<Check>> {
+    static GROUPS: std::sync::OnceLock<BTreeMap<String, Vec<Check>>> = std::sync::OnceLock::new();
+    GROUPS.get_or_init(|| {
+        // Tested (tests in this module load it and every built-in suite uses it): a broken
+        // library is a build defect, not user input.
+        let library: GroupLibrary = serde_yaml::from_str(BUILTIN_GROUPS)
+            .unwrap_or_else(|e| panic!("suites/lib/check-groups.yaml: {e}"));
+        library.groups
+    })
+}
+
+/// The text of the built-in check groups.
+pub const BUILTIN_GROUPS: &str = include_str!("../../suites/lib/check-groups.yaml");
+
+/// Resolves a check's requirement ids in the catalogue and holds its level to theirs: a SHALL
+/// check needs a SHALL requirement that binds a server; any check needs a server requirement
+/// at SHOULD or above unless it says what it infers (`implied`), and then it is at most SHOULD.
+fn requirements(p: &mut Problems, path: &str, check: &mut Check) {
+    let catalogue = crate::requirements::Catalogue::builtin();
+    let rpath = format!("{path}.requirement");
+    if check.requirement.0.is_empty() {
+        p.at_value(&rpath, format!("check `{}` cites no requirement", check.id))
+            .add_expected(
+                "a requirement id of the catalogue (`smartcheck requirements` lists them)",
+            );
+        return;
+    }
+    let mut cited = Vec::new();
+    for (i, id) in check.requirement.0.iter().enumerate() {
+        let ipath = if check.requirement.0.len() > 1 {
+            format!("{rpath}[{i}]")
+        } else {
+            rpath.clone()
+        };
+        match catalogue.get(id) {
+            Some(entry) => cited.push(entry),
+            None => {
+                p.at_value(&ipath, format!("no requirement `{id}` in the catalogue"))
+                    .add_expected("an id that `smartcheck requirements` lists")
+                    .add_help_opt(did_you_mean(id, catalogue.ids()));
+            }
+        }
+    }
+    if cited.len() != check.requirement.0.len() {
+        return;
+    }
+    let strongest = cited.iter().map(|e| e.server_strength()).max().unwrap_or(0);
+    let describe = |cited: &[&crate::requirements::Entry]| {
+        cited
+            .iter()
+            .map(|e| {
+                format!(
+                    "`{}` is {} binding {}",
+                    e.id,
+                    e.level.as_str(),
+                    e.binds_text()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if check.implied.is_some() {
+        if check.level == Level::Shall {
+            p.at_key(
+                &format!("{path}.implied"),
+                format!(
+                    "check `{}` is SHALL but says it tests what its requirements imply",
+                    check.id
+                ),
+            )
+            .add_expected("`level: SHOULD` for an implied check (a warning, not a failure)");
+        }
+    } else if strongest == 0 {
+        p.at_value(&rpath, format!("check `{}` cites no requirement that binds a server at SHOULD or above", check.id))
+            .add_expected(describe(&cited))
+            .add_help("cite the server's own duty, or say what the check infers with `implied: REASON` and `level: SHOULD`");
+    } else if check.level == Level::Shall && strongest < 2 {
+        p.at_key(
+            &format!("{path}.level"),
+            format!(
+                "check `{}` is SHALL, stricter than its requirements",
+                check.id
+            ),
+        )
+        .add_expected(describe(&cited))
+        .add_help("use `level: SHOULD`, or cite the SHALL requirement the check rests on");
+    }
+    check.cited = cited
+        .iter()
+        .map(|e| Requirement {
+            id: e.id.clone(),
+            url: e.url.clone(),
+            level: e.level.as_str().to_string(),
+            text: e.text.clone(),
+        })
+        .collect();
+}
+
+fn validate_check(p: &mut Problems, path: &str, check: &mut Check, steps: &[&str]) {
+    requirements(p, path, check);
     match check.subject_count() {
         1 => {}
         0 => {

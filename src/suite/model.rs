@@ -20,6 +20,10 @@ pub struct Suite {
     pub description: Option<String>,
     /// The specification the suite checks.
     pub spec: SpecRef,
+    /// Reusable check lists, used by steps with `use-checks: [NAME]` (besides the built-in
+    /// groups of `suites/lib/check-groups.yaml`). Each use prefixes the check ids with the case id.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<Check>>,
     pub cases: Vec<Case>,
     /// The file the suite came from (set by the loader).
     #[serde(skip)]
@@ -127,6 +131,11 @@ pub struct Step {
     /// Values kept in the case context as `{{ vars.NAME }}`.
     #[serde(default)]
     pub capture: BTreeMap<String, Capture>,
+    /// Check groups (the suite's `groups` or the built-in ones) whose checks this step runs
+    /// before its own, each id prefixed with the case id (`token-status` in case `standalone`
+    /// is `standalone-token-status`).
+    #[serde(default)]
+    pub use_checks: Vec<String>,
     #[serde(default)]
     pub checks: Vec<Check>,
     #[serde(skip)]
@@ -806,14 +815,67 @@ impl Level {
     }
 }
 
-/// The requirement a check comes from.
-#[derive(Debug, Clone, Deserialize, JsonSchema, serde::Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// A catalogue requirement a check cites, resolved by the loader (reports carry it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Requirement {
-    /// The spec section, e.g. `https://hl7.org/fhir/smart-app-launch/conformance.html#metadata`.
+    /// The catalogue id, e.g. `smart-cf-22`.
+    pub id: String,
+    /// The published section, e.g. `https://hl7.org/fhir/smart-app-launch/conformance.html#metadata`.
     pub url: String,
-    /// A short quote of the requirement.
-    pub quote: String,
+    /// SHALL, SHALL NOT, SHOULD, SHOULD NOT or MAY, as the source says.
+    pub level: String,
+    /// The source's own words.
+    pub text: String,
+}
+
+/// The ids of the catalogue requirements a check tests (`smartcheck requirements` lists them):
+/// one id, or a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequirementIds(pub Vec<String>);
+
+/// How `requirement:` is written: one id or a list of ids.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+enum RequirementIdsForm {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl JsonSchema for RequirementIds {
+    fn schema_name() -> String {
+        "RequirementIds".into()
+    }
+
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        RequirementIdsForm::json_schema(gen)
+    }
+}
+
+impl<'de> Deserialize<'de> for RequirementIds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RequirementIds;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a requirement id of the catalogue (see `smartcheck requirements`) or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RequirementIds(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut ids = Vec::new();
+                while let Some(id) = seq.next_element::<String>()? {
+                    ids.push(id);
+                }
+                Ok(RequirementIds(ids))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// One named expectation on a step's result. Exactly one of `status`, `header`, `json`, `body`.
@@ -823,9 +885,20 @@ pub struct Check {
     /// Stable kebab-case id, unique in the suite: the JUnit test name and JSON key.
     pub id: String,
     pub title: String,
+    /// SHALL (a failure fails the run) or SHOULD (a warning); never stronger than the
+    /// requirements it cites.
     #[serde(default)]
     pub level: Level,
-    pub requirement: Requirement,
+    /// The catalogue requirements the check tests: an id (`smart-cf-22`) or a list of ids.
+    pub requirement: RequirementIds,
+    /// The check enforces what its requirements imply but do not say; the reason. Such a check
+    /// is at most SHOULD.
+    #[serde(default)]
+    pub implied: Option<String>,
+    /// The cited requirements, resolved from the catalogue by the loader.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub cited: Vec<Requirement>,
     /// Evaluate the check only when this holds; otherwise it is skipped with a reason.
     #[serde(default)]
     pub when: Option<Condition>,
@@ -1099,4 +1172,11 @@ impl Check {
         .filter(|b| **b)
         .count()
     }
+}
+
+/// A file of reusable check groups (the built-in one is `suites/lib/check-groups.yaml`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GroupLibrary {
+    pub groups: BTreeMap<String, Vec<Check>>,
 }

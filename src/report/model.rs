@@ -11,7 +11,7 @@ use crate::suite::Location;
 
 /// The JSON report's format name and version; bump the version on any breaking change.
 pub const REPORT_FORMAT: &str = "smartcheck-report";
-pub const REPORT_VERSION: u32 = 1;
+pub const REPORT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {

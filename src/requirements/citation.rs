@@ -26,6 +26,8 @@ pub struct Findings {
 /// Why the sources could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum SourcesError {
+    #[error("the sources are not there: {0} is missing")]
+    Missing(String),
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -193,109 +195,88 @@ pub fn rfc_sections(text: &str) -> BTreeMap<String, String> {
 
 /// Proves every entry of the catalogue whose source is in `specs` (../shared/specs).
 pub fn verify(catalogue: &Catalogue, specs: &Path) -> Result<Findings, SourcesError> {
-    let read = |path: &Path| {
-        std::fs::read_to_string(path).map_err(|source| SourcesError::Read {
-            path: path.display().to_string(),
-            source,
-        })
-    };
     let mut findings = Findings::default();
-    let mut pages: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let mut rfcs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    // Parsed sources by file: anchor or section number -> normalized text.
+    let mut parsed: BTreeMap<std::path::PathBuf, BTreeMap<String, String>> = BTreeMap::new();
     for source in &catalogue.sources {
         for entry in &source.requirements {
-            let problem = |message: String| Problem {
-                id: entry.id.clone(),
-                message,
-            };
-            match source.verify {
-                Verification::Manual => {
-                    findings.manual += 1;
-                    continue;
-                }
-                Verification::SmartPages => {
-                    let Some((page, anchor)) = smart_page(&source.url, entry) else {
-                        findings.problems.push(problem(format!(
-                            "`{}` is not a page of {} with an anchor",
-                            entry.url, source.url
-                        )));
+            // Where the text must be: the file, how to split it, and which part.
+            let file = source.file.clone().unwrap_or_default();
+            let (path, split, part, label): (_, fn(&str) -> BTreeMap<String, String>, _, _) =
+                match source.verify {
+                    Verification::Manual => {
+                        findings.manual += 1;
                         continue;
-                    };
-                    if !pages.contains_key(&page) {
-                        let path = specs
-                            .join("smart-app-launch-2.2.0")
-                            .join(format!("{page}.md"));
-                        let text = match read(&path) {
-                            Ok(t) => t,
-                            Err(_) if !specs.join("smart-app-launch-2.2.0").exists() => {
-                                return Err(read(&path).unwrap_err())
-                            }
-                            Err(_) => {
-                                findings
-                                    .problems
-                                    .push(problem(format!("no page `{page}.md` in the sources")));
-                                continue;
-                            }
+                    }
+                    Verification::SmartPages => {
+                        let Some((page, anchor)) = smart_page(&source.url, entry) else {
+                            findings.problems.push(Problem {
+                                id: entry.id.clone(),
+                                message: format!("`{}` is not a page of {}", entry.url, source.url),
+                            });
+                            continue;
                         };
-                        pages.insert(page.clone(), markdown_sections(&text));
+                        let dir = specs.join("smart-app-launch-2.2.0");
+                        if !dir.is_dir() {
+                            return Err(SourcesError::Missing(dir.display().to_string()));
+                        }
+                        let label = format!("{page}.html#{anchor}");
+                        (
+                            dir.join(format!("{page}.md")),
+                            markdown_sections,
+                            anchor,
+                            label,
+                        )
                     }
-                    let sections = &pages[&page];
-                    let whole;
-                    let section = if anchor.is_empty() {
-                        whole = sections.get("").cloned();
-                        whole.as_ref()
-                    } else {
-                        sections.get(&anchor)
-                    };
-                    match section {
-                        None => findings
-                            .problems
-                            .push(problem(format!("{page}.html has no anchor #{anchor}"))),
-                        Some(section) => match contains_in_order(section, &entry.text) {
-                            Ok(()) => findings.proven += 1,
-                            Err(m) => findings
-                                .problems
-                                .push(problem(format!("{page}.html#{anchor}: {m}"))),
-                        },
+                    Verification::RfcText => {
+                        let Some(section) = entry.url.split("#section-").nth(1) else {
+                            findings.problems.push(Problem {
+                                id: entry.id.clone(),
+                                message: format!("`{}` names no #section-N", entry.url),
+                            });
+                            continue;
+                        };
+                        let label = format!("{file} section {section}");
+                        (
+                            specs.join("rfc").join(&file),
+                            rfc_sections,
+                            section.to_string(),
+                            label,
+                        )
                     }
+                    Verification::Seed => {
+                        let seeds = specs.parent().unwrap_or(specs).join("seeds");
+                        (seeds.join(&file), whole_text, String::new(), file.clone())
+                    }
+                };
+            if !parsed.contains_key(&path) {
+                let text = std::fs::read_to_string(&path).map_err(|source| SourcesError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                parsed.insert(path.clone(), split(&text));
+            }
+            let outcome = match parsed[&path].get(&part) {
+                None => Err(format!("{label}: no such anchor or section")),
+                Some(text) => {
+                    contains_in_order(text, &entry.text).map_err(|m| format!("{label}: {m}"))
                 }
-                Verification::Seed => {
-                    let file = source.file.clone().unwrap_or_default();
-                    let path = specs.parent().unwrap_or(specs).join("seeds").join(&file);
-                    let text = normalize(&read(&path)?);
-                    match contains_in_order(&text, &entry.text) {
-                        Ok(()) => findings.proven += 1,
-                        Err(m) => findings.problems.push(problem(format!("{file}: {m}"))),
-                    }
-                }
-                Verification::RfcText => {
-                    let file = source.file.clone().unwrap_or_default();
-                    if !rfcs.contains_key(&file) {
-                        let text = read(&specs.join("rfc").join(&file))?;
-                        rfcs.insert(file.clone(), rfc_sections(&text));
-                    }
-                    let Some(section) = entry.url.split("#section-").nth(1) else {
-                        findings
-                            .problems
-                            .push(problem(format!("`{}` names no #section-N", entry.url)));
-                        continue;
-                    };
-                    match rfcs[&file].get(section) {
-                        None => findings
-                            .problems
-                            .push(problem(format!("{file} has no section {section}"))),
-                        Some(text) => match contains_in_order(text, &entry.text) {
-                            Ok(()) => findings.proven += 1,
-                            Err(m) => findings
-                                .problems
-                                .push(problem(format!("{file} section {section}: {m}"))),
-                        },
-                    }
-                }
+            };
+            match outcome {
+                Ok(()) => findings.proven += 1,
+                Err(message) => findings.problems.push(Problem {
+                    id: entry.id.clone(),
+                    message,
+                }),
             }
         }
     }
     Ok(findings)
+}
+
+/// A file read as one part (key ``).
+fn whole_text(text: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(String::new(), normalize(text))])
 }
 
 /// `(page, anchor)` of a SMART URL under the source's base URL.
@@ -352,5 +333,43 @@ mod tests {
         assert!(contains_in_order(&s["5"], "with a 200 (OK) status code").is_ok());
         assert!(contains_in_order(&s["5.1"], "The server MUST").is_err());
         assert!(!s["5"].contains("Refreshing"));
+    }
+
+    #[test]
+    fn verify_reports_wrong_text_missing_anchors_and_missing_sources() {
+        let specs = std::env::temp_dir().join(format!("smartcheck-specs-{}", std::process::id()));
+        std::fs::create_dir_all(specs.join("smart-app-launch-2.2.0")).unwrap();
+        std::fs::create_dir_all(specs.join("rfc")).unwrap();
+        std::fs::write(
+            specs.join("smart-app-launch-2.2.0/conformance.md"),
+            "## Metadata\nThe S256 method **SHALL** be included in this list\n",
+        )
+        .unwrap();
+        std::fs::write(
+            specs.join("rfc/rfc1.txt"),
+            "5.1.  Success\n\n   with a 200 (OK) status\n",
+        )
+        .unwrap();
+        let smart = "source: s\ntitle: S\nurl: https://x.example/\nverify: smart-pages\nrequirements:\n  - { id: ok, url: 'https://x.example/conformance.html#metadata', level: SHALL, binds: [ehr], text: 'The S256 method SHALL be included' }\n  - { id: level, url: 'https://x.example/conformance.html#metadata', level: SHALL, binds: [ehr], text: 'The S256 method SHOULD be included' }\n  - { id: anchor, url: 'https://x.example/conformance.html#response', level: SHALL, binds: [ehr], text: 'The S256 method' }\n";
+        let rfc = "source: r\ntitle: R\nurl: https://r.example/\nverify: rfc-text\nfile: rfc1.txt\nrequirements:\n  - { id: r-ok, url: 'https://r.example/#section-5.1', level: SHALL, binds: [ehr], text: 'with a 200 (OK) status' }\n  - { id: r-section, url: 'https://r.example/#section-5.2', level: SHALL, binds: [ehr], text: 'with a 200 (OK) status' }\n";
+        let catalogue = Catalogue::parse(&[("s.yaml", smart), ("r.yaml", rfc)]).unwrap();
+        let findings = verify(&catalogue, &specs).unwrap();
+        assert_eq!(findings.proven, 2);
+        let ids: Vec<&str> = findings.problems.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["level", "anchor", "r-section"],
+            "{:?}",
+            findings.problems
+        );
+        assert!(findings.problems[0]
+            .message
+            .contains("\"The S256 method SHOULD be included\" is not in the section"));
+        std::fs::remove_dir_all(specs.join("smart-app-launch-2.2.0")).unwrap();
+        assert!(matches!(
+            verify(&catalogue, &specs),
+            Err(SourcesError::Missing(_))
+        ));
+        std::fs::remove_dir_all(&specs).unwrap();
     }
 }

@@ -722,7 +722,7 @@ fn json_value_templates(p: &mut Problems, path: &str, value: &serde_json::Value,
 pub fn builtin_groups() -> &'static BTreeMap<String, Vec<Check>> {
     static GROUPS: std::sync::OnceLock<BTreeMap<String, Vec<Check>>> = std::sync::OnceLock::new();
     GROUPS.get_or_init(|| {
-        // Tested (tests in this module load it and every built-in suite uses it): a broken
+        // Tested (`builtin_groups_load_...` below, and the built-in suites use it): a broken
         // library is a build defect, not user input.
         let library: GroupLibrary = serde_yaml::from_str(BUILTIN_GROUPS)
             .unwrap_or_else(|e| panic!("suites/lib/check-groups.yaml: {e}"));
@@ -1346,5 +1346,53 @@ mod tests {
         assert_eq!(strip_comment("a: b # c ${X}"), "a: b ");
         assert_eq!(strip_comment("a: \"b # c\""), "a: \"b # c\"");
         assert_eq!(strip_comment("a: b#c"), "a: b#c");
+    }
+
+    #[test]
+    fn builtin_groups_load_and_every_check_cites_known_requirements() {
+        let groups = builtin_groups();
+        assert!(groups.contains_key("token-response"));
+        for (name, checks) in groups {
+            assert!(!checks.is_empty(), "{name}");
+            for check in checks {
+                assert_eq!(check.subject_count(), 1, "{name}: {}", check.id);
+                for id in &check.requirement.0 {
+                    assert!(
+                        crate::requirements::Catalogue::builtin().get(id).is_some(),
+                        "{name}: {} cites unknown {id}",
+                        check.id
+                    );
+                }
+            }
+        }
+    }
+
+    const GROUP_SUITE: &str = "suite: s\ntitle: t\nspec: { name: S, version: 2.2.0, url: https://x.example/ }\ngroups:\n  mine:\n    - id: status\n      title: t\n      requirement: rfc6749-5.1-200\n      status: 200\ncases:\n  - id: one\n    title: t\n    steps:\n      - id: token\n        request: { url: https://x.example/token }\n        use-checks: [mine, token-response]\n        checks:\n          - id: own\n            title: t\n            requirement: rfc6749-5.1-no-store\n            header: { name: Cache-Control, contains: no-store }\n";
+
+    #[test]
+    fn used_groups_come_first_with_the_case_id_as_prefix_and_their_requirements_resolved() {
+        let suite = parse_suite("s.yaml", GROUP_SUITE).unwrap();
+        let checks = &suite.cases[0].steps[0].checks;
+        let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids[0], "one-status");
+        assert_eq!(ids[1], "one-token-access-token");
+        assert_eq!(ids.last(), Some(&"own"));
+        assert_eq!(checks.len(), 2 + builtin_groups()["token-response"].len());
+        // A group check is located at the `use-checks` line that runs it.
+        assert_eq!(checks[0].location.line, 16);
+        assert_eq!(checks[0].cited[0].id, "rfc6749-5.1-200");
+        assert_eq!(checks[0].cited[0].level, "SHALL");
+    }
+
+    #[test]
+    fn a_group_used_twice_in_a_case_is_a_duplicate_check_id() {
+        let text = GROUP_SUITE.replace("[mine, token-response]", "[mine, mine]");
+        let errors = parse_suite("s.yaml", &text).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("check id `one-status` is used twice")),
+            "{errors:?}"
+        );
     }
 }

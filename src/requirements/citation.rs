@@ -193,6 +193,9 @@ pub fn rfc_sections(text: &str) -> BTreeMap<String, String> {
     sections
 }
 
+/// Splits a source text into its addressable parts (anchor or section number -> text).
+type Splitter = fn(&str) -> BTreeMap<String, String>;
+
 /// Proves every entry of the catalogue whose source is in `specs` (../shared/specs).
 pub fn verify(catalogue: &Catalogue, specs: &Path) -> Result<Findings, SourcesError> {
     let mut findings = Findings::default();
@@ -202,53 +205,52 @@ pub fn verify(catalogue: &Catalogue, specs: &Path) -> Result<Findings, SourcesEr
         for entry in &source.requirements {
             // Where the text must be: the file, how to split it, and which part.
             let file = source.file.clone().unwrap_or_default();
-            let (path, split, part, label): (_, fn(&str) -> BTreeMap<String, String>, _, _) =
-                match source.verify {
-                    Verification::Manual => {
-                        findings.manual += 1;
+            let (path, split, part, label): (_, Splitter, _, _) = match source.verify {
+                Verification::Manual => {
+                    findings.manual += 1;
+                    continue;
+                }
+                Verification::SmartPages => {
+                    let Some((page, anchor)) = smart_page(&source.url, entry) else {
+                        findings.problems.push(Problem {
+                            id: entry.id.clone(),
+                            message: format!("`{}` is not a page of {}", entry.url, source.url),
+                        });
                         continue;
+                    };
+                    let dir = specs.join("smart-app-launch-2.2.0");
+                    if !dir.is_dir() {
+                        return Err(SourcesError::Missing(dir.display().to_string()));
                     }
-                    Verification::SmartPages => {
-                        let Some((page, anchor)) = smart_page(&source.url, entry) else {
-                            findings.problems.push(Problem {
-                                id: entry.id.clone(),
-                                message: format!("`{}` is not a page of {}", entry.url, source.url),
-                            });
-                            continue;
-                        };
-                        let dir = specs.join("smart-app-launch-2.2.0");
-                        if !dir.is_dir() {
-                            return Err(SourcesError::Missing(dir.display().to_string()));
-                        }
-                        let label = format!("{page}.html#{anchor}");
-                        (
-                            dir.join(format!("{page}.md")),
-                            markdown_sections,
-                            anchor,
-                            label,
-                        )
-                    }
-                    Verification::RfcText => {
-                        let Some(section) = entry.url.split("#section-").nth(1) else {
-                            findings.problems.push(Problem {
-                                id: entry.id.clone(),
-                                message: format!("`{}` names no #section-N", entry.url),
-                            });
-                            continue;
-                        };
-                        let label = format!("{file} section {section}");
-                        (
-                            specs.join("rfc").join(&file),
-                            rfc_sections,
-                            section.to_string(),
-                            label,
-                        )
-                    }
-                    Verification::Seed => {
-                        let seeds = specs.parent().unwrap_or(specs).join("seeds");
-                        (seeds.join(&file), whole_text, String::new(), file.clone())
-                    }
-                };
+                    let label = format!("{page}.html#{anchor}");
+                    (
+                        dir.join(format!("{page}.md")),
+                        markdown_sections,
+                        anchor,
+                        label,
+                    )
+                }
+                Verification::RfcText => {
+                    let Some(section) = entry.url.split("#section-").nth(1) else {
+                        findings.problems.push(Problem {
+                            id: entry.id.clone(),
+                            message: format!("`{}` names no #section-N", entry.url),
+                        });
+                        continue;
+                    };
+                    let label = format!("{file} section {section}");
+                    (
+                        specs.join("rfc").join(&file),
+                        rfc_sections,
+                        section.to_string(),
+                        label,
+                    )
+                }
+                Verification::Seed => {
+                    let seeds = specs.parent().unwrap_or(specs).join("seeds");
+                    (seeds.join(&file), whole_text, String::new(), file.clone())
+                }
+            };
             if !parsed.contains_key(&path) {
                 let text = std::fs::read_to_string(&path).map_err(|source| SourcesError::Read {
                     path: path.display().to_string(),

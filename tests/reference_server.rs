@@ -780,6 +780,159 @@ async fn every_uncovered_fault_breaks_a_requirement_that_holds_on_the_clean_serv
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The id_token's claims, unverified (the id_token probes above verify signatures).
+fn id_token_claims(body: &Value) -> Value {
+    use base64::Engine;
+    let jwt = body["id_token"].as_str().unwrap_or_default();
+    let payload = jwt.split('.').nth(1).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Whether the server shows the default behaviour that a conforming switch replaces with
+/// another one the spec also allows.
+async fn default_behaviour(p: &Probe, variant: &str) -> Check {
+    let field = |name: &str| match name {
+        "authorize" => "authorization_endpoint",
+        "token" => "token_endpoint",
+        "register" => "registration_endpoint",
+        "manage" => "management_endpoint",
+        "introspect" => "introspection_endpoint",
+        _ => "revocation_endpoint",
+    };
+    match variant {
+        "client-assertion-long-exp-accepted" | "fhir-token-in-query-accepted" => {
+            requirement(p, variant).await
+        }
+        "metadata-no-smart-service" => {
+            let metadata = p.read("metadata", None).await.json();
+            let code = &metadata["rest"][0]["security"]["service"][0]["coding"][0]["code"];
+            ensure(code == "SMART-on-FHIR", code.to_string())
+        }
+        _ if variant.starts_with("metadata-") && variant.ends_with("-differs") => {
+            let name = &variant["metadata-".len()..variant.len() - "-differs".len()];
+            let config = p
+                .send(p.http.get(format!(
+                    "{}/.well-known/smart-configuration",
+                    p.server.fhir_base()
+                )))
+                .await
+                .json();
+            let metadata = p.read("metadata", None).await.json();
+            let uris = metadata["rest"][0]["security"]["extension"]
+                .as_array()
+                .and_then(|e| {
+                    e.iter()
+                        .find(|x| x["url"].as_str().is_some_and(|u| u.ends_with("oauth-uris")))
+                })
+                .cloned()
+                .unwrap_or(Value::Null);
+            let uri = uris["extension"]
+                .as_array()
+                .and_then(|e| e.iter().find(|x| x["url"] == name))
+                .map(|x| x["valueUri"].clone())
+                .unwrap_or(Value::Null);
+            ensure(
+                uri == config[field(name)],
+                format!("{uri} vs {}", config[field(name)]),
+            )
+        }
+        "registration-update-keeps-secret" => {
+            let body = json!({
+                "client_name": "update test",
+                "redirect_uris": [CALLBACK],
+                "grant_types": ["authorization_code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            });
+            let reg = p
+                .send(p.http.post(p.url("/register")).json(&body))
+                .await
+                .json();
+            let uri = reg["registration_client_uri"]
+                .as_str()
+                .ok_or("no registration_client_uri")?;
+            let token = reg["registration_access_token"]
+                .as_str()
+                .ok_or("no token")?;
+            let update = json!({
+                "client_id": reg["client_id"],
+                "client_name": "update test",
+                "redirect_uris": [CALLBACK],
+                "grant_types": ["authorization_code"],
+                "token_endpoint_auth_method": "none",
+            });
+            let r = p
+                .send(p.http.put(uri).bearer_auth(token).json(&update))
+                .await;
+            ensure(
+                r.status == 200 && r.json().get("client_secret").is_none(),
+                r.body,
+            )
+        }
+        "id-token-fhir-user-relative" => {
+            let (_, body, _) = p.tokens(SCOPE, "amy-shaw").await;
+            let user = id_token_claims(&body)["fhirUser"].clone();
+            ensure(
+                user.as_str().is_some_and(|u| u.starts_with("http")),
+                user.to_string(),
+            )
+        }
+        "id-token-fhir-user-unresolvable" => {
+            let (_, body, _) = p.tokens(SCOPE, "amy-shaw").await;
+            let user = id_token_claims(&body)["fhirUser"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let path = user.rsplit_once("/fhir/").map(|(_, p)| p).unwrap_or(&user);
+            let r = p.read(path, body["access_token"].as_str()).await;
+            ensure(r.status == 200, format!("{user}: {}", r.status))
+        }
+        "refresh-narrower-scope-ignored" => {
+            let (client, body, _) = p.tokens(SCOPE, "amy-shaw").await;
+            let refresh = body["refresh_token"].as_str().unwrap_or_default();
+            let narrower = "offline_access patient/*.rs";
+            let r = p
+                .token(
+                    &client,
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", refresh),
+                        ("scope", narrower),
+                    ],
+                )
+                .await;
+            let scope = r.json()["scope"].as_str().unwrap_or_default().to_string();
+            let mut granted: Vec<&str> = scope.split(' ').collect();
+            granted.sort();
+            ensure(granted == ["offline_access", "patient/*.rs"], r.body)
+        }
+        other => Err(format!("no probe for conforming switch {other}")),
+    }
+}
+
+/// A conforming switch that changed nothing would make the fault matrix's "every check still
+/// passes" vacuous: the clean server shows the default behaviour, the switch shows the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_conforming_switch_changes_the_behaviour_it_names() {
+    let clean = Probe::start(&[]);
+    let mut problems = Vec::new();
+    for variant in FAULTS.iter().filter(|f| f.is_variant()).map(|f| f.name) {
+        if let Err(e) = default_behaviour(&clean, variant).await {
+            problems.push(format!(
+                "clean server lacks the default of `{variant}`: {e}"
+            ));
+        }
+        let switched = Probe::start(&[variant]);
+        if default_behaviour(&switched, variant).await.is_ok() {
+            problems.push(format!("switch `{variant}` does not change the behaviour"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_launch_with_patient_picker_gives_context_and_refreshes() {
     let p = Probe::start(&[]);

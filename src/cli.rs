@@ -303,6 +303,8 @@ mod tests {
             "smartcheck serve-reference --port 0 --fault smart-config-no-cors",
             "smartcheck run --target t.yaml --webdriver http://127.0.0.1:4444",
             "smartcheck demo --webdriver http://grid.example:4444/wd/hub",
+            "smartcheck requirements",
+            "smartcheck requirements --json --suite suites --suite my.yaml",
         ];
         for line in ok {
             let parsed = Cli::try_parse_from(line.split_whitespace());
@@ -322,6 +324,8 @@ mod tests {
             "smartcheck demo --target t.yaml",
             "smartcheck run --target t.yaml --webdriver grid:4444",
             "smartcheck run --target t.yaml --webdriver https://grid.example",
+            "smartcheck requirements --target t.yaml",
+            "smartcheck requirements --json x",
         ];
         for line in bad {
             assert!(

@@ -223,11 +223,13 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
         .keys()
         .filter(|id| !caught_somewhere.contains(id.as_str()) && !id.ends_with("-step"))
         .collect();
+    let problems = problems.into_inner().unwrap();
     assert!(
         uncovered.is_empty(),
-        "checks no fault proves failing: {uncovered:?}"
+        "checks no fault proves failing: {uncovered:?}\n(and {} other problems:\n{})",
+        problems.len(),
+        problems.join("\n")
     );
-    let problems = problems.into_inner().unwrap();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 

@@ -658,6 +658,11 @@ pub const FAULTS: &[Fault] = &[
         "the id_token's iat is not in the future",
         &["standalone-basic-id-token-iat"],
     ),
+    f(
+        "id-token-fhir-user-wrong-type",
+        "the id_token's fhirUser is the URL of a Patient, Practitioner, PractitionerRole, RelatedPerson or Person",
+        &["standalone-basic-id-token-fhir-user"],
+    ),
     variant(
         "id-token-fhir-user-relative",
         "the id_token's fhirUser is relative to the FHIR base (SMART 2.2 allows it)",

@@ -363,6 +363,8 @@ fn id_token(shared: &Shared, grant: &Grant) -> Result<String, jsonwebtoken::erro
             let base = format!("{}/", shared.fhir_base());
             claims["fhirUser"] = if faults.has("id-token-fhir-user-relative") {
                 json!(fhir_user.trim_start_matches(&base))
+            } else if faults.has("id-token-fhir-user-wrong-type") {
+                json!(format!("{base}Organization/smart-organization"))
             } else if faults.has("id-token-fhir-user-unresolvable") {
                 json!(format!("{base}Practitioner/unknown-user"))
             } else {

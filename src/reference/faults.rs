@@ -952,7 +952,7 @@ pub const FAULTS: &[Fault] = &[
     ),
     variant(
         "client-assertion-long-exp-accepted",
-        "client assertions whose exp is an hour ahead are accepted (RFC 7523 §3: the server MAY reject them)",
+        "client assertions whose exp is an hour ahead are accepted (RFC 7523 §3: the server may reject them)",
         &["backend-refusals"],
     ),
     f(

@@ -909,6 +909,47 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
             granted.sort();
             ensure(granted == ["offline_access", "patient/*.rs"], r.body)
         }
+        "closes-connections" => {
+            // Two requests on one keep-alive connection: both are answered by default.
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = tokio::net::TcpStream::connect(p.server.addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            let request = format!(
+                "GET /fhir/metadata HTTP/1.1\r\nHost: {}\r\nAccept: application/fhir+json\r\n\r\n",
+                p.server.addr
+            );
+            let mut answers = 0;
+            for _ in 0..2 {
+                if stream.write_all(request.as_bytes()).await.is_err() {
+                    break;
+                }
+                let mut seen = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let answered = loop {
+                    match tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        stream.read(&mut chunk),
+                    )
+                    .await
+                    {
+                        Ok(Ok(n)) if n > 0 => {
+                            seen.extend_from_slice(&chunk[..n]);
+                            // The CapabilityStatement ends with its closing brace.
+                            if seen.starts_with(b"HTTP/1.1 200") && seen.ends_with(b"}") {
+                                break true;
+                            }
+                        }
+                        _ => break false,
+                    }
+                };
+                if !answered {
+                    break;
+                }
+                answers += 1;
+            }
+            ensure(answers == 2, format!("{answers} of 2 requests answered"))
+        }
         other => Err(format!("no probe for conforming switch {other}")),
     }
 }

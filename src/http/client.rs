@@ -1,5 +1,12 @@
 //! The one HTTP client of a target: timeouts, a body size cap, redirects recorded rather than
 //! followed, and every exchange kept.
+//!
+//! Connections: servers close idle keep-alive connections without saying so, and a request
+//! sent on such a connection dies with "connection closed" or "reset" before any answer. So
+//! that verdicts do not depend on that race, a request that may change state (POST, PATCH) always
+//! goes on a new connection, and an idempotent one (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, PUT,
+//! DELETE) reuses pooled connections and is sent once more, on a new connection, when the
+//! pooled one closed before any byte of an answer came back. The exchange records that retry.
 
 use std::time::Instant;
 
@@ -37,7 +44,10 @@ pub struct OutgoingRequest {
 /// Sends requests for one target and records each exchange.
 #[derive(Clone)]
 pub struct HttpClient {
+    /// Keeps idle connections: for idempotent requests.
     client: reqwest::Client,
+    /// Never reuses a connection: for requests that may change state, and for retries.
+    fresh: reqwest::Client,
     max_response_bytes: u64,
     request_timeout: std::time::Duration,
     /// The target's own headers, sent with every request.
@@ -46,6 +56,23 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn for_target(target: &Target) -> Result<HttpClient, ClientError> {
+        Ok(HttpClient {
+            client: Self::builder(target)?.build().map_err(ClientError::Build)?,
+            fresh: Self::builder(target)?
+                .pool_max_idle_per_host(0)
+                .build()
+                .map_err(ClientError::Build)?,
+            max_response_bytes: target.max_response_bytes,
+            request_timeout: target.timeouts.request,
+            default_headers: target
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.expose_secret().to_string()))
+                .collect(),
+        })
+    }
+
+    fn builder(target: &Target) -> Result<reqwest::ClientBuilder, ClientError> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(target.timeouts.connect)
@@ -67,16 +94,7 @@ impl HttpClient {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        Ok(HttpClient {
-            client: builder.build().map_err(ClientError::Build)?,
-            max_response_bytes: target.max_response_bytes,
-            request_timeout: target.timeouts.request,
-            default_headers: target
-                .headers
-                .iter()
-                .map(|(n, v)| (n.clone(), v.expose_secret().to_string()))
-                .collect(),
-        })
+        Ok(builder)
     }
 
     /// Sends a request and records the exchange. Never fails: a transport problem is
@@ -95,49 +113,75 @@ impl HttpClient {
             headers: headers.clone(),
             body: request.body.clone(),
         };
-        let outcome = tokio::select! {
-            outcome = self.perform(&request, &headers) => outcome,
-            _ = cancel.cancelled() => Err("interrupted (Ctrl-C) before the server answered".to_string()),
+        let idempotent = matches!(
+            request.method.to_ascii_uppercase().as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+        );
+        let first = if idempotent {
+            &self.client
+        } else {
+            &self.fresh
         };
+        let interrupted = || Failure {
+            text: "interrupted (Ctrl-C) before the server answered".to_string(),
+            closed_unanswered: false,
+        };
+        let mut outcome = tokio::select! {
+            outcome = self.perform(first, &request, &headers) => outcome,
+            _ = cancel.cancelled() => Err(interrupted()),
+        };
+        let mut retried_after = None;
+        if let Err(failure) = &outcome {
+            if idempotent && failure.closed_unanswered {
+                retried_after = Some(failure.text.clone());
+                outcome = tokio::select! {
+                    outcome = self.perform(&self.fresh, &request, &headers) => outcome,
+                    _ = cancel.cancelled() => Err(interrupted()),
+                };
+            }
+        }
         let duration_ms = start.elapsed().as_millis() as u64;
-        match outcome {
-            Ok(response) => Exchange {
-                request: recorded,
-                response: Some(response),
-                error: None,
-                started_at,
-                duration_ms,
-            },
-            Err(error) => Exchange {
-                request: recorded,
-                response: None,
-                error: Some(error),
-                started_at,
-                duration_ms,
-            },
+        let (response, error) = match outcome {
+            Ok(response) => (Some(response), None),
+            Err(failure) => (None, Some(failure.text)),
+        };
+        Exchange {
+            request: recorded,
+            response,
+            error,
+            started_at,
+            duration_ms,
+            retried_after,
         }
     }
 
     async fn perform(
         &self,
+        client: &reqwest::Client,
         request: &OutgoingRequest,
         headers: &[(String, String)],
-    ) -> Result<RecordedResponse, String> {
+    ) -> Result<RecordedResponse, Failure> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| format!("`{}` is not an HTTP method", request.method))?;
+            .map_err(|_| Failure::plain(format!("`{}` is not an HTTP method", request.method)))?;
         let url = reqwest::Url::parse(&request.url)
-            .map_err(|e| format!("`{}` is not a URL: {e}", request.url))?;
+            .map_err(|e| Failure::plain(format!("`{}` is not a URL: {e}", request.url)))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("`{}` is not an http(s) URL", request.url));
+            return Err(Failure::plain(format!(
+                "`{}` is not an http(s) URL",
+                request.url
+            )));
         }
-        let mut builder = self.client.request(method, url);
+        let mut builder = client.request(method, url);
         for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
-        let mut response = builder.send().await.map_err(|e| self.describe(&e))?;
+        let mut response = builder.send().await.map_err(|e| Failure {
+            text: self.describe(&e),
+            closed_unanswered: closed_before_answer(&e),
+        })?;
         let status = response.status().as_u16();
         let headers: Vec<(String, String)> = response
             .headers()
@@ -150,12 +194,16 @@ impl HttpClient {
             })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(&e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::plain(self.describe(&e)))?
+        {
             if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
-                return Err(format!(
+                return Err(Failure::plain(format!(
                     "the response body is larger than the limit of {} bytes (target `max-response-bytes`)",
                     self.max_response_bytes
-                ));
+                )));
             }
             body.extend_from_slice(&chunk);
         }
@@ -195,4 +243,50 @@ impl HttpClient {
             format!("the request failed{detail}")
         }
     }
+}
+
+/// Why a request got no response.
+struct Failure {
+    text: String,
+    /// The connection closed (or was reset) before any byte of an answer: the request may be
+    /// sent again if it is idempotent.
+    closed_unanswered: bool,
+}
+
+impl Failure {
+    fn plain(text: String) -> Failure {
+        Failure {
+            text,
+            closed_unanswered: false,
+        }
+    }
+}
+
+/// Whether the connection was closed under the request before an answer began: hyper's
+/// "connection closed before message completed", or a reset, abort or broken pipe. A timeout
+/// or a refused connection is not that (the server is slow or absent, and saying so is the
+/// verdict).
+fn closed_before_answer(error: &reqwest::Error) -> bool {
+    if error.is_timeout() || error.is_connect() || error.is_body() || error.is_decode() {
+        return false;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_canceled() {
+                return true;
+            }
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
 }

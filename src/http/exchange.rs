@@ -38,6 +38,10 @@ pub struct Exchange {
     /// RFC 3339 time the request started.
     pub started_at: String,
     pub duration_ms: u64,
+    /// Set when an idempotent request was sent a second time, on a new connection, because
+    /// the first connection closed before any byte of an answer came back: the first error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retried_after: Option<String>,
 }
 
 impl RecordedResponse {
@@ -158,6 +162,7 @@ impl Exchange {
             error: self.error.as_deref().map(|e| redactor.redact(e)),
             started_at: self.started_at.clone(),
             duration_ms: self.duration_ms,
+            retried_after: self.retried_after.as_deref().map(|e| redactor.redact(e)),
         }
     }
 
@@ -165,6 +170,11 @@ impl Exchange {
     /// Call it on a [`Exchange::redacted`] copy.
     pub fn to_text(&self) -> String {
         let mut out = format!("> {} {}\n", self.request.method, self.request.url);
+        if let Some(first) = &self.retried_after {
+            out.push_str(&format!(
+                "! sent again on a new connection after the first closed without an answer: {first}\n"
+            ));
+        }
         for (n, v) in &self.request.headers {
             out.push_str(&format!("> {n}: {v}\n"));
         }

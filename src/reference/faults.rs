@@ -1178,6 +1178,23 @@ pub const FAULTS: &[Fault] = &[
         "a client assertion's sub is the client_id",
         &["backend-sub-not-iss-status", "backend-sub-not-iss-error"],
     ),
+    // Transport (RFC 9112 §9.6: a server may close an idle connection at any time).
+    variant(
+        "closes-connections",
+        "every connection closes after one response, without `Connection: close`, resetting the next request sent on it",
+        &[
+            "smart-configuration",
+            "capability-statement",
+            "openid-configuration",
+            "manage-lifecycle",
+            "refresh",
+            "introspection",
+            "revocation",
+            "bearer-reads",
+            "backend-refusals",
+            "standalone-basic",
+        ],
+    ),
 ];
 
 /// The set of faults a server runs with.

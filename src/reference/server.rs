@@ -146,11 +146,21 @@ impl ReferenceServer {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
-                    let _ = axum::serve(listener, router(shared, debug_endpoints))
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
+                    let closes = shared.faults.has("closes-connections");
+                    let app = router(shared, debug_endpoints);
+                    let stopped = async {
+                        let _ = stopped.await;
+                    };
+                    if closes {
+                        let listener = super::connections::OneResponseListener(listener);
+                        let _ = axum::serve(listener, app)
+                            .with_graceful_shutdown(stopped)
+                            .await;
+                    } else {
+                        let _ = axum::serve(listener, app)
+                            .with_graceful_shutdown(stopped)
+                            .await;
+                    }
                 });
             })?;
         Ok(ReferenceServer {

@@ -744,6 +744,25 @@ async fn requirement(p: &Probe, fault: &str) -> Check {
                 format!("{subjects:?}"),
             )
         }
+        "refuses-everything" => {
+            // A valid registration, and a token for a valid client, are accepted.
+            let body = json!({
+                "client_name": "probe",
+                "redirect_uris": [CALLBACK],
+                "grant_types": ["authorization_code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            });
+            let r = p.send(p.http.post(p.url("/register")).json(&body)).await;
+            ensure(
+                r.status == 201,
+                format!("registration: {} {}", r.status, r.body),
+            )?;
+            let (_, token, r) = p.tokens(SCOPE, "amy-shaw").await;
+            ensure(
+                token["access_token"].is_string(),
+                format!("token: {} {}", r.status, r.body),
+            )
+        }
         other => Err(format!("no direct probe for `{other}`")),
     }
 }
@@ -949,6 +968,21 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 answers += 1;
             }
             ensure(answers == 2, format!("{answers} of 2 requests answered"))
+        }
+        "refresh-ends-old-access-tokens" => {
+            // By default the access token issued before a refresh still reads after it.
+            let (client, body, _) = p.tokens(SCOPE, "amy-shaw").await;
+            let refresh = body["refresh_token"].as_str().unwrap_or_default();
+            let r = p
+                .token(
+                    &client,
+                    &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+                )
+                .await;
+            ensure(r.status == 200, format!("refresh: {}", r.body))?;
+            let old = body["access_token"].as_str().unwrap_or_default();
+            let read = p.read("Patient/smart-1032702", Some(old)).await;
+            ensure(read.status == 200, format!("old token: {}", read.status))
         }
         other => Err(format!("no probe for conforming switch {other}")),
     }

@@ -122,3 +122,243 @@ fn connections_closed_under_the_client_give_the_same_verdicts_every_run() {
         );
     }
 }
+
+/// (suite, case, step) of every built-in step that is a refusal with a positive control.
+fn refusal_steps() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("suites").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let suite: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for case in suite["cases"].as_sequence().unwrap() {
+            for step in case["steps"].as_sequence().unwrap() {
+                if step.get("control").is_some() {
+                    out.push((
+                        suite["suite"].as_str().unwrap().to_string(),
+                        case["id"].as_str().unwrap().to_string(),
+                        step["id"].as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every step of the built-in suites that expects a refusal (a 4xx status, `expect-refusal`,
+/// a deny at consent) names its positive control.
+#[test]
+fn every_built_in_refusal_names_its_positive_control() {
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir("suites").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let suite: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for case in suite["cases"].as_sequence().unwrap() {
+            for step in case["steps"].as_sequence().unwrap() {
+                let authorize = &step["authorize"];
+                let refusal_flow = authorize["expect-refusal"].as_bool() == Some(true)
+                    || authorize["interaction"].as_str() == Some("deny");
+                let refusal_status = step["checks"].as_sequence().into_iter().flatten().any(|c| {
+                    let codes: Vec<u64> = match &c["status"] {
+                        serde_yaml::Value::Number(n) => n.as_u64().into_iter().collect(),
+                        serde_yaml::Value::Sequence(s) => {
+                            s.iter().filter_map(|n| n.as_u64()).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    !codes.is_empty() && codes.iter().all(|c| *c >= 400)
+                });
+                if (refusal_flow || refusal_status) && step.get("control").is_none() {
+                    missing.push(format!(
+                        "{}: {}::{}",
+                        path.display(),
+                        case["id"].as_str().unwrap(),
+                        step["id"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "refusals without a positive control: {missing:?}"
+    );
+}
+
+/// A server that refuses every request: no refusal check passes (each is errored for want
+/// of a positive control, or skipped when the case never got that far), and the run fails.
+#[test]
+fn a_server_that_refuses_everything_passes_no_refusal_check() {
+    // Everything: registration too, so most cases stop at their client (skipped, never
+    // passed); and only authorization requests, so the authorize refusals meet their controls.
+    refusals_without_control("refuses-everything", &[], 10);
+    refusals_without_control(
+        "authorize-refuses-everything",
+        &["--suite", "suites/smart-app-launch.yaml"],
+        6,
+    );
+}
+
+fn refusals_without_control(fault: &str, args: &[&str], least: usize) {
+    let refusing = server(&[fault]);
+    let got = run(&refusing, args);
+    assert_eq!(got.code, Some(1), "{}", got.console);
+    let refusals = refusal_steps();
+    assert!(refusals.len() >= 40, "{} refusal steps", refusals.len());
+    let mut passed = Vec::new();
+    let mut without_control = 0;
+    for case in got.report["cases"].as_array().unwrap() {
+        for step in case["steps"].as_array().unwrap() {
+            let key = (
+                case["suite"].as_str().unwrap().to_string(),
+                case["case"].as_str().unwrap().to_string(),
+                step["id"].as_str().unwrap().to_string(),
+            );
+            if !refusals.contains(&key) {
+                continue;
+            }
+            for check in step["checks"].as_array().unwrap() {
+                match check["verdict"].as_str().unwrap() {
+                    "passed" => passed.push(check["id"].as_str().unwrap().to_string()),
+                    "errored" => {
+                        let reason = check["reason"].as_str().unwrap();
+                        assert!(
+                            reason.starts_with("no positive control: step `"),
+                            "{reason}"
+                        );
+                        without_control += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(
+        passed.is_empty(),
+        "{fault}: refusal checks passed: {passed:?}"
+    );
+    assert!(
+        without_control >= least,
+        "{fault}: only {without_control} refusals lost their control"
+    );
+    assert!(
+        got.console.contains("no positive control"),
+        "the console names the reason"
+    );
+}
+
+/// A refusal step whose control succeeded keeps its verdicts (the clean server passes them).
+#[test]
+fn refusals_pass_when_their_control_was_accepted() {
+    let clean = server(&[]);
+    let got = run(
+        &clean,
+        &[
+            "--suite",
+            "suites/smart-registration.yaml",
+            "--suite",
+            "suites/smart-backend-services.yaml",
+        ],
+    );
+    assert_eq!(got.code, Some(0), "{}", got.console);
+    let v = verdicts(&got.report);
+    for id in [
+        "reg-refuse-fragment-status",
+        "backend-grant-type-error",
+        "reg-read-no-token-401",
+    ] {
+        assert_eq!(v[id], "passed", "{id}");
+    }
+}
+
+/// After a status failure: a refusal step still reports its `error` code, a success step skips
+/// the rest; a step whose `needs` did not succeed is skipped with the reason, and so are the
+/// steps that read a result it never produced.
+#[test]
+fn status_failures_and_unmet_prerequisites_are_reported_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("prerequisites.yaml");
+    std::fs::write(
+        &suite,
+        r#"suite: prerequisites
+title: prerequisites
+spec: { name: SMART App Launch, version: 2.2.0, url: https://hl7.org/fhir/smart-app-launch/ }
+cases:
+  - id: flow
+    title: flow
+    steps:
+      - id: garbage
+        title: a garbage code, expecting the wrong status and the wrong error
+        request:
+          method: POST
+          url: "{{ target.fhir-base | no-trailing-slash }}/../token"
+          form: { grant_type: authorization_code, code: not-a-code, client_id: nobody, redirect_uri: "http://127.0.0.1:1/cb" }
+        checks:
+          - { id: garbage-status, title: t, requirement: rfc6749-5.2-400, status: 403 }
+          - { id: garbage-error, title: t, requirement: rfc6749-5.2-invalid-grant, json: { path: $.error, equals: invalid_grant } }
+      - id: success
+        title: the same, expecting a success
+        request:
+          method: POST
+          url: "{{ target.fhir-base | no-trailing-slash }}/../token"
+          form: { grant_type: authorization_code, code: not-a-code, client_id: nobody, redirect_uri: "http://127.0.0.1:1/cb" }
+        checks:
+          - { id: success-status, title: t, requirement: rfc6749-5.1-200, status: 200 }
+          - { id: success-token, title: t, requirement: smart-al-13, json: { path: $.access_token, type: string } }
+      - id: after
+        needs: [success]
+        request:
+          url: "{{ target.fhir-base }}/metadata"
+        checks:
+          - { id: after-status, title: t, requirement: fhir-r4-capabilities, status: 200 }
+      - id: reads-token
+        request:
+          url: "{{ target.fhir-base }}/Patient/smart-1032702"
+          headers: { Authorization: "Bearer {{ newest.access_token }}" }
+        checks:
+          - { id: reads-token-status, title: t, requirement: rfc6750-2.1-header, status: 200 }
+"#,
+    )
+    .unwrap();
+    let got = run(&server(&[]), &["--suite", suite.to_str().unwrap()]);
+    assert_eq!(got.code, Some(1), "{}", got.console);
+    let case = &got.report["cases"][0];
+    let check = |step: usize, index: usize| &case["steps"][step]["checks"][index];
+    // The refusal: 401 is not 403, and the error code is evaluated anyway (invalid_client).
+    assert_eq!(check(0, 0)["verdict"], "failed");
+    assert_eq!(check(0, 1)["verdict"], "failed", "{}", check(0, 1));
+    assert!(
+        check(0, 1)["actual"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_client"),
+        "{}",
+        check(0, 1)
+    );
+    // The success: its other checks only restate the status.
+    assert_eq!(check(1, 0)["verdict"], "failed");
+    assert_eq!(check(1, 1)["verdict"], "skipped");
+    // needs: the step it stands on failed.
+    assert_eq!(check(2, 0)["verdict"], "skipped");
+    assert_eq!(
+        check(2, 0)["reason"],
+        "prerequisite not met: step `success` did not succeed: its check `success-status` failed"
+    );
+    // No token response succeeded: `newest` has nothing.
+    assert_eq!(check(3, 0)["verdict"], "skipped");
+    assert!(
+        check(3, 0)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("newest.access_token"),
+        "{}",
+        check(3, 0)
+    );
+}

@@ -101,6 +101,12 @@ fn start(shared: &Shared, raw: &str) -> Response {
     let fail = |error: &str, description: &str| {
         redirect_error(shared, redirect_uri, state, error, description)
     };
+    if faults.has("authorize-refuses-everything") || faults.has("refuses-everything") {
+        return fail(
+            "access_denied",
+            "this server refuses every authorization request",
+        );
+    }
     if params.get("response_type") != Some("code")
         && !faults.has("authorize-response-type-not-checked")
     {

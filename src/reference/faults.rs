@@ -282,6 +282,7 @@ pub const FAULTS: &[Fault] = &[
             "reg-symmetric-status",
             "reg-public-status",
             "reg-asymmetric-status",
+            "reg-refuse-valid-status",
         ],
     ),
     f(
@@ -490,6 +491,26 @@ pub const FAULTS: &[Fault] = &[
     ),
     // SMART App Launch flows in the browser (suites/smart-app-launch.yaml).
     wide(
+        "authorize-refuses-everything",
+        "a valid authorization request gets a code (this server refuses every one)",
+        &[
+            "standalone-basic-redirect-code",
+            "standalone-public-redirect-code",
+            "standalone-post-redirect-code",
+            "standalone-rs384-redirect-code",
+            "standalone-es384-redirect-code",
+            "ehr-basic-redirect-code",
+            "ehr-public-redirect-code",
+            "authorize-post-redirect-code",
+            "refuse-wrong-aud-control-code",
+            "deny-consent-control-code",
+            "refuse-unregistered-redirect-control-code",
+            "refuse-missing-pkce-control-code",
+            "refuse-plain-pkce-control-code",
+            "refuse-response-type-control-code",
+        ],
+    ),
+    wide(
         "authorize-code-missing",
         "an approved authorization redirects with a code",
         &[
@@ -527,6 +548,16 @@ pub const FAULTS: &[Fault] = &[
             "standalone-es384-refresh-status",
             "refresh-same-scope-status",
             "refresh-narrower-status",
+            "token-garbage-code-control-token-status",
+            "token-reused-code-control-token-status",
+            "token-other-client-control-token-status",
+            "token-wrong-redirect-uri-control-token-status",
+            "token-verifier-missing-control-token-status",
+            "token-verifier-blank-control-token-status",
+            "token-verifier-wrong-control-token-status",
+            "token-verifier-challenge-control-token-status",
+            "token-wrong-secret-control-token-status",
+            "revoke-refresh-before-status",
         ],
     ),
     wide(
@@ -641,6 +672,7 @@ pub const FAULTS: &[Fault] = &[
             "ehr-basic-patient-resolves",
             "ehr-public-patient-resolves",
             "bearer-read-patient",
+            "revoke-read-before-status",
         ],
     ),
     f(
@@ -1177,6 +1209,25 @@ pub const FAULTS: &[Fault] = &[
         "client-assertion-sub-not-checked",
         "a client assertion's sub is the client_id",
         &["backend-sub-not-iss-status", "backend-sub-not-iss-error"],
+    ),
+    // Proven by tests/server_behaviours.rs (no refusal check passes against it) and a probe.
+    f(
+        "refuses-everything",
+        "valid requests are accepted: this server refuses every token, registration, management, introspection, revocation and FHIR request, and every authorization request",
+        &[],
+    ),
+    variant(
+        "refresh-ends-old-access-tokens",
+        "a refresh ends the access tokens issued with the spent refresh token (no requirement keeps them alive)",
+        &[
+            "standalone-basic",
+            "standalone-public",
+            "standalone-post",
+            "standalone-rs384",
+            "standalone-es384",
+            "refresh",
+            "revocation",
+        ],
     ),
     // Transport (RFC 9112 §9.6: a server may close an idle connection at any time).
     variant(

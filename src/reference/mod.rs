@@ -15,6 +15,7 @@ pub mod fhir;
 pub mod introspection;
 pub mod oauth;
 pub mod pages;
+pub mod refusals;
 #[allow(clippy::result_large_err)]
 pub mod registration;
 pub mod scopes;

@@ -102,7 +102,12 @@ fn router(shared: Shared, debug_endpoints: bool) -> Router {
             .route("/oauth/debug/token", post(debug::token))
             .route("/oauth/debug/introspect", get(debug::introspect));
     }
-    router.with_state(shared)
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            super::refusals::refuse_everything,
+        ))
+        .with_state(shared)
 }
 
 /// A running reference server; it stops when dropped.

@@ -439,6 +439,12 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
     if !faults.has("refresh-old-token-reusable") {
         store.refresh_tokens.remove(old);
     }
+    // Allowed too: the access tokens issued with the spent refresh token end with it.
+    if faults.has("refresh-ends-old-access-tokens") {
+        store
+            .access_tokens
+            .retain(|_, t| t.refresh_token.as_deref() != Some(old));
+    }
     let issued = store.issue(&grant, ACCESS_LIFETIME, true);
     if let Some(new_refresh) = &issued.refresh_token {
         if let Some(r) = store.refresh_tokens.get_mut(new_refresh) {

@@ -197,6 +197,7 @@ pub async fn run_case(
         "steps": {},
         "vars": {},
         "secrets": secrets,
+        "newest": {},
     });
     let mut state = CaseState::new(report.name.clone());
     for step in &case.steps {
@@ -212,10 +213,23 @@ pub async fn run_case(
             ));
             continue;
         }
-        report
-            .steps
-            .push(run_step(&run, step, &mut context, &mut state, &settings).await);
+        if let Some(reason) = unmet_need(step, &report.steps) {
+            let verdict = Verdict::Skipped {
+                reason: reason.clone(),
+            };
+            report.steps.push(step_report(
+                step,
+                StepState::Skipped,
+                Some(reason),
+                &verdict,
+            ));
+            continue;
+        }
+        let step_report = run_step(&run, step, &mut context, &mut state, &settings).await;
+        remember_newest_tokens(&step_report, &step.id, &mut context);
+        report.steps.push(step_report);
     }
+    apply_positive_controls(case, &mut report.steps);
     state.finish(&run, &settings).await;
     report.duration_ms = started.elapsed().as_millis() as u64;
     report.outcome = CaseReport::outcome_of(&report.steps);
@@ -239,6 +253,118 @@ pub async fn run_case(
             });
     }
     report
+}
+
+/// Whether a step ran and its checks say it did what it was asked: every check passed or
+/// warned (a SHOULD miss is still an answer), and at least one passed.
+fn succeeded(step: &StepReport) -> Result<(), String> {
+    ran_clean(step)?;
+    if !step
+        .checks
+        .iter()
+        .any(|c| matches!(c.verdict, Verdict::Passed | Verdict::Warned(_)))
+    {
+        return Err(format!("step `{}` has no passed check", step.id));
+    }
+    Ok(())
+}
+
+/// Whether a step ran and none of its checks failed or errored.
+fn ran_clean(step: &StepReport) -> Result<(), String> {
+    match step.state {
+        StepState::Ran => {}
+        StepState::Skipped | StepState::Errored => {
+            let what = if step.state == StepState::Skipped {
+                "was skipped"
+            } else {
+                "errored"
+            };
+            return Err(format!(
+                "step `{}` {what}: {}",
+                step.id,
+                step.reason.as_deref().unwrap_or("no reason given")
+            ));
+        }
+    }
+    if let Some(bad) = step
+        .checks
+        .iter()
+        .find(|c| matches!(c.verdict, Verdict::Failed(_) | Verdict::Errored { .. }))
+    {
+        let verdict = match &bad.verdict {
+            Verdict::Failed(_) => "failed",
+            _ => "errored",
+        };
+        return Err(format!(
+            "step `{}` did not succeed: its check `{}` {verdict}",
+            step.id, bad.id
+        ));
+    }
+    Ok(())
+}
+
+/// Why a step cannot mean anything: an earlier step it `needs` did not succeed.
+fn unmet_need(step: &Step, done: &[StepReport]) -> Option<String> {
+    step.needs.iter().find_map(|need| {
+        let report = done.iter().find(|s| &s.id == need)?;
+        let why = ran_clean(report).err()?;
+        Some(format!("prerequisite not met: {why}"))
+    })
+}
+
+/// Records the credentials of the newest successful token response of the case as
+/// `{{ newest.access_token }}` (and `refresh_token`, `id_token`, `patient`, `step`): a read
+/// after a refresh uses the token the refresh gave, since a server may end the old one.
+fn remember_newest_tokens(report: &StepReport, step_id: &str, context: &mut Value) {
+    if report.state != StepState::Ran {
+        return;
+    }
+    let status_ok = report
+        .exchange
+        .as_ref()
+        .and_then(|e| e.response.as_ref())
+        .is_none_or(|r| (200..300).contains(&r.status));
+    let answer = &context["steps"][step_id]["json"];
+    if !status_ok || !answer["access_token"].is_string() {
+        return;
+    }
+    let mut newest = context["newest"].as_object().cloned().unwrap_or_default();
+    for key in ["access_token", "refresh_token", "id_token", "patient"] {
+        if let Some(value) = answer.get(key).filter(|v| v.is_string()) {
+            newest.insert(key.to_string(), value.clone());
+        }
+    }
+    newest.insert("step".into(), Value::String(step_id.to_string()));
+    context["newest"] = Value::Object(newest);
+}
+
+/// A refusal proves something only when the same server accepted the matching valid request:
+/// the passed checks of a step whose `control` step did not succeed become errored.
+fn apply_positive_controls(case: &Case, steps: &mut [StepReport]) {
+    for (index, step) in case.steps.iter().enumerate() {
+        let Some(control) = &step.control else {
+            continue;
+        };
+        let outcome = match steps.iter().find(|s| &s.id == control) {
+            Some(report) => succeeded(report),
+            None => Err(format!("step `{control}` did not run")),
+        };
+        let Err(why) = outcome else {
+            continue;
+        };
+        let Some(report) = steps.get_mut(index) else {
+            continue;
+        };
+        for check in &mut report.checks {
+            if matches!(check.verdict, Verdict::Passed) {
+                check.verdict = Verdict::Errored {
+                    reason: format!(
+                        "no positive control: {why}; a refusal proves nothing unless the same server accepted the matching valid request in this run"
+                    ),
+                };
+            }
+        }
+    }
 }
 
 async fn run_step(
@@ -336,12 +462,14 @@ async fn run_step(
     }
     // When the step's own status check fails with a non-2xx answer (an error page, a 404),
     // its other checks would only restate that: they are skipped, naming the status.
+    // A refusal step expecting a 4xx keeps evaluating: its `error` code still says why the
+    // server refused, whatever the status.
     let status_failed = from_http
         && !(200..300).contains(&response.status)
         && step.checks.iter().any(|c| {
-            c.status
-                .as_ref()
-                .is_some_and(|s| !s.accepts(response.status))
+            c.status.as_ref().is_some_and(|s| {
+                !s.accepts(response.status) && (200..300).any(|code| s.accepts(code))
+            })
         });
     report.checks = step
         .checks

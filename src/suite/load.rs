@@ -378,6 +378,15 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             if let Some(cond) = &step.when {
                 condition(&mut p, &format!("{spath}.when"), cond, &earlier);
             }
+            for (ni, need) in step.needs.iter().enumerate() {
+                if !earlier.contains(&need.as_str()) {
+                    p.at_value(
+                        &format!("{spath}.needs[{ni}]"),
+                        format!("`{need}` is not an earlier step of this case"),
+                    )
+                    .add_help_opt(did_you_mean(need, earlier.iter().copied()));
+                }
+            }
             let actions = step.actions();
             match actions.len() {
                 1 => {}
@@ -507,6 +516,29 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
                 step.checks.push(check);
             }
             step_ids.push(step.id.clone());
+        }
+        for (si, step) in case.steps.iter().enumerate() {
+            let Some(control) = &step.control else {
+                continue;
+            };
+            let kpath = format!("{cpath}.steps[{si}].control");
+            match case.steps.iter().find(|s| &s.id == control) {
+                None => {
+                    p.at_value(&kpath, format!("`{control}` is not a step of this case"))
+                        .add_help_opt(did_you_mean(control, step_ids.iter().map(String::as_str)));
+                }
+                Some(s) if s.id == step.id => {
+                    p.at_value(&kpath, "a step cannot be its own positive control");
+                }
+                Some(s) if s.checks.is_empty() => {
+                    p.at_value(
+                        &kpath,
+                        format!("the control step `{control}` has no checks"),
+                    )
+                    .add_help("give it the checks that say the valid request was accepted (a 200, a code)");
+                }
+                Some(_) => {}
+            }
         }
     }
     if p.errors.is_empty() {

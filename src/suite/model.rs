@@ -76,6 +76,17 @@ pub struct Step {
     /// Run the step only when this holds; otherwise it and its checks are skipped with a reason.
     #[serde(default)]
     pub when: Option<Condition>,
+    /// Earlier steps that must have succeeded (run, and none of their checks failed or
+    /// errored) for this one to mean anything; otherwise it is skipped with the reason. For
+    /// order that no template shows: a read that checks a revoked token needs the revocation.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// For a refusal: the step of this case (before or after) that sends the matching valid
+    /// request. The refusal's checks pass only if that step succeeded; otherwise they are
+    /// errored with "no positive control", since a server that refuses everything would pass
+    /// them too.
+    #[serde(default)]
+    pub control: Option<String>,
     /// A plain HTTP request. A step has exactly one action: `request` or one built-in.
     #[serde(default)]
     pub request: Option<HttpRequest>,

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 /// The roots a template path may start with.
-pub const ROOTS: &[&str] = &["target", "steps", "vars", "secrets"];
+pub const ROOTS: &[&str] = &["target", "steps", "vars", "secrets", "newest"];
 
 /// Filters a template expression may apply, in order.
 pub const FILTERS: &[&str] = &["no-trailing-slash", "urlencode", "json"];

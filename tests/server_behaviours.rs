@@ -349,7 +349,7 @@ cases:
     assert_eq!(check(2, 0)["verdict"], "skipped");
     assert_eq!(
         check(2, 0)["reason"],
-        "prerequisite not met: step `success` did not succeed: its check `success-status` failed"
+        "prerequisite not met: step `success` was answered 401, not a success"
     );
     // No token response succeeded: `newest` has nothing.
     assert_eq!(check(3, 0)["verdict"], "skipped");
@@ -360,5 +360,72 @@ cases:
             .contains("newest.access_token"),
         "{}",
         check(3, 0)
+    );
+}
+
+/// An STU1-era server (no smart-configuration; endpoints only in the CapabilityStatement's
+/// oauth-uris) and a `smart-version: 1` target: the flow suites run with verdicts, the SMART 2
+/// cases are left out with a note, and the reports say which values came from the target.
+#[test]
+fn an_stu1_server_runs_the_flow_suites_from_its_capability_statement() {
+    let stu1 = server(&["no-smart-configuration"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target", "fixtures/targets/reference-stu1.yaml"])
+        .args([
+            "--skip",
+            "smart-app-launch::standalone-",
+            "--skip",
+            "smart-app-launch::token-",
+        ])
+        .args(["--color", "never", "--report-dir"])
+        .arg(dir.path())
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", stu1.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", stu1.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    let notes = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{console}\n{notes}");
+    assert!(notes.contains("refuse-missing-pkce"), "{notes}");
+    assert!(
+        notes.contains(
+            "target `reference-stu1` supplies discovery values instead of the server: capabilities"
+        ),
+        "{notes}"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let summary = &report["summary"]["checks"];
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["errored"], 0);
+    assert!(summary["passed"].as_u64().unwrap() >= 150, "{summary}");
+    assert_eq!(
+        report["targets"][0]["discovery_from_target"][0],
+        "capabilities"
+    );
+    // Every run case got past discovery: the endpoints came from the CapabilityStatement.
+    let mut discovered = 0;
+    for case in report["cases"].as_array().unwrap() {
+        for step in case["steps"].as_array().unwrap() {
+            if step["id"] == "config" && !step["result"]["sources"].is_null() {
+                let sources = &step["result"]["sources"];
+                assert_eq!(sources["token_endpoint"], "capability-statement", "{step}");
+                assert_eq!(sources["capabilities"], "target", "{step}");
+                assert_eq!(step["result"]["documents"]["smart-configuration"], 404);
+                discovered += 1;
+            }
+        }
+    }
+    assert!(discovered >= 10, "{discovered} discover steps");
+    // SMART 1 scopes were asked for.
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("discovery-from-target"));
+    assert!(
+        serde_json::to_string(&report)
+            .unwrap()
+            .contains("patient/Patient.read"),
+        "no STU1 scope was sent"
     );
 }

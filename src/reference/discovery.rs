@@ -56,6 +56,10 @@ impl Endpoints {
 
 pub async fn smart_configuration(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     let faults = &shared.faults;
+    // An STU1-era server: its endpoints are only in the CapabilityStatement's oauth-uris.
+    if faults.has("no-smart-configuration") {
+        return (StatusCode::NOT_FOUND, "Not Found").into_response();
+    }
     let e = Endpoints::of(&shared);
     let relative = |fault: &str, absolute: &str, path: &str| {
         if faults.has(fault) {

@@ -76,6 +76,11 @@ pub const FAULTS: &[Fault] = &[
         &["smart-config-content-type"],
     ),
     wide(
+        "no-smart-configuration",
+        "smart-configuration is served (this server, like STU1-era servers, names its endpoints only in the CapabilityStatement's oauth-uris)",
+        &["smart-config-status"],
+    ),
+    wide(
         "smart-config-not-json",
         "smart-configuration is a JSON object",
         &["smart-config-json-object"],

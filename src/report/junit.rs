@@ -18,7 +18,16 @@ pub fn to_xml(report: &RunReport) -> Result<String, ReportError> {
         junit.set_timestamp(ts);
     }
     for case in &report.cases {
-        junit.add_test_suite(suite(case));
+        let mut suite = suite(case);
+        if let Some(target) = report.targets.iter().find(|t| t.name == case.target) {
+            if !target.discovery_from_target.is_empty() {
+                suite.add_property((
+                    "discovery-from-target",
+                    target.discovery_from_target.join(", ").as_str(),
+                ));
+            }
+        }
+        junit.add_test_suite(suite);
     }
     junit.to_string().map_err(|e| ReportError::Serialize {
         kind: "JUnit",

@@ -37,6 +37,10 @@ pub struct TargetInfo {
     pub name: String,
     pub fhir_base: String,
     pub file: String,
+    /// The discovery values the target file supplies instead of the server (smart-configuration
+    /// field names).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discovery_from_target: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -1226,6 +1226,12 @@ impl Flow<'_> {
             .map_err(ActionEnd::Error)?;
             let launch = parse_pasted(&pasted);
             request.launch = launch.get("launch").map(str::to_string);
+            // SMART 2.2 app-launch: the app sends `aud` = the `iss` the EHR launched it with.
+            if self.action.aud.is_none() {
+                if let Some(iss) = launch.get("iss") {
+                    request.aud = iss.to_string();
+                }
+            }
             outcome.launch = Some(launch);
         }
         let pasted = prompt(&format!(
@@ -1283,6 +1289,12 @@ impl Flow<'_> {
             }
             let launch = listener.take(listener::LAUNCH_PATH).unwrap_or_default();
             request.launch = launch.get("launch").map(str::to_string);
+            // SMART 2.2 app-launch: the app sends `aud` = the `iss` the EHR launched it with.
+            if self.action.aud.is_none() {
+                if let Some(iss) = launch.get("iss") {
+                    request.aud = iss.to_string();
+                }
+            }
             outcome.launch = Some(launch);
         }
         let open = match self.action.method {
@@ -1404,5 +1416,7 @@ async fn prompt(message: &str) -> Result<String, String> {
     Ok(line)
 }
 
+mod discover;
 mod lifecycle;
+pub use discover::discover;
 pub use lifecycle::{fhir_read, fhir_search, target_reads};

@@ -255,22 +255,11 @@ pub async fn run_case(
     report
 }
 
-/// Whether a step ran and its checks say it did what it was asked: every check passed or
-/// warned (a SHOULD miss is still an answer), and at least one passed.
-fn succeeded(step: &StepReport) -> Result<(), String> {
-    ran_clean(step)?;
-    if !step
-        .checks
-        .iter()
-        .any(|c| matches!(c.verdict, Verdict::Passed | Verdict::Warned(_)))
-    {
-        return Err(format!("step `{}` has no passed check", step.id));
-    }
-    Ok(())
-}
-
-/// Whether a step ran and none of its checks failed or errored.
-fn ran_clean(step: &StepReport) -> Result<(), String> {
+/// Whether the server accepted what a step asked: the step ran, and its answer was a 2xx (for
+/// an HTTP step, whatever its checks say of the details: a revocation answered 204 still
+/// revoked), or, for a built-in step without an HTTP answer of its own (an authorization), none
+/// of its checks failed or errored. `needs` and `control` both ask this.
+fn accepted(step: &StepReport) -> Result<(), String> {
     match step.state {
         StepState::Ran => {}
         StepState::Skipped | StepState::Errored => {
@@ -285,6 +274,16 @@ fn ran_clean(step: &StepReport) -> Result<(), String> {
                 step.reason.as_deref().unwrap_or("no reason given")
             ));
         }
+    }
+    if let Some(response) = step.exchange.as_ref().and_then(|e| e.response.as_ref()) {
+        return if (200..300).contains(&response.status) {
+            Ok(())
+        } else {
+            Err(format!(
+                "step `{}` was answered {}, not a success",
+                step.id, response.status
+            ))
+        };
     }
     if let Some(bad) = step
         .checks
@@ -303,11 +302,36 @@ fn ran_clean(step: &StepReport) -> Result<(), String> {
     Ok(())
 }
 
+/// A positive control: accepted, or, when the valid request is one the server answers with an
+/// error on purpose (a known client's bad code is `invalid_grant`, not `invalid_client`), every
+/// check of it passed; and at least one of its checks passed (a control whose checks were all
+/// skipped shows nothing).
+fn succeeded(step: &StepReport) -> Result<(), String> {
+    if let Err(why) = accepted(step) {
+        let all_passed = step.state == StepState::Ran
+            && step
+                .checks
+                .iter()
+                .all(|c| !matches!(c.verdict, Verdict::Failed(_) | Verdict::Errored { .. }));
+        if !all_passed {
+            return Err(why);
+        }
+    }
+    if !step
+        .checks
+        .iter()
+        .any(|c| matches!(c.verdict, Verdict::Passed | Verdict::Warned(_)))
+    {
+        return Err(format!("step `{}` has no passed check", step.id));
+    }
+    Ok(())
+}
+
 /// Why a step cannot mean anything: an earlier step it `needs` did not succeed.
 fn unmet_need(step: &Step, done: &[StepReport]) -> Option<String> {
     step.needs.iter().find_map(|need| {
         let report = done.iter().find(|s| &s.id == need)?;
-        let why = ran_clean(report).err()?;
+        let why = accepted(report).err()?;
         Some(format!("prerequisite not met: {why}"))
     })
 }
@@ -535,6 +559,9 @@ async fn act(
             }
         };
         return super::actions::send(run, request, settings).await;
+    }
+    if let Some(a) = &step.discover {
+        return super::actions::discover(a, run, context, settings).await;
     }
     if let Some(a) = &step.client {
         return state.client(&step.id, a, run, context, settings).await;

@@ -42,24 +42,43 @@ pub fn plan(targets: &[Arc<TargetRun>], suites: &[Arc<Suite>]) -> (Vec<Planned>,
     let mut planned = Vec::new();
     let mut notes = Vec::new();
     for run in targets {
+        let version = run.target.smart_version;
+        if !run.target.discovery.is_empty() {
+            let keys: Vec<&str> = run.target.discovery.keys().map(String::as_str).collect();
+            notes.push(format!(
+                "target `{}` supplies discovery values instead of the server: {} (each `discover` result says where every value came from)",
+                run.target.name,
+                keys.join(", ")
+            ));
+        }
         for suite in suites {
-            if suite.spec.major() != Some(run.target.smart_version) {
+            if !suite.versions().contains(&version) {
                 notes.push(format!(
-                    "suite `{}` ({} {}) is not run against `{}`, which declares smart-version {}",
-                    suite.suite,
-                    suite.spec.name,
-                    suite.spec.version,
-                    run.target.name,
-                    run.target.smart_version
+                    "suite `{}` ({} {}) is not run against `{}`, which declares smart-version {version}",
+                    suite.suite, suite.spec.name, suite.spec.version, run.target.name,
                 ));
                 continue;
             }
-            for case_index in 0..suite.cases.len() {
+            let mut left_out = Vec::new();
+            for (case_index, case) in suite.cases.iter().enumerate() {
+                if !suite.case_applies(case, version) {
+                    left_out.push(case.id.as_str());
+                    continue;
+                }
                 planned.push(Planned {
                     run: run.clone(),
                     suite: suite.clone(),
                     case_index,
                 });
+            }
+            if !left_out.is_empty() {
+                notes.push(format!(
+                    "{} case(s) of suite `{}` check rules of another SMART version and are not run against `{}` (smart-version {version}): {}",
+                    left_out.len(),
+                    suite.suite,
+                    run.target.name,
+                    left_out.join(", ")
+                ));
             }
         }
     }
@@ -166,6 +185,7 @@ pub fn execute(
                 name: t.target.name.clone(),
                 fhir_base: t.target.fhir_base_str(),
                 file: t.target.file.clone(),
+                discovery_from_target: t.target.discovery.keys().cloned().collect(),
             })
             .collect(),
         summary: RunReport::summarize(&cases),

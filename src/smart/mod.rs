@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod callback;
 pub mod client;
+pub mod discovery;
 pub mod id_token;
 pub mod pkce;
 pub mod token;

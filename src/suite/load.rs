@@ -331,6 +331,27 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
     if suite.cases.is_empty() {
         p.at_key("cases", "a suite needs at least one case");
     }
+    for (vi, v) in suite.smart_versions.iter().enumerate() {
+        if !(1..=2).contains(v) {
+            p.at_value(
+                &format!("smart-versions[{vi}]"),
+                format!("SMART App Launch has no major version {v}"),
+            )
+            .add_expected("1 (STU1, 1.0) or 2 (2.x)");
+        }
+    }
+    let suite_versions = suite.versions();
+    for (ci, case) in suite.cases.iter().enumerate() {
+        for (vi, v) in case.smart_versions.iter().enumerate() {
+            if !suite_versions.contains(v) {
+                p.at_value(
+                    &format!("cases[{ci}].smart-versions[{vi}]"),
+                    format!("the suite does not run against smart-version {v}"),
+                )
+                .add_expected(format!("a version of the suite's: {:?}", suite_versions));
+            }
+        }
+    }
     let mut case_ids = HashSet::new();
     let mut check_ids: BTreeMap<String, String> = BTreeMap::new();
     let suite_groups = suite.groups.clone();
@@ -559,6 +580,9 @@ fn builtin_step(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
             .add_help_opt(did_you_mean(id, earlier.iter().copied()));
         }
     };
+    if let Some(base) = step.discover.as_ref().and_then(|d| d.base.as_ref()) {
+        p.template(&format!("{path}.discover.base"), base, earlier);
+    }
     if let Some(a) = &step.client {
         let apath = format!("{path}.client");
         for (key, t) in [
@@ -1083,6 +1107,51 @@ fn parse_target(
         )
         .add_expected("1 (STU1) or 2 (2.x)");
     }
+    for (key, value) in &raw.discovery {
+        let kpath = format!("discovery.{key}");
+        if !crate::smart::discovery::FIELDS.contains(&key.as_str()) {
+            p.at_key(
+                &kpath,
+                format!("`{key}` is not a discovery field smartcheck reads"),
+            )
+            .add_expected(format!(
+                "a smart-configuration field: {}",
+                crate::smart::discovery::FIELDS.join(", ")
+            ))
+            .add_help_opt(did_you_mean(
+                key,
+                crate::smart::discovery::FIELDS.iter().copied(),
+            ));
+            continue;
+        }
+        let listy = key.ends_with("_supported") || key == "capabilities";
+        let fits = if listy {
+            value
+                .as_array()
+                .is_some_and(|items| items.iter().all(|i| i.is_string()))
+        } else if key == "associated_endpoints" {
+            value.is_array()
+        } else {
+            value.is_string()
+        };
+        if !fits {
+            p.at_value(
+                &kpath,
+                if listy {
+                    format!("`{key}` is a list of strings")
+                } else {
+                    format!("`{key}` is a URL or text, a string")
+                },
+            );
+        }
+        if key.ends_with("_endpoint") || key == "issuer" || key == "jwks_uri" {
+            if let Some(text) = value.as_str().map(&expand) {
+                if url::Url::parse(&text).is_err() {
+                    p.at_value(&kpath, format!("`{text}` is not an absolute URL"));
+                }
+            }
+        }
+    }
     if let Some(ca) = &raw.tls.ca_file {
         let ca = expand(ca);
         if !Path::new(&ca).is_file() {
@@ -1242,6 +1311,16 @@ fn parse_target(
         .iter()
         .map(|(k, v)| (k.clone(), expand_json(v, &expand)))
         .collect();
+    let mut discovery: serde_json::Map<String, serde_json::Value> = raw
+        .discovery
+        .iter()
+        .map(|(k, v)| (k.clone(), expand_json(v, &expand)))
+        .collect();
+    if let Some(endpoint) = &raw.registration_endpoint {
+        discovery
+            .entry("registration_endpoint")
+            .or_insert_with(|| serde_json::Value::String(expand(endpoint)));
+    }
     Ok(Target {
         file: file.to_string(),
         name: raw.name,
@@ -1260,6 +1339,7 @@ fn parse_target(
             .map(|(k, v)| (k.clone(), Secret::new(expand(v))))
             .collect(),
         vars,
+        discovery,
         secrets: raw
             .secrets
             .iter()

@@ -20,6 +20,10 @@ pub struct Suite {
     pub description: Option<String>,
     /// The specification the suite checks.
     pub spec: SpecRef,
+    /// The SMART major versions (a target's `smart-version`) the suite runs against; the
+    /// spec's major version unless given (`[1, 2]` for flows that STU1 servers have too).
+    #[serde(default)]
+    pub smart_versions: Vec<u32>,
     /// Reusable check lists, used by steps with `use-checks: [NAME]` (besides the built-in
     /// groups of `suites/lib/check-groups.yaml`). Each use prefixes the check ids with the case id.
     #[serde(default)]
@@ -59,10 +63,31 @@ pub struct Case {
     pub title: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// The SMART major versions the case applies to, when fewer than the suite's (PKCE
+    /// refusals are SMART 2 rules).
+    #[serde(default)]
+    pub smart_versions: Vec<u32>,
     pub steps: Vec<Step>,
     #[serde(skip)]
     #[schemars(skip)]
     pub location: Location,
+}
+
+impl Suite {
+    /// The target `smart-version`s the suite runs against.
+    pub fn versions(&self) -> Vec<u32> {
+        if self.smart_versions.is_empty() {
+            self.spec.major().into_iter().collect()
+        } else {
+            self.smart_versions.clone()
+        }
+    }
+
+    /// Whether a case of the suite applies to a target of this SMART major version.
+    pub fn case_applies(&self, case: &Case, version: u32) -> bool {
+        self.versions().contains(&version)
+            && (case.smart_versions.is_empty() || case.smart_versions.contains(&version))
+    }
 }
 
 /// One action against the server, and the checks on its result.
@@ -90,6 +115,10 @@ pub struct Step {
     /// A plain HTTP request. A step has exactly one action: `request` or one built-in.
     #[serde(default)]
     pub request: Option<HttpRequest>,
+    /// Built-in: the server's SMART endpoints and capabilities, from smart-configuration, the
+    /// CapabilityStatement's oauth-uris (STU1 servers), and the target's `discovery` values.
+    #[serde(default)]
+    pub discover: Option<DiscoverAction>,
     /// Built-in: obtain a client for the case (registered per run, or the target's static one).
     #[serde(default)]
     pub client: Option<ClientAction>,
@@ -161,6 +190,9 @@ impl Step {
         if self.request.is_some() {
             names.push("request");
         }
+        if self.discover.is_some() {
+            names.push("discover");
+        }
         if self.client.is_some() {
             names.push("client");
         }
@@ -222,6 +254,7 @@ impl Step {
 /// The step names every action a step may take.
 pub const ACTIONS: &[&str] = &[
     "request",
+    "discover",
     "client",
     "authorize",
     "exchange-code",
@@ -647,6 +680,17 @@ pub enum TokenPlacement {
     Header,
     /// `?access_token=<token>` (RFC 6750 §2.3, which servers should not accept).
     Query,
+}
+
+/// `discover`: the SMART endpoints and capabilities of a FHIR base, wherever the server
+/// publishes them.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DiscoverAction {
+    /// The FHIR base whose documents are read; the target's unless given (an EHR launch's
+    /// `iss`, for example).
+    #[serde(default)]
+    pub base: Option<String>,
 }
 
 /// `fhir-read`: `GET [base]/[type]/[id]` with `Accept: application/fhir+json`.

@@ -52,9 +52,16 @@ pub struct TargetFile {
     /// An initial access token for dynamic registration (RFC 7591 §3), normally `${ENV}`.
     #[serde(default)]
     pub initial_access_token: Option<String>,
-    /// The registration endpoint, when discovery does not advertise the right one.
+    /// The registration endpoint, when discovery does not advertise the right one (the same as
+    /// `discovery.registration_endpoint`).
     #[serde(default)]
     pub registration_endpoint: Option<String>,
+    /// Values the server does not publish, or publishes wrong, by smart-configuration field name
+    /// (`authorization_endpoint`, `token_endpoint`, `capabilities`,
+    /// `token_endpoint_auth_methods_supported`, ...). The flow suites' `discover` steps use them
+    /// over what discovery finds, and every report says which values came from the target.
+    #[serde(default)]
+    pub discovery: BTreeMap<String, serde_json::Value>,
     /// The redirect URI the harness listens on (loopback http). Unset: a free port per case,
     /// which only works with dynamic registration.
     #[serde(default)]
@@ -384,6 +391,9 @@ pub struct Target {
     pub clients: BTreeMap<String, StaticClient>,
     pub initial_access_token: Option<Secret>,
     pub registration_endpoint: Option<String>,
+    /// Discovery values the target supplies (smart-configuration field names), `${ENV}`
+    /// resolved; `registration-endpoint` is among them.
+    pub discovery: serde_json::Map<String, serde_json::Value>,
     pub redirect_uri: Option<url::Url>,
     pub ehr_launch: Option<EhrLaunch>,
     pub browser: BrowserSettings,
@@ -433,6 +443,9 @@ impl Target {
             "name": self.name,
             "fhir-base": self.fhir_base_str(),
             "smart-version": self.smart_version,
+            // The scope suffix for read access in the target's SMART version: `patient/*.{{
+            // target.read-scope }}` is `patient/*.rs` (2.x) or `patient/*.read` (1.0, STU1).
+            "read-scope": if self.smart_version == 1 { "read" } else { "rs" },
             "origin": self.origin,
             "vars": self.vars,
         });

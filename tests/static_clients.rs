@@ -56,11 +56,18 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
     let jwt = register("private_key_jwt");
 
     let dir = tempfile::tempdir().unwrap();
+    // A relative key file is relative to the target file: the target lives in a temporary
+    // folder, so the key is named by its absolute path.
+    let key = std::env::current_dir()
+        .unwrap()
+        .join("fixtures/keys/client-rs384.key.pem")
+        .display()
+        .to_string();
     let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
     let target = base.replace(
         "registration: dynamic\n",
         &format!(
-            "registration: static\nredirect-uri: {redirect}\nclients:\n  none: {{ client-id: \"${{PUBLIC_ID}}\" }}\n  client_secret_basic: {{ client-id: \"${{BASIC_ID}}\", client-secret: \"${{BASIC_SECRET}}\" }}\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: fixtures/keys/client-rs384.key.pem, kid: client-rs384, alg: RS384 }}\n"
+            "registration: static\nredirect-uri: {redirect}\nclients:\n  none: {{ client-id: \"${{PUBLIC_ID}}\" }}\n  client_secret_basic: {{ client-id: \"${{BASIC_ID}}\", client-secret: \"${{BASIC_SECRET}}\" }}\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: {key}, kid: client-rs384, alg: RS384 }}\n"
         ),
     );
     let path = dir.path().join("static.yaml");
@@ -136,4 +143,41 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
         );
     }
     assert!(!console.contains(&secret));
+
+    // A case that needs a second client of a kind skips, saying so, when the target names none.
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .arg("run")
+        .arg("--target")
+        .arg(&path)
+        .args([
+            "--suite",
+            "suites/smart-app-launch.yaml",
+            "--color",
+            "never",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .arg("token-other-client")
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .env("PUBLIC_ID", public["client_id"].as_str().unwrap())
+        .env("BASIC_ID", basic["client_id"].as_str().unwrap())
+        .env("BASIC_SECRET", &secret)
+        .env("JWT_ID", jwt["client_id"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["outcome"], "skipped", "{case}");
+    assert!(
+        case["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the target names no second static `client_secret_basic` client"),
+        "{}",
+        case["reason"]
+    );
 }

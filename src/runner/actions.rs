@@ -307,11 +307,20 @@ impl CaseState {
         run: &TargetRun,
     ) -> ActionResult {
         let method = action.auth_method.as_str();
-        let Some(given) = run.target.clients.get(method) else {
-            return ActionResult::skip(format!(
-                "the target has no static `{method}` client (`clients.{method}` in {})",
-                run.target.file
-            ));
+        let (clients, section) = if action.second {
+            (&run.target.other_clients, "other-clients")
+        } else {
+            (&run.target.clients, "clients")
+        };
+        let Some(given) = clients.get(method) else {
+            let file = &run.target.file;
+            return ActionResult::skip(if action.second {
+                format!("the target names no second static `{method}` client, which this case needs besides the first (`{section}.{method}` in {file})")
+            } else {
+                format!(
+                    "the target has no static `{method}` client (`{section}.{method}` in {file})"
+                )
+            });
         };
         let redirect_uri = run
             .target

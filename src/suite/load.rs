@@ -1071,6 +1071,19 @@ fn parse_target(
         return Err(p.errors);
     }
     let expand = |s: &str| expand_env(s, env).unwrap_or_else(|_| s.to_string());
+    // Relative key and CA files are relative to the target file, wherever the run starts.
+    let target_dir = Path::new(file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let in_dir = |f: &str| -> String {
+        let f = expand(f);
+        if Path::new(&f).is_relative() && !target_dir.as_os_str().is_empty() {
+            target_dir.join(&f).display().to_string()
+        } else {
+            f
+        }
+    };
     if !is_kebab(&raw.name) {
         p.at_value(
             "name",
@@ -1153,7 +1166,7 @@ fn parse_target(
         }
     }
     if let Some(ca) = &raw.tls.ca_file {
-        let ca = expand(ca);
+        let ca = in_dir(ca);
         if !Path::new(&ca).is_file() {
             p.at_value("tls.ca-file", format!("no such file: `{ca}`"));
         }
@@ -1195,8 +1208,25 @@ fn parse_target(
             "static clients need a fixed `redirect-uri` (the one registered with the server)",
         );
     }
-    for (method, client) in &raw.clients {
-        let cpath = format!("clients.{method}");
+    for (method, other) in &raw.other_clients {
+        if raw
+            .clients
+            .get(method)
+            .is_some_and(|c| expand(&c.client_id) == expand(&other.client_id))
+        {
+            p.at_value(
+                &format!("other-clients.{method}.client-id"),
+                "the second client is the same client as `clients`; cross-client cases need another one",
+            );
+        }
+    }
+    let all_clients = raw.clients.iter().map(|(m, c)| ("clients", m, c)).chain(
+        raw.other_clients
+            .iter()
+            .map(|(m, c)| ("other-clients", m, c)),
+    );
+    for (section, method, client) in all_clients {
+        let cpath = format!("{section}.{method}");
         if ![
             "none",
             "client_secret_basic",
@@ -1225,10 +1255,13 @@ fn parse_target(
                         "a `private_key_jwt` client needs `private-key-file`",
                     );
                 }
-                Some(f) if !Path::new(&expand(f)).is_file() => {
+                Some(f) if !Path::new(&in_dir(f)).is_file() => {
                     p.at_value(
                         &format!("{cpath}.private-key-file"),
-                        format!("no such file: `{}`", expand(f)),
+                        format!(
+                            "no such file: `{}` (a relative path is relative to the target file)",
+                            in_dir(f)
+                        ),
                     );
                 }
                 _ => {}
@@ -1330,7 +1363,7 @@ fn parse_target(
         timeouts: raw.timeouts,
         max_response_bytes: raw.max_response_bytes,
         tls: super::target::Tls {
-            ca_file: raw.tls.ca_file.as_deref().map(expand),
+            ca_file: raw.tls.ca_file.as_deref().map(in_dir),
             insecure: raw.tls.insecure,
         },
         headers: raw
@@ -1346,22 +1379,8 @@ fn parse_target(
             .map(|(k, v)| (k.clone(), Secret::new(expand(v))))
             .collect(),
         registration: raw.registration,
-        clients: raw
-            .clients
-            .iter()
-            .map(|(k, c)| {
-                (
-                    k.clone(),
-                    super::target::StaticClient {
-                        client_id: expand(&c.client_id),
-                        client_secret: c.client_secret.as_deref().map(expand),
-                        private_key_file: c.private_key_file.as_deref().map(expand),
-                        kid: c.kid.as_deref().map(expand),
-                        alg: c.alg.clone(),
-                    },
-                )
-            })
-            .collect(),
+        clients: static_clients(&raw.clients, &expand, &in_dir),
+        other_clients: static_clients(&raw.other_clients, &expand, &in_dir),
         initial_access_token: raw
             .initial_access_token
             .as_deref()
@@ -1507,4 +1526,26 @@ mod tests {
             "{errors:?}"
         );
     }
+}
+
+/// Static clients with `${ENV}` resolved and key files relative to the target file.
+fn static_clients(
+    raw: &BTreeMap<String, super::target::StaticClient>,
+    expand: &dyn Fn(&str) -> String,
+    in_dir: &dyn Fn(&str) -> String,
+) -> BTreeMap<String, super::target::StaticClient> {
+    raw.iter()
+        .map(|(k, c)| {
+            (
+                k.clone(),
+                super::target::StaticClient {
+                    client_id: expand(&c.client_id),
+                    client_secret: c.client_secret.as_deref().map(expand),
+                    private_key_file: c.private_key_file.as_deref().map(in_dir),
+                    kid: c.kid.as_deref().map(expand),
+                    alg: c.alg.clone(),
+                },
+            )
+        })
+        .collect()
 }

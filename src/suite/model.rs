@@ -344,6 +344,11 @@ pub struct ClientAction {
     pub grant_types: Vec<String>,
     #[serde(default)]
     pub client_name: Option<String>,
+    /// A second client of this kind, for cases that present one client's code or token as
+    /// another's: registered anew (dynamic), or the target's `other-clients` entry (static;
+    /// skipped with the reason when it names none).
+    #[serde(default)]
+    pub second: bool,
 }
 
 fn default_grant_types() -> Vec<String> {

@@ -49,6 +49,11 @@ pub struct TargetFile {
     /// `client_secret_post`, `private_key_jwt` (values normally `${ENV}`).
     #[serde(default)]
     pub clients: BTreeMap<String, StaticClient>,
+    /// Second static clients, by the same methods, for the cases that need another client (a
+    /// code or refresh token presented by a client it was not issued to). Without one those
+    /// cases are skipped with the reason.
+    #[serde(default)]
+    pub other_clients: BTreeMap<String, StaticClient>,
     /// An initial access token for dynamic registration (RFC 7591 §3), normally `${ENV}`.
     #[serde(default)]
     pub initial_access_token: Option<String>,
@@ -387,8 +392,11 @@ pub struct Target {
     pub vars: BTreeMap<String, serde_json::Value>,
     pub secrets: BTreeMap<String, Secret>,
     pub registration: Registration,
-    /// Static clients by authentication method, with `${ENV}` resolved.
+    /// Static clients by authentication method, with `${ENV}` resolved and key files relative
+    /// to the target file.
     pub clients: BTreeMap<String, StaticClient>,
+    /// Second static clients by authentication method, for cross-client cases.
+    pub other_clients: BTreeMap<String, StaticClient>,
     pub initial_access_token: Option<Secret>,
     pub registration_endpoint: Option<String>,
     /// Discovery values the target supplies (smart-configuration field names), `${ENV}`
@@ -418,6 +426,7 @@ impl Target {
         out.extend(
             self.clients
                 .values()
+                .chain(self.other_clients.values())
                 .filter_map(|c| c.client_secret.as_deref().map(Secret::new)),
         );
         out.extend(self.initial_access_token.iter().cloned());

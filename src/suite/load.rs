@@ -1458,6 +1458,28 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
+/// Static clients with `${ENV}` resolved and key files relative to the target file.
+fn static_clients(
+    raw: &BTreeMap<String, super::target::StaticClient>,
+    expand: &dyn Fn(&str) -> String,
+    in_dir: &dyn Fn(&str) -> String,
+) -> BTreeMap<String, super::target::StaticClient> {
+    raw.iter()
+        .map(|(k, c)| {
+            (
+                k.clone(),
+                super::target::StaticClient {
+                    client_id: expand(&c.client_id),
+                    client_secret: c.client_secret.as_deref().map(expand),
+                    private_key_file: c.private_key_file.as_deref().map(in_dir),
+                    kid: c.kid.as_deref().map(expand),
+                    alg: c.alg.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1526,26 +1548,4 @@ mod tests {
             "{errors:?}"
         );
     }
-}
-
-/// Static clients with `${ENV}` resolved and key files relative to the target file.
-fn static_clients(
-    raw: &BTreeMap<String, super::target::StaticClient>,
-    expand: &dyn Fn(&str) -> String,
-    in_dir: &dyn Fn(&str) -> String,
-) -> BTreeMap<String, super::target::StaticClient> {
-    raw.iter()
-        .map(|(k, c)| {
-            (
-                k.clone(),
-                super::target::StaticClient {
-                    client_id: expand(&c.client_id),
-                    client_secret: c.client_secret.as_deref().map(expand),
-                    private_key_file: c.private_key_file.as_deref().map(in_dir),
-                    kid: c.kid.as_deref().map(expand),
-                    alg: c.alg.clone(),
-                },
-            )
-        })
-        .collect()
 }

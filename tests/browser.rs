@@ -297,7 +297,7 @@ fn select_check_and_wait_for_url_steps_drive_the_screens() {
     // An option that is not there stops the flow with the step and the reason.
     let text = std::fs::read_to_string("tests/fixtures/targets/reference-widgets.yaml")
         .unwrap()
-        .replace("value: Deutsch", "value: Klingon");
+        .replace("value: Français", "value: Klingon");
     let broken = dir.path().join("broken.yaml");
     std::fs::write(&broken, text).unwrap();
     let out = command(
@@ -314,4 +314,76 @@ fn select_check_and_wait_for_url_steps_drive_the_screens() {
         console.contains(r##"sign-in[2] select "#locale" could not be played: "#locale" has no option with value or text "Klingon""##),
         "{console}"
     );
+}
+
+/// A consent page whose "I agree" check box is drawn at zero size under a styled label: the
+/// default WebDriver click cannot tick it, the pointer at its box and a script click can. The
+/// target's `authorize-params` reach the authorization request.
+#[test]
+fn zero_size_check_boxes_are_reached_by_pointer_or_script_and_extra_params_are_sent() {
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::parse(&["consent-zero-size-checkbox"]).unwrap(),
+            debug_endpoints: false,
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let case = "reference::smart-app-launch::standalone-public";
+    let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let run = |authorize: &str, name: &str| {
+        let text = base
+            .replace(
+                "  authorize:\n    - wait-for: \"#scopes\"\n",
+                &format!("  authorize:\n    - wait-for: \"#scopes\"\n{authorize}"),
+            )
+            .replace(
+                "registration: dynamic\n",
+                "registration: dynamic\nauthorize-params: { ui_locales: de, aud: https://not-sent.invalid }\n",
+            );
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        let report_dir = dir.path().join(name);
+        let out = command(
+            &server,
+            path.to_str().unwrap(),
+            &report_dir,
+            &["--exact", case],
+        )
+        .output()
+        .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(report_dir.join("results.json")).unwrap())
+                .unwrap();
+        (out, report)
+    };
+    // The default click: the box is not visible, the step cannot be played.
+    let (out, _) = run("    - check: \"#agree\"\n      timeout: 1s\n", "webdriver");
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    assert!(
+        console.contains(
+            r##"authorize[1] check "#agree" could not be played: the element is not visible"##
+        ),
+        "{console}"
+    );
+    for via in ["pointer", "script"] {
+        let (out, report) = run(&format!("    - check: \"#agree\"\n      via: {via}\n"), via);
+        let console = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(0), "{via}: {console}");
+        let sent = report["cases"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "authorize")
+            .map(|s| s["result"]["sent"]["url"].as_str().unwrap().to_string())
+            .unwrap();
+        assert!(sent.contains("&ui_locales=de"), "{sent}");
+        assert!(
+            !sent.contains("not-sent"),
+            "a SMART parameter was replaced: {sent}"
+        );
+    }
 }

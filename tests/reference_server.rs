@@ -744,6 +744,18 @@ async fn requirement(p: &Probe, fault: &str) -> Check {
                 format!("{subjects:?}"),
             )
         }
+        "consent-zero-size-checkbox" => {
+            // Approve alone (no "I agree" box) redirects with a code.
+            let client = p
+                .register("client_secret_basic", &["authorization_code"])
+                .await;
+            let page = p.authorize(&p.authorize_params(&client, SCOPE)).await;
+            let r = p.finish(page, "amy-shaw", true).await;
+            ensure(
+                r.location().is_some_and(|cb| cb.get("code").is_some()),
+                format!("{} {}", r.status, r.body),
+            )
+        }
         "refuses-everything" => {
             // A valid registration, and a token for a valid client, are accepted.
             let body = json!({

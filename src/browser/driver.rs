@@ -39,6 +39,31 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--window-size=1200,900",
 ];
 
+/// Where a session's browser may go: the names it may resolve (besides loopback), names it
+/// reaches at other hosts, and extra Chromium flags.
+pub struct Network<'a> {
+    pub hosts: &'a [String],
+    pub host_map: &'a std::collections::BTreeMap<String, String>,
+    pub extra_args: &'a [String],
+}
+
+impl Network<'_> {
+    /// Chromium's host resolver rules: the host map's names resolve to the hosts it names
+    /// (the first matching rule wins), the allowed hosts and loopback resolve as usual, and
+    /// every other name resolves nowhere, which keeps the browser on the target.
+    pub fn resolver_rules(&self) -> String {
+        let mut rules = String::new();
+        for (from, to) in self.host_map {
+            rules.push_str(&format!("MAP {from} {to}, "));
+        }
+        rules.push_str("MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1");
+        for host in self.hosts {
+            rules.push_str(&format!(", EXCLUDE {host}"));
+        }
+        rules
+    }
+}
+
 struct LocalDriver {
     url: String,
     child: std::process::Child,
@@ -132,7 +157,11 @@ impl BrowserPool {
 
     /// A new session. `remote` is the target's WebDriver URL; `hosts` are the only names the
     /// browser may resolve (besides loopback).
-    pub async fn session(&self, remote: Option<&str>, hosts: &[String]) -> Result<Session, String> {
+    pub async fn session(
+        &self,
+        remote: Option<&str>,
+        network: &Network<'_>,
+    ) -> Result<Session, String> {
         let url = match self.remote_override.as_deref().or(remote) {
             Some(r) => r.to_string(),
             None => self.local_url().await?,
@@ -148,12 +177,13 @@ impl BrowserPool {
             add(arg)?;
         }
         add(&format!("--user-data-dir={}", profile.display()))?;
-        // Keep the browser on the target: every other name resolves nowhere.
-        let mut rules = String::from("MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1");
-        for host in hosts {
-            rules.push_str(&format!(", EXCLUDE {host}"));
+        add(&format!(
+            "--host-resolver-rules={}",
+            network.resolver_rules()
+        ))?;
+        for arg in network.extra_args {
+            add(arg)?;
         }
-        add(&format!("--host-resolver-rules={rules}"))?;
         if Path::new("/usr/bin/chromium").exists()
             && self.remote_override.is_none()
             && remote.is_none()
@@ -341,5 +371,27 @@ impl Session {
     /// Ends the session (and its Chromium).
     pub async fn quit(self) {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.driver.quit()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_map_comes_before_the_rule_that_closes_every_other_name() {
+        let map: std::collections::BTreeMap<String, String> =
+            [("cdn.example.org".to_string(), "127.0.0.2".to_string())].into();
+        let hosts = vec!["login.example.org".to_string()];
+        let network = Network {
+            hosts: &hosts,
+            host_map: &map,
+            extra_args: &[],
+        };
+        assert_eq!(
+            network.resolver_rules(),
+            "MAP cdn.example.org 127.0.0.2, MAP * ~NOTFOUND, EXCLUDE localhost, \
+             EXCLUDE 127.0.0.1, EXCLUDE login.example.org"
+        );
     }
 }

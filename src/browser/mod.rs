@@ -4,5 +4,5 @@
 pub mod driver;
 pub mod screens;
 
-pub use driver::{kill_all_local_drivers, BrowserPool, Session};
+pub use driver::{kill_all_local_drivers, BrowserPool, Network, Session};
 pub use screens::{ScreenOutcome, StepFailure};

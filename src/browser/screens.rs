@@ -8,7 +8,7 @@ use thirtyfour::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 use super::Session;
-use crate::suite::target::ScreenStep;
+use crate::suite::target::{ClickVia, ScreenStep};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -91,12 +91,14 @@ enum StepResult {
     Redirected,
 }
 
-/// Polls for a visible element at `selector`.
+/// Polls for an element at `selector`: a visible one, or with `any` the first in the page
+/// (a zero-size check box that a pointer or a script reaches).
 async fn element(
     session: &Session,
     selector: &str,
     timeout: Duration,
     redirected: &(dyn Fn() -> bool + Sync),
+    any: bool,
 ) -> Result<Option<WebElement>, String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::from("no element matches");
@@ -107,7 +109,7 @@ async fn element(
         match session.driver.find_all(By::Css(selector)).await {
             Ok(found) => {
                 for el in found {
-                    if el.is_displayed().await.unwrap_or(false) {
+                    if any || el.is_displayed().await.unwrap_or(false) {
                         return Ok(Some(el));
                     }
                     last = "the element is not visible".into();
@@ -159,7 +161,9 @@ async fn play_step(
         .or(step.check.as_ref())
         .or(step.wait_for.as_ref())
         .ok_or("the step has no action")?;
-    let Some(el) = element(session, selector, timeout, redirected).await? else {
+    let reach = step.click.is_some() || step.check.is_some();
+    let any = reach && step.via != ClickVia::Webdriver;
+    let Some(el) = element(session, selector, timeout, redirected, any).await? else {
         return Ok(StepResult::Redirected);
     };
     let fail = |what: &str, e: WebDriverError| format!("cannot {what} {selector:?}: {e}");
@@ -170,26 +174,43 @@ async fn play_step(
             .await
             .map_err(|e| fail("type into", e))?;
     } else if step.click.is_some() {
-        el.click().await.map_err(|e| fail("click", e))?;
+        click(session, &el, step.via)
+            .await
+            .map_err(|e| fail("click", e))?;
     } else if step.select.is_some() {
         let wanted = step.value.as_deref().unwrap_or_default();
-        let options = el
-            .find_all(By::Css("option"))
-            .await
-            .map_err(|e| fail("read the options of", e))?;
-        let mut chosen = None;
-        for option in options {
-            let value = option.attr("value").await.ok().flatten();
-            let text = option.text().await.unwrap_or_default();
-            if value.as_deref() == Some(wanted) || text.trim() == wanted {
-                chosen = Some(option);
-                break;
+        // Options that a script fills in after the page loads: wait for the one wanted.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let option = loop {
+            if redirected() {
+                return Ok(StepResult::Redirected);
             }
-        }
-        let Some(option) = chosen else {
-            return Err(format!(
-                "{selector:?} has no option with value or text {wanted:?}"
-            ));
+            let options = el
+                .find_all(By::Css("option"))
+                .await
+                .map_err(|e| fail("read the options of", e))?;
+            let mut chosen = None;
+            let mut seen = Vec::new();
+            for option in options {
+                let value = option.attr("value").await.ok().flatten();
+                let text = option.text().await.unwrap_or_default();
+                if value.as_deref() == Some(wanted) || text.trim() == wanted {
+                    chosen = Some(option);
+                    break;
+                }
+                seen.push(text.trim().to_string());
+            }
+            if let Some(option) = chosen {
+                break option;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{selector:?} has no option with value or text {wanted:?} within {} (options: {})",
+                    humantime::format_duration(timeout),
+                    if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+                ));
+            }
+            tokio::time::sleep(POLL).await;
         };
         option
             .click()
@@ -201,10 +222,52 @@ async fn play_step(
             ));
         }
     } else if step.check.is_some() && !el.is_selected().await.map_err(|e| fail("read", e))? {
-        el.click().await.map_err(|e| fail("tick", e))?;
+        click(session, &el, step.via)
+            .await
+            .map_err(|e| fail("tick", e))?;
         if !el.is_selected().await.unwrap_or(false) {
             return Err(format!("{selector:?} did not become ticked"));
         }
     }
     Ok(StepResult::Played)
+}
+
+/// Clicks an element the way the step says: WebDriver's element click; the mouse pressed at
+/// the middle of the element's box (of its first label's box when the element has no size, as
+/// a person clicks the styled label of a hidden check box); or the element's own `click()`.
+async fn click(session: &Session, el: &WebElement, via: ClickVia) -> Result<(), WebDriverError> {
+    match via {
+        ClickVia::Webdriver => el.click().await,
+        ClickVia::Script => {
+            session
+                .driver
+                .execute("arguments[0].click();", vec![el.to_json()?])
+                .await?;
+            Ok(())
+        }
+        ClickVia::Pointer => {
+            let point = session
+                .driver
+                .execute(
+                    r#"const el = arguments[0];
+                       el.scrollIntoView({block: "center", inline: "center"});
+                       let box = el.getBoundingClientRect();
+                       if ((box.width === 0 || box.height === 0) && el.labels && el.labels.length) {
+                         el.labels[0].scrollIntoView({block: "center", inline: "center"});
+                         box = el.labels[0].getBoundingClientRect();
+                       }
+                       return [Math.round(box.left + box.width / 2), Math.round(box.top + box.height / 2)];"#,
+                    vec![el.to_json()?],
+                )
+                .await?;
+            let (x, y): (i64, i64) = point.convert()?;
+            session
+                .driver
+                .action_chain()
+                .move_to(x, y)
+                .click()
+                .perform()
+                .await
+        }
+    }
 }

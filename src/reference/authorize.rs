@@ -264,6 +264,7 @@ fn next_page(shared: &Shared, txn: &str, p: &Pending) -> Response {
         &client_name(shared, &p.client_id),
         &scopes::split(&p.scope),
         patient.as_deref(),
+        shared.faults.has("consent-zero-size-checkbox"),
     )
 }
 
@@ -335,6 +336,12 @@ pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
     };
     if needs_patient_choice(&shared, &p) {
         return pages::error("choose a patient first");
+    }
+    if shared.faults.has("consent-zero-size-checkbox")
+        && params.get("decision") == Some("approve")
+        && params.get("agree") != Some("on")
+    {
+        return pages::error("tick \"I agree\" before approving");
     }
     shared.store.lock().pending.remove(&txn);
     let state = if shared.faults.has("authorize-state-not-echoed") {

@@ -710,10 +710,17 @@ pub const FAULTS: &[Fault] = &[
         "the fhirUser resource is not readable with the app's token (nothing grants that read)",
         &["standalone-basic"],
     ),
-    f(
+    // An app sends `aud` = the `iss` it was launched with, so the server then refuses the
+    // authorization too (it is not for its FHIR base).
+    wide(
         "ehr-launch-iss-wrong",
         "the EHR launch's iss is the FHIR base",
-        &["ehr-basic-launch-iss", "ehr-public-launch-iss"],
+        &[
+            "ehr-basic-launch-iss",
+            "ehr-public-launch-iss",
+            "ehr-basic-redirect-code",
+            "ehr-public-redirect-code",
+        ],
     ),
     f(
         "token-no-encounter-context",
@@ -1214,6 +1221,13 @@ pub const FAULTS: &[Fault] = &[
         "client-assertion-sub-not-checked",
         "a client assertion's sub is the client_id",
         &["backend-sub-not-iss-status", "backend-sub-not-iss-error"],
+    ),
+    // A screen a person can use but WebDriver's own click cannot: tests/browser.rs plays it
+    // with `via: pointer` and `via: script`, and shows the default click failing.
+    f(
+        "consent-zero-size-checkbox",
+        "approving needs no more than the Approve button (this consent page also wants an \"I agree\" check box drawn at zero size under a styled label)",
+        &[],
     ),
     // Proven by tests/server_behaviours.rs (no refusal check passes against it) and a probe.
     f(

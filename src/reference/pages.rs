@@ -30,6 +30,10 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <body><h1>{title}</h1>\n{body}\n</body></html>\n",
         title = esc(title)
     );
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src {}",
+        script_hash(LOCALE_SCRIPT)
+    );
     (
         status,
         [
@@ -38,10 +42,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
             // Nothing is loaded from elsewhere. No `form-action 'self'`: browsers apply
             // form-action to the redirect that follows a form post too, and the consent form's
             // answer is a redirect to the app's (other-origin) redirect URI.
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'",
-            ),
+            (header::CONTENT_SECURITY_POLICY, csp.as_str()),
         ],
         html,
     )
@@ -76,10 +77,30 @@ pub fn login(txn: &str, client_name: &str, message: Option<&str>) -> Response {
              <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\">\
              <label for=\"locale\">Language</label>\
              <select id=\"locale\" name=\"locale\"><option value=\"en\">English</option><option value=\"de\">Deutsch</option></select>\
-             <button id=\"sign-in\" type=\"submit\">Sign in</button></form>",
+             <button id=\"sign-in\" type=\"submit\">Sign in</button></form>\
+             <script>{script}</script>",
             client = esc(client_name),
             txn = esc(txn),
+            script = LOCALE_SCRIPT,
         ),
+    )
+}
+
+/// The login page's one script: an option of the language list added after the page loaded,
+/// as real pages fill lists by script (screen steps must wait for it). The page's
+/// Content-Security-Policy allows this script alone, by its hash.
+const LOCALE_SCRIPT: &str = "setTimeout(function () { var o = document.createElement(\"option\"); \
+     o.value = \"fr\"; o.text = \"Fran\\u00e7ais\"; \
+     document.getElementById(\"locale\").appendChild(o); }, 700);";
+
+/// `'sha256-...'` of a script, for a Content-Security-Policy `script-src`.
+fn script_hash(script: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(script.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
     )
 }
 
@@ -108,7 +129,24 @@ pub fn patient_picker(txn: &str, patients: &[(String, String)]) -> Response {
     )
 }
 
-pub fn consent(txn: &str, client_name: &str, scopes: &[&str], patient: Option<&str>) -> Response {
+/// The consent page. With `agree_box` it has a check box that must be ticked to approve, drawn
+/// at zero size under a styled label (as some real consent pages are): a person clicks the
+/// label; WebDriver's own click refuses the invisible input.
+pub fn consent(
+    txn: &str,
+    client_name: &str,
+    scopes: &[&str],
+    patient: Option<&str>,
+    agree_box: bool,
+) -> Response {
+    let agree = if agree_box {
+        "<span class=\"agree\"><input type=\"checkbox\" id=\"agree\" name=\"agree\" \
+         style=\"position:absolute;width:0;height:0;margin:0;opacity:0\">\
+         <label for=\"agree\" id=\"agree-label\" style=\"display:inline-block;padding:6px 12px;\
+         border:1px solid #777;border-radius:4px\">I agree to share these records</label></span>"
+    } else {
+        ""
+    };
     let items: String = scopes
         .iter()
         .map(|s| format!("<li class=\"scope\">{}</li>", esc(s)))
@@ -129,7 +167,7 @@ pub fn consent(txn: &str, client_name: &str, scopes: &[&str], patient: Option<&s
              <ul id=\"scopes\">{items}</ul>{patient}\
              <form id=\"consent-form\" method=\"post\" action=\"/authorize/consent\">\
              <input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
-             <label><input type=\"checkbox\" id=\"remember\" name=\"remember\"> Remember my decision</label>\
+             <label><input type=\"checkbox\" id=\"remember\" name=\"remember\"> Remember my decision</label>{agree}\
              <button id=\"approve\" name=\"decision\" value=\"approve\" type=\"submit\">Approve</button>\
              <button id=\"deny\" name=\"decision\" value=\"deny\" type=\"submit\">Deny</button></form>",
             client = esc(client_name),

@@ -218,9 +218,15 @@ impl CaseState {
             if let Some(h) = run.target.fhir_base.host_str() {
                 hosts.push(h.to_string());
             }
+            let b = &run.target.browser;
+            let network = browser::Network {
+                hosts: &hosts,
+                host_map: &b.host_map,
+                extra_args: &b.chromium_args,
+            };
             let s = settings
                 .browser
-                .session(run.target.browser.webdriver.as_deref(), &hosts)
+                .session(b.webdriver.as_deref(), &network)
                 .await?;
             self.session = Some(s);
         }
@@ -563,6 +569,7 @@ impl CaseState {
                 .response_type
                 .clone()
                 .unwrap_or_else(|| "code".into()),
+            extra: run.target.authorize_params.clone(),
         };
         let flow = Flow {
             action,
@@ -1309,7 +1316,11 @@ impl Flow<'_> {
         let open = match self.action.method {
             AuthorizeMethod::Get => request.url().to_string(),
             AuthorizeMethod::Post => {
-                let fields: Vec<(&str, String)> = request.params();
+                let params = request.params();
+                let fields: Vec<(&str, String)> = params
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect();
                 let page = listener::auto_post_page(request.endpoint.as_str(), &fields);
                 listener.serve_page(&pkce::random_urlsafe(9), page)
             }

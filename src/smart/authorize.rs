@@ -20,11 +20,28 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     /// `code` unless a negative case asks for another.
     pub response_type: String,
+    /// Parameters a server wants beyond SMART's (a target's `authorize-params`, such as a
+    /// patient preselection); a SMART parameter of the same name is never replaced.
+    pub extra: Vec<(String, String)>,
 }
 
 impl AuthorizationRequest {
     /// The parameters in the order a person reading the URL expects.
-    pub fn params(&self) -> Vec<(&'static str, String)> {
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .smart_params()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        for (name, value) in &self.extra {
+            if !out.iter().any(|(k, _)| k == name) {
+                out.push((name.clone(), value.clone()));
+            }
+        }
+        out
+    }
+
+    fn smart_params(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![
             ("response_type", self.response_type.clone()),
             ("client_id", self.client_id.clone()),
@@ -52,7 +69,7 @@ impl AuthorizationRequest {
         {
             let mut pairs = url.query_pairs_mut();
             for (k, v) in self.params() {
-                pairs.append_pair(k, &v);
+                pairs.append_pair(&k, &v);
             }
         }
         url
@@ -62,7 +79,7 @@ impl AuthorizationRequest {
     pub fn form_body(&self) -> String {
         let mut encoder = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in self.params() {
-            encoder.append_pair(k, &v);
+            encoder.append_pair(&k, &v);
         }
         encoder.finish()
     }
@@ -105,6 +122,7 @@ mod tests {
             )),
             nonce: Some("n1".into()),
             response_type: "code".into(),
+            extra: Vec::new(),
         }
     }
 
@@ -133,5 +151,17 @@ mod tests {
         assert!(pairs.contains(&("aud".into(), "https://ehr.example/fhir".into())));
         assert!(AuthorizationRequest::wants_openid("openid fhirUser"));
         assert!(!AuthorizationRequest::wants_openid("openidx"));
+    }
+
+    #[test]
+    fn extra_parameters_follow_and_never_replace_smart_ones() {
+        let mut r = request();
+        r.extra = vec![
+            ("patient_id".into(), "123".into()),
+            ("aud".into(), "https://elsewhere".into()),
+        ];
+        let url = r.url().to_string();
+        assert!(url.ends_with("&nonce=n1&patient_id=123"), "{url}");
+        assert_eq!(url.matches("aud=").count(), 1);
     }
 }

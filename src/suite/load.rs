@@ -1399,6 +1399,11 @@ fn parse_target(
         browser: {
             let mut b = raw.browser.clone();
             b.webdriver = b.webdriver.as_deref().map(expand);
+            b.host_map = b
+                .host_map
+                .iter()
+                .map(|(k, v)| (k.clone(), expand(v)))
+                .collect();
             for steps in [
                 &mut b.sign_in,
                 &mut b.patient,
@@ -1424,6 +1429,11 @@ fn parse_target(
                 path: expand(&r.path),
                 title: r.title.clone(),
             })
+            .collect(),
+        authorize_params: raw
+            .authorize_params
+            .iter()
+            .map(|(k, v)| (k.clone(), expand(v)))
             .collect(),
     })
 }

@@ -74,6 +74,11 @@ pub struct TargetFile {
     /// How an EHR launch is started (the EHR's launch URL; the app's launch URL is added).
     #[serde(default)]
     pub ehr_launch: Option<EhrLaunch>,
+    /// Parameters added to every authorization request besides SMART's, for servers that want
+    /// more (a patient preselection such as `patient_id`, a tenant). SMART's own parameters are
+    /// never replaced.
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
     /// How the authorization screens are passed.
     #[serde(default)]
     pub browser: BrowserSettings,
@@ -201,6 +206,13 @@ pub struct BrowserSettings {
     /// Hosts the browser may reach besides loopback (all others resolve nowhere).
     #[serde(default)]
     pub allow_hosts: Vec<String>,
+    /// Host names the browser reaches at another host: `cdn.example.org: 127.0.0.2` serves a
+    /// login page's assets from a local mirror (Chromium's host resolver rules).
+    #[serde(default)]
+    pub host_map: BTreeMap<String, String>,
+    /// Extra Chromium command-line flags (a proxy, a language), after smartcheck's own.
+    #[serde(default)]
+    pub chromium_args: Vec<String>,
     /// The login screen.
     #[serde(default)]
     pub sign_in: Vec<ScreenStep>,
@@ -223,6 +235,8 @@ impl Default for BrowserSettings {
             step_timeout: default_step_timeout(),
             redirect_timeout: default_redirect_timeout(),
             allow_hosts: Vec::new(),
+            host_map: BTreeMap::new(),
+            chromium_args: Vec::new(),
             sign_in: Vec::new(),
             patient: Vec::new(),
             authorize: Vec::new(),
@@ -266,6 +280,12 @@ pub struct ScreenStep {
     /// Wait until the page URL matches this regular expression.
     #[serde(default)]
     pub wait_for_url: Option<String>,
+    /// How `click` and `check` reach the element: `webdriver` (the default: a visible element,
+    /// clicked the way WebDriver clicks), `pointer` (the mouse pressed at the middle of the
+    /// element's box, whatever is drawn there: a styled label over a zero-size check box) or
+    /// `script` (the element's own `click()`, visible or not).
+    #[serde(default)]
+    pub via: ClickVia,
     /// A screen that appears only sometimes: if the element does not show up in time, go on.
     #[serde(default)]
     pub optional: bool,
@@ -273,6 +293,16 @@ pub struct ScreenStep {
     #[serde(default, deserialize_with = "humantime_serde_compat::deserialize_opt")]
     #[schemars(with = "Option<String>")]
     pub timeout: Option<std::time::Duration>,
+}
+
+/// How a screen step's click reaches its element.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClickVia {
+    #[default]
+    Webdriver,
+    Pointer,
+    Script,
 }
 
 impl ScreenStep {
@@ -410,6 +440,8 @@ pub struct Target {
     /// The header `introspect` steps send instead of the client's authentication.
     pub introspection_auth: Option<(String, Secret)>,
     pub reads: Vec<ExtraRead>,
+    /// Extra authorization request parameters, `${ENV}` resolved.
+    pub authorize_params: Vec<(String, String)>,
 }
 
 impl Target {

@@ -79,6 +79,18 @@ fn start(shared: &Shared, raw: &str) -> Response {
         return pages::error("client_id is missing");
     };
     let Some(client) = shared.store.lock().clients.get(client_id).cloned() else {
+        if faults.has("authorize-unknown-client-redirected") {
+            if let Some(redirect_uri) = params.get("redirect_uri") {
+                return redirect_error(
+                    shared,
+                    redirect_uri,
+                    params.get("state"),
+                    "unauthorized_client",
+                    "unknown client_id",
+                );
+            }
+        }
+        // RFC 6749 §4.1.2.1: an invalid client identifier is shown, never redirected.
         return pages::error("unknown client_id");
     };
     let Some(redirect_uri) = params.get("redirect_uri") else {
@@ -119,9 +131,16 @@ fn start(shared: &Shared, raw: &str) -> Response {
         return fail("invalid_scope", "scope is required");
     };
     // SMART App Launch 2.2: aud is the FHIR base the app wants tokens for.
-    let aud_ok = params
-        .get("aud")
-        .is_some_and(|a| a.trim_end_matches('/') == shared.fhir_base());
+    let aud_ok = params.get("aud").is_some_and(|a| {
+        if faults.has("authorize-aud-path-only") {
+            // Wrong on purpose: only the path is compared, so another host or scheme passes.
+            let path =
+                |u: &str| url::Url::parse(u).map(|u| u.path().trim_end_matches('/').to_string());
+            path(a).ok() == path(&shared.fhir_base()).ok()
+        } else {
+            a.trim_end_matches('/') == shared.fhir_base()
+        }
+    });
     if !aud_ok && !faults.has("authorize-aud-not-checked") {
         return fail("invalid_request", "aud must be this server's FHIR base URL");
     }

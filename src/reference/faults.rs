@@ -513,7 +513,19 @@ pub const FAULTS: &[Fault] = &[
             "refuse-missing-pkce-control-code",
             "refuse-plain-pkce-control-code",
             "refuse-response-type-control-code",
+            "refuse-aud-other-scheme-control-code",
+            "refuse-unknown-client-control-code",
         ],
+    ),
+    f(
+        "authorize-aud-path-only",
+        "aud is the FHIR base: its scheme and host too, not only its path",
+        &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code"],
+    ),
+    f(
+        "authorize-unknown-client-redirected",
+        "an unknown client_id is not redirected to the redirect_uri it names",
+        &["refuse-unknown-client-not-redirected"],
     ),
     wide(
         "authorize-code-missing",
@@ -787,7 +799,7 @@ pub const FAULTS: &[Fault] = &[
     f(
         "authorize-aud-not-checked",
         "aud must be the FHIR base URL",
-        &["refuse-wrong-aud-no-code"],
+        &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code"],
     ),
     f(
         "authorize-state-not-echoed",

@@ -555,9 +555,13 @@ impl CaseState {
             PkceMode::Plain => Some((verifier.expose_secret().to_string(), "plain".to_string())),
             PkceMode::None => None,
         };
+        let client_id = match &action.client_id {
+            Some(id) => tri!(render(id, context)),
+            None => client.client_id.clone(),
+        };
         let mut request = AuthorizationRequest {
             endpoint,
-            client_id: client.client_id.clone(),
+            client_id: client_id.clone(),
             redirect_uri: redirect_uri.clone(),
             scope,
             state: state.clone(),
@@ -602,7 +606,7 @@ impl CaseState {
                 "method": match action.method { AuthorizeMethod::Get => "GET", AuthorizeMethod::Post => "POST" },
                 "state": state,
                 "nonce": nonce,
-                "client_id": client.client_id,
+                "client_id": client_id,
                 "redirect_uri": redirect_uri,
                 "scope": request.scope,
                 "aud": request.aud,

@@ -601,6 +601,9 @@ fn builtin_step(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
         if let Some(aud) = &a.aud {
             p.template(&format!("{apath}.aud"), aud, earlier);
         }
+        if let Some(id) = &a.client_id {
+            p.template(&format!("{apath}.client-id"), id, earlier);
+        }
         refers(p, "authorize.client", &a.client);
     }
     if let Some(a) = &step.exchange_code {

@@ -438,6 +438,9 @@ pub struct AuthorizeAction {
     /// (an error page instead of the login) is a finding for the checks, not an error.
     #[serde(default)]
     pub expect_refusal: bool,
+    /// Send this `client_id` instead of the client's (a client the server never registered).
+    #[serde(default)]
+    pub client_id: Option<String>,
     /// Send this `response_type` instead of `code`.
     #[serde(default)]
     pub response_type: Option<String>,

@@ -6,7 +6,13 @@ use serde_json::Value;
 pub const ROOTS: &[&str] = &["target", "steps", "vars", "secrets", "newest"];
 
 /// Filters a template expression may apply, in order.
-pub const FILTERS: &[&str] = &["no-trailing-slash", "urlencode", "json"];
+pub const FILTERS: &[&str] = &[
+    "no-trailing-slash",
+    "urlencode",
+    "json",
+    "other-host",
+    "other-scheme",
+];
 
 /// A parsed template: text with `{{ ... }}` expressions.
 #[derive(Debug, Clone, PartialEq)]
@@ -209,7 +215,38 @@ fn apply_filter(filter: &str, value: Value) -> Value {
             url::form_urlencoded::byte_serialize(stringify(&value).as_bytes()).collect(),
         ),
         "json" => Value::String(value.to_string()),
+        // The same URL on a host nobody owns (`.invalid`, RFC 6761), or with the other of
+        // http and https: an `aud` that has the right path but is not the FHIR base.
+        "other-host" => Value::String(with_url(&value, |u| {
+            let _ = u.set_host(Some("counterfeit.smartcheck.invalid"));
+        })),
+        "other-scheme" => Value::String(with_url(&value, |u| {
+            let other = if u.scheme() == "https" {
+                "http"
+            } else {
+                "https"
+            };
+            let _ = u.set_scheme(other);
+        })),
         _ => value,
+    }
+}
+
+/// Applies a change to a URL value; a value that is not a URL is left as it is.
+fn with_url(value: &Value, change: impl FnOnce(&mut url::Url)) -> String {
+    let text = stringify(value);
+    match url::Url::parse(&text) {
+        Ok(mut u) => {
+            change(&mut u);
+            let out = u.to_string();
+            // `Url` adds a slash to an empty path; keep the value's own form.
+            if text.ends_with('/') {
+                out
+            } else {
+                out.trim_end_matches('/').to_string()
+            }
+        }
+        Err(_) => text,
     }
 }
 
@@ -292,6 +329,20 @@ pub fn expand_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_host_and_other_scheme_keep_the_path() {
+        let base = Value::String("http://127.0.0.1:8080/fhir".into());
+        assert_eq!(
+            apply_filter("other-host", base.clone()),
+            "http://counterfeit.smartcheck.invalid:8080/fhir"
+        );
+        assert_eq!(
+            apply_filter("other-scheme", base),
+            "https://127.0.0.1:8080/fhir"
+        );
+        assert_eq!(apply_filter("other-host", json!("not a url")), "not a url");
+    }
     use serde_json::json;
 
     fn ctx() -> Value {

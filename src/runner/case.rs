@@ -560,62 +560,15 @@ async fn act(
         };
         return super::actions::send(run, request, settings).await;
     }
-    if let Some(a) = &step.discover {
-        return super::actions::discover(a, run, context, settings).await;
-    }
-    if let Some(a) = &step.client {
-        return state.client(&step.id, a, run, context, settings).await;
-    }
-    if let Some(a) = &step.authorize {
-        return state.authorize(&step.id, a, run, context, settings).await;
-    }
-    if let Some(a) = &step.exchange_code {
-        return state.exchange_code(a, run, context, settings).await;
-    }
-    if let Some(a) = &step.verify_id_token {
-        return state.verify_id_token(a, run, context, settings).await;
-    }
-    if let Some(a) = &step.debug_token {
-        return state.debug_token(a, run, context, settings).await;
-    }
-    if let Some(a) = &step.client_credentials {
-        return state
-            .client_credentials(&step.id, a, run, context, settings)
-            .await;
-    }
-    if let Some(a) = &step.refresh {
-        return state.refresh(&step.id, a, run, context, settings).await;
-    }
-    if let Some(a) = &step.introspect {
-        return state.introspect(a, run, context, settings).await;
-    }
-    if let Some(a) = &step.revoke {
-        return state.revoke(a, run, context, settings).await;
-    }
-    if let Some(a) = &step.fhir_read {
-        return super::actions::fhir_read(a, run, context, settings).await;
-    }
-    if let Some(a) = &step.fhir_search {
-        return super::actions::fhir_search(a, run, context, settings).await;
-    }
-    if let Some(a) = &step.target_reads {
-        return super::actions::target_reads(a, run, context, settings).await;
-    }
-    if let Some(a) = &step.register {
-        return state
-            .register_client(&step.id, a, run, context, settings)
-            .await;
-    }
-    for (method, action) in [
-        ("GET", &step.read_registration),
-        ("PUT", &step.update_registration),
-        ("DELETE", &step.delete_registration),
-    ] {
-        if let Some(a) = action {
-            return state
-                .manage_registration(method, a, run, context, settings)
-                .await;
-        }
+    let input = super::actions::StepInput {
+        step_id: &step.id,
+        state,
+        run,
+        context,
+        settings,
+    };
+    if let Some(result) = super::actions::run_builtin(step, input).await {
+        return result;
     }
     ActionResult {
         end: Some(ActionEnd::Error("the step has no action".into())),

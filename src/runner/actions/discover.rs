@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::{render, ActionResult};
+use super::{render, ActionResult, Builtin, StepInput};
 use crate::http::{Exchange, OutgoingRequest};
 use crate::runner::case::{RunSettings, TargetRun};
 use crate::smart::discovery;
@@ -129,5 +129,11 @@ pub async fn discover(
         related,
         document: Some(document),
         ..Default::default()
+    }
+}
+
+impl Builtin for DiscoverAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        discover(self, i.run, i.context, i.settings).await
     }
 }

@@ -4,7 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::{render, send, with_auth_choice, ActionEnd, ActionResult, CaseState};
+use super::{
+    render, send, with_auth_choice, ActionEnd, ActionResult, Builtin, CaseState, StepInput,
+};
 use crate::http::OutgoingRequest;
 use crate::runner::case::{RunSettings, TargetRun};
 use crate::smart::{pkce, token};
@@ -350,6 +352,44 @@ pub async fn target_reads(
         })),
         related,
         ..Default::default()
+    }
+}
+
+impl Builtin for RefreshAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state
+            .refresh(i.step_id, self, i.run, i.context, i.settings)
+            .await
+    }
+}
+
+impl Builtin for IntrospectAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state.introspect(self, i.run, i.context, i.settings).await
+    }
+}
+
+impl Builtin for RevokeAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state.revoke(self, i.run, i.context, i.settings).await
+    }
+}
+
+impl Builtin for FhirReadAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        fhir_read(self, i.run, i.context, i.settings).await
+    }
+}
+
+impl Builtin for FhirSearchAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        fhir_search(self, i.run, i.context, i.settings).await
+    }
+}
+
+impl Builtin for TargetReadsAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        target_reads(self, i.run, i.context, i.settings).await
     }
 }
 

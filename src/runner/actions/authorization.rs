@@ -1,0 +1,433 @@
+//! `authorize`: the authorization request (state, nonce, PKCE, `aud`, an EHR launch), played
+//! in the browser against the target's screens or by a person (`manual`), and the redirect the
+//! callback listener catches.
+
+use super::*;
+
+impl CaseState {
+    /// `authorize`.
+    pub async fn authorize(
+        &mut self,
+        step_id: &str,
+        action: &AuthorizeAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint_text = tri!(render(&action.endpoint, context));
+        let endpoint = match url::Url::parse(&endpoint_text) {
+            Ok(u) => u,
+            Err(e) => {
+                return ActionResult::error(format!(
+                    "the authorization endpoint `{endpoint_text}` is not an absolute URL: {e}"
+                ))
+            }
+        };
+        let scope = tri!(render(&action.scope, context));
+        let aud = match &action.aud {
+            Some(a) => tri!(render(a, context)),
+            None => run.target.fhir_base_str(),
+        };
+        let client = tri!(self.client_of(&action.client));
+        if action.launch == LaunchKind::Ehr && run.target.ehr_launch.is_none() {
+            return ActionResult::skip(format!(
+                "the target does not say how to start an EHR launch (`ehr-launch` in {})",
+                run.target.file
+            ));
+        }
+        let listener = match self.listener(run).await {
+            Ok(l) => l,
+            Err(e) => return ActionResult::error(e),
+        };
+        let redirect_uri = match action.redirect_uri {
+            RedirectChoice::Registered => client.redirect_uri.clone(),
+            RedirectChoice::Unregistered => listener.unregistered_uri(),
+        };
+        let launch_uri = listener.launch_uri();
+        let state = pkce::random_urlsafe(32);
+        let nonce = AuthorizationRequest::wants_openid(&scope).then(|| pkce::random_urlsafe(24));
+        let verifier = pkce::new_verifier();
+        settings.redactor.register(&verifier);
+        let pkce_params = match action.pkce {
+            PkceMode::S256 => Some((pkce::s256(verifier.expose_secret()), "S256".to_string())),
+            PkceMode::Plain => Some((verifier.expose_secret().to_string(), "plain".to_string())),
+            PkceMode::None => None,
+        };
+        let client_id = match &action.client_id {
+            Some(id) => tri!(render(id, context)),
+            None => client.client_id.clone(),
+        };
+        let mut request = AuthorizationRequest {
+            endpoint,
+            client_id: client_id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            scope,
+            state: state.clone(),
+            aud,
+            launch: None,
+            pkce: pkce_params.clone(),
+            nonce: nonce.clone(),
+            response_type: action
+                .response_type
+                .clone()
+                .unwrap_or_else(|| "code".into()),
+            extra: run.target.authorize_params.clone(),
+        };
+        let flow = Flow {
+            action,
+            run,
+            settings,
+            step_id,
+        };
+        let outcome = match run.target.browser.mode {
+            BrowserMode::Manual => flow.manual(&mut request, &launch_uri).await,
+            BrowserMode::Webdriver => flow.browser(self, &mut request, &launch_uri).await,
+        };
+        let mut outcome = match outcome {
+            Ok(o) => o,
+            Err(end) => return end.into(),
+        };
+        let listener = match self.listener.as_ref() {
+            Some(l) => l,
+            None => return ActionResult::error("the listener is gone"),
+        };
+        let callback = outcome
+            .callback
+            .take()
+            .or_else(|| listener.take(listener.callback_path()));
+        let unregistered_hit = listener.take(listener::UNREGISTERED_PATH);
+        let mut document = json!({
+            "redirected": callback.is_some(),
+            "redirected_to_unregistered": unregistered_hit.is_some(),
+            "sent": {
+                "url": request.url().to_string(),
+                "method": match action.method { AuthorizeMethod::Get => "GET", AuthorizeMethod::Post => "POST" },
+                "state": state,
+                "nonce": nonce,
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "scope": request.scope,
+                "aud": request.aud,
+                "launch": request.launch,
+                "code_challenge": pkce_params.as_ref().map(|p| p.0.clone()),
+                "code_challenge_method": pkce_params.as_ref().map(|p| p.1.clone()),
+                "response_type": request.response_type,
+            },
+        });
+        if let Some(launch) = &outcome.launch {
+            document["launch"] = launch.to_json();
+        }
+        if let Some(url) = &outcome.final_url {
+            document["final_url"] = json!(url);
+        }
+        if let Some(stopped) = &outcome.stopped {
+            document["stopped"] = json!(stopped);
+        }
+        let hit = callback.as_ref().or(unregistered_hit.as_ref());
+        if let Some(cb) = hit {
+            if let Value::Object(params) = cb.to_json() {
+                for (k, v) in params {
+                    document[k.as_str()] = v;
+                }
+            }
+        }
+        let code = callback
+            .as_ref()
+            .and_then(|c| c.get("code"))
+            .map(str::to_string);
+        // One line that says how the authorization ended, for the checks' `actual:`.
+        document["outcome"] = json!(match (&callback, &code) {
+            (Some(_), Some(_)) => "code".to_string(),
+            (Some(cb), None) => match cb.get("error") {
+                Some(error) => format!(
+                    "error={error}{}",
+                    cb.get("error_description")
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                ),
+                None => "a redirect with neither code nor error".to_string(),
+            },
+            (None, _) => format!(
+                "no redirect to the redirect_uri (the browser stopped at {}){}",
+                outcome.final_url.as_deref().unwrap_or("an unknown page"),
+                outcome
+                    .stopped
+                    .as_deref()
+                    .map(|s| format!("; {s}"))
+                    .unwrap_or_default()
+            ),
+        });
+        if let Some(code) = &code {
+            settings.redactor.register_str(code);
+        }
+        self.authorizations.insert(
+            step_id.to_string(),
+            Authorization {
+                client_step: action.client.clone(),
+                redirect_uri,
+                verifier: Some(verifier),
+                challenge: pkce_params.map(|p| p.0),
+                code,
+            },
+        );
+        ActionResult {
+            document: Some(document),
+            artifacts: outcome.artifacts,
+            end: outcome.error.map(ActionEnd::Error),
+            ..Default::default()
+        }
+    }
+}
+
+/// One authorization in progress.
+struct Flow<'a> {
+    action: &'a AuthorizeAction,
+    run: &'a TargetRun,
+    settings: &'a RunSettings,
+    step_id: &'a str,
+}
+
+#[derive(Default)]
+struct FlowOutcome {
+    callback: Option<Callback>,
+    launch: Option<Callback>,
+    final_url: Option<String>,
+    artifacts: Vec<String>,
+    /// The flow could not be played (a screen step failed): the step errors.
+    error: Option<String>,
+    /// Where the flow stopped when the server was expected to stop it.
+    stopped: Option<String>,
+}
+
+impl Flow<'_> {
+    fn ehr_launch_url(&self, launch_uri: &str) -> Option<String> {
+        let ehr = self.run.target.ehr_launch.as_ref()?;
+        let mut url = url::Url::parse(&ehr.url).ok()?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair(&ehr.launch_uri_param, launch_uri);
+            for (k, v) in &ehr.params {
+                q.append_pair(k, v);
+            }
+        }
+        Some(url.to_string())
+    }
+
+    /// A person at the terminal: print the URL, read the redirect URL back.
+    async fn manual(
+        &self,
+        request: &mut AuthorizationRequest,
+        launch_uri: &str,
+    ) -> Result<FlowOutcome, ActionEnd> {
+        let mut outcome = FlowOutcome::default();
+        if self.action.launch == LaunchKind::Ehr {
+            let url = self.ehr_launch_url(launch_uri).unwrap_or_default();
+            let pasted = prompt(&format!(
+                "[{}] Start the EHR launch at\n  {url}\nthen paste the URL the browser lands on (the app's launch URL):",
+                self.step_id
+            ))
+            .await
+            .map_err(ActionEnd::Error)?;
+            let launch = parse_pasted(&pasted);
+            request.launch = launch.get("launch").map(str::to_string);
+            // SMART 2.2 app-launch: the app sends `aud` = the `iss` the EHR launched it with.
+            if self.action.aud.is_none() {
+                if let Some(iss) = launch.get("iss") {
+                    request.aud = iss.to_string();
+                }
+            }
+            outcome.launch = Some(launch);
+        }
+        let pasted = prompt(&format!(
+            "[{}] Open this URL in a browser, sign in and answer the consent screen:\n  {}\nthen paste the URL you were redirected to:",
+            self.step_id,
+            request.url()
+        ))
+        .await
+        .map_err(ActionEnd::Error)?;
+        outcome.callback = Some(parse_pasted(&pasted));
+        Ok(outcome)
+    }
+
+    /// The browser: EHR launch if asked, the authorization request, the target's screens, and
+    /// the wait for the redirect.
+    async fn browser(
+        &self,
+        state: &mut CaseState,
+        request: &mut AuthorizationRequest,
+        launch_uri: &str,
+    ) -> Result<FlowOutcome, ActionEnd> {
+        let settings = self.settings;
+        let cancel = &settings.cancel;
+        let target = &self.run.target;
+        let artifacts_dir = state.artifacts_dir(settings);
+        if let Err(e) = state.session(self.run, settings).await {
+            return Err(ActionEnd::Error(e));
+        }
+        let (Some(session), Some(listener)) = (state.session.as_ref(), state.listener.as_ref())
+        else {
+            return Err(ActionEnd::Error(
+                "the browser session or listener is gone".into(),
+            ));
+        };
+        let mut outcome = FlowOutcome::default();
+        let fail = |outcome: &mut FlowOutcome, reason: String| {
+            outcome.error = Some(reason);
+        };
+        let timeout = target.browser.redirect_timeout + target.browser.step_timeout;
+        if self.action.launch == LaunchKind::Ehr {
+            let url = self.ehr_launch_url(launch_uri).unwrap_or_default();
+            session.goto(&url).await.map_err(ActionEnd::Error)?;
+            if !listener
+                .wait(&[listener::LAUNCH_PATH], timeout, cancel)
+                .await
+            {
+                let (files, page) = session.capture(&artifacts_dir, self.step_id).await;
+                outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
+                outcome.final_url = page.clone();
+                fail(&mut outcome, format!(
+                    "the EHR launch at {url} never opened the app's launch URL (the browser is at {})",
+                    page.unwrap_or_default()
+                ));
+                return Ok(outcome);
+            }
+            let launch = listener.take(listener::LAUNCH_PATH).unwrap_or_default();
+            request.launch = launch.get("launch").map(str::to_string);
+            // SMART 2.2 app-launch: the app sends `aud` = the `iss` the EHR launched it with.
+            if self.action.aud.is_none() {
+                if let Some(iss) = launch.get("iss") {
+                    request.aud = iss.to_string();
+                }
+            }
+            outcome.launch = Some(launch);
+        }
+        let open = match self.action.method {
+            AuthorizeMethod::Get => request.url().to_string(),
+            AuthorizeMethod::Post => {
+                let params = request.params();
+                let fields: Vec<(&str, String)> = params
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect();
+                let page = listener::auto_post_page(request.endpoint.as_str(), &fields);
+                listener.serve_page(&pkce::random_urlsafe(9), page)
+            }
+        };
+        session.goto(&open).await.map_err(ActionEnd::Error)?;
+        let redirect_paths = [listener.callback_path(), listener::UNREGISTERED_PATH];
+        let redirected = || redirect_paths.iter().any(|p| listener.has(p));
+        let screens: Vec<(&str, &[crate::suite::target::ScreenStep])> =
+            match self.action.interaction {
+                Interaction::Approve => vec![
+                    ("sign-in", &target.browser.sign_in[..]),
+                    ("patient", &target.browser.patient[..]),
+                    ("authorize", &target.browser.authorize[..]),
+                ],
+                Interaction::Deny => vec![
+                    ("sign-in", &target.browser.sign_in[..]),
+                    ("patient", &target.browser.patient[..]),
+                    ("deny", &target.browser.deny[..]),
+                ],
+                Interaction::None => vec![],
+            };
+        // When the server should stop the flow, a screen that does not come is the expected
+        // outcome: wait for it no longer than for a redirect.
+        let step_timeout = if self.action.expect_refusal {
+            target
+                .browser
+                .step_timeout
+                .min(target.browser.redirect_timeout)
+        } else {
+            target.browser.step_timeout
+        };
+        for (name, steps) in screens {
+            match browser::screens::play(session, name, steps, step_timeout, &redirected, cancel)
+                .await
+            {
+                Ok(ScreenOutcome::Done) => {}
+                Ok(ScreenOutcome::Redirected) => break,
+                Ok(ScreenOutcome::Cancelled) => {
+                    return Err(ActionEnd::Skip("interrupted (Ctrl-C)".into()));
+                }
+                Err(failure) => {
+                    let reason = format!(
+                        "the screen step {} could not be played: {}",
+                        failure.step, failure.reason
+                    );
+                    if self.action.expect_refusal {
+                        outcome.stopped = Some(reason);
+                        outcome.final_url = session.current_url().await;
+                        let _ = session.goto("about:blank").await;
+                        return Ok(outcome);
+                    }
+                    let (files, page) = session.capture(&artifacts_dir, self.step_id).await;
+                    outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
+                    outcome.final_url = page;
+                    fail(&mut outcome, reason);
+                    return Ok(outcome);
+                }
+            }
+        }
+        let wait = match self.action.interaction {
+            Interaction::None => target.browser.redirect_timeout,
+            _ => timeout,
+        };
+        listener.wait(&redirect_paths, wait, cancel).await;
+        outcome.final_url = session.current_url().await;
+        if !redirected()
+            && self.action.interaction != Interaction::None
+            && !self.action.expect_refusal
+        {
+            // A server that never redirects is a finding of the checks; the picture helps.
+            let (files, _) = session.capture(&artifacts_dir, self.step_id).await;
+            outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
+        }
+        // Leave the browser on a blank page, so the next authorization starts clean.
+        let _ = session.goto("about:blank").await;
+        Ok(outcome)
+    }
+}
+
+fn parse_pasted(text: &str) -> Callback {
+    match url::Url::parse(text.trim()) {
+        Ok(u) => Callback::parse(u.path(), u.query()),
+        Err(_) => Callback::parse("", Some(text.trim().trim_start_matches('?'))),
+    }
+}
+
+async fn prompt(message: &str) -> Result<String, String> {
+    use tokio::io::AsyncReadExt;
+    // One person at one terminal: cases running in parallel ask one at a time.
+    static TERMINAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = TERMINAL.lock().await;
+    // Not `eprintln!`: a closed stderr must not panic the case.
+    {
+        use std::io::Write;
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "{message}");
+    }
+    // Byte by byte, so that nothing after this line is read ahead and lost for the next prompt.
+    let mut stdin = tokio::io::stdin();
+    let mut line = Vec::new();
+    loop {
+        match stdin.read_u8().await {
+            Ok(b'\n') => break,
+            Ok(b) => line.push(b),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(format!("cannot read the pasted URL: {e}")),
+        }
+    }
+    let line = String::from_utf8_lossy(&line).trim().to_string();
+    if line.is_empty() {
+        return Err("no URL was pasted".into());
+    }
+    Ok(line)
+}
+
+impl Builtin for AuthorizeAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state
+            .authorize(i.step_id, self, i.run, i.context, i.settings)
+            .await
+    }
+}

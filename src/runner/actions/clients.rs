@@ -1,0 +1,403 @@
+//! The case's clients and their registrations: `client` (a registered or static client of
+//! each authentication kind), `register` (RFC 7591) and `read-registration`,
+//! `update-registration`, `delete-registration` (RFC 7592).
+
+use super::*;
+
+impl CaseState {
+    /// `client`.
+    pub async fn client(
+        &mut self,
+        step_id: &str,
+        action: &ClientAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        match run.target.registration {
+            Registration::Static => self.static_client(step_id, action, run),
+            Registration::Dynamic => self.register(step_id, action, run, context, settings).await,
+        }
+    }
+
+    fn static_client(
+        &mut self,
+        step_id: &str,
+        action: &ClientAction,
+        run: &TargetRun,
+    ) -> ActionResult {
+        let method = action.auth_method.as_str();
+        let (clients, section) = if action.second {
+            (&run.target.other_clients, "other-clients")
+        } else {
+            (&run.target.clients, "clients")
+        };
+        let Some(given) = clients.get(method) else {
+            let file = &run.target.file;
+            return ActionResult::skip(if action.second {
+                format!("the target names no second static `{method}` client, which this case needs besides the first (`{section}.{method}` in {file})")
+            } else {
+                format!(
+                    "the target has no static `{method}` client (`{section}.{method}` in {file})"
+                )
+            });
+        };
+        let redirect_uri = run
+            .target
+            .redirect_uri
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let auth = match action.auth_method {
+            AuthMethod::None => ClientAuth::None,
+            AuthMethod::ClientSecretBasic => {
+                ClientAuth::Basic(Secret::new(given.client_secret.clone().unwrap_or_default()))
+            }
+            AuthMethod::ClientSecretPost => {
+                ClientAuth::Post(Secret::new(given.client_secret.clone().unwrap_or_default()))
+            }
+            AuthMethod::PrivateKeyJwt => {
+                let alg = match given.alg.as_deref() {
+                    Some("ES384") => Algorithm::ES384,
+                    _ => Algorithm::RS384,
+                };
+                if given.alg.is_some() && alg_name(alg) != action.alg.as_str() {
+                    return ActionResult::skip(format!(
+                        "the target's private_key_jwt client signs with {}, not {}",
+                        alg_name(alg),
+                        action.alg.as_str()
+                    ));
+                }
+                let file = given.private_key_file.clone().unwrap_or_default();
+                let pem = match std::fs::read(&file) {
+                    Ok(p) => p,
+                    Err(e) => return ActionResult::error(format!("cannot read {file}: {e}")),
+                };
+                let key = match encoding_key(&pem, alg) {
+                    Ok(k) => k,
+                    Err(e) => return ActionResult::error(format!("{file}: {e}")),
+                };
+                ClientAuth::PrivateKeyJwt {
+                    key: Arc::new(key),
+                    kid: given.kid.clone().unwrap_or_default(),
+                    alg,
+                }
+            }
+        };
+        let client = Client {
+            client_id: given.client_id.clone(),
+            auth,
+            redirect_uri,
+        };
+        let document = json!({
+            "client_id": client.client_id,
+            "token_endpoint_auth_method": method,
+            "redirect_uris": [client.redirect_uri],
+            "registration": "static",
+        });
+        self.clients.insert(step_id.to_string(), client);
+        ActionResult {
+            document: Some(document),
+            ..Default::default()
+        }
+    }
+
+    async fn register(
+        &mut self,
+        step_id: &str,
+        action: &ClientAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint =
+            match registration_endpoint(run, action.registration_endpoint.as_deref(), context) {
+                Ok(e) => e,
+                Err(end) => return end.into(),
+            };
+        let redirect_uri = match self.listener(run).await {
+            Ok(l) => l.redirect_uri(),
+            Err(e) => return ActionResult::error(e),
+        };
+        let mut metadata = json!({
+            "client_name": action.client_name.clone().unwrap_or_else(|| format!("smartcheck {}", self.case_name)),
+            "redirect_uris": [redirect_uri],
+            "grant_types": action.grant_types,
+            "token_endpoint_auth_method": action.auth_method.as_str(),
+        });
+        if action.grant_types.iter().any(|g| g == "authorization_code") {
+            metadata["response_types"] = json!(["code"]);
+        }
+        if let Some(scope) = &action.scope {
+            metadata["scope"] = json!(tri!(render(scope, context)));
+        }
+        let (alg, key_pem, kid) = match action.alg {
+            AssertionAlg::RS384 => (Algorithm::RS384, CLIENT_RS384_KEY, "client-rs384"),
+            AssertionAlg::ES384 => (Algorithm::ES384, CLIENT_ES384_KEY, "client-es384"),
+        };
+        if action.auth_method == AuthMethod::PrivateKeyJwt {
+            let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
+            metadata["jwks"] = jwks;
+        }
+        let request = registration_request(run, &endpoint, &metadata);
+        let exchange = run.client.send(request, &settings.cancel).await;
+        exchange.learn_secrets(&settings.redactor);
+        let answer: Option<Value> = exchange
+            .response
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.body).ok());
+        let status = exchange.response.as_ref().map(|r| r.status);
+        let client_id = answer
+            .as_ref()
+            .and_then(|a| a["client_id"].as_str())
+            .map(str::to_string);
+        let said = answer
+            .as_ref()
+            .and_then(|a| {
+                a["error"]
+                    .as_str()
+                    .map(|e| (e, a["error_description"].as_str()))
+            })
+            .map(|(e, d)| match d {
+                Some(d) => format!(": {e} ({d})"),
+                None => format!(": {e}"),
+            })
+            .unwrap_or_default();
+        let (Some(answer), Some(client_id)) = (answer, client_id) else {
+            let why = match (status, &exchange.error) {
+                (Some(s), _) => {
+                    format!("the registration endpoint answered {s} without a client_id{said}")
+                }
+                (None, Some(e)) => format!("registration failed: {e}"),
+                (None, None) => "registration failed".to_string(),
+            };
+            return ActionResult {
+                exchange: Some(exchange),
+                end: Some(ActionEnd::Error(why)),
+                ..Default::default()
+            };
+        };
+        let secret = answer["client_secret"].as_str().map(Secret::new);
+        let auth = match action.auth_method {
+            AuthMethod::None => ClientAuth::None,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+                let Some(secret) = secret else {
+                    return ActionResult {
+                        exchange: Some(exchange),
+                        end: Some(ActionEnd::Error(
+                            "the registration answer has no client_secret for a confidential symmetric client".into(),
+                        )),
+                        ..Default::default()
+                    };
+                };
+                if action.auth_method == AuthMethod::ClientSecretBasic {
+                    ClientAuth::Basic(secret)
+                } else {
+                    ClientAuth::Post(secret)
+                }
+            }
+            AuthMethod::PrivateKeyJwt => match encoding_key(key_pem, alg) {
+                Ok(key) => ClientAuth::PrivateKeyJwt {
+                    key: Arc::new(key),
+                    kid: kid.into(),
+                    alg,
+                },
+                Err(e) => return ActionResult::error(e),
+            },
+        };
+        self.registrations
+            .insert(step_id.to_string(), Registered::from_answer(&answer));
+        self.clients.insert(
+            step_id.to_string(),
+            Client {
+                client_id,
+                auth,
+                redirect_uri,
+            },
+        );
+        ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        }
+    }
+
+    /// `register`.
+    pub async fn register_client(
+        &mut self,
+        step_id: &str,
+        action: &RegisterAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint = tri!(registration_endpoint(
+            run,
+            action.endpoint.as_deref(),
+            context
+        ));
+        let metadata = tri!(render_json(&action.metadata, context));
+        let exchange = run
+            .client
+            .send(
+                registration_request(run, &endpoint, &metadata),
+                &settings.cancel,
+            )
+            .await;
+        exchange.learn_secrets(&settings.redactor);
+        let answer: Value = exchange
+            .response
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.body).ok())
+            .unwrap_or_default();
+        self.registrations
+            .insert(step_id.to_string(), Registered::from_answer(&answer));
+        ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        }
+    }
+
+    /// `read-registration`, `update-registration`, `delete-registration` (RFC 7592 §2.1-2.3).
+    pub async fn manage_registration(
+        &mut self,
+        method: &str,
+        action: &ManageAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let Some(registration) = self.registrations.get(&action.from) else {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{}` made no registration",
+                action.from
+            ));
+        };
+        let Some((uri, token)) = &registration.management else {
+            return ActionResult::skip(
+                "the registration has no registration_client_uri: the server offers RFC 7591 registration without RFC 7592 management",
+            );
+        };
+        let mut headers = vec![("Accept".to_string(), "application/json".to_string())];
+        match action.token {
+            RegistrationToken::Registered => headers.push((
+                "Authorization".into(),
+                format!("Bearer {}", token.expose_secret()),
+            )),
+            RegistrationToken::Wrong => headers.push((
+                "Authorization".into(),
+                format!("Bearer wrong-{}", pkce::random_urlsafe(16)),
+            )),
+            RegistrationToken::None => {}
+        }
+        let mut body = None;
+        if let Some(metadata) = &action.metadata {
+            let mut metadata = tri!(render_json(metadata, context));
+            if let Value::Object(map) = &mut metadata {
+                // RFC 7592 §2.2: the update carries the client_id it replaces.
+                if !map.contains_key("client_id") {
+                    let Some(id) = &registration.client_id else {
+                        return ActionResult::skip(
+                            "prerequisite missing: the registration response has no client_id for the update to carry",
+                        );
+                    };
+                    map.insert("client_id".into(), json!(id));
+                }
+            }
+            headers.push(("Content-Type".into(), "application/json".into()));
+            body = Some(metadata.to_string());
+        }
+        let request = OutgoingRequest {
+            method: method.into(),
+            url: uri.clone(),
+            headers,
+            body,
+        };
+        let exchange = run.client.send(request, &settings.cancel).await;
+        exchange.learn_secrets(&settings.redactor);
+        let deleted = method == "DELETE"
+            && action.token == RegistrationToken::Registered
+            && exchange
+                .response
+                .as_ref()
+                .is_some_and(|r| (200..300).contains(&r.status));
+        if deleted {
+            if let Some(r) = self.registrations.get_mut(&action.from) {
+                r.deleted = true;
+            }
+        }
+        ActionResult {
+            exchange: Some(exchange),
+            ..Default::default()
+        }
+    }
+}
+
+/// The registration endpoint: the target's override, else the step's (usually from discovery).
+fn registration_endpoint(
+    run: &TargetRun,
+    given: Option<&str>,
+    context: &Value,
+) -> Result<String, ActionEnd> {
+    if let Some(e) = &run.target.registration_endpoint {
+        return Ok(e.clone());
+    }
+    let Some(given) = given else {
+        return Err(ActionEnd::Error(
+            "no registration endpoint: give the step an `endpoint` or the target a `registration-endpoint`".into(),
+        ));
+    };
+    match render(given, context) {
+        Ok(e) => Ok(e),
+        Err(ActionEnd::Skip(_)) => Err(ActionEnd::Skip(
+            "the server advertises no registration_endpoint (and the target sets no `registration-endpoint`)".into(),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// An RFC 7591 §3.1 registration request, with the target's initial access token.
+fn registration_request(run: &TargetRun, endpoint: &str, metadata: &Value) -> OutgoingRequest {
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("Accept".to_string(), "application/json".to_string()),
+    ];
+    if let Some(t) = &run.target.initial_access_token {
+        headers.push((
+            "Authorization".into(),
+            format!("Bearer {}", t.expose_secret()),
+        ));
+    }
+    OutgoingRequest {
+        method: "POST".into(),
+        url: endpoint.to_string(),
+        headers,
+        body: Some(metadata.to_string()),
+    }
+}
+
+impl Builtin for ClientAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state
+            .client(i.step_id, self, i.run, i.context, i.settings)
+            .await
+    }
+}
+
+impl Builtin for RegisterAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state
+            .register_client(i.step_id, self, i.run, i.context, i.settings)
+            .await
+    }
+}
+
+/// An RFC 7592 step: the HTTP method (`GET` read, `PUT` update, `DELETE` delete) and its action.
+pub struct Manage<'a>(pub &'static str, pub &'a ManageAction);
+
+impl Builtin for Manage<'_> {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state
+            .manage_registration(self.0, self.1, i.run, i.context, i.settings)
+            .await
+    }
+}

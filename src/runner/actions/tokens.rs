@@ -1,0 +1,340 @@
+//! Token requests: `exchange-code` (RFC 6749 §4.1.3 with every client authentication kind),
+//! `verify-id-token` (OpenID Connect), `client-credentials` (SMART Backend Services) and
+//! `debug-token` (the S4S development endpoint).
+
+use super::*;
+
+impl CaseState {
+    /// `exchange-code`.
+    pub async fn exchange_code(
+        &mut self,
+        action: &ExchangeCodeAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint = tri!(render(&action.endpoint, context));
+        let Some(auth) = self.authorizations.get(&action.from) else {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{}` made no authorization",
+                action.from
+            ));
+        };
+        let code = match &action.code {
+            Some(c) => tri!(render(c, context)),
+            None => match &auth.code {
+                Some(c) => c.clone(),
+                None => {
+                    return ActionResult::skip(format!(
+                        "prerequisite missing: the authorization of step `{}` returned no code",
+                        action.from
+                    ))
+                }
+            },
+        };
+        let client_step = action
+            .client
+            .clone()
+            .unwrap_or_else(|| auth.client_step.clone());
+        let client = tri!(with_auth_choice(
+            tri!(self.client_of(&client_step)),
+            action.client_auth
+        ));
+        let redirect_uri = match &action.redirect_uri {
+            Some(r) => tri!(render(r, context)),
+            None => auth.redirect_uri.clone(),
+        };
+        let verifier = auth
+            .verifier
+            .as_ref()
+            .map(|v| v.expose_secret().to_string());
+        let code_verifier = match action.verifier {
+            VerifierChoice::Match => verifier,
+            VerifierChoice::Missing => None,
+            VerifierChoice::Blank => Some(String::new()),
+            VerifierChoice::Wrong => Some(pkce::new_verifier().expose_secret().to_string()),
+            VerifierChoice::Challenge => match &auth.challenge {
+                Some(c) => Some(c.clone()),
+                None => return ActionResult::skip("the authorization sent no code_challenge"),
+            },
+        };
+        let request = match token::code_exchange_request(
+            &endpoint,
+            &client,
+            &token::CodeExchange {
+                code,
+                redirect_uri,
+                code_verifier,
+            },
+        ) {
+            Ok(r) => r,
+            Err(e) => return ActionResult::error(e),
+        };
+        send(run, request, settings).await
+    }
+
+    /// `verify-id-token`.
+    pub async fn verify_id_token(
+        &mut self,
+        action: &VerifyIdTokenAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let token = tri!(render(&action.token, context));
+        let jwks_uri = tri!(render(&action.jwks_uri, context));
+        let client = tri!(self.client_of(&action.client));
+        let advertised: Vec<String> = match &action.algs {
+            Some(t) => match tri!(render_value(t, context)) {
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                other => {
+                    return ActionResult::error(format!(
+                        "`algs` must name a JSON array of algorithm names, not {other}"
+                    ))
+                }
+            },
+            None => vec!["RS256".to_string()],
+        };
+        let request = OutgoingRequest {
+            method: "GET".into(),
+            url: jwks_uri,
+            headers: vec![("Accept".into(), "application/json".into())],
+            body: None,
+        };
+        let exchange = run.client.send(request, &settings.cancel).await;
+        let jwks: Option<Value> = exchange
+            .response
+            .as_ref()
+            .filter(|r| r.status == 200)
+            .and_then(|r| serde_json::from_str(&r.body).ok());
+        let Some(jwks) = jwks else {
+            return ActionResult {
+                related: vec![exchange],
+                end: Some(ActionEnd::Error(
+                    "the JWKS could not be fetched as JSON, so the id_token cannot be verified"
+                        .into(),
+                )),
+                ..Default::default()
+            };
+        };
+        let now = chrono::Utc::now().timestamp();
+        let document = id_token::verify(&token, &jwks, &client.client_id, &advertised, now);
+        ActionResult {
+            document: Some(document),
+            related: vec![exchange],
+            ..Default::default()
+        }
+    }
+
+    /// `client-credentials` (SMART Backend Services).
+    pub async fn client_credentials(
+        &mut self,
+        step_id: &str,
+        action: &ClientCredentialsAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint = tri!(render(&action.endpoint, context));
+        let scope = tri!(render(&action.scope, context));
+        let client = tri!(self.client_of(&action.client));
+        let ClientAuth::PrivateKeyJwt { key, kid, alg } = &client.auth else {
+            return ActionResult::skip("backend services need a private_key_jwt client");
+        };
+        let assertion = match &action.replay {
+            Some(earlier) => match self.assertions.get(earlier) {
+                Some(a) => a.clone(),
+                None => {
+                    return ActionResult::skip(format!(
+                        "prerequisite missing: step `{earlier}` sent no assertion"
+                    ))
+                }
+            },
+            None => {
+                let tweaks = &action.assertion;
+                let aud = match &tweaks.aud {
+                    Some(a) => tri!(render(a, context)),
+                    None => endpoint.clone(),
+                };
+                let lifetime = tweaks.lifetime.unwrap_or(300);
+                let mut claims =
+                    crate::smart::client::assertion_claims(&client.client_id, &aud, lifetime);
+                if let Some(sub) = &tweaks.sub {
+                    claims["sub"] = json!(tri!(render(sub, context)));
+                }
+                let kid = tweaks.kid.as_deref().unwrap_or(kid);
+                if tweaks.unsigned {
+                    crate::smart::client::unsigned_jwt(kid, &claims)
+                } else if tweaks.hs256_with_public_key {
+                    let public = public_key_text(kid);
+                    let hmac = jsonwebtoken::EncodingKey::from_secret(public.as_bytes());
+                    tri!(crate::smart::client::sign_assertion(
+                        &claims,
+                        &hmac,
+                        kid,
+                        Algorithm::HS256
+                    )
+                    .map_err(ActionEnd::Error))
+                } else if tweaks.wrong_key {
+                    let other = match encoding_key(NOT_THE_CLIENTS_KEY, Algorithm::RS384) {
+                        Ok(k) => k,
+                        Err(e) => return ActionResult::error(e),
+                    };
+                    tri!(crate::smart::client::sign_assertion(
+                        &claims,
+                        &other,
+                        kid,
+                        Algorithm::RS384
+                    )
+                    .map_err(ActionEnd::Error))
+                } else {
+                    tri!(
+                        crate::smart::client::sign_assertion(&claims, key, kid, *alg)
+                            .map_err(ActionEnd::Error)
+                    )
+                }
+            }
+        };
+        settings.redactor.register(&assertion);
+        self.assertions
+            .insert(step_id.to_string(), assertion.clone());
+        let mut encoder = url::form_urlencoded::Serializer::new(String::new());
+        encoder
+            .append_pair(
+                "grant_type",
+                action.grant_type.as_deref().unwrap_or("client_credentials"),
+            )
+            .append_pair("scope", &scope)
+            .append_pair(
+                "client_assertion_type",
+                action
+                    .assertion_type
+                    .as_deref()
+                    .unwrap_or("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            )
+            .append_pair("client_assertion", assertion.expose_secret());
+        let request = OutgoingRequest {
+            method: "POST".into(),
+            url: endpoint,
+            headers: vec![
+                (
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                ("Accept".into(), "application/json".into()),
+            ],
+            body: Some(encoder.finish()),
+        };
+        send(run, request, settings).await
+    }
+
+    /// `debug-token`.
+    pub async fn debug_token(
+        &mut self,
+        action: &DebugTokenAction,
+        run: &TargetRun,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let endpoint = match (&action.endpoint, &run.target.debug_token_endpoint) {
+            (Some(e), _) => tri!(render(e, context)),
+            (None, Some(e)) => e.clone(),
+            (None, None) => {
+                return ActionResult::skip(format!(
+                    "the target has no `debug-token-endpoint` ({})",
+                    run.target.file
+                ))
+            }
+        };
+        let client = tri!(self.client_of(&action.client));
+        let var = |name: &str| {
+            run.target
+                .vars
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let user = match &action.user {
+            Some(u) => tri!(render(u, context)),
+            None => match var("user") {
+                Some(u) => u,
+                None => {
+                    return ActionResult::skip(
+                        "no user: set `user` on the step or `vars.user` in the target",
+                    )
+                }
+            },
+        };
+        let mut body = json!({
+            "client_id": client.client_id,
+            "username": user,
+            "scope": tri!(render(&action.scope, context)),
+        });
+        let patient = match &action.patient {
+            Some(p) => Some(tri!(render(p, context))),
+            None => var("patient"),
+        };
+        if let Some(p) = patient {
+            body["patient_id"] = json!(p);
+        }
+        if let Some(seconds) = action.access_lifetime {
+            body["access_lifetime"] = json!(seconds);
+        }
+        if let Some(seconds) = action.approval_expires_in {
+            body["approval_expires"] = json!(chrono::Utc::now().timestamp() + seconds as i64);
+        }
+        let request = OutgoingRequest {
+            method: "POST".into(),
+            url: endpoint,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Some(body.to_string()),
+        };
+        send(run, request, settings).await
+    }
+}
+
+/// The public JWK the harness registers under `kid`, as text (the "secret" of an HS256
+/// algorithm-confusion attempt).
+fn public_key_text(kid: &str) -> String {
+    let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
+    jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == kid))
+        .map(Value::to_string)
+        .unwrap_or_else(|| CLIENT_JWKS.to_string())
+}
+
+impl Builtin for ExchangeCodeAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state
+            .exchange_code(self, i.run, i.context, i.settings)
+            .await
+    }
+}
+
+impl Builtin for VerifyIdTokenAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state
+            .verify_id_token(self, i.run, i.context, i.settings)
+            .await
+    }
+}
+
+impl Builtin for DebugTokenAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state
+            .debug_token(self, i.run, i.context, i.settings)
+            .await
+    }
+}
+
+impl Builtin for ClientCredentialsAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state
+            .client_credentials(i.step_id, self, i.run, i.context, i.settings)
+            .await
+    }
+}

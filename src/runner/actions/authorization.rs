@@ -14,6 +14,12 @@ impl CaseState {
         context: &Value,
         settings: &RunSettings,
     ) -> ActionResult {
+        // Every authorization starts in a fresh browser, as a new app user agent would: a
+        // second authorization in the session of the first would find the person signed in
+        // (servers remember it) and the target's sign-in steps would have no screen to play.
+        if let Some(used) = self.session.take() {
+            used.quit().await;
+        }
         let endpoint_text = tri!(render(&action.endpoint, context));
         let endpoint = match url::Url::parse(&endpoint_text) {
             Ok(u) => u,

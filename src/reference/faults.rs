@@ -575,6 +575,7 @@ pub const FAULTS: &[Fault] = &[
             "token-verifier-challenge-control-token-status",
             "token-wrong-secret-control-token-status",
             "revoke-refresh-before-status",
+            "token-verifier-missing-confidential-control-token-status",
         ],
     ),
     wide(
@@ -783,6 +784,8 @@ pub const FAULTS: &[Fault] = &[
             "token-verifier-missing-error",
             "token-verifier-blank-status",
             "token-verifier-blank-error",
+            "token-verifier-missing-confidential-status",
+            "token-verifier-missing-confidential-error",
         ],
     ),
     // Authorization, token, introspection, revocation and FHIR faults.

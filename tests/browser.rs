@@ -183,7 +183,28 @@ fn a_broken_consent_step_saves_a_screenshot_and_the_page() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
     assert_eq!(report["cases"][0]["outcome"], "errored");
-    assert_eq!(report["summary"]["checks"]["errored"], 1);
+    // The garbage-code refusal still ran, but its positive control (the real code's exchange)
+    // never could: its checks are errored for want of it, not passed.
+    let mut errored = Vec::new();
+    for step in report["cases"][0]["steps"].as_array().unwrap() {
+        for check in step["checks"].as_array().unwrap() {
+            if check["verdict"] == "errored" {
+                errored.push((
+                    check["id"].as_str().unwrap().to_string(),
+                    check["reason"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    assert_eq!(errored.len(), 4, "{errored:?}");
+    assert_eq!(errored[0].0, "authorize-step");
+    for (id, reason) in &errored[1..] {
+        assert!(id.starts_with("token-garbage-code-"), "{id}");
+        assert!(
+            reason.starts_with("no positive control: step `valid-exchange` was skipped"),
+            "{reason}"
+        );
+    }
 }
 
 #[test]

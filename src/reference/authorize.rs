@@ -62,14 +62,15 @@ fn redirect_error(
 
 /// `GET /authorize` (query) and `POST /authorize` (form, the `authorize-post` capability).
 pub async fn authorize_get(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
-    start(&shared, query.as_deref().unwrap_or_default())
+    start(&shared, query.as_deref().unwrap_or_default(), false)
 }
 
 pub async fn authorize_post(State(shared): State<Shared>, body: Bytes) -> Response {
-    start(&shared, &String::from_utf8_lossy(&body))
+    start(&shared, &String::from_utf8_lossy(&body), true)
 }
 
-fn start(shared: &Shared, raw: &str) -> Response {
+/// An authorization request, sent as a query (`posted` false) or a form POST.
+fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
     let faults = &shared.faults;
     let params = match Params::parse(raw) {
         Ok(p) => p,
@@ -111,6 +112,11 @@ fn start(shared: &Shared, raw: &str) -> Response {
     }
     let state = params.get("state");
     let fail = |error: &str, description: &str| {
+        let state = if posted && faults.has("authorize-post-error-no-state") {
+            None
+        } else {
+            state
+        };
         redirect_error(shared, redirect_uri, state, error, description)
     };
     if faults.has("authorize-refuses-everything") || faults.has("refuses-everything") {

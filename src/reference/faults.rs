@@ -515,12 +515,18 @@ pub const FAULTS: &[Fault] = &[
             "refuse-response-type-control-code",
             "refuse-aud-other-scheme-control-code",
             "refuse-unknown-client-control-code",
+            "refuse-post-wrong-aud-control-code",
         ],
     ),
     f(
         "authorize-aud-path-only",
         "aud is the FHIR base: its scheme and host too, not only its path",
-        &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code"],
+        &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code", "refuse-post-wrong-aud-no-code"],
+    ),
+    f(
+        "authorize-post-error-no-state",
+        "an error redirect after a form-POST authorization carries the state",
+        &["refuse-post-wrong-aud-state"],
     ),
     f(
         "authorize-unknown-client-redirected",
@@ -802,7 +808,7 @@ pub const FAULTS: &[Fault] = &[
     f(
         "authorize-aud-not-checked",
         "aud must be the FHIR base URL",
-        &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code"],
+        &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code", "refuse-post-wrong-aud-no-code"],
     ),
     f(
         "authorize-state-not-echoed",

@@ -700,6 +700,16 @@ pub const FAULTS: &[Fault] = &[
         ],
     ),
     f(
+        "refresh-id-token-other-iss",
+        "an id_token returned by a refresh has the original iss",
+        &["standalone-basic-refreshed-id-token-iss"],
+    ),
+    f(
+        "refresh-id-token-other-sub",
+        "an id_token returned by a refresh has the original sub",
+        &["standalone-basic-refreshed-id-token-sub"],
+    ),
+    f(
         "id-token-wrong-iss",
         "the id_token's iss is the issuer",
         &["standalone-basic-id-token-iss"],

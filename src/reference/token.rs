@@ -239,7 +239,7 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
         issued.expires_in,
     );
     if scopes::has(&grant.scope, "openid") && !faults.has("token-no-id-token") {
-        match id_token(shared, &grant) {
+        match id_token(shared, &grant, false) {
             Ok(jwt) => {
                 body.insert("id_token".into(), json!(jwt));
             }
@@ -326,11 +326,19 @@ fn token_body(
 }
 
 /// An OpenID Connect id_token (OIDC Core §2), RS256 with the server's key.
-fn id_token(shared: &Shared, grant: &Grant) -> Result<String, jsonwebtoken::errors::Error> {
+/// An id_token for the grant; `refreshed` for one a refresh returns (OpenID Connect Core
+/// §12.2: the same `iss`, `sub` and `aud` as the original).
+fn id_token(
+    shared: &Shared,
+    grant: &Grant,
+    refreshed: bool,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let faults = &shared.faults;
     let issued = now();
     let iss = if faults.has("id-token-wrong-iss") {
         format!("{}/other-issuer", shared.origin)
+    } else if refreshed && faults.has("refresh-id-token-other-iss") {
+        format!("{}/refreshed", shared.origin)
     } else {
         shared.origin.clone()
     };
@@ -346,7 +354,10 @@ fn id_token(shared: &Shared, grant: &Grant) -> Result<String, jsonwebtoken::erro
     };
     let mut claims = json!({
         "iss": iss,
-        "sub": grant.username.clone().unwrap_or_default(),
+        "sub": match grant.username.clone().unwrap_or_default() {
+            user if refreshed && faults.has("refresh-id-token-other-sub") => format!("{user}-again"),
+            user => user,
+        },
         "aud": if faults.has("id-token-wrong-aud") { "someone-else".to_string() } else { grant.client_id.clone() },
         "exp": exp,
         "iat": iat,
@@ -455,13 +466,29 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
         store.access_tokens.remove(&issued.access_token);
     }
     drop(store);
-    let body = token_body(
+    let mut body = token_body(
         shared,
         &grant,
         &issued.access_token,
         issued.refresh_token.as_deref(),
         issued.expires_in,
     );
+    // OpenID Connect Core §12.2: a refresh may return an id_token; this server does when
+    // openid was granted.
+    if scopes::has(&grant.scope, "openid") && !faults.has("token-no-id-token") {
+        match id_token(shared, &grant, true) {
+            Ok(jwt) => {
+                body.insert("id_token".into(), json!(jwt));
+            }
+            Err(e) => {
+                return error(
+                    shared,
+                    "server_error",
+                    &format!("cannot sign the id_token: {e}"),
+                )
+            }
+        }
+    }
     success(shared, body)
 }
 

@@ -123,8 +123,8 @@ fn connections_closed_under_the_client_give_the_same_verdicts_every_run() {
     }
 }
 
-/// (suite, case, step) of every built-in step that is a refusal with a positive control.
-fn refusal_steps() -> Vec<(String, String, String)> {
+/// Every step of the built-in suites: (suite id, case id, step).
+fn built_in_steps() -> Vec<(String, String, serde_yaml::Value)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("suites").unwrap() {
         let path = entry.unwrap().path();
@@ -135,17 +135,24 @@ fn refusal_steps() -> Vec<(String, String, String)> {
             serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for case in suite["cases"].as_sequence().unwrap() {
             for step in case["steps"].as_sequence().unwrap() {
-                if step.get("control").is_some() {
-                    out.push((
-                        suite["suite"].as_str().unwrap().to_string(),
-                        case["id"].as_str().unwrap().to_string(),
-                        step["id"].as_str().unwrap().to_string(),
-                    ));
-                }
+                out.push((
+                    suite["suite"].as_str().unwrap().to_string(),
+                    case["id"].as_str().unwrap().to_string(),
+                    step.clone(),
+                ));
             }
         }
     }
     out
+}
+
+/// (suite, case, step) of every built-in step that is a refusal with a positive control.
+fn refusal_steps() -> Vec<(String, String, String)> {
+    built_in_steps()
+        .into_iter()
+        .filter(|(_, _, step)| step.get("control").is_some())
+        .map(|(suite, case, step)| (suite, case, step["id"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 /// Every step of the built-in suites that expects a refusal (a 4xx status, `expect-refusal`,
@@ -153,37 +160,20 @@ fn refusal_steps() -> Vec<(String, String, String)> {
 #[test]
 fn every_built_in_refusal_names_its_positive_control() {
     let mut missing = Vec::new();
-    for entry in std::fs::read_dir("suites").unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "yaml") {
-            continue;
-        }
-        let suite: serde_yaml::Value =
-            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        for case in suite["cases"].as_sequence().unwrap() {
-            for step in case["steps"].as_sequence().unwrap() {
-                let authorize = &step["authorize"];
-                let refusal_flow = authorize["expect-refusal"].as_bool() == Some(true)
-                    || authorize["interaction"].as_str() == Some("deny");
-                let refusal_status = step["checks"].as_sequence().into_iter().flatten().any(|c| {
-                    let codes: Vec<u64> = match &c["status"] {
-                        serde_yaml::Value::Number(n) => n.as_u64().into_iter().collect(),
-                        serde_yaml::Value::Sequence(s) => {
-                            s.iter().filter_map(|n| n.as_u64()).collect()
-                        }
-                        _ => Vec::new(),
-                    };
-                    !codes.is_empty() && codes.iter().all(|c| *c >= 400)
-                });
-                if (refusal_flow || refusal_status) && step.get("control").is_none() {
-                    missing.push(format!(
-                        "{}: {}::{}",
-                        path.display(),
-                        case["id"].as_str().unwrap(),
-                        step["id"].as_str().unwrap()
-                    ));
-                }
-            }
+    for (suite, case, step) in built_in_steps() {
+        let authorize = &step["authorize"];
+        let refusal_flow = authorize["expect-refusal"].as_bool() == Some(true)
+            || authorize["interaction"].as_str() == Some("deny");
+        let refusal_status = step["checks"].as_sequence().into_iter().flatten().any(|c| {
+            let codes: Vec<u64> = match &c["status"] {
+                serde_yaml::Value::Number(n) => n.as_u64().into_iter().collect(),
+                serde_yaml::Value::Sequence(s) => s.iter().filter_map(|n| n.as_u64()).collect(),
+                _ => Vec::new(),
+            };
+            !codes.is_empty() && codes.iter().all(|c| *c >= 400)
+        });
+        if (refusal_flow || refusal_status) && step.get("control").is_none() {
+            missing.push(format!("{suite}::{case}::{}", step["id"].as_str().unwrap()));
         }
     }
     assert!(

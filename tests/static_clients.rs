@@ -73,30 +73,33 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
     let path = dir.path().join("static.yaml");
     std::fs::write(&path, target).unwrap();
     let secret = basic["client_secret"].as_str().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .arg("run")
-        .arg("--target")
-        .arg(&path)
-        .args([
-            "--suite",
-            "suites/smart-app-launch.yaml",
-            "--color",
-            "never",
-            "--test-threads",
-            "3",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .arg("standalone-")
-        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
-        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
-        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
-        .env("PUBLIC_ID", public["client_id"].as_str().unwrap())
-        .env("BASIC_ID", basic["client_id"].as_str().unwrap())
-        .env("BASIC_SECRET", &secret)
-        .env("JWT_ID", jwt["client_id"].as_str().unwrap())
-        .output()
-        .unwrap();
+    let smartcheck = |filter: &str| {
+        Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+            .arg("run")
+            .arg("--target")
+            .arg(&path)
+            .args([
+                "--suite",
+                "suites/smart-app-launch.yaml",
+                "--color",
+                "never",
+                "--test-threads",
+                "3",
+                "--report-dir",
+            ])
+            .arg(dir.path())
+            .arg(filter)
+            .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+            .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+            .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+            .env("PUBLIC_ID", public["client_id"].as_str().unwrap())
+            .env("BASIC_ID", basic["client_id"].as_str().unwrap())
+            .env("BASIC_SECRET", &secret)
+            .env("JWT_ID", jwt["client_id"].as_str().unwrap())
+            .output()
+            .unwrap()
+    };
+    let out = smartcheck("standalone-");
     let console = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(
         out.status.code(),
@@ -145,28 +148,7 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
     assert!(!console.contains(&secret));
 
     // A case that needs a second client of a kind skips, saying so, when the target names none.
-    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .arg("run")
-        .arg("--target")
-        .arg(&path)
-        .args([
-            "--suite",
-            "suites/smart-app-launch.yaml",
-            "--color",
-            "never",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .arg("token-other-client")
-        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
-        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
-        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
-        .env("PUBLIC_ID", public["client_id"].as_str().unwrap())
-        .env("BASIC_ID", basic["client_id"].as_str().unwrap())
-        .env("BASIC_SECRET", &secret)
-        .env("JWT_ID", jwt["client_id"].as_str().unwrap())
-        .output()
-        .unwrap();
+    let out = smartcheck("token-other-client");
     assert_eq!(out.status.code(), Some(0));
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();

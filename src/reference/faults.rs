@@ -774,6 +774,7 @@ pub const FAULTS: &[Fault] = &[
             "token-verifier-wrong-json",
             "token-verifier-challenge-json",
             "token-wrong-secret-json",
+            "token-verifier-missing-confidential-json",
         ],
     ),
     f(

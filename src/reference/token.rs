@@ -231,15 +231,25 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
         c.issued.push(issued.access_token.clone());
     }
     drop(store);
-    let mut body = token_body(
+    let body = token_body(
         shared,
         &grant,
         &issued.access_token,
         issued.refresh_token.as_deref(),
         issued.expires_in,
     );
-    if scopes::has(&grant.scope, "openid") && !faults.has("token-no-id-token") {
-        match id_token(shared, &grant, false) {
+    with_id_token(shared, &grant, false, body)
+}
+
+/// The token response, with an id_token when openid was granted.
+fn with_id_token(
+    shared: &Shared,
+    grant: &Grant,
+    refreshed: bool,
+    mut body: Map<String, Value>,
+) -> Response {
+    if scopes::has(&grant.scope, "openid") && !shared.faults.has("token-no-id-token") {
+        match id_token(shared, grant, refreshed) {
             Ok(jwt) => {
                 body.insert("id_token".into(), json!(jwt));
             }
@@ -466,7 +476,7 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
         store.access_tokens.remove(&issued.access_token);
     }
     drop(store);
-    let mut body = token_body(
+    let body = token_body(
         shared,
         &grant,
         &issued.access_token,
@@ -475,21 +485,7 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
     );
     // OpenID Connect Core §12.2: a refresh may return an id_token; this server does when
     // openid was granted.
-    if scopes::has(&grant.scope, "openid") && !faults.has("token-no-id-token") {
-        match id_token(shared, &grant, true) {
-            Ok(jwt) => {
-                body.insert("id_token".into(), json!(jwt));
-            }
-            Err(e) => {
-                return error(
-                    shared,
-                    "server_error",
-                    &format!("cannot sign the id_token: {e}"),
-                )
-            }
-        }
-    }
-    success(shared, body)
+    with_id_token(shared, &grant, true, body)
 }
 
 fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Response {

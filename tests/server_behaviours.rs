@@ -419,3 +419,51 @@ fn an_stu1_server_runs_the_flow_suites_from_its_capability_statement() {
         "no STU1 scope was sent"
     );
 }
+
+/// A server that answers nothing: the discovery of every flow case errors (and the run fails)
+/// rather than leaving the cases skipped as if the server had no such feature.
+#[test]
+fn an_unreachable_server_errors_the_flows_instead_of_skipping_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = dir.path().join("gone.yaml");
+    std::fs::write(
+        &target,
+        format!("name: gone\nfhir-base: http://127.0.0.1:{port}/fhir\ntimeouts: {{ connect: 2s, request: 2s }}\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target"])
+        .arg(&target)
+        .args([
+            "--suite",
+            "suites/smart-registration.yaml",
+            "--color",
+            "never",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    for case in report["cases"].as_array().unwrap() {
+        assert_eq!(case["outcome"], "errored", "{case}");
+        let config = &case["steps"][0];
+        assert_eq!(config["state"], "errored");
+        assert!(
+            config["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("the server cannot be reached for discovery: GET http://127.0.0.1:"),
+            "{config}"
+        );
+    }
+}

@@ -1123,6 +1123,27 @@ fn parse_target(
         )
         .add_expected("1 (STU1) or 2 (2.x)");
     }
+    // Chromium reads the host map as comma-separated resolver rules: a name or a target with
+    // a comma or a space would add rules of its own.
+    for (from, to) in &raw.browser.host_map {
+        for (what, text) in [("name", from.as_str()), ("target", to.as_str())] {
+            let text = expand(text);
+            if text.is_empty() || text.contains([',', ' ', '\t', '\n']) {
+                p.at_key(
+                    &format!("browser.host-map.{from}"),
+                    format!("the host map's {what} `{text}` is not a host name (or host:port)"),
+                );
+            }
+        }
+    }
+    for (ai, arg) in raw.browser.chromium_args.iter().enumerate() {
+        if !arg.starts_with("--") {
+            p.at_value(
+                &format!("browser.chromium-args[{ai}]"),
+                format!("`{arg}` is not a Chromium flag (`--name` or `--name=value`)"),
+            );
+        }
+    }
     for (key, value) in &raw.discovery {
         let kpath = format!("discovery.{key}");
         if !crate::smart::discovery::FIELDS.contains(&key.as_str()) {

@@ -106,6 +106,29 @@ pub async fn discover(
         "capability-statement": metadata_status,
     });
     let found = |f: &str| document.get(f).is_some_and(|v| v.is_string());
+    // A server that answered nothing at all is not reachable: that errors the step (and the
+    // case), where a server that answered without endpoints only leaves the flows nothing to do.
+    let answered = related.iter().any(|e| e.response.is_some());
+    if !answered && !found("authorization_endpoint") && !found("token_endpoint") {
+        let why: Vec<String> = related
+            .iter()
+            .map(|e| {
+                format!(
+                    "GET {}: {}",
+                    e.request.url,
+                    e.error.as_deref().unwrap_or("no response")
+                )
+            })
+            .collect();
+        return ActionResult {
+            related,
+            document: Some(document),
+            ..ActionResult::error(format!(
+                "the server cannot be reached for discovery: {}",
+                why.join("; ")
+            ))
+        };
+    }
     if !found("authorization_endpoint") && !found("token_endpoint") {
         let mut why = vec![format!(
             ".well-known/smart-configuration {}",

@@ -1329,6 +1329,15 @@ fn parse_target(
             if (step.fill.is_some() || step.select.is_some()) && step.value.is_none() {
                 p.at_key(&spath, "`fill` and `select` need a `value`");
             }
+            if step.via != super::target::ClickVia::Webdriver
+                && step.click.is_none()
+                && step.check.is_none()
+            {
+                p.at_value(
+                    &format!("{spath}.via"),
+                    "`via` says how `click` and `check` reach their element; this step does neither",
+                );
+            }
             if let Some(re) = &step.wait_for_url {
                 regex(&mut p, &format!("{spath}.wait-for-url"), re);
             }

@@ -28,7 +28,12 @@ fn target_env(cmd: &mut Command, server: &ReferenceServer) {
 
 /// Runs suites (all built-in ones when `suites` is empty) against a reference server with these
 /// faults, skipping the cases named in `skip`; returns check id -> verdict from the JSON report.
-fn verdicts(faults: &[&str], suites: &[String], skip: &[String]) -> BTreeMap<String, Seen> {
+fn verdicts(
+    target: Option<&str>,
+    faults: &[&str],
+    suites: &[String],
+    skip: &[String],
+) -> BTreeMap<String, Seen> {
     let server = ReferenceServer::start(
         "127.0.0.1",
         0,
@@ -43,7 +48,7 @@ fn verdicts(faults: &[&str], suites: &[String], skip: &[String]) -> BTreeMap<Str
     cmd.args([
         "run",
         "--target",
-        "fixtures/targets/reference.yaml",
+        target.unwrap_or("fixtures/targets/reference.yaml"),
         "--color",
         "never",
         "--exact",
@@ -95,7 +100,7 @@ fn verdicts(faults: &[&str], suites: &[String], skip: &[String]) -> BTreeMap<Str
 /// each); within those cases no other check may change verdict.
 #[test]
 fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
-    let clean = verdicts(&[], &[], &[]);
+    let clean = verdicts(None, &[], &[], &[]);
     assert!(clean.len() >= 250, "only {} checks", clean.len());
     let not_passed: Vec<_> = clean
         .iter()
@@ -130,6 +135,56 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
                 let Some(fault) = queue.lock().unwrap().next() else {
                     return;
                 };
+                if let Some((missing, offered_cases)) = fault.offers_less {
+                    // A server that offers less and says so: the cases that need the feature
+                    // skip that part with a reason naming it; none fails or errors.
+                    let cases: BTreeSet<&String> = all_cases
+                        .iter()
+                        .filter(|c| offered_cases.iter().any(|v| c.ends_with(&format!("::{v}"))))
+                        .collect();
+                    assert_eq!(cases.len(), offered_cases.len(), "{}: unknown case", fault.name);
+                    let suites: BTreeSet<String> = clean
+                        .values()
+                        .filter(|v| cases.contains(&v.case))
+                        .map(|v| v.suite.clone())
+                        .collect();
+                    let skip: Vec<String> = all_cases
+                        .iter()
+                        .filter(|c| !cases.contains(c))
+                        .cloned()
+                        .collect();
+                    let got = verdicts(
+                        fault.target,
+                        &[fault.name],
+                        &suites.into_iter().collect::<Vec<_>>(),
+                        &skip,
+                    );
+                    let mut found: Vec<String> = got
+                        .iter()
+                        .filter(|(_, seen)| seen.verdict == "failed" || seen.verdict == "errored")
+                        .map(|(id, seen)| {
+                            format!(
+                                "{} (offers less): check {id} was {}: {}",
+                                fault.name, seen.verdict, seen.reason
+                            )
+                        })
+                        .collect();
+                    for case in &cases {
+                        let gated = got.values().any(|seen| {
+                            &&seen.case == case
+                                && seen.verdict == "skipped"
+                                && seen.reason.contains(missing)
+                        });
+                        if !gated {
+                            found.push(format!(
+                                "{} (offers less): no check of {case} is skipped for want of {missing}",
+                                fault.name
+                            ));
+                        }
+                    }
+                    problems.lock().unwrap().extend(found);
+                    continue;
+                }
                 if fault.is_variant() {
                     // Another behaviour the spec allows: every check of its cases still passes.
                     let cases: BTreeSet<&String> = all_cases
@@ -158,6 +213,7 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
                         .cloned()
                         .collect();
                     let got = verdicts(
+                        fault.target,
                         &[fault.name],
                         &suites.into_iter().collect::<Vec<_>>(),
                         &skip,
@@ -190,7 +246,7 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
                     .filter(|c| !cases.contains(c))
                     .cloned()
                     .collect();
-                let got = verdicts(&[fault.name], &suites, &skip);
+                let got = verdicts(fault.target, &[fault.name], &suites, &skip);
                 let mut found = Vec::new();
                 for id in fault.caught_by {
                     match got.get(*id).map(|s| s.verdict.as_str()) {

@@ -996,6 +996,50 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
             let read = p.read("Patient/smart-1032702", Some(old)).await;
             ensure(read.status == 200, format!("old token: {}", read.status))
         }
+        "no-standalone-launch" | "no-backend-services" => {
+            // By default both are offered, and discovery says so.
+            let config = p
+                .send(p.http.get(format!(
+                    "{}/.well-known/smart-configuration",
+                    p.server.fhir_base()
+                )))
+                .await
+                .json();
+            let (field, value) = if variant == "no-standalone-launch" {
+                ("capabilities", "launch-standalone")
+            } else {
+                ("grant_types_supported", "client_credentials")
+            };
+            let listed = config[field]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == value));
+            ensure(listed, config[field].to_string())
+        }
+        "ehr-tenant-base" => {
+            // By default the EHR launches with the one FHIR base, which offers the EHR launch.
+            let config = p
+                .send(p.http.get(format!(
+                    "{}/.well-known/smart-configuration",
+                    p.server.fhir_base()
+                )))
+                .await
+                .json();
+            let offers = config["capabilities"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c == "launch-ehr"));
+            ensure(offers, config["capabilities"].to_string())?;
+            let r = p
+                .send(
+                    p.http
+                        .get(p.url("/ehr/launch?launch_url=http%3A%2F%2F127.0.0.1%3A9%2Flaunch")),
+                )
+                .await;
+            let iss = r.location().and_then(|l| l.get("iss").map(str::to_string));
+            ensure(
+                iss.as_deref() == Some(p.server.fhir_base().as_str()),
+                format!("launched with iss {iss:?}"),
+            )
+        }
         other => Err(format!("no probe for conforming switch {other}")),
     }
 }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::verdict::Mismatch;
 use crate::http::RecordedResponse;
-use crate::suite::model::{BodyCheck, Check, Condition, HeaderCheck, JsonCheck};
+use crate::suite::model::{BodyCheck, Check, Condition, HeaderCheck, JsonCheck, When};
 use crate::suite::ops::{JsonType, Op};
 use crate::suite::template::{stringify, Missing, Template};
 
@@ -25,6 +25,9 @@ pub fn condition_holds(cond: &Condition, context: &Value) -> Result<(), String> 
         .map_err(|e| e.message)?
         .render_value(context)
         .ok();
+    if cond.if_absent && value.as_ref().is_none_or(Value::is_null) {
+        return Ok(());
+    }
     for op in cond.operators() {
         match apply(&op, value.as_ref(), context) {
             Ok(Ok(())) => {}
@@ -39,6 +42,13 @@ pub fn condition_holds(cond: &Condition, context: &Value) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// Whether every condition of a `when` holds; `Err` carries the first reason one does not.
+pub fn when_holds(when: &When, context: &Value) -> Result<(), String> {
+    when.conditions
+        .iter()
+        .try_for_each(|c| condition_holds(c, context))
 }
 
 /// Evaluates one check on a response.
@@ -658,5 +668,68 @@ mod tests {
         );
         assert_eq!(select("$['a']['b']", &doc).unwrap(), Some(json!(1)));
         assert!(!is_singular("$..c"));
+    }
+}
+
+#[cfg(test)]
+mod when_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn when(yaml: &str) -> When {
+        serde_yaml::from_str(yaml).expect("a when")
+    }
+
+    fn context() -> Value {
+        json!({"steps": {"config": {"json": {
+            "capabilities": ["launch-standalone"],
+            "grant_types_supported": ["authorization_code"],
+            "nothing": null
+        }}}})
+    }
+
+    #[test]
+    fn one_condition_or_a_list_that_must_all_hold() {
+        let one = when(
+            r#"{ value: "{{ steps.config.json.capabilities }}", contains: launch-standalone }"#,
+        );
+        assert!(!one.list);
+        assert!(when_holds(&one, &context()).is_ok());
+        let both = when(
+            r#"
+- { value: "{{ steps.config.json.capabilities }}", contains: launch-standalone }
+- { value: "{{ steps.config.json.grant_types_supported }}", contains: client_credentials }
+"#,
+        );
+        assert!(both.list);
+        let reason = when_holds(&both, &context()).unwrap_err();
+        assert!(reason.contains("grant_types_supported"), "{reason}");
+        assert!(reason.contains("client_credentials"), "{reason}");
+        assert_eq!(
+            both.each("cases[0].steps[1].when")
+                .iter()
+                .map(|(at, _)| at.as_str())
+                .collect::<Vec<_>>(),
+            ["cases[0].steps[1].when[0]", "cases[0].steps[1].when[1]"]
+        );
+    }
+
+    #[test]
+    fn if_absent_holds_only_for_what_the_server_left_out() {
+        let absent = when(
+            r#"{ value: "{{ steps.config.json.scopes_supported }}", contains: x, if-absent: true }"#,
+        );
+        assert!(when_holds(&absent, &context()).is_ok());
+        let null =
+            when(r#"{ value: "{{ steps.config.json.nothing }}", contains: x, if-absent: true }"#);
+        assert!(when_holds(&null, &context()).is_ok());
+        // Present but without the value: the server said it does not offer it.
+        let said_no = when(
+            r#"{ value: "{{ steps.config.json.grant_types_supported }}", contains: client_credentials, if-absent: true }"#,
+        );
+        assert!(when_holds(&said_no, &context()).is_err());
+        // Without if-absent, absence does not hold.
+        let strict = when(r#"{ value: "{{ steps.config.json.scopes_supported }}", contains: x }"#);
+        assert!(when_holds(&strict, &context()).is_err());
     }
 }

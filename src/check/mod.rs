@@ -3,5 +3,5 @@
 pub mod eval;
 pub mod verdict;
 
-pub use eval::{condition_holds, evaluate, Evaluation};
+pub use eval::{condition_holds, evaluate, when_holds, Evaluation};
 pub use verdict::{Mismatch, Verdict};

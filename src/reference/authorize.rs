@@ -125,6 +125,12 @@ fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
             "this server refuses every authorization request",
         );
     }
+    if faults.has("no-standalone-launch") && params.get("launch").is_none() {
+        return fail(
+            "invalid_request",
+            "this server offers EHR launches only: launch is required",
+        );
+    }
     if params.get("response_type") != Some("code")
         && !faults.has("authorize-response-type-not-checked")
     {
@@ -143,6 +149,9 @@ fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
             let path =
                 |u: &str| url::Url::parse(u).map(|u| u.path().trim_end_matches('/').to_string());
             path(a).ok() == path(&shared.fhir_base()).ok()
+        } else if params.get("launch").is_some() {
+            // An EHR launch's authorization is for the base the EHR launched with.
+            a.trim_end_matches('/') == shared.ehr_fhir_base()
         } else {
             a.trim_end_matches('/') == shared.fhir_base()
         }
@@ -474,10 +483,15 @@ pub async fn ehr_launch(State(shared): State<Shared>, RawQuery(query): RawQuery)
         }
         fhir_context.push(reference.to_string());
     }
+    // The tenant EHR shows the chart first; the person opens the app from it.
+    if shared.faults.has("ehr-tenant-base") && params.get("opened").is_none() {
+        let query = query.as_deref().unwrap_or_default();
+        return pages::ehr_chart(patient, &format!("/ehr/launch?{query}&opened=1"));
+    }
     let iss = if shared.faults.has("ehr-launch-iss-wrong") {
         format!("{}/other-fhir", shared.origin)
     } else {
-        shared.fhir_base()
+        shared.ehr_fhir_base()
     };
     let id = random_token();
     shared.store.lock().launches.insert(

@@ -55,12 +55,25 @@ impl Endpoints {
 }
 
 pub async fn smart_configuration(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    configuration(&shared, &headers, false)
+}
+
+/// The smart-configuration of the EHR tenant's base (`ehr-tenant-base`): the only one that
+/// offers the EHR launch.
+pub async fn smart_configuration_ehr_tenant(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+) -> Response {
+    configuration(&shared, &headers, true)
+}
+
+fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Response {
     let faults = &shared.faults;
     // An STU1-era server: its endpoints are only in the CapabilityStatement's oauth-uris.
     if faults.has("no-smart-configuration") {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
     }
-    let e = Endpoints::of(&shared);
+    let e = Endpoints::of(shared);
     let relative = |fault: &str, absolute: &str, path: &str| {
         if faults.has(fault) {
             path.to_string()
@@ -138,6 +151,27 @@ pub async fn smart_configuration(State(shared): State<Shared>, headers: HeaderMa
             json!(["RS256"]),
         );
     }
+    if faults.has("ehr-tenant-base") && !ehr_tenant {
+        // The public base offers standalone launches; EHR launches happen at the tenant's.
+        if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_array_mut) {
+            caps.retain(|c| {
+                c != "launch-ehr" && c != "context-ehr-patient" && c != "context-ehr-encounter"
+            });
+        }
+    }
+    if faults.has("no-standalone-launch") {
+        if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_array_mut) {
+            caps.retain(|c| c != "launch-standalone" && c != "context-standalone-patient");
+        }
+    }
+    if faults.has("no-backend-services") {
+        if let Some(grants) = obj
+            .get_mut("grant_types_supported")
+            .and_then(Value::as_array_mut)
+        {
+            grants.retain(|g| g != "client_credentials");
+        }
+    }
     if faults.has("response-types-no-code") {
         obj.insert("response_types_supported".into(), json!(["token"]));
     }
@@ -161,7 +195,7 @@ pub async fn smart_configuration(State(shared): State<Shared>, headers: HeaderMa
     };
     let mut response = json_response(status, content_type, body);
     if !faults.has("smart-config-no-cors") {
-        cors(&headers, &mut response);
+        cors(headers, &mut response);
     }
     response
 }

@@ -15,12 +15,19 @@ pub struct Fault {
     /// For a conforming alternative (the spec allows this behaviour too): the cases (ids) that
     /// meet it, every check of which must still pass. Empty for a fault.
     pub variant_cases: &'static [&'static str],
+    /// The target file the switch is run with, when the reference target does not describe
+    /// the server under it (`fixtures/targets/reference.yaml` when `None`).
+    pub target: Option<&'static str>,
+    /// For a server that offers less (conforming too): what its discovery leaves out (the
+    /// skip reasons name it) and the cases that must then skip the part that needs it, with
+    /// no check failed or errored.
+    pub offers_less: Option<(&'static str, &'static [&'static str])>,
 }
 
 impl Fault {
     /// A switch to another conforming behaviour, not a fault: no check may fail under it.
     pub fn is_variant(&self) -> bool {
-        !self.variant_cases.is_empty()
+        !self.variant_cases.is_empty() || self.offers_less.is_some()
     }
 }
 
@@ -36,6 +43,36 @@ const fn variant(
         caught_by: &[],
         collateral: false,
         variant_cases: cases,
+        target: None,
+        offers_less: None,
+    }
+}
+
+/// A conforming server that does not offer a feature and says so in its discovery: the
+/// cases that need the feature skip that part, with a reason that names `missing`.
+const fn offers_less(
+    name: &'static str,
+    behaves: &'static str,
+    missing: &'static str,
+    cases: &'static [&'static str],
+) -> Fault {
+    Fault {
+        offers_less: Some((missing, cases)),
+        ..variant(name, behaves, &[])
+    }
+}
+
+/// A conforming alternative that needs its own target file (the target says what the server
+/// does differently, as a real server's target would).
+const fn variant_for(
+    name: &'static str,
+    behaves: &'static str,
+    target: &'static str,
+    cases: &'static [&'static str],
+) -> Fault {
+    Fault {
+        target: Some(target),
+        ..variant(name, behaves, cases)
     }
 }
 
@@ -46,6 +83,8 @@ const fn f(name: &'static str, breaks: &'static str, caught_by: &'static [&'stat
         caught_by,
         collateral: false,
         variant_cases: &[],
+        target: None,
+        offers_less: None,
     }
 }
 
@@ -60,6 +99,8 @@ const fn wide(
         caught_by,
         collateral: true,
         variant_cases: &[],
+        target: None,
+        offers_less: None,
     }
 }
 
@@ -1279,6 +1320,54 @@ pub const FAULTS: &[Fault] = &[
             "refresh",
             "revocation",
         ],
+    ),
+    variant_for(
+        "ehr-tenant-base",
+        "the EHR launches with its tenant's own FHIR base (`iss` = `/ehr/fhir`, whose smart-configuration alone offers launch-ehr) and wants that base as `aud`",
+        "fixtures/targets/reference-ehr-tenant.yaml",
+        &["ehr-basic", "ehr-public"],
+    ),
+    offers_less(
+        "no-standalone-launch",
+        "offers EHR launches only: capabilities lists no launch-standalone, and an authorization request without `launch` is refused",
+        "launch-standalone",
+        &[
+            "standalone-basic",
+            "standalone-public",
+            "standalone-post",
+            "standalone-rs384",
+            "standalone-es384",
+            "authorize-post",
+            "refuse-wrong-aud",
+            "refuse-post-wrong-aud",
+            "refuse-aud-other-scheme",
+            "refuse-unknown-client",
+            "deny-consent",
+            "refuse-unregistered-redirect",
+            "refuse-missing-pkce",
+            "refuse-plain-pkce",
+            "refuse-response-type",
+            "token-garbage-code",
+            "token-reused-code",
+            "token-other-client",
+            "token-wrong-redirect-uri",
+            "token-verifier-missing",
+            "token-verifier-missing-confidential",
+            "token-verifier-blank",
+            "token-verifier-wrong",
+            "token-verifier-challenge",
+            "token-wrong-secret",
+            "bearer-reads",
+            "refresh",
+            "introspection",
+            "revocation",
+        ],
+    ),
+    offers_less(
+        "no-backend-services",
+        "offers no SMART Backend Services: grant_types_supported lists no client_credentials, and the token endpoint refuses that grant",
+        "client_credentials",
+        &["backend-rs384", "backend-es384", "backend-refusals"],
     ),
     // Transport (RFC 9112 §9.6: a server may close an idle connection at any time).
     variant(

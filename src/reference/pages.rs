@@ -59,6 +59,21 @@ pub fn error(description: &str) -> Response {
     )
 }
 
+/// The EHR's own page before it launches an app (the `ehr-tenant-base` EHR): a chart with a
+/// link that opens the app.
+pub fn ehr_chart(patient: &str, open_app: &str) -> Response {
+    page(
+        StatusCode::OK,
+        "Patient chart",
+        &format!(
+            "<p>Chart of <strong id=\"chart-patient\">{}</strong>.</p>\
+             <p><a id=\"open-app\" href=\"{}\">Open the app</a></p>",
+            esc(patient),
+            esc(open_app)
+        ),
+    )
+}
+
 pub fn login(txn: &str, client_name: &str, message: Option<&str>) -> Response {
     let message = message
         .map(|m| format!("<p id=\"login-error\" class=\"error\">{}</p>", esc(m)))

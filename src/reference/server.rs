@@ -52,6 +52,16 @@ impl Inner {
         format!("{}/fhir", self.origin)
     }
 
+    /// The FHIR base the EHR launches apps with: a tenant's own base under the
+    /// `ehr-tenant-base` switch, else the one base.
+    pub fn ehr_fhir_base(&self) -> String {
+        if self.faults.has("ehr-tenant-base") {
+            format!("{}/ehr/fhir", self.origin)
+        } else {
+            self.fhir_base()
+        }
+    }
+
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.origin)
     }
@@ -97,6 +107,17 @@ fn router(shared: Shared, debug_endpoints: bool) -> Router {
         .route("/revoke", post(introspection::revoke))
         .route("/fhir/{resource_type}", get(fhir::search))
         .route("/fhir/{resource_type}/{id}", get(fhir::read));
+    if shared.faults.has("ehr-tenant-base") {
+        // The EHR's tenant base: its own discovery documents over the same data.
+        router = router
+            .route(
+                "/ehr/fhir/.well-known/smart-configuration",
+                get(discovery::smart_configuration_ehr_tenant),
+            )
+            .route("/ehr/fhir/metadata", get(discovery::metadata))
+            .route("/ehr/fhir/{resource_type}", get(fhir::search))
+            .route("/ehr/fhir/{resource_type}/{id}", get(fhir::read));
+    }
     if debug_endpoints {
         router = router
             .route("/oauth/debug/token", post(debug::token))

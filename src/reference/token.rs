@@ -93,6 +93,13 @@ pub async fn token(State(shared): State<Shared>, headers: HeaderMap, body: Bytes
         g => g,
     };
     match grant_type {
+        Some("client_credentials") if shared.faults.has("no-backend-services") => {
+            return error(
+                &shared,
+                "unsupported_grant_type",
+                "this server offers no SMART Backend Services",
+            )
+        }
         Some("authorization_code" | "refresh_token" | "client_credentials") => {}
         Some(other) => {
             return error(

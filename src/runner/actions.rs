@@ -25,11 +25,11 @@ use crate::smart::client::{encoding_key, Client, ClientAuth};
 use crate::smart::{id_token, pkce, token};
 use crate::suite::model::{
     AssertionAlg, AuthMethod, AuthorizeAction, AuthorizeMethod, ClientAction, ClientAuthChoice,
-    ClientCredentialsAction, DebugTokenAction, ExchangeCodeAction, Interaction, LaunchKind,
-    ManageAction, PkceMode, RedirectChoice, RegisterAction, RegistrationToken, VerifierChoice,
-    VerifyIdTokenAction,
+    ClientCredentialsAction, DebugTokenAction, EhrLaunchAction, ExchangeCodeAction, Interaction,
+    LaunchKind, ManageAction, PkceMode, RedirectChoice, RegisterAction, RegistrationToken,
+    VerifierChoice, VerifyIdTokenAction,
 };
-use crate::suite::target::{BrowserMode, Registration};
+use crate::suite::target::{BrowserMode, EhrLaunch, Registration};
 use crate::suite::template::Template;
 
 /// The JWKS the harness registers for its `private_key_jwt` clients, and the keys behind it.
@@ -58,6 +58,10 @@ pub struct CaseState {
     refresh_chains: HashMap<String, lifecycle::RefreshChain>,
     /// The chain each `refresh` step belongs to.
     chain_of: HashMap<String, String>,
+    /// What `ehr-launch` steps received at the app's launch URL, by step id.
+    launches: HashMap<String, Callback>,
+    /// The browser session has played an authorization: the next one starts a fresh browser.
+    session_authorized: bool,
 }
 
 /// A registration a `client` or `register` step made, for the RFC 7592 steps and the clean-up.
@@ -178,6 +182,8 @@ impl CaseState {
             assertions: HashMap::new(),
             refresh_chains: HashMap::new(),
             chain_of: HashMap::new(),
+            launches: HashMap::new(),
+            session_authorized: false,
         }
     }
 
@@ -217,8 +223,21 @@ impl CaseState {
     ) -> Result<&Session, String> {
         if self.session.is_none() {
             let mut hosts: Vec<String> = run.target.browser.allow_hosts.clone();
-            if let Some(h) = run.target.fhir_base.host_str() {
-                hosts.push(h.to_string());
+            // The FHIR base's host, and the EHR's (its launch page and the base it launches
+            // with) when the target has one.
+            let ehr = run.target.ehr_launch.as_ref();
+            let urls = [Some(run.target.fhir_base_str()), ehr.map(|e| e.url.clone())]
+                .into_iter()
+                .chain([ehr.map(|_| run.target.ehr_fhir_base())]);
+            for url in urls.flatten() {
+                if let Some(h) = url::Url::parse(&url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                {
+                    if !hosts.contains(&h) {
+                        hosts.push(h);
+                    }
+                }
             }
             let b = &run.target.browser;
             let network = browser::Network {
@@ -386,6 +405,7 @@ pub async fn run_builtin(step: &crate::suite::Step, input: StepInput<'_>) -> Opt
     }
     first_set!(
         discover,
+        ehr_launch,
         client,
         authorize,
         exchange_code,

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::actions::{ActionEnd, ActionResult, CaseState};
 use super::request::{render, RenderError};
 use crate::browser::BrowserPool;
-use crate::check::{condition_holds, evaluate, Evaluation, Verdict};
+use crate::check::{evaluate, when_holds, Evaluation, Verdict};
 use crate::http::{Exchange, HttpClient, RecordedResponse};
 use crate::redact::Redactor;
 use crate::report::model::SpecInfo;
@@ -401,8 +401,8 @@ async fn run_step(
     state: &mut CaseState,
     settings: &RunSettings,
 ) -> StepReport {
-    if let Some(cond) = &step.when {
-        if let Err(reason) = condition_holds(cond, context) {
+    if let Some(when) = &step.when {
+        if let Err(reason) = when_holds(when, context) {
             let verdict = Verdict::Skipped {
                 reason: reason.clone(),
             };
@@ -502,7 +502,7 @@ async fn run_step(
         .checks
         .iter()
         .map(|check| {
-            let verdict = match check.when.as_ref().map(|c| condition_holds(c, context)) {
+            let verdict = match check.when.as_ref().map(|w| when_holds(w, context)) {
                 Some(Err(reason)) => Verdict::Skipped { reason },
                 _ if status_failed && check.status.is_none() => Verdict::Skipped {
                     reason: format!(

@@ -383,6 +383,12 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             p.at_key(&format!("{cpath}.steps"), "a case needs at least one step");
         }
         let mut step_ids: Vec<String> = Vec::new();
+        let launch_ids: Vec<String> = case
+            .steps
+            .iter()
+            .filter(|s| s.ehr_launch.is_some())
+            .map(|s| s.id.clone())
+            .collect();
         for (si, step) in case.steps.iter_mut().enumerate() {
             let spath = format!("{cpath}.steps[{si}]");
             step.location = p.location(&spath);
@@ -396,8 +402,10 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             let earlier: Vec<&str> = step_ids.iter().map(String::as_str).collect();
             let mut with_self = earlier.clone();
             with_self.push(step.id.as_str());
-            if let Some(cond) = &step.when {
-                condition(&mut p, &format!("{spath}.when"), cond, &earlier);
+            if let Some(when) = &step.when {
+                for (at, cond) in when.each(&format!("{spath}.when")) {
+                    condition(&mut p, &at, cond, &earlier);
+                }
             }
             for (ni, need) in step.needs.iter().enumerate() {
                 if !earlier.contains(&need.as_str()) {
@@ -438,7 +446,7 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
                     .add_help("split it into one step per action");
                 }
             }
-            builtin_step(&mut p, &spath, step, &earlier);
+            builtin_step(&mut p, &spath, step, &earlier, &launch_ids);
             if let Some(req) = &step.request {
                 let rpath = format!("{spath}.request");
                 p.template(&format!("{rpath}.url"), &req.url, &earlier);
@@ -570,7 +578,13 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
 }
 
 /// Templates, step references and check kinds of the built-in steps.
-fn builtin_step(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
+fn builtin_step(
+    p: &mut Problems,
+    path: &str,
+    step: &Step,
+    earlier: &[&str],
+    launch_ids: &[String],
+) {
     let refers = |p: &mut Problems, key: &str, id: &str| {
         if !earlier.contains(&id) {
             p.at_value(
@@ -605,6 +619,21 @@ fn builtin_step(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
             p.template(&format!("{apath}.client-id"), id, earlier);
         }
         refers(p, "authorize.client", &a.client);
+        if let Some(launch) = &a.ehr_launch {
+            refers(p, "authorize.ehr-launch", launch);
+            if earlier.contains(&launch.as_str()) && !launch_ids.contains(launch) {
+                p.at_value(
+                    &format!("{apath}.ehr-launch"),
+                    format!("`{launch}` is not an `ehr-launch` step"),
+                );
+            }
+            if a.launch == super::model::LaunchKind::Ehr {
+                p.at_value(
+                    &format!("{apath}.launch"),
+                    "`launch: ehr` starts its own EHR launch; `ehr-launch` continues the one of an earlier step: give one of them",
+                );
+            }
+        }
     }
     if let Some(a) = &step.exchange_code {
         let apath = format!("{path}.exchange-code");
@@ -895,8 +924,10 @@ fn validate_check(p: &mut Problems, path: &str, check: &mut Check, steps: &[&str
             .add_help("split it into one check per requirement");
         }
     }
-    if let Some(cond) = &check.when {
-        condition(p, &format!("{path}.when"), cond, steps);
+    if let Some(when) = &check.when {
+        for (at, cond) in when.each(&format!("{path}.when")) {
+            condition(p, &at, cond, steps);
+        }
     }
     if let Some(header) = &check.header {
         header_check(p, &format!("{path}.header"), header, steps);
@@ -1300,15 +1331,38 @@ fn parse_target(
             }
         }
     }
+    let no_steps = Vec::new();
     let screens = [
-        ("sign-in", &raw.browser.sign_in),
-        ("patient", &raw.browser.patient),
-        ("authorize", &raw.browser.authorize),
-        ("deny", &raw.browser.deny),
+        ("browser.sign-in", &raw.browser.sign_in),
+        ("browser.patient", &raw.browser.patient),
+        ("browser.authorize", &raw.browser.authorize),
+        ("browser.deny", &raw.browser.deny),
+        (
+            "ehr-launch.sign-in",
+            raw.ehr_launch.as_ref().map_or(&no_steps, |e| &e.sign_in),
+        ),
     ];
+    if let Some(base) = raw.ehr_launch.as_ref().and_then(|e| e.fhir_base.as_deref()) {
+        let text = expand(base);
+        match url::Url::parse(&text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) => {
+                p.at_value(
+                    "ehr-launch.fhir-base",
+                    format!("`{u}` is not an http(s) URL with a host"),
+                );
+            }
+            Err(e) => {
+                p.at_value(
+                    "ehr-launch.fhir-base",
+                    format!("`{text}` is not an absolute URL: {e}"),
+                );
+            }
+        }
+    }
     for (name, steps) in screens {
         for (i, step) in steps.iter().enumerate() {
-            let spath = format!("browser.{name}[{i}]");
+            let spath = format!("{name}[{i}]");
             let actions = step.actions();
             if actions.len() != 1 {
                 p.at_key(
@@ -1427,6 +1481,16 @@ fn parse_target(
                 .params
                 .iter()
                 .map(|(k, v)| (k.clone(), expand(v)))
+                .collect(),
+            fhir_base: e.fhir_base.as_deref().map(expand),
+            sign_in: e
+                .sign_in
+                .iter()
+                .map(|step| {
+                    let mut step = step.clone();
+                    step.value = step.value.as_deref().map(expand);
+                    step
+                })
                 .collect(),
         }),
         browser: {

@@ -98,9 +98,10 @@ pub struct Step {
     pub id: String,
     #[serde(default)]
     pub title: Option<String>,
-    /// Run the step only when this holds; otherwise it and its checks are skipped with a reason.
+    /// Run the step only when this holds (a condition, or a list that must all hold);
+    /// otherwise it and its checks are skipped with a reason.
     #[serde(default)]
-    pub when: Option<Condition>,
+    pub when: Option<When>,
     /// Earlier steps that must have succeeded (run, and none of their checks failed or
     /// errored) for this one to mean anything; otherwise it is skipped with the reason. For
     /// order that no template shows: a read that checks a revoked token needs the revocation.
@@ -119,6 +120,10 @@ pub struct Step {
     /// CapabilityStatement's oauth-uris (STU1 servers), and the target's `discovery` values.
     #[serde(default)]
     pub discover: Option<DiscoverAction>,
+    /// Built-in: the target's EHR opens the app's launch URL (`ehr-launch` in the target);
+    /// the result is the launch's `iss` and `launch`, for `discover` and `authorize`.
+    #[serde(default)]
+    pub ehr_launch: Option<EhrLaunchAction>,
     /// Built-in: obtain a client for the case (registered per run, or the target's static one).
     #[serde(default)]
     pub client: Option<ClientAction>,
@@ -193,6 +198,9 @@ impl Step {
         if self.discover.is_some() {
             names.push("discover");
         }
+        if self.ehr_launch.is_some() {
+            names.push("ehr-launch");
+        }
         if self.client.is_some() {
             names.push("client");
         }
@@ -247,7 +255,10 @@ impl Step {
     /// Whether the step's result is a document the harness made (not an HTTP response of the
     /// server), so that `status` and `header` checks do not apply.
     pub fn result_is_document(&self) -> bool {
-        self.authorize.is_some() || self.verify_id_token.is_some() || self.target_reads.is_some()
+        self.authorize.is_some()
+            || self.ehr_launch.is_some()
+            || self.verify_id_token.is_some()
+            || self.target_reads.is_some()
     }
 }
 
@@ -255,6 +266,7 @@ impl Step {
 pub const ACTIONS: &[&str] = &[
     "request",
     "discover",
+    "ehr-launch",
     "client",
     "authorize",
     "exchange-code",
@@ -362,7 +374,9 @@ pub enum LaunchKind {
     /// The app opens the authorize endpoint itself.
     #[default]
     Standalone,
-    /// The EHR opens the app's launch URL with `iss` and `launch` (the target's `ehr-launch`).
+    /// The EHR opens the app's launch URL with `iss` and `launch` (the target's `ehr-launch`),
+    /// within this step; an `ehr-launch` step before it (named by `authorize.ehr-launch`) lets
+    /// the case discover from the launch's `iss` first, as an app does.
     Ehr,
 }
 
@@ -423,6 +437,11 @@ pub struct AuthorizeAction {
     pub scope: String,
     #[serde(default)]
     pub launch: LaunchKind,
+    /// The earlier `ehr-launch` step this authorization continues: its `launch` is sent, its
+    /// `iss` is the `aud` (unless `aud` is given), and the browser session the EHR opened is
+    /// kept.
+    #[serde(default)]
+    pub ehr_launch: Option<String>,
     #[serde(default)]
     pub method: AuthorizeMethod,
     #[serde(default)]
@@ -701,6 +720,13 @@ pub struct DiscoverAction {
     pub base: Option<String>,
 }
 
+/// `ehr-launch`: the target's EHR launch (`ehr-launch.url` with the app's launch URL, and its
+/// `sign-in` screens), up to the moment the EHR opens the app's launch URL. The result:
+/// `iss`, `launch`, `params` (every launch parameter) and `url` (the EHR URL opened).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EhrLaunchAction {}
+
 /// `fhir-read`: `GET [base]/[type]/[id]` with `Accept: application/fhir+json`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -962,9 +988,10 @@ pub struct Check {
     #[serde(skip)]
     #[schemars(skip)]
     pub cited: Vec<Requirement>,
-    /// Evaluate the check only when this holds; otherwise it is skipped with a reason.
+    /// Evaluate the check only when this holds (a condition, or a list that must all hold);
+    /// otherwise it is skipped with a reason.
     #[serde(default)]
-    pub when: Option<Condition>,
+    pub when: Option<When>,
     /// The status code: a number, or a list of acceptable numbers.
     #[serde(default)]
     pub status: Option<StatusMatcher>,
@@ -1187,6 +1214,87 @@ with_operators! {
     pub struct Condition {
         /// A template naming the value, e.g. `"{{ steps.config.json.capabilities }}"`.
         pub value: String,
+        /// The condition also holds when the value is absent (or null): for what a server
+        /// should say but may leave out, where saying nothing is no reason to skip
+        /// (`grant_types_supported` of a server that omits it).
+        #[serde(default)]
+        pub if_absent: bool,
+    }
+}
+
+/// A `when`: one condition, or a list of conditions that must all hold.
+#[derive(Debug, Clone, Default)]
+pub struct When {
+    pub conditions: Vec<Condition>,
+    /// Written as a list (so the loader's paths name `when[i]`).
+    pub list: bool,
+}
+
+impl When {
+    /// Each condition with the path it is written at, under `path` (the `when` key).
+    pub fn each(&self, path: &str) -> Vec<(String, &Condition)> {
+        self.conditions
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let at = if self.list {
+                    format!("{path}[{i}]")
+                } else {
+                    path.to_string()
+                };
+                (at, c)
+            })
+            .collect()
+    }
+}
+
+/// How `when:` is written: one condition or a list of them.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+enum WhenForm {
+    One(Box<Condition>),
+    Many(Vec<Condition>),
+}
+
+impl JsonSchema for When {
+    fn schema_name() -> String {
+        "When".into()
+    }
+
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        WhenForm::json_schema(gen)
+    }
+}
+
+impl<'de> Deserialize<'de> for When {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = When;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a condition (`value` and one operator) or a list of conditions")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<When, A::Error> {
+                let one =
+                    Condition::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(When {
+                    conditions: vec![one],
+                    list: false,
+                })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<When, A::Error> {
+                let mut conditions = Vec::new();
+                while let Some(c) = seq.next_element::<Condition>()? {
+                    conditions.push(c);
+                }
+                Ok(When {
+                    conditions,
+                    list: true,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 

@@ -161,6 +161,15 @@ pub struct EhrLaunch {
     /// Extra query parameters (e.g. `patient`, `encounter`).
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// The FHIR base the EHR launches apps with (its `iss`), when it is not the target's
+    /// `fhir-base` (an EHR tenant's own base, say). The EHR launch cases check `iss` against
+    /// it, and discover the endpoints from the `iss` the launch gives.
+    #[serde(default)]
+    pub fhir_base: Option<String>,
+    /// Screen steps played on the EHR's own pages (its sign-in, a patient chart to open)
+    /// before it opens the app's launch URL; played until the launch URL is opened.
+    #[serde(default)]
+    pub sign_in: Vec<ScreenStep>,
 }
 
 fn default_launch_param() -> String {
@@ -450,6 +459,18 @@ impl Target {
         self.fhir_base.as_str().trim_end_matches('/').to_string()
     }
 
+    /// The FHIR base the target's EHR launches apps with (`iss`), without a trailing slash.
+    pub fn ehr_fhir_base(&self) -> String {
+        match self
+            .ehr_launch
+            .as_ref()
+            .and_then(|e| e.fhir_base.as_deref())
+        {
+            Some(base) => base.trim_end_matches('/').to_string(),
+            None => self.fhir_base_str(),
+        }
+    }
+
     /// Every secret the target file holds: named secrets, header values, client secrets, the
     /// initial access token, and what the browser types.
     pub fn known_secrets(&self) -> Vec<Secret> {
@@ -464,9 +485,11 @@ impl Target {
         out.extend(self.initial_access_token.iter().cloned());
         out.extend(self.introspection_auth.iter().map(|(_, v)| v.clone()));
         let b = &self.browser;
+        let ehr_sign_in = self.ehr_launch.iter().flat_map(|e| &e.sign_in);
         for step in b
             .sign_in
             .iter()
+            .chain(ehr_sign_in)
             .chain(&b.patient)
             .chain(&b.authorize)
             .chain(&b.deny)
@@ -487,6 +510,8 @@ impl Target {
             // The scope suffix for read access in the target's SMART version: `patient/*.{{
             // target.read-scope }}` is `patient/*.rs` (2.x) or `patient/*.read` (1.0, STU1).
             "read-scope": if self.smart_version == 1 { "read" } else { "rs" },
+            // The FHIR base the EHR launches with: `ehr-launch.fhir-base`, else `fhir-base`.
+            "ehr-fhir-base": self.ehr_fhir_base(),
             "origin": self.origin,
             "vars": self.vars,
         });

@@ -14,11 +14,29 @@ impl CaseState {
         context: &Value,
         settings: &RunSettings,
     ) -> ActionResult {
+        // The launch an earlier `ehr-launch` step received, which this authorization continues.
+        let launched = match &action.ehr_launch {
+            Some(step) => match self.launches.get(step) {
+                Some(launch) => Some(launch.clone()),
+                None => {
+                    return ActionResult::skip(format!(
+                        "prerequisite missing: step `{step}` received no EHR launch"
+                    ))
+                }
+            },
+            None => None,
+        };
         // Every authorization starts in a fresh browser, as a new app user agent would: a
         // second authorization in the session of the first would find the person signed in
         // (servers remember it) and the target's sign-in steps would have no screen to play.
-        if let Some(used) = self.session.take() {
-            used.quit().await;
+        // The one exception is the authorization an EHR launch leads to: it belongs to the
+        // EHR's session (the person signed in there), unless that session already authorized.
+        let keep_session = launched.is_some() && !self.session_authorized;
+        if !keep_session {
+            if let Some(used) = self.session.take() {
+                used.quit().await;
+            }
+            self.session_authorized = false;
         }
         let endpoint_text = tri!(render(&action.endpoint, context));
         let endpoint = match url::Url::parse(&endpoint_text) {
@@ -79,6 +97,9 @@ impl CaseState {
                 .unwrap_or_else(|| "code".into()),
             extra: run.target.authorize_params.clone(),
         };
+        if let Some(launch) = &launched {
+            continue_launch(&mut request, launch, action);
+        }
         let flow = Flow {
             action,
             run,
@@ -87,12 +108,18 @@ impl CaseState {
         };
         let outcome = match run.target.browser.mode {
             BrowserMode::Manual => flow.manual(&mut request, &launch_uri).await,
-            BrowserMode::Webdriver => flow.browser(self, &mut request, &launch_uri).await,
+            BrowserMode::Webdriver => flow.browser(self, &mut request).await,
         };
+        if run.target.browser.mode == BrowserMode::Webdriver && self.session.is_some() {
+            self.session_authorized = true;
+        }
         let mut outcome = match outcome {
             Ok(o) => o,
             Err(end) => return end.into(),
         };
+        if outcome.launch.is_none() {
+            outcome.launch = launched;
+        }
         let listener = match self.listener.as_ref() {
             Some(l) => l,
             None => return ActionResult::error("the listener is gone"),
@@ -205,20 +232,203 @@ struct FlowOutcome {
     stopped: Option<String>,
 }
 
-impl Flow<'_> {
-    fn ehr_launch_url(&self, launch_uri: &str) -> Option<String> {
-        let ehr = self.run.target.ehr_launch.as_ref()?;
-        let mut url = url::Url::parse(&ehr.url).ok()?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair(&ehr.launch_uri_param, launch_uri);
-            for (k, v) in &ehr.params {
-                q.append_pair(k, v);
+/// The EHR's launch URL with the app's launch URL and the target's launch parameters.
+fn ehr_launch_url(ehr: &EhrLaunch, launch_uri: &str) -> String {
+    match url::Url::parse(&ehr.url) {
+        Ok(mut url) => {
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair(&ehr.launch_uri_param, launch_uri);
+                for (k, v) in &ehr.params {
+                    q.append_pair(k, v);
+                }
             }
+            url.to_string()
         }
-        Some(url.to_string())
+        // The loader checks the URL; a template that expanded to something else stays visible.
+        Err(_) => ehr.url.clone(),
     }
+}
 
+/// The authorization request continues an EHR launch: its `launch`, and `aud` = its `iss`
+/// (SMART 2.2 app-launch: the app sends the `iss` the EHR launched it with) unless the step
+/// names another `aud`.
+fn continue_launch(
+    request: &mut AuthorizationRequest,
+    launch: &Callback,
+    action: &AuthorizeAction,
+) {
+    request.launch = launch.get("launch").map(str::to_string);
+    if action.aud.is_none() {
+        if let Some(iss) = launch.get("iss") {
+            request.aud = iss.to_string();
+        }
+    }
+}
+
+/// What opening the EHR's launch URL in the browser came to.
+#[derive(Default)]
+struct LaunchOutcome {
+    launch: Option<Callback>,
+    error: Option<String>,
+    artifacts: Vec<String>,
+    final_url: Option<String>,
+}
+
+/// Opens the EHR's launch URL, plays the EHR's own screens (`ehr-launch.sign-in`) and waits
+/// until the EHR opens the app's launch URL.
+async fn open_ehr_launch(
+    session: &Session,
+    listener: &Listener,
+    run: &TargetRun,
+    settings: &RunSettings,
+    artifacts_dir: &std::path::Path,
+    step_id: &str,
+) -> Result<LaunchOutcome, ActionEnd> {
+    let target = &run.target;
+    let Some(ehr) = target.ehr_launch.as_ref() else {
+        return Err(ActionEnd::Skip(format!(
+            "the target does not say how to start an EHR launch (`ehr-launch` in {})",
+            target.file
+        )));
+    };
+    let cancel = &settings.cancel;
+    let url = ehr_launch_url(ehr, &listener.launch_uri());
+    session.goto(&url).await.map_err(ActionEnd::Error)?;
+    let mut outcome = LaunchOutcome::default();
+    let launched = || listener.has(listener::LAUNCH_PATH);
+    let played = browser::screens::play(
+        session,
+        "ehr-launch",
+        &ehr.sign_in,
+        target.browser.step_timeout,
+        &launched,
+        cancel,
+    )
+    .await;
+    let problem = match played {
+        Ok(ScreenOutcome::Cancelled) => return Err(ActionEnd::Skip("interrupted (Ctrl-C)".into())),
+        Ok(_) => None,
+        Err(failure) => Some(format!(
+            "the EHR screen step {} could not be played: {}",
+            failure.step, failure.reason
+        )),
+    };
+    let timeout = target.browser.redirect_timeout + target.browser.step_timeout;
+    if problem.is_none()
+        && listener
+            .wait(&[listener::LAUNCH_PATH], timeout, cancel)
+            .await
+    {
+        outcome.launch = listener.take(listener::LAUNCH_PATH);
+        return Ok(outcome);
+    }
+    if cancel.is_cancelled() {
+        return Err(ActionEnd::Skip("interrupted (Ctrl-C)".into()));
+    }
+    let (files, page) = session.capture(artifacts_dir, step_id).await;
+    outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
+    outcome.final_url = page.clone();
+    outcome.error = Some(problem.unwrap_or_else(|| {
+        format!(
+            "the EHR launch at {url} never opened the app's launch URL (the browser is at {})",
+            page.unwrap_or_default()
+        )
+    }));
+    Ok(outcome)
+}
+
+/// The EHR launch played by a person: the EHR URL printed, the app's launch URL pasted back.
+async fn manual_ehr_launch(
+    run: &TargetRun,
+    launch_uri: &str,
+    step_id: &str,
+) -> Result<Callback, ActionEnd> {
+    let Some(ehr) = run.target.ehr_launch.as_ref() else {
+        return Err(ActionEnd::Skip(format!(
+            "the target does not say how to start an EHR launch (`ehr-launch` in {})",
+            run.target.file
+        )));
+    };
+    let url = ehr_launch_url(ehr, launch_uri);
+    let pasted = prompt(&format!(
+        "[{step_id}] Start the EHR launch at\n  {url}\nthen paste the URL the browser lands on (the app's launch URL):"
+    ))
+    .await
+    .map_err(ActionEnd::Error)?;
+    Ok(parse_pasted(&pasted))
+}
+
+impl CaseState {
+    /// `ehr-launch`.
+    pub async fn ehr_launch(
+        &mut self,
+        step_id: &str,
+        run: &TargetRun,
+        settings: &RunSettings,
+    ) -> ActionResult {
+        let Some(ehr) = run.target.ehr_launch.as_ref() else {
+            return ActionResult::skip(format!(
+                "the target does not say how to start an EHR launch (`ehr-launch` in {})",
+                run.target.file
+            ));
+        };
+        // The EHR launches a new app instance: a new user agent, like every authorization.
+        if let Some(used) = self.session.take() {
+            used.quit().await;
+        }
+        self.session_authorized = false;
+        let launch_uri = match self.listener(run).await {
+            Ok(l) => l.launch_uri(),
+            Err(e) => return ActionResult::error(e),
+        };
+        let url = ehr_launch_url(ehr, &launch_uri);
+        let outcome = match run.target.browser.mode {
+            BrowserMode::Manual => match manual_ehr_launch(run, &launch_uri, step_id).await {
+                Ok(launch) => LaunchOutcome {
+                    launch: Some(launch),
+                    ..Default::default()
+                },
+                Err(end) => return end.into(),
+            },
+            BrowserMode::Webdriver => {
+                let artifacts_dir = self.artifacts_dir(settings);
+                if let Err(e) = self.session(run, settings).await {
+                    return ActionResult::error(e);
+                }
+                let (Some(session), Some(listener)) =
+                    (self.session.as_ref(), self.listener.as_ref())
+                else {
+                    return ActionResult::error("the browser session or listener is gone");
+                };
+                match open_ehr_launch(session, listener, run, settings, &artifacts_dir, step_id)
+                    .await
+                {
+                    Ok(o) => o,
+                    Err(end) => return end.into(),
+                }
+            }
+        };
+        let mut document = json!({ "url": url });
+        if let Some(launch) = &outcome.launch {
+            document["iss"] = json!(launch.get("iss"));
+            document["launch"] = json!(launch.get("launch"));
+            document["params"] = launch.to_json();
+            self.launches.insert(step_id.to_string(), launch.clone());
+        }
+        if let Some(page) = &outcome.final_url {
+            document["final_url"] = json!(page);
+        }
+        ActionResult {
+            document: Some(document),
+            artifacts: outcome.artifacts,
+            end: outcome.error.map(ActionEnd::Error),
+            ..Default::default()
+        }
+    }
+}
+
+impl Flow<'_> {
     /// A person at the terminal: print the URL, read the redirect URL back.
     async fn manual(
         &self,
@@ -227,21 +437,8 @@ impl Flow<'_> {
     ) -> Result<FlowOutcome, ActionEnd> {
         let mut outcome = FlowOutcome::default();
         if self.action.launch == LaunchKind::Ehr {
-            let url = self.ehr_launch_url(launch_uri).unwrap_or_default();
-            let pasted = prompt(&format!(
-                "[{}] Start the EHR launch at\n  {url}\nthen paste the URL the browser lands on (the app's launch URL):",
-                self.step_id
-            ))
-            .await
-            .map_err(ActionEnd::Error)?;
-            let launch = parse_pasted(&pasted);
-            request.launch = launch.get("launch").map(str::to_string);
-            // SMART 2.2 app-launch: the app sends `aud` = the `iss` the EHR launched it with.
-            if self.action.aud.is_none() {
-                if let Some(iss) = launch.get("iss") {
-                    request.aud = iss.to_string();
-                }
-            }
+            let launch = manual_ehr_launch(self.run, launch_uri, self.step_id).await?;
+            continue_launch(request, &launch, self.action);
             outcome.launch = Some(launch);
         }
         let pasted = prompt(&format!(
@@ -261,7 +458,6 @@ impl Flow<'_> {
         &self,
         state: &mut CaseState,
         request: &mut AuthorizationRequest,
-        launch_uri: &str,
     ) -> Result<FlowOutcome, ActionEnd> {
         let settings = self.settings;
         let cancel = &settings.cancel;
@@ -282,29 +478,22 @@ impl Flow<'_> {
         };
         let timeout = target.browser.redirect_timeout + target.browser.step_timeout;
         if self.action.launch == LaunchKind::Ehr {
-            let url = self.ehr_launch_url(launch_uri).unwrap_or_default();
-            session.goto(&url).await.map_err(ActionEnd::Error)?;
-            if !listener
-                .wait(&[listener::LAUNCH_PATH], timeout, cancel)
-                .await
-            {
-                let (files, page) = session.capture(&artifacts_dir, self.step_id).await;
-                outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
-                outcome.final_url = page.clone();
-                fail(&mut outcome, format!(
-                    "the EHR launch at {url} never opened the app's launch URL (the browser is at {})",
-                    page.unwrap_or_default()
-                ));
+            let launched = open_ehr_launch(
+                session,
+                listener,
+                self.run,
+                settings,
+                &artifacts_dir,
+                self.step_id,
+            )
+            .await?;
+            let Some(launch) = launched.launch else {
+                outcome.artifacts = launched.artifacts;
+                outcome.final_url = launched.final_url;
+                outcome.error = launched.error;
                 return Ok(outcome);
-            }
-            let launch = listener.take(listener::LAUNCH_PATH).unwrap_or_default();
-            request.launch = launch.get("launch").map(str::to_string);
-            // SMART 2.2 app-launch: the app sends `aud` = the `iss` the EHR launched it with.
-            if self.action.aud.is_none() {
-                if let Some(iss) = launch.get("iss") {
-                    request.aud = iss.to_string();
-                }
-            }
+            };
+            continue_launch(request, &launch, self.action);
             outcome.launch = Some(launch);
         }
         let open = match self.action.method {
@@ -428,6 +617,12 @@ async fn prompt(message: &str) -> Result<String, String> {
         return Err("no URL was pasted".into());
     }
     Ok(line)
+}
+
+impl Builtin for EhrLaunchAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        i.state.ehr_launch(i.step_id, i.run, i.settings).await
+    }
 }
 
 impl Builtin for AuthorizeAction {

@@ -784,13 +784,8 @@ pub const FAULTS: &[Fault] = &[
     // authorization too (it is not for its FHIR base).
     wide(
         "ehr-launch-iss-wrong",
-        "the EHR launch's iss is the FHIR base",
-        &[
-            "ehr-basic-launch-iss",
-            "ehr-public-launch-iss",
-            "ehr-basic-redirect-code",
-            "ehr-public-redirect-code",
-        ],
+        "the EHR launch's iss is the FHIR base (the app then discovers from a base that serves nothing)",
+        &["ehr-basic-launch-iss", "ehr-public-launch-iss"],
     ),
     f(
         "token-no-encounter-context",

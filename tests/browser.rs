@@ -408,3 +408,86 @@ fn zero_size_check_boxes_are_reached_by_pointer_or_script_and_extra_params_are_s
         );
     }
 }
+
+/// An EHR whose own page comes before the launch (the `ehr-tenant-base` switch): the target's
+/// `ehr-launch.sign-in` opens the app from it; a step that cannot be played errors the launch
+/// with the step named and a picture of the page, and nothing after it fails.
+#[test]
+fn the_ehrs_own_screens_are_played_before_the_launch() {
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::parse(&["ehr-tenant-base"]).unwrap(),
+            debug_endpoints: true,
+        },
+    )
+    .expect("server starts");
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        &server,
+        "fixtures/targets/reference-ehr-tenant.yaml",
+        dir.path(),
+        &[
+            "--exact",
+            "reference-ehr-tenant::smart-app-launch::ehr-basic",
+        ],
+    )
+    .output()
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let launch = &report["cases"][0]["steps"][0];
+    assert_eq!(launch["id"], "launch");
+    let iss = launch["result"]["iss"].as_str().unwrap();
+    assert_eq!(iss, format!("{}/ehr/fhir", server.origin()));
+    // The case discovered from the launch's iss and sent it as aud.
+    let steps = report["cases"][0]["steps"].as_array().unwrap();
+    let config = steps.iter().find(|s| s["id"] == "config").unwrap();
+    assert!(
+        config["exchange"]["request"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(iss))
+            || config["related"][0]["request"]["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with(iss)),
+        "{config}"
+    );
+    let authorize = steps.iter().find(|s| s["id"] == "authorize").unwrap();
+    assert_eq!(authorize["result"]["sent"]["aud"], iss);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        &server,
+        "tests/fixtures/targets/reference-ehr-tenant-typo.yaml",
+        dir.path(),
+        &[
+            "--exact",
+            "reference-ehr-tenant-typo::smart-app-launch::ehr-basic",
+        ],
+    )
+    .output()
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    assert!(
+        console.contains(r##"ehr-launch[0] click "#open-app-typo" could not be played"##),
+        "{console}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let steps = report["cases"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["state"], "errored");
+    assert!(steps[0]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a.as_str().unwrap().ends_with(".png")));
+    for step in &steps[1..] {
+        for check in step["checks"].as_array().unwrap() {
+            assert_eq!(check["verdict"], "skipped", "{check}");
+        }
+    }
+}

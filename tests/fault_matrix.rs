@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::Mutex;
 
-use smartcheck::reference::{Config, Faults, ReferenceServer, FAULTS};
+use smartcheck::reference::{Config, Fault, Faults, ReferenceServer, FAULTS};
 
 /// One check's verdict in a run, with the suite file and case it belongs to.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,12 +56,10 @@ fn under_target(case: &str, target: Option<&str>) -> String {
 }
 
 /// A run's check verdicts, and the reasons its skipped steps give (case name, reason).
-fn run(
-    target: Option<&str>,
-    faults: &[&str],
-    suites: &[String],
-    skip: &[String],
-) -> (BTreeMap<String, Seen>, Vec<(String, String)>) {
+type Run = (BTreeMap<String, Seen>, Vec<(String, String)>);
+
+/// Runs the suites against a reference server with these faults; see [`verdicts`].
+fn run(target: Option<&str>, faults: &[&str], suites: &[String], skip: &[String]) -> Run {
     let server = ReferenceServer::start(
         "127.0.0.1",
         0,
@@ -131,6 +129,36 @@ fn run(
     (map, step_skips)
 }
 
+/// Runs a switch against the named cases only (their suites, every other case skipped);
+/// returns their full names and the run.
+fn run_cases(
+    fault: &Fault,
+    names: &[&str],
+    all_cases: &BTreeSet<String>,
+    clean: &BTreeMap<String, Seen>,
+) -> (BTreeSet<String>, Run) {
+    let cases: BTreeSet<String> = all_cases
+        .iter()
+        .filter(|c| names.iter().any(|v| c.ends_with(&format!("::{v}"))))
+        .cloned()
+        .collect();
+    assert_eq!(cases.len(), names.len(), "{}: unknown case", fault.name);
+    let suites: Vec<String> = clean
+        .values()
+        .filter(|v| cases.contains(&v.case))
+        .map(|v| v.suite.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let skip: Vec<String> = all_cases
+        .iter()
+        .filter(|c| !cases.contains(*c))
+        .cloned()
+        .collect();
+    let outcome = run(fault.target, &[fault.name], &suites, &skip);
+    (cases, outcome)
+}
+
 /// Each fault runs against the cases that hold its checks (the browser cases cost seconds
 /// each); within those cases no other check may change verdict.
 #[test]
@@ -173,27 +201,8 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
                 if let Some((missing, offered_cases)) = fault.offers_less {
                     // A server that offers less and says so: the cases that need the feature
                     // skip that part with a reason naming it; none fails or errors.
-                    let cases: BTreeSet<&String> = all_cases
-                        .iter()
-                        .filter(|c| offered_cases.iter().any(|v| c.ends_with(&format!("::{v}"))))
-                        .collect();
-                    assert_eq!(cases.len(), offered_cases.len(), "{}: unknown case", fault.name);
-                    let suites: BTreeSet<String> = clean
-                        .values()
-                        .filter(|v| cases.contains(&v.case))
-                        .map(|v| v.suite.clone())
-                        .collect();
-                    let skip: Vec<String> = all_cases
-                        .iter()
-                        .filter(|c| !cases.contains(c))
-                        .cloned()
-                        .collect();
-                    let (got, step_skips) = run(
-                        fault.target,
-                        &[fault.name],
-                        &suites.into_iter().collect::<Vec<_>>(),
-                        &skip,
-                    );
+                    let (cases, (got, step_skips)) =
+                        run_cases(fault, offered_cases, &all_cases, &clean);
                     let mut found: Vec<String> = got
                         .iter()
                         .filter(|(_, seen)| seen.verdict == "failed" || seen.verdict == "errored")
@@ -205,9 +214,10 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
                         })
                         .collect();
                     for case in &cases {
+                        let name = under_target(case, fault.target);
                         let gated = step_skips
                             .iter()
-                            .any(|(c, reason)| c == *case && reason.contains(missing));
+                            .any(|(c, reason)| *c == name && reason.contains(missing));
                         if !gated {
                             found.push(format!(
                                 "{} (offers less): no step of {case} is skipped for want of {missing}",
@@ -220,37 +230,7 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
                 }
                 if fault.is_variant() {
                     // Another behaviour the spec allows: every check of its cases still passes.
-                    let cases: BTreeSet<&String> = all_cases
-                        .iter()
-                        .filter(|c| {
-                            fault
-                                .variant_cases
-                                .iter()
-                                .any(|v| c.ends_with(&format!("::{v}")))
-                        })
-                        .collect();
-                    assert_eq!(
-                        cases.len(),
-                        fault.variant_cases.len(),
-                        "{}: unknown case",
-                        fault.name
-                    );
-                    let suites: BTreeSet<String> = clean
-                        .values()
-                        .filter(|v| cases.contains(&v.case))
-                        .map(|v| v.suite.clone())
-                        .collect();
-                    let skip: Vec<String> = all_cases
-                        .iter()
-                        .filter(|c| !cases.contains(c))
-                        .cloned()
-                        .collect();
-                    let got = verdicts(
-                        fault.target,
-                        &[fault.name],
-                        &suites.into_iter().collect::<Vec<_>>(),
-                        &skip,
-                    );
+                    let (_, (got, _)) = run_cases(fault, fault.variant_cases, &all_cases, &clean);
                     let found: Vec<String> = got
                         .iter()
                         .filter(|(id, seen)| {

@@ -845,13 +845,7 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
         }
         _ if variant.starts_with("metadata-") && variant.ends_with("-differs") => {
             let name = &variant["metadata-".len()..variant.len() - "-differs".len()];
-            let config = p
-                .send(p.http.get(format!(
-                    "{}/.well-known/smart-configuration",
-                    p.server.fhir_base()
-                )))
-                .await
-                .json();
+            let config = p.read(".well-known/smart-configuration", None).await.json();
             let metadata = p.read("metadata", None).await.json();
             let uris = metadata["rest"][0]["security"]["extension"]
                 .as_array()
@@ -998,13 +992,7 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
         }
         "no-standalone-launch" | "no-backend-services" => {
             // By default both are offered, and discovery says so.
-            let config = p
-                .send(p.http.get(format!(
-                    "{}/.well-known/smart-configuration",
-                    p.server.fhir_base()
-                )))
-                .await
-                .json();
+            let config = p.read(".well-known/smart-configuration", None).await.json();
             let (field, value) = if variant == "no-standalone-launch" {
                 ("capabilities", "launch-standalone")
             } else {
@@ -1017,13 +1005,7 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
         }
         "ehr-tenant-base" => {
             // By default the EHR launches with the one FHIR base, which offers the EHR launch.
-            let config = p
-                .send(p.http.get(format!(
-                    "{}/.well-known/smart-configuration",
-                    p.server.fhir_base()
-                )))
-                .await
-                .json();
+            let config = p.read(".well-known/smart-configuration", None).await.json();
             let offers = config["capabilities"]
                 .as_array()
                 .is_some_and(|c| c.iter().any(|c| c == "launch-ehr"));

@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::error::{did_you_mean, LoadError};
 use super::model::{
-    Check, Condition, GroupLibrary, HeaderCheck, JsonCheck, Level, Requirement, Step, Suite,
+    Check, Condition, GroupLibrary, HeaderCheck, JsonCheck, Level, Requirement, Step, Suite, When,
     ACTIONS,
 };
 use super::ops::Op;
@@ -402,10 +402,8 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             let earlier: Vec<&str> = step_ids.iter().map(String::as_str).collect();
             let mut with_self = earlier.clone();
             with_self.push(step.id.as_str());
-            if let Some(when) = &step.when {
-                for (at, cond) in when.each(&format!("{spath}.when")) {
-                    condition(&mut p, &at, cond, &earlier);
-                }
+            if let Some(w) = &step.when {
+                when(&mut p, &format!("{spath}.when"), w, &earlier);
             }
             for (ni, need) in step.needs.iter().enumerate() {
                 if !earlier.contains(&need.as_str()) {
@@ -924,10 +922,8 @@ fn validate_check(p: &mut Problems, path: &str, check: &mut Check, steps: &[&str
             .add_help("split it into one check per requirement");
         }
     }
-    if let Some(when) = &check.when {
-        for (at, cond) in when.each(&format!("{path}.when")) {
-            condition(p, &at, cond, steps);
-        }
+    if let Some(w) = &check.when {
+        when(p, &format!("{path}.when"), w, steps);
     }
     if let Some(header) = &check.header {
         header_check(p, &format!("{path}.header"), header, steps);
@@ -1034,6 +1030,17 @@ fn json_check(p: &mut Problems, path: &str, json: &JsonCheck, steps: &[&str]) {
     }
 }
 
+/// A `when`: each of its conditions, and a list that names at least one.
+fn when(p: &mut Problems, path: &str, w: &When, steps: &[&str]) {
+    if w.conditions.is_empty() {
+        p.at_value(path, "an empty `when` list holds always")
+            .add_expected("one condition, or a list of them, each a `value` and one operator");
+    }
+    for (at, cond) in w.each(path) {
+        condition(p, &at, cond, steps);
+    }
+}
+
 fn condition(p: &mut Problems, path: &str, cond: &Condition, steps: &[&str]) {
     p.template(&format!("{path}.value"), &cond.value, steps);
     operators(p, path, &cond.operators(), &cond.false_flags(), steps);
@@ -1058,6 +1065,23 @@ fn regex(p: &mut Problems, path: &str, text: &str) {
             path,
             format!("`{text}` is not a regular expression: {last}"),
         );
+    }
+}
+
+/// An absolute http(s) URL with a host, or an error at `path` that says what is wrong.
+fn http_url(p: &mut Problems, path: &str, text: &str, expected: &str) -> Option<url::Url> {
+    match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+        Ok(u) => {
+            p.at_value(path, format!("`{u}` is not an http(s) URL with a host"))
+                .add_expected(expected);
+            None
+        }
+        Err(e) => {
+            p.at_value(path, format!("`{text}` is not an absolute URL: {e}"))
+                .add_expected(expected);
+            None
+        }
     }
 }
 
@@ -1125,25 +1149,12 @@ fn parse_target(
         )
         .add_expected("lowercase letters, digits and single `-`, like `reference`");
     }
-    let fhir_base_text = expand(&raw.fhir_base);
-    let fhir_base = match url::Url::parse(&fhir_base_text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
-        Ok(u) => {
-            p.at_value(
-                "fhir-base",
-                format!("`{u}` is not an http(s) URL with a host"),
-            );
-            None
-        }
-        Err(e) => {
-            p.at_value(
-                "fhir-base",
-                format!("`{fhir_base_text}` is not an absolute URL: {e}"),
-            )
-            .add_expected("the FHIR base URL, like `https://ehr.example.org/fhir`");
-            None
-        }
-    };
+    let fhir_base = http_url(
+        &mut p,
+        "fhir-base",
+        &expand(&raw.fhir_base),
+        "the FHIR base URL, like `https://ehr.example.org/fhir`",
+    );
     if !(1..=2).contains(&raw.smart_version) {
         p.at_value(
             "smart-version",
@@ -1342,22 +1353,20 @@ fn parse_target(
             raw.ehr_launch.as_ref().map_or(&no_steps, |e| &e.sign_in),
         ),
     ];
-    if let Some(base) = raw.ehr_launch.as_ref().and_then(|e| e.fhir_base.as_deref()) {
-        let text = expand(base);
-        match url::Url::parse(&text) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            Ok(u) => {
-                p.at_value(
-                    "ehr-launch.fhir-base",
-                    format!("`{u}` is not an http(s) URL with a host"),
-                );
-            }
-            Err(e) => {
-                p.at_value(
-                    "ehr-launch.fhir-base",
-                    format!("`{text}` is not an absolute URL: {e}"),
-                );
-            }
+    if let Some(ehr) = &raw.ehr_launch {
+        http_url(
+            &mut p,
+            "ehr-launch.url",
+            &expand(&ehr.url),
+            "the EHR page that launches apps, like `https://ehr.example.org/launch-app`",
+        );
+        if let Some(base) = &ehr.fhir_base {
+            http_url(
+                &mut p,
+                "ehr-launch.fhir-base",
+                &expand(base),
+                "the FHIR base the EHR launches with, like `https://ehr.example.org/tenant-7/fhir`",
+            );
         }
     }
     for (name, steps) in screens {

@@ -53,11 +53,8 @@ impl CaseState {
             None => run.target.fhir_base_str(),
         };
         let client = tri!(self.client_of(&action.client));
-        if action.launch == LaunchKind::Ehr && run.target.ehr_launch.is_none() {
-            return ActionResult::skip(format!(
-                "the target does not say how to start an EHR launch (`ehr-launch` in {})",
-                run.target.file
-            ));
+        if action.launch == LaunchKind::Ehr {
+            tri!(ehr_launch_of(run));
         }
         let listener = match self.listener(run).await {
             Ok(l) => l,
@@ -232,6 +229,16 @@ struct FlowOutcome {
     stopped: Option<String>,
 }
 
+/// The target's EHR launch, or the skip that says it has none.
+fn ehr_launch_of(run: &TargetRun) -> Result<&EhrLaunch, ActionEnd> {
+    run.target.ehr_launch.as_ref().ok_or_else(|| {
+        ActionEnd::Skip(format!(
+            "the target does not say how to start an EHR launch (`ehr-launch` in {})",
+            run.target.file
+        ))
+    })
+}
+
 /// The EHR's launch URL with the app's launch URL and the target's launch parameters.
 fn ehr_launch_url(ehr: &EhrLaunch, launch_uri: &str) -> String {
     match url::Url::parse(&ehr.url) {
@@ -286,12 +293,7 @@ async fn open_ehr_launch(
     step_id: &str,
 ) -> Result<LaunchOutcome, ActionEnd> {
     let target = &run.target;
-    let Some(ehr) = target.ehr_launch.as_ref() else {
-        return Err(ActionEnd::Skip(format!(
-            "the target does not say how to start an EHR launch (`ehr-launch` in {})",
-            target.file
-        )));
-    };
+    let ehr = ehr_launch_of(run)?;
     let cancel = &settings.cancel;
     let url = ehr_launch_url(ehr, &listener.launch_uri());
     session.goto(&url).await.map_err(ActionEnd::Error)?;
@@ -344,12 +346,7 @@ async fn manual_ehr_launch(
     launch_uri: &str,
     step_id: &str,
 ) -> Result<Callback, ActionEnd> {
-    let Some(ehr) = run.target.ehr_launch.as_ref() else {
-        return Err(ActionEnd::Skip(format!(
-            "the target does not say how to start an EHR launch (`ehr-launch` in {})",
-            run.target.file
-        )));
-    };
+    let ehr = ehr_launch_of(run)?;
     let url = ehr_launch_url(ehr, launch_uri);
     let pasted = prompt(&format!(
         "[{step_id}] Start the EHR launch at\n  {url}\nthen paste the URL the browser lands on (the app's launch URL):"
@@ -367,12 +364,7 @@ impl CaseState {
         run: &TargetRun,
         settings: &RunSettings,
     ) -> ActionResult {
-        let Some(ehr) = run.target.ehr_launch.as_ref() else {
-            return ActionResult::skip(format!(
-                "the target does not say how to start an EHR launch (`ehr-launch` in {})",
-                run.target.file
-            ));
-        };
+        let ehr = tri!(ehr_launch_of(run));
         // The EHR launches a new app instance: a new user agent, like every authorization.
         if let Some(used) = self.session.take() {
             used.quit().await;

@@ -58,8 +58,6 @@ pub struct CaseState {
     refresh_chains: HashMap<String, lifecycle::RefreshChain>,
     /// The chain each `refresh` step belongs to.
     chain_of: HashMap<String, String>,
-    /// What `ehr-launch` steps received at the app's launch URL, by step id.
-    launches: HashMap<String, Callback>,
     /// The browser session has played an authorization: the next one starts a fresh browser.
     session_authorized: bool,
 }
@@ -182,7 +180,6 @@ impl CaseState {
             assertions: HashMap::new(),
             refresh_chains: HashMap::new(),
             chain_of: HashMap::new(),
-            launches: HashMap::new(),
             session_authorized: false,
         }
     }

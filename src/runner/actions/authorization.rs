@@ -16,8 +16,8 @@ impl CaseState {
     ) -> ActionResult {
         // The launch an earlier `ehr-launch` step received, which this authorization continues.
         let launched = match &action.ehr_launch {
-            Some(step) => match self.launches.get(step) {
-                Some(launch) => Some(launch.clone()),
+            Some(step) => match launch_of_step(context, step) {
+                Some(launch) => Some(launch),
                 None => {
                     return ActionResult::skip(format!(
                         "prerequisite missing: step `{step}` received no EHR launch"
@@ -229,6 +229,18 @@ struct FlowOutcome {
     stopped: Option<String>,
 }
 
+/// The launch an `ehr-launch` step received, read back from its result (`params`).
+fn launch_of_step(context: &Value, step: &str) -> Option<Callback> {
+    let params = context["steps"][step]["json"]["params"].as_object()?;
+    Some(Callback {
+        path: listener::LAUNCH_PATH.to_string(),
+        params: params
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect(),
+    })
+}
+
 /// The target's EHR launch, or the skip that says it has none.
 fn ehr_launch_of(run: &TargetRun) -> Result<&EhrLaunch, ActionEnd> {
     run.target.ehr_launch.as_ref().ok_or_else(|| {
@@ -406,7 +418,6 @@ impl CaseState {
             document["iss"] = json!(launch.get("iss"));
             document["launch"] = json!(launch.get("launch"));
             document["params"] = launch.to_json();
-            self.launches.insert(step_id.to_string(), launch.clone());
         }
         if let Some(page) = &outcome.final_url {
             document["final_url"] = json!(page);

@@ -227,17 +227,24 @@ impl BrowserPool {
                 .unwrap_or_else(|e| e.into_inner())
                 .retain(|g| *g != d.pgid);
         }
-        kill_marked(&self.work_dir);
+        // A Chromium caught starting up may fork a helper (a zygote) while the first sweep
+        // runs: sweep until none is left, for at most two seconds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while kill_marked(&self.work_dir) > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let _ = std::fs::remove_dir_all(&self.work_dir);
     }
 }
 
-/// Kills any process whose command line names `marker` (a Chromium that left its group).
-fn kill_marked(marker: &Path) {
+/// Kills any process whose command line names `marker` (a Chromium that left its group);
+/// returns how many it found.
+fn kill_marked(marker: &Path) -> usize {
     let marker = marker.to_string_lossy().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
+        return 0;
     };
+    let mut found = 0;
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -253,12 +260,14 @@ fn kill_marked(marker: &Path) {
             continue;
         };
         if String::from_utf8_lossy(&cmdline).contains(&marker) {
+            found += 1;
             // SAFETY: kill(2) on a process of ours that carries this run's marker.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
     }
+    found
 }
 
 async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {

@@ -321,6 +321,86 @@ pub const FAULTS: &[Fault] = &[
         &["jwks-keys-parse"],
     ),
     // Dynamic registration (suites/smart-registration.yaml).
+    wide(
+        "brand-bundle-not-found",
+        "the Brand Bundle smart-configuration links is served",
+        &["brands-bundle-served"],
+    ),
+    f(
+        "brand-bundle-other-resources",
+        "the Brand Bundle holds only Organizations and Endpoints",
+        &["brands-only-brands-and-endpoints"],
+    ),
+    wide(
+        "brand-identifier-missing",
+        "smart-configuration that links a Brand Bundle also names the primary Brand's identifier",
+        &["brands-identifier-advertised"],
+    ),
+    wide(
+        "brand-many-brands-no-identifier",
+        "user_access_brand_identifier is given when the Brand Bundle holds several Brands",
+        &["brands-identifier-advertised", "brands-identifier-for-many-brands"],
+    ),
+    f(
+        "brand-identifier-no-value",
+        "user_access_brand_identifier has a value (and so matches an Organization identifier)",
+        &["brands-identifier-value", "brands-identifier-matches-one-brand"],
+    ),
+    f(
+        "brand-identifier-no-system",
+        "user_access_brand_identifier has a system",
+        &["brands-identifier-system"],
+    ),
+    f(
+        "brand-identifier-unmatched",
+        "user_access_brand_identifier matches exactly one Organization identifier in the Bundle",
+        &["brands-identifier-matches-one-brand"],
+    ),
+    f(
+        "brand-no-url-identifier",
+        "a Brand has an identifier with system urn:ietf:rfc:3986",
+        &["brands-url-identifier"],
+    ),
+    f(
+        "brand-endpoint-unreferenced",
+        "a Brand references each Endpoint of the Bundle",
+        &["brands-endpoints-referenced"],
+    ),
+    f(
+        "brand-bundle-no-timestamp",
+        "the Brand Bundle has Bundle.timestamp",
+        &["brands-bundle-timestamp"],
+    ),
+    f(
+        "brand-bundle-no-last-updated",
+        "the Brand Bundle's resources carry meta.lastUpdated",
+        &["brands-last-updated"],
+    ),
+    f(
+        "brand-bundle-no-cors",
+        "the Brand Bundle allows the app's origin (CORS)",
+        &["brands-bundle-cors"],
+    ),
+    f(
+        "brand-bundle-strong-etag",
+        "the Brand Bundle has a weak ETag",
+        &["brands-bundle-weak-etag"],
+    ),
+    f(
+        "brand-data-absent-reason",
+        "the Brand Bundle uses no Data Absent Reason but asked-declined and asked-unknown",
+        &["brands-data-absent-reasons"],
+    ),
+    f(
+        "brand-country-not-alpha2",
+        "Address.country is an ISO 3166-1 alpha-2 code",
+        &["brands-country-alpha2"],
+    ),
+    f(
+        "brand-bundle-foreign",
+        "the Brand Bundle linked from this server lists this server's endpoint",
+        &["brands-lists-this-server"],
+    ),
     f(
         "registration-status-200",
         "registration answers 201 Created",

@@ -4,6 +4,7 @@
 // Handlers return an early `Response` as the error of small helpers; boxing it would only add noise.
 #[allow(clippy::result_large_err)]
 pub mod authorize;
+pub mod brands;
 pub mod connections;
 pub mod data;
 pub mod debug;

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::data::Data;
 use super::faults::Faults;
 use super::store::Store;
-use super::{authorize, debug, discovery, fhir, introspection, registration, token};
+use super::{authorize, brands, debug, discovery, fhir, introspection, registration, token};
 
 /// The private key behind the id_token signatures (a published test key).
 const SIGNING_KEY: &str = include_str!("../../fixtures/keys/reference-rs256.key.pem");
@@ -87,6 +87,7 @@ fn router(shared: Shared, debug_endpoints: bool) -> Router {
         )
         .route("/jwks.json", get(discovery::jwks))
         .route("/smart-style.json", get(smart_style))
+        .route("/brands/bundle.json", get(brands::bundle))
         .route("/register", post(registration::register))
         .route(
             "/manage/{client_id}",

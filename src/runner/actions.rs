@@ -2,7 +2,7 @@
 //! `clients` (`client`, `register`, the RFC 7592 steps); `authorization` (`authorize`);
 //! `tokens` (`exchange-code`, `verify-id-token`, `client-credentials`, `debug-token`);
 //! `lifecycle` (`refresh`, `introspect`, `revoke`, `fhir-read`, `fhir-search`,
-//! `target-reads`). This file holds what they share: the case state (clients, PKCE verifiers,
+//! `target-reads`); `brands` (`brand-bundle`). This file holds what they share: the case state (clients, PKCE verifiers,
 //! the listener, the browser session), the result type and the template helpers. A new
 //! built-in is a model type, a file that implements [`Builtin`] for it, and a line in
 //! [`run_builtin`].
@@ -371,6 +371,7 @@ fn alg_name(alg: Algorithm) -> &'static str {
 }
 
 mod authorization;
+mod brands;
 mod clients;
 mod discover;
 mod lifecycle;
@@ -415,6 +416,7 @@ pub async fn run_builtin(step: &crate::suite::Step, input: StepInput<'_>) -> Opt
         fhir_read,
         fhir_search,
         target_reads,
+        brand_bundle,
         register,
     );
     for (method, action) in [

@@ -726,6 +726,15 @@ fn builtin_step(
     if let Some(a) = &step.target_reads {
         p.template(&format!("{path}.target-reads.token"), &a.token, earlier);
     }
+    if let Some(a) = &step.brand_bundle {
+        let apath = format!("{path}.brand-bundle");
+        p.template(&format!("{apath}.bundle"), &a.bundle, earlier);
+        for (key, t) in [("identifier", &a.identifier), ("fhir-base", &a.fhir_base)] {
+            if let Some(t) = t {
+                p.template(&format!("{apath}.{key}"), t, earlier);
+            }
+        }
+    }
     if let Some(a) = &step.register {
         let apath = format!("{path}.register");
         if let Some(e) = &a.endpoint {

@@ -161,6 +161,9 @@ pub struct Step {
     /// Built-in: the extra reads the target lists (`reads`), each with the token.
     #[serde(default)]
     pub target_reads: Option<TargetReadsAction>,
+    /// Built-in: a User Access Brand Bundle read against the smart-configuration linking it.
+    #[serde(default)]
+    pub brand_bundle: Option<BrandBundleAction>,
     /// Built-in: an RFC 7591 registration request.
     #[serde(default)]
     pub register: Option<RegisterAction>,
@@ -237,6 +240,9 @@ impl Step {
         if self.target_reads.is_some() {
             names.push("target-reads");
         }
+        if self.brand_bundle.is_some() {
+            names.push("brand-bundle");
+        }
         if self.register.is_some() {
             names.push("register");
         }
@@ -259,6 +265,7 @@ impl Step {
             || self.ehr_launch.is_some()
             || self.verify_id_token.is_some()
             || self.target_reads.is_some()
+            || self.brand_bundle.is_some()
     }
 }
 
@@ -279,6 +286,7 @@ pub const ACTIONS: &[&str] = &[
     "fhir-read",
     "fhir-search",
     "target-reads",
+    "brand-bundle",
     "register",
     "read-registration",
     "update-registration",
@@ -726,6 +734,29 @@ pub struct DiscoverAction {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct EhrLaunchAction {}
+
+/// `brand-bundle`: a User Access Brand Bundle (SMART App Launch 2.2 §User Access Brands) that an
+/// earlier step fetched, read against the smart-configuration that links it. The result:
+/// `brands` and `endpoints` (how many Organizations and Endpoints), `unreferenced_endpoints`
+/// (Endpoints no Organization references), `other_resources` (entries of other types),
+/// `endpoint_addresses`, `lists_fhir_base` (an Endpoint's address is the FHIR base),
+/// `last_updated_missing` (resources without `meta.lastUpdated` where others have one),
+/// `identifier` (the primary Brand's identifier, or null), `identifier_matches` (how many
+/// Organization identifiers match it, null without one) and, when the Bundle has several
+/// Brands and no identifier says which is primary, `missing_identifier` (why that matters).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BrandBundleAction {
+    /// The Bundle, e.g. `"{{ steps.bundle.json }}"`.
+    pub bundle: String,
+    /// `user_access_brand_identifier`, e.g. `"{{ steps.config.json.user_access_brand_identifier }}"`;
+    /// a value that is absent counts as none given.
+    #[serde(default)]
+    pub identifier: Option<String>,
+    /// The FHIR base the Bundle should list; the target's unless given.
+    #[serde(default)]
+    pub fhir_base: Option<String>,
+}
 
 /// `fhir-read`: `GET [base]/[type]/[id]` with `Accept: application/fhir+json`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -104,7 +104,8 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
             "client-confidential-symmetric", "client-confidential-asymmetric", "sso-openid-connect",
             "context-banner", "context-style", "context-ehr-patient", "context-ehr-encounter",
             "context-standalone-patient", "permission-offline", "permission-online",
-            "permission-patient", "permission-user", "permission-v1", "permission-v2"
+            "permission-patient", "permission-user", "permission-v1", "permission-v2",
+            "smart-app-state"
         ],
         "code_challenge_methods_supported": ["S256"],
     });
@@ -273,7 +274,8 @@ pub async fn metadata(State(shared): State<Shared>, headers: HeaderMap) -> Respo
                 {"type": "Observation", "interaction": [{"code": "read"}, {"code": "search-type"}]},
                 {"type": "Condition", "interaction": [{"code": "read"}, {"code": "search-type"}]},
                 {"type": "Encounter", "interaction": [{"code": "read"}]},
-                {"type": "Practitioner", "interaction": [{"code": "read"}]}
+                {"type": "Practitioner", "interaction": [{"code": "read"}]},
+                {"type": "Basic", "interaction": [{"code": "create"}, {"code": "update"}, {"code": "delete"}, {"code": "search-type"}]}
             ]
         }]
     });

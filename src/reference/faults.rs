@@ -322,6 +322,111 @@ pub const FAULTS: &[Fault] = &[
     ),
     // Dynamic registration (suites/smart-registration.yaml).
     wide(
+        "app-state-create-status-200",
+        "POST /Basic answers 201 Created (FHIR create)",
+        &["app-state-create-status", "app-state-create-global-status"],
+    ),
+    wide(
+        "app-state-one-per-code",
+        "App State allows a resource per state code and one per (state code, subject)",
+        &["app-state-create-global-status"],
+    ),
+    f(
+        "app-state-subject-not-echoed",
+        "the created App State keeps Basic.subject",
+        &["app-state-create-subject"],
+    ),
+    f(
+        "app-state-code-not-echoed",
+        "the created App State keeps Basic.code",
+        &["app-state-create-code"],
+    ),
+    f(
+        "app-state-extension-dropped",
+        "the App State keeps its top-level extensions",
+        &["app-state-create-extension", "app-state-update-persisted"],
+    ),
+    f(
+        "app-state-search-relative-subject-only",
+        "an App State query matches Basic.subject.reference exactly (absolute)",
+        &["app-state-search-subject-finds"],
+    ),
+    f(
+        "app-state-search-ignores-subject",
+        "an App State query by subject finds only that subject's state",
+        &["app-state-search-subject-only"],
+    ),
+    f(
+        "app-state-search-missing-unsupported",
+        "App State queries support subject:missing=true",
+        &["app-state-search-global-finds"],
+    ),
+    f(
+        "app-state-search-no-missing-modifier",
+        "subject:missing=true finds only state without a subject",
+        &["app-state-search-global-only"],
+    ),
+    f(
+        "app-state-search-ignores-code",
+        "an App State query finds only its state code",
+        &["app-state-search-code-exact"],
+    ),
+    f(
+        "app-state-no-token-accepted",
+        "App State needs an access token",
+        &["app-state-no-token-refused"],
+    ),
+    f(
+        "app-state-update-ignored",
+        "an App State update is persisted",
+        &["app-state-update-persisted"],
+    ),
+    f(
+        "app-state-put-stale-accepted",
+        "an App State update with a stale ETag is refused with 412",
+        &["app-state-update-stale-refused"],
+    ),
+    f(
+        "app-state-code-change-accepted",
+        "an App State update may not change Basic.code (412)",
+        &["app-state-update-code-refused"],
+    ),
+    f(
+        "app-state-subject-change-accepted",
+        "an App State update may not change Basic.subject (412)",
+        &["app-state-update-subject-refused"],
+    ),
+    f(
+        "app-state-put-without-if-match",
+        "an App State update needs If-Match",
+        &["app-state-update-needs-if-match"],
+    ),
+    f(
+        "app-state-delete-stale-accepted",
+        "an App State delete with a stale ETag is refused with 412",
+        &["app-state-delete-stale-refused"],
+    ),
+    f(
+        "app-state-delete-without-if-match",
+        "an App State delete needs If-Match",
+        &["app-state-delete-needs-if-match"],
+    ),
+    wide(
+        "app-state-delete-refused",
+        "App State can be deleted (this server answers every delete 405)",
+        &["app-state-delete-status", "app-state-delete-stale-refused"],
+    ),
+    f(
+        "app-state-deleted-resurrectable",
+        "an update of deleted App State is a failed precondition (this server creates it again, so the second delete succeeds too)",
+        &["app-state-deleted-update-412", "app-state-deleted-delete-412"],
+    ),
+    f(
+        "app-state-deleted-delete-404",
+        "a delete of deleted App State is a failed precondition",
+        &["app-state-deleted-delete-412"],
+    ),
+    wide(
         "brand-bundle-not-found",
         "the Brand Bundle smart-configuration links is served",
         &["brands-bundle-served"],

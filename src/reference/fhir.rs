@@ -21,7 +21,7 @@ const TYPES: &[&str] = &[
     "Practitioner",
 ];
 
-fn outcome(
+pub(super) fn outcome(
     status: StatusCode,
     code: &str,
     text: &str,
@@ -55,7 +55,11 @@ fn fhir_json(body: &Value) -> Response {
 }
 
 /// Who is asking: the grant behind the bearer token (RFC 6750 §2.1: the Authorization header).
-fn caller(shared: &Shared, headers: &HeaderMap, query: &Params) -> Result<Grant, Response> {
+pub(super) fn caller(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: &Params,
+) -> Result<Grant, Response> {
     let faults = &shared.faults;
     let unauthorized = |error: Option<&str>| {
         let value = if faults.has("fhir-no-www-authenticate") {
@@ -143,7 +147,7 @@ fn visible(shared: &Shared, grant: &Grant, resource: &Value, interaction: Intera
         })
 }
 
-fn insufficient_scope(shared: &Shared, text: &str) -> Response {
+pub(super) fn insufficient_scope(shared: &Shared, text: &str) -> Response {
     let value = (!shared.faults.has("fhir-no-www-authenticate"))
         .then(|| "Bearer realm=\"smartcheck-reference\", error=\"insufficient_scope\"".to_string());
     outcome(StatusCode::FORBIDDEN, "forbidden", text, value)
@@ -171,7 +175,10 @@ fn authorized(
         && !shared.faults.has("fhir-scope-not-enforced")
     {
         let verb = match interaction {
+            Interaction::Create => "creating",
             Interaction::Read => "reading",
+            Interaction::Update => "updating",
+            Interaction::Delete => "deleting",
             Interaction::Search => "searching",
         };
         return Err(insufficient_scope(

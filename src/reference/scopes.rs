@@ -13,7 +13,10 @@ pub enum Context {
 /// A FHIR interaction a scope may permit (v2 letters `c r u d s`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interaction {
+    Create,
     Read,
+    Update,
+    Delete,
     Search,
 }
 
@@ -22,7 +25,10 @@ pub struct ResourceScope {
     pub context: Context,
     /// A resource type, or `*`.
     pub resource_type: String,
+    pub create: bool,
     pub read: bool,
+    pub update: bool,
+    pub delete: bool,
     pub search: bool,
     /// A v2 `?category=` constraint (a code, optionally `system|code`).
     pub category: Option<String>,
@@ -62,10 +68,15 @@ impl ResourceScope {
         {
             return None;
         }
-        let (read, search) = match permission {
-            // SMART v1: read covers read and search.
-            "read" | "*" => (true, true),
-            "write" => (false, false),
+        let letters_of = match permission {
+            // SMART v1: read covers read and search, write covers create, update and delete.
+            "read" => "rs",
+            "write" => "cud",
+            "*" => "cruds",
+            letters => letters,
+        };
+        match permission {
+            "read" | "write" | "*" => {}
             letters => {
                 // SMART v2: a non-empty subsequence of "cruds", in that order.
                 let mut last = None;
@@ -79,9 +90,8 @@ impl ResourceScope {
                 if letters.is_empty() {
                     return None;
                 }
-                (letters.contains('r'), letters.contains('s'))
             }
-        };
+        }
         let category = match query {
             None => None,
             Some(q) => Some(q.strip_prefix("category=")?.to_string()).filter(|c| !c.is_empty()),
@@ -92,8 +102,11 @@ impl ResourceScope {
         Some(ResourceScope {
             context,
             resource_type: resource_type.to_string(),
-            read,
-            search,
+            create: letters_of.contains('c'),
+            read: letters_of.contains('r'),
+            update: letters_of.contains('u'),
+            delete: letters_of.contains('d'),
+            search: letters_of.contains('s'),
             category,
             v1: matches!(permission, "read" | "write" | "*"),
         })
@@ -102,7 +115,10 @@ impl ResourceScope {
     fn permits(&self, resource_type: &str, interaction: Interaction) -> bool {
         (self.resource_type == "*" || self.resource_type == resource_type)
             && match interaction {
+                Interaction::Create => self.create,
                 Interaction::Read => self.read,
+                Interaction::Update => self.update,
+                Interaction::Delete => self.delete,
                 Interaction::Search => self.search,
             }
     }
@@ -177,11 +193,10 @@ mod tests {
         assert!(s.read && !s.search);
         let s = ResourceScope::parse("patient/Observation.rs?category=laboratory").unwrap();
         assert_eq!(s.category.as_deref(), Some("laboratory"));
-        assert!(
-            !ResourceScope::parse("patient/Observation.write")
-                .unwrap()
-                .read
-        );
+        let w = ResourceScope::parse("patient/Observation.write").unwrap();
+        assert!(!w.read && w.create && w.update && w.delete);
+        let s = ResourceScope::parse("user/Basic.cuds").unwrap();
+        assert!(s.create && !s.read && s.update && s.delete && s.search);
     }
 
     #[test]

@@ -12,7 +12,9 @@ use tokio::sync::oneshot;
 use super::data::Data;
 use super::faults::Faults;
 use super::store::Store;
-use super::{authorize, brands, debug, discovery, fhir, introspection, registration, token};
+use super::{
+    app_state, authorize, brands, debug, discovery, fhir, introspection, registration, token,
+};
 
 /// The private key behind the id_token signatures (a published test key).
 const SIGNING_KEY: &str = include_str!("../../fixtures/keys/reference-rs256.key.pem");
@@ -106,6 +108,14 @@ fn router(shared: Shared, debug_endpoints: bool) -> Router {
         .route("/token", post(token::token))
         .route("/introspect", post(introspection::introspect))
         .route("/revoke", post(introspection::revoke))
+        .route(
+            "/fhir/Basic",
+            get(app_state::search).post(app_state::create),
+        )
+        .route(
+            "/fhir/Basic/{id}",
+            axum::routing::put(app_state::update).delete(app_state::delete),
+        )
         .route("/fhir/{resource_type}", get(fhir::search))
         .route("/fhir/{resource_type}/{id}", get(fhir::read));
     if shared.faults.has("ehr-tenant-base") {

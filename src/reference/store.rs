@@ -153,6 +153,8 @@ pub struct State {
     pub refresh_tokens: HashMap<String, RefreshToken>,
     /// `(client_id, jti)` of client assertions already accepted, for replay protection.
     pub seen_jtis: HashSet<(String, String)>,
+    /// SMART App State (`Basic`) resources.
+    pub app_states: super::app_state::AppStates,
 }
 
 /// The server's state behind one lock; handlers hold it only briefly and never across an await.

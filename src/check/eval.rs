@@ -116,6 +116,9 @@ fn json_check(json: &JsonCheck, response: &RecordedResponse, context: &Value) ->
         Ok(v) => v,
         Err(e) => return Evaluation::Error(e),
     };
+    if value.is_none() && json.or_absent {
+        return Evaluation::Matched;
+    }
     if value.is_none() && json.if_present {
         return Evaluation::Skip(format!(
             "`{}` is not in the response (an optional field)",

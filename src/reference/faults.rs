@@ -982,6 +982,26 @@ pub const FAULTS: &[Fault] = &[
         "fhirContext is an array of objects (2.2 form)",
         &["ehr-basic-token-fhir-context"],
     ),
+    f(
+        "token-fhir-context-empty-role",
+        "a fhirContext role is never the empty string",
+        &["ehr-basic-token-fhir-context-role"],
+    ),
+    f(
+        "token-fhir-context-identifier-no-type",
+        "a fhirContext item named by identifier says its type",
+        &["ehr-basic-token-fhir-context-type"],
+    ),
+    f(
+        "token-lifetime-two-hours",
+        "access tokens live at most an hour",
+        &["standalone-basic-token-lifetime"],
+    ),
+    f(
+        "style-url-not-a-style",
+        "smart_style_url serves a SMART Style JSON object",
+        &["standalone-basic-style-object"],
+    ),
     wide(
         "token-error-not-json",
         "token errors are JSON objects",
@@ -1263,6 +1283,26 @@ pub const FAULTS: &[Fault] = &[
         &["backend-rs384-expires-in", "backend-es384-expires-in"],
     ),
     f(
+        "backend-refresh-token-issued",
+        "no refresh token is issued to a backend service",
+        &["backend-rs384-no-refresh-token"],
+    ),
+    f(
+        "backend-scope-not-mediated",
+        "a backend token is never granted beyond the client's authorized scope (this server grants what is asked)",
+        &["backend-beyond-registered-mediated", "backend-beyond-registered-refused"],
+    ),
+    f(
+        "client-assertion-iss-not-checked",
+        "the client assertion's iss is the client_id (this server names the client by sub)",
+        &["backend-iss-not-client-status", "backend-iss-not-client-error"],
+    ),
+    f(
+        "token-error-without-description",
+        "token endpoint errors carry error_description or error_uri",
+        &["backend-wrong-signature-description"],
+    ),
+    f(
         "introspection-no-auth-required",
         "introspection requires client authentication",
         &["introspect-unauthenticated-refused"],
@@ -1430,7 +1470,11 @@ pub const FAULTS: &[Fault] = &[
     f(
         "fhir-scope-not-enforced",
         "reads outside the granted resource types are refused",
-        &["bearer-out-of-scope-refused", "bearer-out-of-scope-no-data"],
+        &[
+            "bearer-out-of-scope-refused",
+            "bearer-out-of-scope-no-data",
+            "backend-rs384-out-of-scope-refused",
+        ],
     ),
     f(
         "fhir-compartment-not-enforced",

@@ -82,11 +82,12 @@ pub fn error(shared: &Shared, code: &str, description: &str) -> Response {
     } else {
         StatusCode::BAD_REQUEST
     };
-    let mut response = no_store_json(
-        shared,
-        status,
-        &json!({"error": code, "error_description": description}),
-    );
+    let body = if shared.faults.has("token-error-without-description") {
+        json!({ "error": code })
+    } else {
+        json!({"error": code, "error_description": description})
+    };
+    let mut response = no_store_json(shared, status, &body);
     if code == "invalid_client" && !shared.faults.has("token-no-www-authenticate") {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -195,8 +196,14 @@ pub async fn authenticate(
     let claimed_id = if let Some((id, _)) = &basic {
         id.clone()
     } else if let Some(jwt) = assertion {
+        // Under `client-assertion-iss-not-checked` the client is named by `sub` instead.
+        let names = if shared.faults.has("client-assertion-iss-not-checked") {
+            "sub"
+        } else {
+            "iss"
+        };
         unverified_claims(jwt)
-            .and_then(|c| c["iss"].as_str().map(str::to_string))
+            .and_then(|c| c[names].as_str().map(str::to_string))
             .ok_or_else(|| invalid("the client assertion is not a JWT with an `iss`"))?
     } else {
         params
@@ -347,7 +354,9 @@ async fn verify_assertion(
     };
     let sub_ok = claims.sub.as_deref() == Some(&client.client_id)
         || faults.has("client-assertion-sub-not-checked");
-    if claims.iss.as_deref() != Some(&client.client_id) || !sub_ok {
+    let iss_ok = claims.iss.as_deref() == Some(&client.client_id)
+        || faults.has("client-assertion-iss-not-checked");
+    if !iss_ok || !sub_ok {
         return Err(invalid(
             "the client assertion's iss and sub must be the client_id",
         ));

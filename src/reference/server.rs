@@ -69,11 +69,16 @@ impl Inner {
     }
 }
 
-async fn smart_style() -> impl axum::response::IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        r##"{"color_background":"#edeae3","color_highlight":"#69b5ce","color_text":"#303030","dim_border_radius":"6px","font_family_body":"sans-serif"}"##,
-    )
+async fn smart_style(
+    axum::extract::State(shared): axum::extract::State<Shared>,
+) -> impl axum::response::IntoResponse {
+    let body = if shared.faults.has("style-url-not-a-style") {
+        // JSON, but none of the SMART Style properties.
+        r##"{"theme":"dark","accent":"#69b5ce"}"##
+    } else {
+        r##"{"color_background":"#edeae3","color_highlight":"#69b5ce","color_text":"#303030","dim_border_radius":"6px","font_family_body":"sans-serif"}"##
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
 fn router(shared: Shared, debug_endpoints: bool) -> Router {

@@ -232,7 +232,12 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
     let with_refresh =
         scopes::has(&grant.scope, "offline_access") || scopes::has(&grant.scope, "online_access");
     let with_refresh = with_refresh && !shared.faults.has("refresh-token-not-issued");
-    let issued = store.issue(&grant, ACCESS_LIFETIME, with_refresh);
+    let lifetime = if shared.faults.has("token-lifetime-two-hours") {
+        2 * ACCESS_LIFETIME
+    } else {
+        ACCESS_LIFETIME
+    };
+    let issued = store.issue(&grant, lifetime, with_refresh);
     if let Some(c) = store.codes.get_mut(code_value) {
         c.used = true;
         c.issued.push(issued.access_token.clone());
@@ -332,11 +337,20 @@ fn token_body(
             .map(|r| {
                 if faults.has("token-fhir-context-strings") {
                     json!(r)
+                } else if faults.has("token-fhir-context-empty-role") {
+                    json!({"reference": r, "role": ""})
                 } else {
                     json!({"reference": r})
                 }
             })
             .collect();
+        let mut context = context;
+        if faults.has("token-fhir-context-identifier-no-type") {
+            // An item named by identifier, without the type that lets an app resolve it.
+            context.push(json!({
+                "identifier": {"system": "urn:oid:2.16.840.1.113883.4.642.3.1", "value": "imaging-order-1"}
+            }));
+        }
         body.insert("fhirContext".into(), Value::Array(context));
     }
     body
@@ -524,6 +538,17 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
             "backend services get system/ resource scopes only",
         );
     }
+    // SMART Backend Services: the scope asked for must be within what the client registered.
+    if let Some(registered) = &client.scope {
+        if !scopes::is_subset(scope, registered) && !shared.faults.has("backend-scope-not-mediated")
+        {
+            return error(
+                shared,
+                "invalid_scope",
+                "the scope asked for is beyond the scope this client is authorized for",
+            );
+        }
+    }
     let lifetime = if shared.faults.has("backend-token-lifetime-long") {
         ACCESS_LIFETIME
     } else {
@@ -535,12 +560,13 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
         approval_expires: now() + lifetime,
         ..Grant::default()
     };
-    let issued = shared.store.lock().issue(&grant, lifetime, false);
+    let with_refresh = shared.faults.has("backend-refresh-token-issued");
+    let issued = shared.store.lock().issue(&grant, lifetime, with_refresh);
     let body = token_body(
         shared,
         &grant,
         &issued.access_token,
-        None,
+        issued.refresh_token.as_deref(),
         issued.expires_in,
     );
     success(shared, body)

@@ -608,6 +608,9 @@ pub struct AssertionTweaks {
     /// `sub` other than the client_id (`iss` stays the client_id, which names the client).
     #[serde(default)]
     pub sub: Option<String>,
+    /// `iss` other than the client_id (`sub` stays the client_id).
+    #[serde(default)]
+    pub iss: Option<String>,
     /// This `kid` in the header instead of the client's.
     #[serde(default)]
     pub kid: Option<String>,
@@ -1237,6 +1240,10 @@ with_operators! {
         /// When nothing is at the path, skip the check (for OPTIONAL fields) instead of failing.
         #[serde(default)]
         pub if_present: bool,
+        /// When nothing is at the path, the check passes: for a rule with two allowed outcomes,
+        /// one of which leaves the value out (a refused request grants no `scope`).
+        #[serde(default)]
+        pub or_absent: bool,
     }
 }
 

@@ -165,6 +165,9 @@ impl CaseState {
                 if let Some(sub) = &tweaks.sub {
                     claims["sub"] = json!(tri!(render(sub, context)));
                 }
+                if let Some(iss) = &tweaks.iss {
+                    claims["iss"] = json!(tri!(render(iss, context)));
+                }
                 let kid = tweaks.kid.as_deref().unwrap_or(kid);
                 if tweaks.unsigned {
                     crate::smart::client::unsigned_jwt(kid, &claims)

@@ -923,6 +923,7 @@ pub const FAULTS: &[Fault] = &[
             "ehr-public-patient-resolves",
             "bearer-read-patient",
             "revoke-read-before-status",
+            "token-expiry-read-before",
         ],
     ),
     f(
@@ -1468,6 +1469,20 @@ pub const FAULTS: &[Fault] = &[
         &["bearer-reads"],
     ),
     f(
+        "fhir-expired-token-accepted",
+        "the FHIR server refuses expired access tokens",
+        &[
+            "token-expiry-read-refused",
+            "token-expiry-read-no-data",
+            "backend-token-expiry-read-refused",
+        ],
+    ),
+    f(
+        "introspection-expired-active",
+        "introspection calls an expired token inactive",
+        &["token-expiry-introspect-inactive"],
+    ),
+    f(
         "fhir-scope-not-enforced",
         "reads outside the granted resource types are refused",
         &[
@@ -1494,7 +1509,11 @@ pub const FAULTS: &[Fault] = &[
     f(
         "fhir-system-scopes-refused",
         "system/ scopes read data",
-        &["backend-rs384-read", "backend-es384-read"],
+        &[
+            "backend-rs384-read",
+            "backend-es384-read",
+            "backend-token-expiry-read-before",
+        ],
     ),
     f(
         "token-unknown-grant-type-accepted",

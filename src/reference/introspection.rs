@@ -56,7 +56,12 @@ pub async fn introspect(State(shared): State<Shared>, headers: HeaderMap, body: 
 /// (RFC 7662 §2.2).
 pub fn describe(shared: &Shared, token: &str) -> Value {
     let store = shared.store.lock();
-    let (grant, exp, iat) = if let Some(t) = store.active_access_token(token) {
+    let found = if shared.faults.has("introspection-expired-active") {
+        store.access_tokens.get(token)
+    } else {
+        store.active_access_token(token)
+    };
+    let (grant, exp, iat) = if let Some(t) = found {
         (t.grant.clone(), t.expires, Some(t.issued_at))
     } else if let Some(r) = store
         .refresh_tokens

@@ -416,6 +416,7 @@ pub async fn run_builtin(step: &crate::suite::Step, input: StepInput<'_>) -> Opt
         fhir_read,
         fhir_search,
         target_reads,
+        wait_for_expiry,
         brand_bundle,
         register,
     );

@@ -726,6 +726,13 @@ fn builtin_step(
     if let Some(a) = &step.target_reads {
         p.template(&format!("{path}.target-reads.token"), &a.token, earlier);
     }
+    if let Some(a) = &step.wait_for_expiry {
+        p.template(
+            &format!("{path}.wait-for-expiry.expires-in"),
+            &a.expires_in,
+            earlier,
+        );
+    }
     if let Some(a) = &step.brand_bundle {
         let apath = format!("{path}.brand-bundle");
         p.template(&format!("{apath}.bundle"), &a.bundle, earlier);
@@ -1467,6 +1474,7 @@ fn parse_target(
         origin: expand(&raw.origin),
         timeouts: raw.timeouts,
         max_response_bytes: raw.max_response_bytes,
+        token_expiry_wait: raw.token_expiry_wait.unwrap_or_default(),
         tls: super::target::Tls {
             ca_file: raw.tls.ca_file.as_deref().map(in_dir),
             insecure: raw.tls.insecure,

@@ -161,6 +161,9 @@ pub struct Step {
     /// Built-in: the extra reads the target lists (`reads`), each with the token.
     #[serde(default)]
     pub target_reads: Option<TargetReadsAction>,
+    /// Built-in: wait until an access token has expired, if the target allows that long.
+    #[serde(default)]
+    pub wait_for_expiry: Option<WaitForExpiryAction>,
     /// Built-in: a User Access Brand Bundle read against the smart-configuration linking it.
     #[serde(default)]
     pub brand_bundle: Option<BrandBundleAction>,
@@ -240,6 +243,9 @@ impl Step {
         if self.target_reads.is_some() {
             names.push("target-reads");
         }
+        if self.wait_for_expiry.is_some() {
+            names.push("wait-for-expiry");
+        }
         if self.brand_bundle.is_some() {
             names.push("brand-bundle");
         }
@@ -266,6 +272,7 @@ impl Step {
             || self.verify_id_token.is_some()
             || self.target_reads.is_some()
             || self.brand_bundle.is_some()
+            || self.wait_for_expiry.is_some()
     }
 }
 
@@ -286,6 +293,7 @@ pub const ACTIONS: &[&str] = &[
     "fhir-read",
     "fhir-search",
     "target-reads",
+    "wait-for-expiry",
     "brand-bundle",
     "register",
     "read-registration",
@@ -737,6 +745,16 @@ pub struct DiscoverAction {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct EhrLaunchAction {}
+
+/// `wait-for-expiry`: waits until a token's `expires_in` (plus a second) has passed, when the
+/// target's `token-expiry-wait` allows that long; otherwise the step (and the steps that need
+/// it) is skipped with the token's lifetime as the reason. The result: `waited_seconds`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WaitForExpiryAction {
+    /// The token's lifetime in seconds, e.g. `"{{ steps.token.json.expires_in }}"`.
+    pub expires_in: String,
+}
 
 /// `brand-bundle`: a User Access Brand Bundle (SMART App Launch 2.2 §User Access Brands) that an
 /// earlier step fetched, read against the smart-configuration that links it. The result:

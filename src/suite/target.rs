@@ -97,6 +97,12 @@ pub struct TargetFile {
     /// case's token.
     #[serde(default)]
     pub reads: Vec<ExtraRead>,
+    /// How long a case may wait for an access token to expire (`wait-for-expiry` steps), e.g.
+    /// `6m` for a server whose backend tokens live five minutes. Unset: no waiting, and the
+    /// expiry checks are skipped with the token's lifetime as the reason.
+    #[serde(default, deserialize_with = "humantime_serde_compat::deserialize_opt")]
+    #[schemars(with = "Option<String>")]
+    pub token_expiry_wait: Option<std::time::Duration>,
 }
 
 /// One header sent instead of client authentication; the value is a secret.
@@ -449,6 +455,8 @@ pub struct Target {
     /// The header `introspect` steps send instead of the client's authentication.
     pub introspection_auth: Option<(String, Secret)>,
     pub reads: Vec<ExtraRead>,
+    /// How long a case may wait for a token to expire (zero: it may not).
+    pub token_expiry_wait: std::time::Duration,
     /// Extra authorization request parameters, `${ENV}` resolved.
     pub authorize_params: Vec<(String, String)>,
 }

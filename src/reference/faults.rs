@@ -1469,6 +1469,16 @@ pub const FAULTS: &[Fault] = &[
         &["bearer-reads"],
     ),
     f(
+        "token-no-cors",
+        "the token endpoint allows a browser app's registered origin (CORS), preflight included",
+        &["standalone-public-token-preflight-cors", "standalone-public-token-cors"],
+    ),
+    f(
+        "fhir-no-cors",
+        "the FHIR API allows a browser app's registered origin (CORS), preflight included",
+        &["standalone-public-fhir-preflight-cors", "standalone-public-patient-cors"],
+    ),
+    f(
         "fhir-expired-token-accepted",
         "the FHIR server refuses expired access tokens",
         &[

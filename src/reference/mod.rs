@@ -8,6 +8,7 @@ pub mod app_state;
 pub mod authorize;
 pub mod brands;
 pub mod connections;
+pub mod cors;
 pub mod data;
 pub mod debug;
 pub mod discovery;

@@ -144,6 +144,10 @@ fn router(shared: Shared, debug_endpoints: bool) -> Router {
             shared.clone(),
             super::refusals::refuse_everything,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            super::cors::cors,
+        ))
         .with_state(shared)
 }
 

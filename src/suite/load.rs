@@ -636,7 +636,11 @@ fn builtin_step(
     if let Some(a) = &step.exchange_code {
         let apath = format!("{path}.exchange-code");
         p.template(&format!("{apath}.endpoint"), &a.endpoint, earlier);
-        for (key, t) in [("code", &a.code), ("redirect-uri", &a.redirect_uri)] {
+        for (key, t) in [
+            ("code", &a.code),
+            ("redirect-uri", &a.redirect_uri),
+            ("origin", &a.origin),
+        ] {
             if let Some(t) = t {
                 p.template(&format!("{apath}.{key}"), t, earlier);
             }

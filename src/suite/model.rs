@@ -535,6 +535,10 @@ pub struct ExchangeCodeAction {
     pub verifier: VerifierChoice,
     #[serde(default)]
     pub client_auth: ClientAuthChoice,
+    /// The `Origin` header a browser app's request carries, e.g.
+    /// `"{{ steps.client.json.redirect_uris.0 | origin }}"` (for CORS checks).
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 /// `verify-id-token`: the id_token's signature against the issuer's JWKS, and its claims.

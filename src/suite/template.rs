@@ -12,6 +12,7 @@ pub const FILTERS: &[&str] = &[
     "json",
     "other-host",
     "other-scheme",
+    "origin",
 ];
 
 /// A parsed template: text with `{{ ... }}` expressions.
@@ -228,6 +229,11 @@ fn apply_filter(filter: &str, value: Value) -> Value {
             };
             let _ = u.set_scheme(other);
         })),
+        // A URL's origin (RFC 6454): scheme, host and port, as a browser sends it in `Origin`.
+        "origin" => match url::Url::parse(&stringify(&value)) {
+            Ok(u) => Value::String(u.origin().ascii_serialization()),
+            Err(_) => value,
+        },
         _ => value,
     }
 }
@@ -342,6 +348,14 @@ mod tests {
             "https://127.0.0.1:8080/fhir"
         );
         assert_eq!(apply_filter("other-host", json!("not a url")), "not a url");
+        assert_eq!(
+            apply_filter("origin", json!("http://127.0.0.1:4567/callback?x=1")),
+            "http://127.0.0.1:4567"
+        );
+        assert_eq!(
+            apply_filter("origin", json!("https://app.example.org/cb")),
+            "https://app.example.org"
+        );
     }
     use serde_json::json;
 

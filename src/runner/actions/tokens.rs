@@ -58,7 +58,7 @@ impl CaseState {
                 None => return ActionResult::skip("the authorization sent no code_challenge"),
             },
         };
-        let request = match token::code_exchange_request(
+        let mut request = match token::code_exchange_request(
             &endpoint,
             &client,
             &token::CodeExchange {
@@ -70,6 +70,11 @@ impl CaseState {
             Ok(r) => r,
             Err(e) => return ActionResult::error(e),
         };
+        if let Some(origin) = &action.origin {
+            request
+                .headers
+                .push(("Origin".into(), tri!(render(origin, context))));
+        }
         send(run, request, settings).await
     }
 

@@ -503,5 +503,6 @@ pub async fn ehr_launch(State(shared): State<Shared>, RawQuery(query): RawQuery)
             created: now(),
         },
     );
-    redirect(launch_url, &[("iss", Some(&iss)), ("launch", Some(&id))])
+    let launch = (!shared.faults.has("ehr-launch-no-launch-param")).then_some(id.as_str());
+    redirect(launch_url, &[("iss", Some(&iss)), ("launch", launch)])
 }

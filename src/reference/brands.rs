@@ -23,7 +23,10 @@ pub fn bundle_url(shared: &Shared) -> String {
 /// `user_access_brand_identifier` for smart-configuration, or `None` when a switch leaves it out.
 pub fn primary_identifier(shared: &Shared) -> Option<Value> {
     let faults = &shared.faults;
-    if faults.has("brand-identifier-missing") || faults.has("brand-many-brands-no-identifier") {
+    if faults.has("brand-identifier-missing")
+        || faults.has("brand-many-brands-no-identifier")
+        || faults.has("brand-bundle-not-advertised")
+    {
         return None;
     }
     let mut id = json!({"system": BRAND_SYSTEM, "value": BRAND_VALUE});

@@ -110,10 +110,12 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
         "code_challenge_methods_supported": ["S256"],
     });
     let obj = doc.as_object_mut().expect("an object literal");
-    obj.insert(
-        "user_access_brand_bundle".into(),
-        json!(super::brands::bundle_url(shared)),
-    );
+    if !faults.has("brand-bundle-not-advertised") {
+        obj.insert(
+            "user_access_brand_bundle".into(),
+            json!(super::brands::bundle_url(shared)),
+        );
+    }
     if let Some(id) = super::brands::primary_identifier(shared) {
         obj.insert("user_access_brand_identifier".into(), id);
     }

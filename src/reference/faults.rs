@@ -427,6 +427,11 @@ pub const FAULTS: &[Fault] = &[
         &["app-state-deleted-delete-412"],
     ),
     wide(
+        "brand-bundle-not-advertised",
+        "smart-configuration links a Brand Bundle and names the primary Brand (RECOMMENDED)",
+        &["smart-config-brand-bundle", "smart-config-brand-identifier"],
+    ),
+    wide(
         "brand-bundle-not-found",
         "the Brand Bundle smart-configuration links is served",
         &["brands-bundle-served"],
@@ -969,6 +974,11 @@ pub const FAULTS: &[Fault] = &[
     // An app sends `aud` = the `iss` it was launched with, so the server then refuses the
     // authorization too (it is not for its FHIR base).
     wide(
+        "ehr-launch-no-launch-param",
+        "the EHR launch carries a launch identifier",
+        &["ehr-basic-launch-param", "ehr-public-launch-param"],
+    ),
+    wide(
         "ehr-launch-iss-wrong",
         "the EHR launch's iss is the FHIR base (the app then discovers from a base that serves nothing)",
         &["ehr-basic-launch-iss", "ehr-public-launch-iss"],
@@ -992,6 +1002,15 @@ pub const FAULTS: &[Fault] = &[
         "token-fhir-context-identifier-no-type",
         "a fhirContext item named by identifier says its type",
         &["ehr-basic-token-fhir-context-type"],
+    ),
+    f(
+        "token-authorization-details-incomplete",
+        "authorization_details entries have type smart_on_fhir, locations and fhirVersions",
+        &[
+            "standalone-basic-token-details-type",
+            "standalone-basic-token-details-locations",
+            "standalone-basic-token-details-fhir-versions",
+        ],
     ),
     f(
         "token-lifetime-two-hours",
@@ -1486,6 +1505,16 @@ pub const FAULTS: &[Fault] = &[
             "token-expiry-read-no-data",
             "backend-token-expiry-read-refused",
         ],
+    ),
+    f(
+        "introspection-no-iss",
+        "introspection of a token issued with an id_token carries the id_token's iss",
+        &["introspect-iss"],
+    ),
+    f(
+        "introspection-sub-differs",
+        "introspection of a token issued with an id_token carries the id_token's sub",
+        &["introspect-sub"],
     ),
     f(
         "introspection-expired-active",

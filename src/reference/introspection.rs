@@ -93,6 +93,9 @@ pub fn describe(shared: &Shared, token: &str) -> Value {
         "token_type": "Bearer",
         "iss": shared.origin,
     });
+    if faults.has("introspection-no-iss") {
+        body.as_object_mut().map(|b| b.remove("iss"));
+    }
     if faults.has("introspection-client-id-missing") {
         body.as_object_mut().map(|b| b.remove("client_id"));
     }
@@ -103,7 +106,11 @@ pub fn describe(shared: &Shared, token: &str) -> Value {
         body["iat"] = json!(iat);
     }
     if let Some(u) = &grant.username {
-        body["sub"] = json!(u);
+        body["sub"] = if faults.has("introspection-sub-differs") {
+            json!(format!("{u}-account"))
+        } else {
+            json!(u)
+        };
         body["username"] = json!(u);
     }
     if let Some(p) = grant

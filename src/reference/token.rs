@@ -327,6 +327,18 @@ fn token_body(
     if let Some(refresh) = refresh {
         body.insert("refresh_token".into(), json!(refresh));
     }
+    if grant.username.is_some() {
+        // SMART 2.2 (experimental): where the token may be used.
+        let mut details = json!({
+            "type": "smart_on_fhir",
+            "locations": [shared.fhir_base()],
+            "fhirVersions": ["4.0.1"]
+        });
+        if faults.has("token-authorization-details-incomplete") {
+            details = json!({"type": "fhir", "locations": []});
+        }
+        body.insert("authorization_details".into(), json!([details]));
+    }
     if let Some(patient) = &grant.patient {
         if faults.has("token-patient-unresolvable") {
             body.insert("patient".into(), json!("smart-0000000"));

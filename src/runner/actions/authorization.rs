@@ -17,7 +17,14 @@ impl CaseState {
         // The launch an earlier `ehr-launch` step received, which this authorization continues.
         let launched = match &action.ehr_launch {
             Some(step) => match launch_of_step(context, step) {
-                Some(launch) => Some(launch),
+                Some(launch) if launch.params.iter().any(|(k, _)| k == "launch") => Some(launch),
+                Some(_) => {
+                    // Without the launch identifier the app cannot ask for this launch's
+                    // context; the launch step's own check says what is missing.
+                    return ActionResult::skip(format!(
+                        "prerequisite missing: the EHR launch of step `{step}` carried no launch parameter"
+                    ));
+                }
                 None => {
                     return ActionResult::skip(format!(
                         "prerequisite missing: step `{step}` received no EHR launch"

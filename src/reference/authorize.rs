@@ -22,6 +22,9 @@ const LAUNCH_LIFETIME: i64 = 600;
 pub const CODE_LIFETIME: i64 = 60;
 
 /// A 302 to `uri` with these query parameters added.
+/// The scope the `scopes-supported-not-supported` switch lists in scopes_supported and refuses.
+pub const UNSUPPORTED_LISTED_SCOPE: &str = "patient/*.cruds";
+
 fn redirect(uri: &str, params: &[(&str, Option<&str>)]) -> Response {
     let Ok(mut url) = url::Url::parse(uri) else {
         return pages::error("the redirect URI does not parse");
@@ -212,11 +215,28 @@ fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
             "none of the requested scopes can be granted",
         );
     }
+    if shared.faults.has("scopes-supported-not-supported")
+        && scopes::has(scope, UNSUPPORTED_LISTED_SCOPE)
+    {
+        return fail(
+            "invalid_scope",
+            "patient/*.cruds is not supported here (though scopes_supported lists it)",
+        );
+    }
     let txn = random_token();
     let pending = Pending {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_string(),
-        scope: granted.join(" "),
+        scope: if shared.faults.has("v1-scopes-returned-as-v2") {
+            // Grants v1 scopes in their v2 form.
+            granted
+                .iter()
+                .map(|s| s.replace(".read", ".rs"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            granted.join(" ")
+        },
         state: state.map(str::to_string),
         nonce: params.get("nonce").map(str::to_string),
         code_challenge: challenge.map(str::to_string),

@@ -169,6 +169,21 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
             });
         }
     }
+    if faults.has("app-state-not-advertised") {
+        if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_array_mut) {
+            caps.retain(|c| c != "smart-app-state");
+        }
+    }
+    if faults.has("permission-v1-not-advertised") {
+        if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_array_mut) {
+            caps.retain(|c| c != "permission-v1");
+        }
+    }
+    if faults.has("capability-sets-none") {
+        if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_array_mut) {
+            caps.retain(|c| c != "permission-patient");
+        }
+    }
     if faults.has("no-standalone-launch") {
         if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_array_mut) {
             caps.retain(|c| c != "launch-standalone" && c != "context-standalone-patient");
@@ -184,6 +199,14 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
     }
     if faults.has("response-types-no-code") {
         obj.insert("response_types_supported".into(), json!(["token"]));
+    }
+    if faults.has("scopes-supported-not-supported") {
+        if let Some(list) = obj
+            .get_mut("scopes_supported")
+            .and_then(Value::as_array_mut)
+        {
+            list.push(json!(super::authorize::UNSUPPORTED_LISTED_SCOPE));
+        }
     }
     if faults.has("scopes-supported-missing") {
         obj.remove("scopes_supported");

@@ -426,6 +426,16 @@ pub const FAULTS: &[Fault] = &[
         "a delete of deleted App State is a failed precondition",
         &["app-state-deleted-delete-412"],
     ),
+    f(
+        "app-state-not-advertised",
+        "a server that supports smart-app-state lists it in capabilities",
+        &["smart-config-app-state-advertised"],
+    ),
+    f(
+        "capability-sets-none",
+        "the capabilities make at least one Capability Set (this server lists no permission-patient)",
+        &["smart-config-capability-sets"],
+    ),
     wide(
         "brand-bundle-not-advertised",
         "smart-configuration links a Brand Bundle and names the primary Brand (RECOMMENDED)",
@@ -1447,10 +1457,30 @@ pub const FAULTS: &[Fault] = &[
         "S4S debug introspection reports a live token active",
         &["s4s-debug-introspect-active"],
     ),
+    wide(
+        "scopes-supported-not-supported",
+        "every scope in scopes_supported is supported (this server lists patient/*.cruds and refuses it)",
+        &["scopes-supported-code"],
+    ),
+    f(
+        "fhir-v1-read-not-search",
+        "a v1 .read scope allows searches too (v2 .rs)",
+        &["v1-scopes-search"],
+    ),
+    f(
+        "permission-v1-not-advertised",
+        "permission-v1 is advertised",
+        &["v1-scopes-advertised"],
+    ),
+    f(
+        "v1-scopes-returned-as-v2",
+        "granted v1 scopes are returned in v1 form",
+        &["v1-scopes-returned"],
+    ),
     f(
         "fhir-v1-scopes-refused",
         "SMART v1 `.read` scopes still grant reads",
-        &["s4s-read-with-token-200"],
+        &["s4s-read-with-token-200", "v1-scopes-read"],
     ),
     f(
         "fhir-category-search-unsupported",

@@ -177,9 +177,11 @@ fn authorized(
             None,
         ));
     }
-    if scopes::permitting(&grant.scope, resource_type, interaction).is_empty()
-        && !shared.faults.has("fhir-scope-not-enforced")
-    {
+    let mut permitting = scopes::permitting(&grant.scope, resource_type, interaction);
+    if shared.faults.has("fhir-v1-read-not-search") && interaction == Interaction::Search {
+        permitting.retain(|s| !s.v1);
+    }
+    if permitting.is_empty() && !shared.faults.has("fhir-scope-not-enforced") {
         let verb = match interaction {
             Interaction::Create => "creating",
             Interaction::Read => "reading",

@@ -110,9 +110,75 @@ pub fn merge(
     Value::Object(fields)
 }
 
+/// The Capability Sets of SMART App Launch 2.2 (§Conformance: Capability Sets), each the
+/// capabilities it needs; every set also needs `client-public` or `client-confidential-symmetric`.
+pub const CAPABILITY_SETS: &[(&str, &[&str])] = &[
+    (
+        "Patient Access for Standalone Apps",
+        &[
+            "launch-standalone",
+            "context-standalone-patient",
+            "permission-patient",
+        ],
+    ),
+    (
+        "Patient Access for EHR Launch",
+        &["launch-ehr", "context-ehr-patient", "permission-patient"],
+    ),
+    (
+        "Clinician Access for Standalone",
+        &["launch-standalone", "permission-user", "permission-patient"],
+    ),
+    (
+        "Clinician Access for EHR Launch",
+        &[
+            "launch-ehr",
+            "context-ehr-patient",
+            "context-ehr-encounter",
+            "permission-user",
+            "permission-patient",
+        ],
+    ),
+];
+
+/// The Capability Sets a list of capabilities satisfies, by name.
+pub fn capability_sets(capabilities: &[&str]) -> Vec<&'static str> {
+    let client = capabilities
+        .iter()
+        .any(|c| *c == "client-public" || *c == "client-confidential-symmetric");
+    CAPABILITY_SETS
+        .iter()
+        .filter(|(_, needs)| client && needs.iter().all(|n| capabilities.contains(n)))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capability_sets_need_every_capability_and_a_client_type() {
+        let standalone = [
+            "launch-standalone",
+            "client-public",
+            "context-standalone-patient",
+            "permission-patient",
+        ];
+        assert_eq!(
+            capability_sets(&standalone),
+            vec!["Patient Access for Standalone Apps"]
+        );
+        // Asymmetric clients alone do not make a set.
+        let asym = [
+            "launch-standalone",
+            "client-confidential-asymmetric",
+            "context-standalone-patient",
+            "permission-patient",
+        ];
+        assert!(capability_sets(&asym).is_empty());
+        assert!(capability_sets(&["launch-ehr", "client-public"]).is_empty());
+    }
     use serde_json::json;
 
     fn capability_statement(resource_type: &str) -> Value {

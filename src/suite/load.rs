@@ -1479,6 +1479,7 @@ fn parse_target(
         timeouts: raw.timeouts,
         max_response_bytes: raw.max_response_bytes,
         token_expiry_wait: raw.token_expiry_wait.unwrap_or_default(),
+        supports: raw.supports.clone(),
         tls: super::target::Tls {
             ca_file: raw.tls.ca_file.as_deref().map(in_dir),
             insecure: raw.tls.insecure,

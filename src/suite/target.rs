@@ -103,6 +103,10 @@ pub struct TargetFile {
     #[serde(default, deserialize_with = "humantime_serde_compat::deserialize_opt")]
     #[schemars(with = "Option<String>")]
     pub token_expiry_wait: Option<std::time::Duration>,
+    /// SMART capabilities the server's makers say it supports (`smart-app-state`, `launch-ehr`,
+    /// ...), read as `{{ target.supports }}`: discovery must advertise each one.
+    #[serde(default)]
+    pub supports: Vec<String>,
 }
 
 /// One header sent instead of client authentication; the value is a secret.
@@ -457,6 +461,8 @@ pub struct Target {
     pub reads: Vec<ExtraRead>,
     /// How long a case may wait for a token to expire (zero: it may not).
     pub token_expiry_wait: std::time::Duration,
+    /// SMART capabilities the target says the server supports.
+    pub supports: Vec<String>,
     /// Extra authorization request parameters, `${ENV}` resolved.
     pub authorize_params: Vec<(String, String)>,
 }
@@ -521,6 +527,7 @@ impl Target {
             // The FHIR base the EHR launches with: `ehr-launch.fhir-base`, else `fhir-base`.
             "ehr-fhir-base": self.ehr_fhir_base(),
             "origin": self.origin,
+            "supports": self.supports,
             "vars": self.vars,
         });
         for (key, value) in [

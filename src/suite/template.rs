@@ -13,6 +13,7 @@ pub const FILTERS: &[&str] = &[
     "other-host",
     "other-scheme",
     "origin",
+    "standalone-scopes",
 ];
 
 /// A parsed template: text with `{{ ... }}` expressions.
@@ -229,6 +230,23 @@ fn apply_filter(filter: &str, value: Value) -> Value {
             };
             let _ = u.set_scheme(other);
         })),
+        // The scopes of a list (or space-separated string) that an app may ask for in a
+        // standalone launch, space-separated: all but `system/` scopes (backend services) and
+        // the bare `launch` scope (an EHR launch's).
+        "standalone-scopes" => {
+            let all: Vec<String> = match &value {
+                Value::Array(items) => items.iter().map(stringify).collect(),
+                other => stringify(other)
+                    .split_ascii_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+            };
+            let kept: Vec<String> = all
+                .into_iter()
+                .filter(|s| s != "launch" && !s.starts_with("system/"))
+                .collect();
+            Value::String(kept.join(" "))
+        }
         // A URL's origin (RFC 6454): scheme, host and port, as a browser sends it in `Origin`.
         "origin" => match url::Url::parse(&stringify(&value)) {
             Ok(u) => Value::String(u.origin().ascii_serialization()),
@@ -355,6 +373,19 @@ mod tests {
         assert_eq!(
             apply_filter("origin", json!("https://app.example.org/cb")),
             "https://app.example.org"
+        );
+        assert_eq!(
+            apply_filter(
+                "standalone-scopes",
+                json!([
+                    "openid",
+                    "launch",
+                    "launch/patient",
+                    "system/*.rs",
+                    "patient/*.rs"
+                ])
+            ),
+            "openid launch/patient patient/*.rs"
         );
     }
     use serde_json::json;

@@ -1,7 +1,8 @@
 //! `discover`: the server's SMART endpoints and capabilities as an app finds them. It reads
 //! `.well-known/smart-configuration`, and the CapabilityStatement's `oauth-uris` when endpoints
 //! are still missing (STU1 servers publish only those), and lays the target's `discovery`
-//! values over both. The result is a smart-configuration-shaped document with `sources`.
+//! values over both. The result is a smart-configuration-shaped document with `sources`, and
+//! `capability_sets`: the SMART 2.2 Capability Sets its capabilities satisfy.
 
 use serde_json::{json, Value};
 
@@ -101,6 +102,10 @@ pub async fn discover(
         related.push(exchange);
     }
     let mut document = discovery::merge(config.as_ref().ok(), metadata.as_ref(), target);
+    if let Some(caps) = document["capabilities"].as_array() {
+        let caps: Vec<&str> = caps.iter().filter_map(Value::as_str).collect();
+        document["capability_sets"] = json!(discovery::capability_sets(&caps));
+    }
     document["documents"] = json!({
         "smart-configuration": config_status,
         "capability-statement": metadata_status,

@@ -1537,6 +1537,16 @@ pub const FAULTS: &[Fault] = &[
         ],
     ),
     f(
+        "introspection-bearer-sees-nothing",
+        "introspection with a bearer token describes the token (this server calls every token inactive then)",
+        &["introspect-bearer-active"],
+    ),
+    wide(
+        "introspection-bearer-refused",
+        "a SMART Backend Service bearer token authenticates an introspection",
+        &["introspect-bearer-status"],
+    ),
+    f(
         "introspection-no-iss",
         "introspection of a token issued with an id_token carries the id_token's iss",
         &["introspect-iss"],

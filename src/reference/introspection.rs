@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::oauth::{authenticate, error, is_form, no_store_json, Params};
+use super::scopes;
 use super::server::Shared;
 use super::store::{now, Client};
 
@@ -41,9 +42,44 @@ async fn form_and_client(
 /// `POST /introspect` (RFC 7662 §2). Callers authenticate as a registered client.
 pub async fn introspect(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let open = shared.faults.has("introspection-no-auth-required");
-    let (params, _client) = match form_and_client(&shared, &headers, &body, open).await {
-        Ok(x) => x,
-        Err(r) => return r,
+    // SMART 2.2: a caller may authenticate with a SMART Backend Service bearer token; this
+    // server takes any active token with a system/ scope.
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let params = match bearer {
+        Some(t) if !shared.faults.has("introspection-bearer-refused") => {
+            let allowed = shared
+                .store
+                .lock()
+                .active_access_token(&t)
+                .is_some_and(|a| {
+                    scopes::split(&a.grant.scope)
+                        .iter()
+                        .any(|s| s.starts_with("system/"))
+                });
+            if !allowed {
+                return error(
+                    &shared,
+                    "invalid_client",
+                    "the bearer token may not introspect (it needs a system/ scope)",
+                );
+            }
+            if shared.faults.has("introspection-bearer-sees-nothing") {
+                return no_store_json(&shared, StatusCode::OK, &json!({"active": false}));
+            }
+            match Params::parse(&String::from_utf8_lossy(&body)) {
+                Ok(p) => p,
+                Err(e) => return error(&shared, "invalid_request", &e),
+            }
+        }
+        _ => match form_and_client(&shared, &headers, &body, open).await {
+            Ok((params, _)) => params,
+            Err(r) => return r,
+        },
     };
     let Some(token) = params.get("token") else {
         return error(&shared, "invalid_request", "token is missing");

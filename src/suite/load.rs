@@ -698,6 +698,9 @@ fn builtin_step(
         let apath = format!("{path}.introspect");
         p.template(&format!("{apath}.endpoint"), &a.endpoint, earlier);
         p.template(&format!("{apath}.token"), &a.token, earlier);
+        if let Some(b) = &a.bearer {
+            p.template(&format!("{apath}.bearer"), b, earlier);
+        }
         refers(p, "introspect.client", &a.client);
     }
     if let Some(a) = &step.revoke {
@@ -1480,6 +1483,7 @@ fn parse_target(
         max_response_bytes: raw.max_response_bytes,
         token_expiry_wait: raw.token_expiry_wait.unwrap_or_default(),
         supports: raw.supports.clone(),
+        introspection_scope: raw.introspection_scope.as_deref().map(expand),
         tls: super::target::Tls {
             ca_file: raw.tls.ca_file.as_deref().map(in_dir),
             insecure: raw.tls.insecure,

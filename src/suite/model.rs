@@ -702,6 +702,10 @@ pub struct IntrospectAction {
     pub client: String,
     #[serde(default)]
     pub auth: CallerAuth,
+    /// Authenticate with this bearer token (a SMART App or Backend Service access token, SMART
+    /// 2.2 §Token Introspection) instead of the client's authentication.
+    #[serde(default)]
+    pub bearer: Option<String>,
 }
 
 /// `revoke`: POST `token` to the revocation endpoint (RFC 7009 §2.1) with the client's

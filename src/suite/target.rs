@@ -107,6 +107,11 @@ pub struct TargetFile {
     /// ...), read as `{{ target.supports }}`: discovery must advertise each one.
     #[serde(default)]
     pub supports: Vec<String>,
+    /// The scope a SMART Backend Service token needs to introspect tokens with
+    /// (`{{ target.introspection-scope }}`); unset, the cases that introspect with a bearer
+    /// token are skipped with the reason.
+    #[serde(default)]
+    pub introspection_scope: Option<String>,
 }
 
 /// One header sent instead of client authentication; the value is a secret.
@@ -463,6 +468,8 @@ pub struct Target {
     pub token_expiry_wait: std::time::Duration,
     /// SMART capabilities the target says the server supports.
     pub supports: Vec<String>,
+    /// The scope a backend token needs to introspect with.
+    pub introspection_scope: Option<String>,
     /// Extra authorization request parameters, `${ENV}` resolved.
     pub authorize_params: Vec<(String, String)>,
 }
@@ -533,6 +540,7 @@ impl Target {
         for (key, value) in [
             ("debug-token-endpoint", &self.debug_token_endpoint),
             ("debug-introspect-endpoint", &self.debug_introspect_endpoint),
+            ("introspection-scope", &self.introspection_scope),
         ] {
             if let Some(v) = value {
                 context[key] = serde_json::json!(v);

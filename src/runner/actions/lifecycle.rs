@@ -123,7 +123,18 @@ impl CaseState {
         if let Some(hint) = &action.token_type_hint {
             form.push(("token_type_hint".into(), hint.clone()));
         }
+        let bearer = match &action.bearer {
+            Some(t) => Some(tri!(render(t, context))),
+            None => None,
+        };
         let (client, headers) = match (action.auth, &run.target.introspection_auth) {
+            _ if bearer.is_some() => (
+                None,
+                vec![(
+                    "Authorization".to_string(),
+                    format!("Bearer {}", bearer.unwrap_or_default()),
+                )],
+            ),
             (CallerAuth::None, _) => (None, Vec::new()),
             (CallerAuth::Client, Some((name, value))) => (
                 None,

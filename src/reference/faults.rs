@@ -1468,6 +1468,11 @@ pub const FAULTS: &[Fault] = &[
         &["v1-scopes-search"],
     ),
     f(
+        "launch-role-unknown-dropped",
+        "a launch context scope with an unsupported role still brings the type's context",
+        &["launch-role-patient"],
+    ),
+    f(
         "permission-v1-not-advertised",
         "permission-v1 is advertised",
         &["v1-scopes-advertised"],

@@ -144,7 +144,16 @@ impl ResourceScope {
 
 /// Whether the server knows a scope (and so may grant it).
 pub fn is_known(scope: &str) -> bool {
-    OTHER_SCOPES.contains(&scope) || ResourceScope::parse(scope).is_some()
+    OTHER_SCOPES.contains(&launch_base(scope)) || ResourceScope::parse(scope).is_some()
+}
+
+/// A launch context scope without its `?role=` (SMART 2.2: an EHR that does not know the role
+/// returns the context it has for the type), or the scope as it is.
+pub fn launch_base(scope: &str) -> &str {
+    match scope.split_once("?role=") {
+        Some((base, role)) if base.starts_with("launch/") && !role.is_empty() => base,
+        _ => scope,
+    }
 }
 
 /// Splits a space-separated scope string.
@@ -160,7 +169,9 @@ pub fn is_subset(narrower: &str, wider: &str) -> bool {
 
 /// Whether a scope string holds this scope.
 pub fn has(scope: &str, wanted: &str) -> bool {
-    split(scope).contains(&wanted)
+    split(scope)
+        .iter()
+        .any(|s| *s == wanted || launch_base(s) == wanted)
 }
 
 /// The resource scopes of a scope string that permit an interaction on a type.
@@ -214,6 +225,9 @@ mod tests {
             assert!(ResourceScope::parse(bad).is_none(), "{bad}");
         }
         assert!(is_known("launch/patient"));
+        assert!(is_known("launch/patient?role=https://example.org/any"));
+        assert!(has("openid launch/patient?role=x", "launch/patient"));
+        assert!(!is_known("launch/unknown?role=x"));
         assert!(!is_known("admin"));
     }
 

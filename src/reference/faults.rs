@@ -803,6 +803,8 @@ pub const FAULTS: &[Fault] = &[
             "backend-rs384-status",
             "backend-es384-status",
             "backend-refusals-first-status",
+            "backend-unsupported-type-control",
+            "scopes-supported-token",
             "refresh-status",
             "s4s-refresh-status",
             "standalone-basic-refresh-status",
@@ -1311,6 +1313,11 @@ pub const FAULTS: &[Fault] = &[
         "backend-token-lifetime-long",
         "backend access tokens live at most five minutes",
         &["backend-rs384-expires-in", "backend-es384-expires-in"],
+    ),
+    f(
+        "backend-unsupported-type-granted",
+        "a backend request for a resource type the server does not serve fails",
+        &["backend-unsupported-type-refused"],
     ),
     f(
         "backend-refresh-token-issued",

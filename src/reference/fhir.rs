@@ -13,7 +13,7 @@ use super::scopes::{self, Context, Interaction};
 use super::server::Shared;
 use super::store::Grant;
 
-const TYPES: &[&str] = &[
+pub const TYPES: &[&str] = &[
     "Patient",
     "Observation",
     "Condition",

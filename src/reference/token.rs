@@ -570,6 +570,20 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
             "backend services get system/ resource scopes only",
         );
     }
+    // SMART Backend Services: a resource type this server does not serve is refused.
+    let unserved = scopes::split(scope)
+        .into_iter()
+        .filter_map(scopes::ResourceScope::parse)
+        .find(|s| s.resource_type != "*" && !super::fhir::TYPES.contains(&s.resource_type.as_str()));
+    if let Some(s) = unserved {
+        if !shared.faults.has("backend-unsupported-type-granted") {
+            return error(
+                shared,
+                "invalid_scope",
+                &format!("this server does not serve {}", s.resource_type),
+            );
+        }
+    }
     // SMART Backend Services: the scope asked for must be within what the client registered.
     if let Some(registered) = &client.scope {
         if !scopes::is_subset(scope, registered) && !shared.faults.has("backend-scope-not-mediated")

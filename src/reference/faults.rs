@@ -1314,6 +1314,26 @@ pub const FAULTS: &[Fault] = &[
         "backend access tokens live at most five minutes",
         &["backend-rs384-expires-in", "backend-es384-expires-in"],
     ),
+    wide(
+        "jwks-uri-not-fetched",
+        "a client registered by its JWK Set URL authenticates with the keys there",
+        &["backend-jwks-uri-status"],
+    ),
+    f(
+        "jwks-cached-beyond-header",
+        "a client JWK Set is not kept longer than its Cache-Control allows (this server keeps every one an hour)",
+        &["backend-jwks-uri-dropped-key-refused"],
+    ),
+    wide(
+        "jwks-refetched-set-kept",
+        "a client JWK Set served no-store is not kept (this server keeps every set it fetches after the first for an hour)",
+        &["backend-jwks-uri-restored-status"],
+    ),
+    f(
+        "jwks-never-cached",
+        "a client JWK Set is cached as its Cache-Control allows (this server fetches it for every assertion)",
+        &["backend-jwks-uri-cached"],
+    ),
     f(
         "backend-unsupported-type-granted",
         "a backend request for a resource type the server does not serve fails",

@@ -276,16 +276,67 @@ async fn client_keys(shared: &Shared, client: &Client) -> Result<Value, ClientAu
     let Some(uri) = &client.jwks_uri else {
         return Err(invalid("the client registered no keys"));
     };
+    let faults = &shared.faults;
+    if faults.has("jwks-uri-not-fetched") {
+        return Err(invalid("this server does not fetch jwks_uri"));
+    }
+    if let Some((jwks, fresh_until)) = shared.store.lock().jwks_cache.get(uri) {
+        if *fresh_until > now() {
+            return Ok(jwks.clone());
+        }
+    }
     let response = shared
         .http
         .get(uri)
         .send()
         .await
         .map_err(|e| invalid(format!("cannot fetch the client's jwks_uri: {e}")))?;
-    response
+    let lifetime = cache_lifetime(
+        response
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let jwks: Value = response
         .json()
         .await
-        .map_err(|e| invalid(format!("the client's jwks_uri is not a JWK set: {e}")))
+        .map_err(|e| invalid(format!("the client's jwks_uri is not a JWK set: {e}")))?;
+    // SMART 2.2 §Signature Verification: cached as the client's Cache-Control says, no longer.
+    let fetched_before = !shared.store.lock().jwks_fetched.insert(uri.clone());
+    let lifetime = if faults.has("jwks-cached-beyond-header")
+        || (faults.has("jwks-refetched-set-kept") && fetched_before)
+    {
+        3600
+    } else if faults.has("jwks-never-cached") {
+        0
+    } else {
+        lifetime
+    };
+    if lifetime > 0 {
+        shared
+            .store
+            .lock()
+            .jwks_cache
+            .insert(uri.clone(), (jwks.clone(), now() + lifetime));
+    }
+    Ok(jwks)
+}
+
+/// How long a response may be cached by its `Cache-Control`: `max-age`, and nothing for
+/// `no-store`, `no-cache` or no header.
+fn cache_lifetime(cache_control: Option<&str>) -> i64 {
+    let Some(value) = cache_control else { return 0 };
+    let mut max_age = 0;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return 0;
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            max_age = n.trim_matches('"').parse().unwrap_or(0);
+        }
+    }
+    max_age
 }
 
 /// Checks a `private_key_jwt` assertion (SMART Backend Services §Authenticating to the token

@@ -153,6 +153,10 @@ pub struct State {
     pub refresh_tokens: HashMap<String, RefreshToken>,
     /// `(client_id, jti)` of client assertions already accepted, for replay protection.
     pub seen_jtis: HashSet<(String, String)>,
+    /// Client JWK Sets fetched from `jwks_uri`, by URL, with when they go stale (Unix seconds).
+    pub jwks_cache: HashMap<String, (Value, i64)>,
+    /// Every `jwks_uri` fetched so far.
+    pub jwks_fetched: HashSet<String>,
     /// SMART App State (`Basic`) resources.
     pub app_states: super::app_state::AppStates,
 }

@@ -574,7 +574,9 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
     let unserved = scopes::split(scope)
         .into_iter()
         .filter_map(scopes::ResourceScope::parse)
-        .find(|s| s.resource_type != "*" && !super::fhir::TYPES.contains(&s.resource_type.as_str()));
+        .find(|s| {
+            s.resource_type != "*" && !super::fhir::TYPES.contains(&s.resource_type.as_str())
+        });
     if let Some(s) = unserved {
         if !shared.faults.has("backend-unsupported-type-granted") {
             return error(

@@ -417,6 +417,7 @@ pub async fn run_builtin(step: &crate::suite::Step, input: StepInput<'_>) -> Opt
         fhir_search,
         target_reads,
         wait_for_expiry,
+        client_jwks,
         brand_bundle,
         register,
     );

@@ -20,12 +20,31 @@ pub const UNREGISTERED_PATH: &str = "/unregistered-callback";
 /// The app's launch URL for EHR launches.
 pub const LAUNCH_PATH: &str = "/launch";
 const PAGE_PREFIX: &str = "/smartcheck-page/";
+/// Where the case's client JWK Set is served, for clients registered with a `jwks_uri`.
+pub const JWKS_PATH: &str = "/smartcheck-jwks.json";
+
+/// The client JWK Set the listener serves, and how often it was fetched.
+#[derive(Default, Clone)]
+struct ServedJwks {
+    body: String,
+    cache_control: String,
+    fetches: usize,
+    fetches_since_change: usize,
+}
 
 #[derive(Default)]
 struct Inner {
     hits: Mutex<Vec<Callback>>,
     pages: Mutex<HashMap<String, String>>,
+    jwks: Mutex<Option<ServedJwks>>,
     notify: Notify,
+}
+
+/// How often the served JWK Set was fetched: in all, and since its content last changed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JwksFetches {
+    pub total: usize,
+    pub since_change: usize,
 }
 
 /// A listener bound on loopback until [`Listener::shutdown`].
@@ -64,6 +83,11 @@ impl Listener {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The listener's URL for a path.
+    pub fn url_of(&self, path: &str) -> String {
+        self.url(path)
+    }
+
     pub fn redirect_uri(&self) -> String {
         self.url(&self.callback_path)
     }
@@ -84,6 +108,28 @@ impl Listener {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_string(), html);
         self.url(&format!("{PAGE_PREFIX}{id}"))
+    }
+
+    /// Serves a client JWK Set at [`JWKS_PATH`] with this `Cache-Control`, and returns its URL.
+    /// Serving other content starts a new count of fetches since the change.
+    pub fn serve_jwks(&self, body: String, cache_control: &str) -> String {
+        let mut jwks = self.inner.jwks.lock().unwrap_or_else(|e| e.into_inner());
+        let served = jwks.get_or_insert_with(ServedJwks::default);
+        if served.body != body || served.cache_control != cache_control {
+            served.fetches_since_change = 0;
+        }
+        served.body = body;
+        served.cache_control = cache_control.to_string();
+        self.url(JWKS_PATH)
+    }
+
+    /// Whether a JWK Set is served, and how often it was fetched.
+    pub fn jwks_fetches(&self) -> Option<JwksFetches> {
+        let jwks = self.inner.jwks.lock().unwrap_or_else(|e| e.into_inner());
+        jwks.as_ref().map(|j| JwksFetches {
+            total: j.fetches,
+            since_change: j.fetches_since_change,
+        })
     }
 
     /// The first request on `path` that [`Listener::take`] has not handed out yet.
@@ -148,6 +194,30 @@ async fn hit(State(inner): State<Arc<Inner>>, OriginalUri(uri): OriginalUri) -> 
         return match page {
             Some(html) => Html(html).into_response(),
             None => (axum::http::StatusCode::NOT_FOUND, "no such page").into_response(),
+        };
+    }
+    if path == JWKS_PATH {
+        let mut jwks = inner.jwks.lock().unwrap_or_else(|e| e.into_inner());
+        return match jwks.as_mut() {
+            Some(served) => {
+                served.fetches += 1;
+                served.fetches_since_change += 1;
+                (
+                    [
+                        (
+                            axum::http::header::CONTENT_TYPE,
+                            "application/json".to_string(),
+                        ),
+                        (
+                            axum::http::header::CACHE_CONTROL,
+                            served.cache_control.clone(),
+                        ),
+                    ],
+                    served.body.clone(),
+                )
+                    .into_response()
+            }
+            None => (axum::http::StatusCode::NOT_FOUND, "no JWK Set").into_response(),
         };
     }
     if path == "/favicon.ico" {

@@ -1484,6 +1484,7 @@ fn parse_target(
         token_expiry_wait: raw.token_expiry_wait.unwrap_or_default(),
         supports: raw.supports.clone(),
         introspection_scope: raw.introspection_scope.as_deref().map(expand),
+        client_jwks_url: raw.client_jwks_url.as_deref().map(expand),
         tls: super::target::Tls {
             ca_file: raw.tls.ca_file.as_deref().map(in_dir),
             insecure: raw.tls.insecure,

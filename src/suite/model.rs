@@ -161,6 +161,9 @@ pub struct Step {
     /// Built-in: the extra reads the target lists (`reads`), each with the token.
     #[serde(default)]
     pub target_reads: Option<TargetReadsAction>,
+    /// Built-in: set what the case's listener serves as the client's JWK Set; report fetches.
+    #[serde(default)]
+    pub client_jwks: Option<ClientJwksAction>,
     /// Built-in: wait until an access token has expired, if the target allows that long.
     #[serde(default)]
     pub wait_for_expiry: Option<WaitForExpiryAction>,
@@ -246,6 +249,9 @@ impl Step {
         if self.wait_for_expiry.is_some() {
             names.push("wait-for-expiry");
         }
+        if self.client_jwks.is_some() {
+            names.push("client-jwks");
+        }
         if self.brand_bundle.is_some() {
             names.push("brand-bundle");
         }
@@ -273,6 +279,7 @@ impl Step {
             || self.target_reads.is_some()
             || self.brand_bundle.is_some()
             || self.wait_for_expiry.is_some()
+            || self.client_jwks.is_some()
     }
 }
 
@@ -294,6 +301,7 @@ pub const ACTIONS: &[&str] = &[
     "fhir-search",
     "target-reads",
     "wait-for-expiry",
+    "client-jwks",
     "brand-bundle",
     "register",
     "read-registration",
@@ -377,6 +385,35 @@ pub struct ClientAction {
     /// skipped with the reason when it names none).
     #[serde(default)]
     pub second: bool,
+    /// How a `private_key_jwt` client registers its keys: `inline` (`jwks`) or `uri` (`jwks_uri`:
+    /// the target's `client-jwks-url`, else the case's listener when the server is on
+    /// loopback; otherwise the step is skipped with the reason).
+    #[serde(default)]
+    pub jwks: JwksChoice,
+}
+
+/// How a client registers its JWK Set (SMART 2.2 §Client Authentication: Asymmetric).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum JwksChoice {
+    #[default]
+    Inline,
+    Uri,
+}
+
+/// `client-jwks`: what the case's listener serves as the client's JWK Set (for a client
+/// registered with `jwks: uri`), and how often the server fetched it. Without `keys` it only
+/// reports. The result: `fetches`, `fetches_since_change` (since the content or header last
+/// changed) and `url`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClientJwksAction {
+    /// The `kid`s of the harness's client keys to serve (`client-rs384`, `client-es384`).
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
+    /// The `Cache-Control` header served with it (`no-store` unless given).
+    #[serde(default)]
+    pub cache_control: Option<String>,
 }
 
 fn default_grant_types() -> Vec<String> {

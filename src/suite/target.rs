@@ -112,6 +112,11 @@ pub struct TargetFile {
     /// token are skipped with the reason.
     #[serde(default)]
     pub introspection_scope: Option<String>,
+    /// A URL where the harness's public client JWK Set (`fixtures/keys/client-jwks.json`) is
+    /// published, for clients registered with a `jwks_uri` at servers that cannot reach this
+    /// machine's loopback.
+    #[serde(default)]
+    pub client_jwks_url: Option<String>,
 }
 
 /// One header sent instead of client authentication; the value is a secret.
@@ -470,6 +475,8 @@ pub struct Target {
     pub supports: Vec<String>,
     /// The scope a backend token needs to introspect with.
     pub introspection_scope: Option<String>,
+    /// Where the client JWK Set is published, when not served by the harness.
+    pub client_jwks_url: Option<String>,
     /// Extra authorization request parameters, `${ENV}` resolved.
     pub authorize_params: Vec<(String, String)>,
 }

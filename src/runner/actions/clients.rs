@@ -3,6 +3,7 @@
 //! `update-registration`, `delete-registration` (RFC 7592).
 
 use super::*;
+use crate::suite::model::{ClientJwksAction, JwksChoice};
 
 impl CaseState {
     /// `client`.
@@ -15,6 +16,10 @@ impl CaseState {
         settings: &RunSettings,
     ) -> ActionResult {
         match run.target.registration {
+            Registration::Static if action.jwks == JwksChoice::Uri => ActionResult::skip(format!(
+                "registering a client by its JWK Set URL needs dynamic registration; the target's clients are static ({})",
+                run.target.file
+            )),
             Registration::Static => self.static_client(step_id, action, run),
             Registration::Dynamic => self.register(step_id, action, run, context, settings).await,
         }
@@ -136,8 +141,32 @@ impl CaseState {
             AssertionAlg::ES384 => (Algorithm::ES384, CLIENT_ES384_KEY, "client-es384"),
         };
         if action.auth_method == AuthMethod::PrivateKeyJwt {
-            let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
-            metadata["jwks"] = jwks;
+            match action.jwks {
+                JwksChoice::Inline => {
+                    let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
+                    metadata["jwks"] = jwks;
+                }
+                JwksChoice::Uri => {
+                    let url = match &run.target.client_jwks_url {
+                        Some(url) => url.clone(),
+                        None => {
+                            if !server_on_loopback(run) {
+                                return ActionResult::skip(jwks_unreachable(run));
+                            }
+                            let listener = match self.listener(run).await {
+                                Ok(l) => l,
+                                Err(e) => return ActionResult::error(e),
+                            };
+                            // The keys a `client-jwks` step chose, else all of them.
+                            match listener.jwks_fetches() {
+                                Some(_) => listener.url_of(listener::JWKS_PATH),
+                                None => listener.serve_jwks(CLIENT_JWKS.to_string(), "no-store"),
+                            }
+                        }
+                    };
+                    metadata["jwks_uri"] = json!(url);
+                }
+            }
         }
         let request = registration_request(run, &endpoint, &metadata);
         let exchange = run.client.send(request, &settings.cancel).await;
@@ -399,5 +428,69 @@ impl Builtin for Manage<'_> {
         i.state
             .manage_registration(self.0, self.1, i.run, i.context, i.settings)
             .await
+    }
+}
+
+/// Whether the FHIR server is on this machine's loopback, and so can fetch what the case's
+/// listener serves.
+fn server_on_loopback(run: &TargetRun) -> bool {
+    match run.target.fhir_base.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+fn jwks_unreachable(run: &TargetRun) -> String {
+    format!(
+        "the server is not on this machine's loopback, so it cannot fetch a JWK Set the harness serves; publish fixtures/keys/client-jwks.json and name its URL as `client-jwks-url` in {}",
+        run.target.file
+    )
+}
+
+impl Builtin for ClientJwksAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        if i.run.target.client_jwks_url.is_some() {
+            return ActionResult::skip(format!(
+                "the client's JWK Set is the one published at the target's client-jwks-url ({}), which the harness cannot change or count fetches of",
+                i.run.target.file
+            ));
+        }
+        if !server_on_loopback(i.run) {
+            return ActionResult::skip(jwks_unreachable(i.run));
+        }
+        let listener = match i.state.listener(i.run).await {
+            Ok(l) => l,
+            Err(e) => return ActionResult::error(e),
+        };
+        let url = match &self.keys {
+            Some(kids) => {
+                let all: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
+                let keys: Vec<Value> = all["keys"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|k| {
+                        k["kid"]
+                            .as_str()
+                            .is_some_and(|kid| kids.iter().any(|w| w == kid))
+                    })
+                    .cloned()
+                    .collect();
+                let cache = self.cache_control.as_deref().unwrap_or("no-store");
+                listener.serve_jwks(json!({ "keys": keys }).to_string(), cache)
+            }
+            None => listener.url_of(listener::JWKS_PATH),
+        };
+        let fetches = listener.jwks_fetches().unwrap_or_default();
+        ActionResult {
+            document: Some(json!({
+                "url": url,
+                "fetches": fetches.total,
+                "fetches_since_change": fetches.since_change,
+            })),
+            ..Default::default()
+        }
     }
 }

@@ -99,6 +99,12 @@ fn forbidden(shared: &Shared) -> Response {
 fn answer(shared: &Shared, status: StatusCode, resource: &Value) -> Response {
     let faults = &shared.faults;
     let mut shown = resource.clone();
+    if faults.has("app-state-create-no-id") {
+        shown.as_object_mut().map(|o| o.remove("id"));
+    }
+    if faults.has("app-state-no-version-id") {
+        shown.as_object_mut().map(|o| o.remove("meta"));
+    }
     if faults.has("app-state-subject-not-echoed") {
         shown.as_object_mut().map(|o| o.remove("subject"));
     }
@@ -258,6 +264,14 @@ pub async fn update(
     body: String,
 ) -> Response {
     let faults = &shared.faults;
+    if faults.has("app-state-update-refused") {
+        return outcome(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            "App State resources cannot be updated here",
+            None,
+        );
+    }
     let query = Params::parse(query.as_deref().unwrap_or_default()).unwrap_or_default();
     let grant = match caller(&shared, &headers, &query) {
         Ok(g) => g,

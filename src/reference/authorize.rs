@@ -218,6 +218,14 @@ fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
             "none of the requested scopes can be granted",
         );
     }
+    if shared.faults.has("v1-scopes-refused-at-authorize")
+        && scopes::split(scope)
+            .iter()
+            .filter_map(|s| scopes::ResourceScope::parse(s))
+            .any(|s| s.v1)
+    {
+        return fail("invalid_scope", "SMART v1 scopes are not supported here");
+    }
     if shared.faults.has("scopes-supported-not-supported")
         && scopes::has(scope, UNSUPPORTED_LISTED_SCOPE)
     {

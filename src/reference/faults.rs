@@ -327,6 +327,26 @@ pub const FAULTS: &[Fault] = &[
         &["app-state-create-status", "app-state-create-global-status"],
     ),
     wide(
+        "app-state-create-no-id",
+        "the created App State has a server-assigned id",
+        &["app-state-create-id"],
+    ),
+    wide(
+        "app-state-no-version-id",
+        "the created App State has meta.versionId",
+        &["app-state-create-version"],
+    ),
+    wide(
+        "app-state-update-refused",
+        "App State can be updated (this server answers every update 405)",
+        &[
+            "app-state-update-status",
+            "app-state-update-stale-refused",
+            "app-state-update-needs-if-match",
+            "app-state-deleted-update-412",
+        ],
+    ),
+    wide(
         "app-state-one-per-code",
         "App State allows a resource per state code and one per (state code, subject)",
         &["app-state-create-global-status"],
@@ -1203,6 +1223,10 @@ pub const FAULTS: &[Fault] = &[
             "backend-expired-status",
             "backend-replayed-jti-status",
             "backend-sub-not-iss-status",
+            "backend-iss-not-client-status",
+            "backend-beyond-registered-refused",
+            "backend-unsupported-type-refused",
+            "backend-jwks-uri-dropped-key-refused",
             "refresh-garbage-status",
             "refresh-broader-status",
             "refresh-other-client-status",
@@ -1498,6 +1522,11 @@ pub const FAULTS: &[Fault] = &[
         "launch-role-unknown-dropped",
         "a launch context scope with an unsupported role still brings the type's context",
         &["launch-role-patient"],
+    ),
+    wide(
+        "v1-scopes-refused-at-authorize",
+        "an authorization asking for v1 scopes gets a code",
+        &["v1-scopes-code"],
     ),
     f(
         "permission-v1-not-advertised",

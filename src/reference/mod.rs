@@ -3,8 +3,8 @@
 
 // Handlers return an early `Response` as the error of small helpers; boxing it would only add noise.
 #[allow(clippy::result_large_err)]
-#[allow(clippy::result_large_err)]
 pub mod app_state;
+#[allow(clippy::result_large_err)]
 pub mod authorize;
 pub mod brands;
 pub mod connections;

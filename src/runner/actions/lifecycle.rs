@@ -405,6 +405,43 @@ impl Builtin for TargetReadsAction {
     }
 }
 
+impl Builtin for WaitForExpiryAction {
+    async fn run(&self, i: StepInput<'_>) -> ActionResult {
+        let value = tri!(render_value(&self.expires_in, i.context));
+        // RFC 6749 §5.1 makes expires_in a number; a numeric string is read too, so that a
+        // server's wrong type is judged by the check on it, not here.
+        let seconds = match &value {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        let Some(seconds) = seconds.filter(|s| s.is_finite() && *s >= 0.0) else {
+            return ActionResult::skip(format!(
+                "the token's expires_in is {value}, not a number of seconds, so its expiry cannot be awaited"
+            ));
+        };
+        let wait = std::time::Duration::from_secs_f64(seconds + 1.0);
+        let allowed = i.run.target.token_expiry_wait;
+        if wait > allowed {
+            return ActionResult::skip(format!(
+                "the access token lives {seconds} s; the target lets a case wait {} for expiry (`token-expiry-wait` in {})",
+                humantime::format_duration(allowed),
+                i.run.target.file
+            ));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = i.settings.cancel.cancelled() => {
+                return ActionResult::skip("interrupted while waiting for the token to expire");
+            }
+        }
+        ActionResult {
+            document: Some(json!({ "waited_seconds": wait.as_secs_f64() })),
+            ..Default::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,42 +480,5 @@ mod tests {
         assert_eq!(r.url, "http://h/fhir/Patient/1?access_token=t1");
         let r = fhir_get(url, None, TokenPlacement::Header);
         assert_eq!(r.headers.len(), 1);
-    }
-}
-
-impl Builtin for WaitForExpiryAction {
-    async fn run(&self, i: StepInput<'_>) -> ActionResult {
-        let value = tri!(render_value(&self.expires_in, i.context));
-        // RFC 6749 §5.1 makes expires_in a number; a numeric string is read too, so that a
-        // server's wrong type is judged by the check on it, not here.
-        let seconds = match &value {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
-            _ => None,
-        };
-        let Some(seconds) = seconds.filter(|s| s.is_finite() && *s >= 0.0) else {
-            return ActionResult::skip(format!(
-                "the token's expires_in is {value}, not a number of seconds, so its expiry cannot be awaited"
-            ));
-        };
-        let wait = std::time::Duration::from_secs_f64(seconds + 1.0);
-        let allowed = i.run.target.token_expiry_wait;
-        if wait > allowed {
-            return ActionResult::skip(format!(
-                "the access token lives {seconds} s; the target lets a case wait {} for expiry (`token-expiry-wait` in {})",
-                humantime::format_duration(allowed),
-                i.run.target.file
-            ));
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = i.settings.cancel.cancelled() => {
-                return ActionResult::skip("interrupted while waiting for the token to expire");
-            }
-        }
-        ActionResult {
-            document: Some(json!({ "waited_seconds": wait.as_secs_f64() })),
-            ..Default::default()
-        }
     }
 }

@@ -42,6 +42,15 @@ fn bad_request(text: &str) -> Response {
     outcome(StatusCode::BAD_REQUEST, "invalid", text, None)
 }
 
+fn not_found() -> Response {
+    outcome(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "no such App State resource",
+        None,
+    )
+}
+
 fn precondition_failed(text: &str) -> Response {
     outcome(StatusCode::PRECONDITION_FAILED, "conflict", text, None)
 }
@@ -298,12 +307,7 @@ pub async fn update(
         if states.deleted.contains(&id) {
             return precondition_failed("this App State resource was deleted");
         }
-        return outcome(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "no such App State resource",
-            None,
-        );
+        return not_found();
     };
     if !may(&shared, &grant, subject_of(&current), Interaction::Update) {
         return forbidden(&shared);
@@ -363,21 +367,11 @@ pub async fn delete(
     let Some(current) = states.live.get(&id).cloned() else {
         if states.deleted.contains(&id) {
             if faults.has("app-state-deleted-delete-404") {
-                return outcome(
-                    StatusCode::NOT_FOUND,
-                    "not-found",
-                    "no such App State resource",
-                    None,
-                );
+                return not_found();
             }
             return precondition_failed("this App State resource was deleted");
         }
-        return outcome(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "no such App State resource",
-            None,
-        );
+        return not_found();
     };
     if !may(&shared, &grant, subject_of(&current), Interaction::Delete) {
         return forbidden(&shared);

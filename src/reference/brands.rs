@@ -193,13 +193,7 @@ pub async fn bundle(State(shared): State<Shared>, headers: HeaderMap) -> Respons
         .headers_mut()
         .insert(header::ETAG, HeaderValue::from_static(etag));
     if !faults.has("brand-bundle-no-cors") {
-        let origin = headers
-            .get(header::ORIGIN)
-            .cloned()
-            .unwrap_or_else(|| HeaderValue::from_static("*"));
-        response
-            .headers_mut()
-            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        super::discovery::cors(&headers, &mut response);
     }
     response
 }

@@ -15,7 +15,7 @@ const JWKS: &str = include_str!("../../fixtures/keys/reference-jwks.json");
 pub const OAUTH_URIS: &str =
     "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris";
 
-fn cors(request: &HeaderMap, response: &mut Response) {
+pub(super) fn cors(request: &HeaderMap, response: &mut Response) {
     // SMART App Launch 2.2: discovery is read by browser apps, so allow their origin.
     let origin = request
         .get(header::ORIGIN)

@@ -1744,13 +1744,27 @@ pub const FAULTS: &[Fault] = &[
             "refresh",
             "introspection",
             "revocation",
+            "scopes-supported",
+            "launch-role",
+            "token-expiry",
+            "v1-scopes",
+            "introspection-bearer",
+            "app-state",
         ],
     ),
     offers_less(
         "no-backend-services",
         "offers no SMART Backend Services: grant_types_supported lists no client_credentials, and the token endpoint refuses that grant",
         "client_credentials",
-        &["backend-rs384", "backend-es384", "backend-refusals"],
+        &[
+            "backend-rs384",
+            "backend-es384",
+            "backend-refusals",
+            "backend-unsupported-type",
+            "backend-jwks-uri",
+            "backend-token-expiry",
+            "introspection-bearer",
+        ],
     ),
     // Transport (RFC 9112 §9.6: a server may close an idle connection at any time).
     variant(

@@ -209,7 +209,7 @@ fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
             client
                 .scope
                 .as_deref()
-                .is_none_or(|limit| scopes::has(limit, s))
+                .is_none_or(|limit| scopes::has(limit, scopes::launch_base(s)))
         })
         .collect();
     if granted.is_empty() {
@@ -217,6 +217,9 @@ fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
             "invalid_scope",
             "none of the requested scopes can be granted",
         );
+    }
+    if shared.faults.has("launch-role-refused") && scope.contains("?role=") {
+        return fail("invalid_scope", "this server knows no launch context roles");
     }
     if shared.faults.has("v1-scopes-refused-at-authorize")
         && scopes::split(scope)

@@ -1339,8 +1339,8 @@ pub const FAULTS: &[Fault] = &[
         &["backend-rs384-expires-in", "backend-es384-expires-in"],
     ),
     wide(
-        "jwks-uri-not-fetched",
-        "a client registered by its JWK Set URL authenticates with the keys there",
+        "jwks-uri-keys-not-used",
+        "a client registered by its JWK Set URL authenticates with the keys there (this server fetches the set, then refuses)",
         &["backend-jwks-uri-status"],
     ),
     f(
@@ -1517,6 +1517,11 @@ pub const FAULTS: &[Fault] = &[
         "fhir-v1-read-not-search",
         "a v1 .read scope allows searches too (v2 .rs)",
         &["v1-scopes-search"],
+    ),
+    wide(
+        "launch-role-refused",
+        "an authorization asking for a launch scope with an unknown role is not refused",
+        &["launch-role-code"],
     ),
     f(
         "launch-role-unknown-dropped",

@@ -277,9 +277,6 @@ async fn client_keys(shared: &Shared, client: &Client) -> Result<Value, ClientAu
         return Err(invalid("the client registered no keys"));
     };
     let faults = &shared.faults;
-    if faults.has("jwks-uri-not-fetched") {
-        return Err(invalid("this server does not fetch jwks_uri"));
-    }
     if let Some((jwks, fresh_until)) = shared.store.lock().jwks_cache.get(uri) {
         if *fresh_until > now() {
             return Ok(jwks.clone());
@@ -301,6 +298,9 @@ async fn client_keys(shared: &Shared, client: &Client) -> Result<Value, ClientAu
         .json()
         .await
         .map_err(|e| invalid(format!("the client's jwks_uri is not a JWK set: {e}")))?;
+    if faults.has("jwks-uri-keys-not-used") {
+        return Err(invalid("this server does not take keys from jwks_uri"));
+    }
     // SMART 2.2 §Signature Verification: cached as the client's Cache-Control says, no longer.
     let fetched_before = !shared.store.lock().jwks_fetched.insert(uri.clone());
     let lifetime = if faults.has("jwks-cached-beyond-header")

@@ -577,8 +577,12 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
         .find(|s| {
             s.resource_type != "*" && !super::fhir::TYPES.contains(&s.resource_type.as_str())
         });
+    // Under `backend-unsupported-type-granted` such a scope is granted, whatever the client
+    // registered.
+    let grant_unserved =
+        unserved.is_some() && shared.faults.has("backend-unsupported-type-granted");
     if let Some(s) = unserved {
-        if !shared.faults.has("backend-unsupported-type-granted") {
+        if !grant_unserved {
             return error(
                 shared,
                 "invalid_scope",
@@ -588,7 +592,9 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
     }
     // SMART Backend Services: the scope asked for must be within what the client registered.
     if let Some(registered) = &client.scope {
-        if !scopes::is_subset(scope, registered) && !shared.faults.has("backend-scope-not-mediated")
+        if !scopes::is_subset(scope, registered)
+            && !shared.faults.has("backend-scope-not-mediated")
+            && !grant_unserved
         {
             return error(
                 shared,

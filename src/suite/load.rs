@@ -733,6 +733,13 @@ fn builtin_step(
     if let Some(a) = &step.target_reads {
         p.template(&format!("{path}.target-reads.token"), &a.token, earlier);
     }
+    if let Some(t) = step
+        .client_jwks
+        .as_ref()
+        .and_then(|a| a.token_status.as_ref())
+    {
+        p.template(&format!("{path}.client-jwks.token-status"), t, earlier);
+    }
     if let Some(a) = &step.wait_for_expiry {
         p.template(
             &format!("{path}.wait-for-expiry.expires-in"),

@@ -404,7 +404,7 @@ pub enum JwksChoice {
 /// `client-jwks`: what the case's listener serves as the client's JWK Set (for a client
 /// registered with `jwks: uri`), and how often the server fetched it. Without `keys` it only
 /// reports. The result: `fetches`, `fetches_since_change` (since the content or header last
-/// changed) and `url`.
+/// changed), `url`, and `token_status` when asked for.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ClientJwksAction {
@@ -414,6 +414,12 @@ pub struct ClientJwksAction {
     /// The `Cache-Control` header served with it (`no-store` unless given).
     #[serde(default)]
     pub cache_control: Option<String>,
+    /// The status of the token request to judge, e.g. `"{{ steps.token.status }}"` (result
+    /// `token_status`). When given and the server never fetched the set, the step is skipped:
+    /// a server may refuse to fetch from loopback (SSRF protection), which says nothing about
+    /// its support for `jwks_uri`.
+    #[serde(default)]
+    pub token_status: Option<String>,
 }
 
 fn default_grant_types() -> Vec<String> {

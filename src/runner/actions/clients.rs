@@ -484,12 +484,23 @@ impl Builtin for ClientJwksAction {
             None => listener.url_of(listener::JWKS_PATH),
         };
         let fetches = listener.jwks_fetches().unwrap_or_default();
+        let mut document = json!({
+            "url": url,
+            "fetches": fetches.total,
+            "fetches_since_change": fetches.since_change,
+        });
+        if let Some(t) = &self.token_status {
+            let status = tri!(render_value(t, i.context));
+            if fetches.total == 0 {
+                return ActionResult::skip(format!(
+                    "the server never fetched the client's JWK Set at {url} (the token request answered {status}); a server may refuse to fetch URLs on loopback (SSRF protection), so publish fixtures/keys/client-jwks.json where it can reach it and name it as `client-jwks-url` in {}",
+                    i.run.target.file
+                ));
+            }
+            document["token_status"] = status;
+        }
         ActionResult {
-            document: Some(json!({
-                "url": url,
-                "fetches": fetches.total,
-                "fetches_since_change": fetches.since_change,
-            })),
+            document: Some(document),
             ..Default::default()
         }
     }

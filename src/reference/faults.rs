@@ -138,7 +138,7 @@ pub const FAULTS: &[Fault] = &[
         "token_endpoint is present",
         &["smart-config-token-endpoint"],
     ),
-    f(
+    wide(
         "capabilities-not-array",
         "capabilities is an array of strings",
         &["smart-config-capabilities"],
@@ -901,7 +901,7 @@ pub const FAULTS: &[Fault] = &[
             "refresh-content-type",
         ],
     ),
-    f(
+    wide(
         "token-expires-in-string",
         "expires_in is a number",
         &[
@@ -937,7 +937,7 @@ pub const FAULTS: &[Fault] = &[
         "need_patient_banner is a boolean",
         &["standalone-basic-token-patient-banner"],
     ),
-    f(
+    wide(
         "token-style-url-relative",
         "smart_style_url is an absolute URL",
         &["standalone-basic-token-style-url"],
@@ -1304,7 +1304,7 @@ pub const FAULTS: &[Fault] = &[
         "a rotated refresh token is refused",
         &["refresh-rotated-status", "refresh-rotated-error"],
     ),
-    f(
+    wide(
         "client-assertion-signature-not-checked",
         "a client assertion's signature is verified",
         &[

@@ -260,6 +260,9 @@ fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
         launch,
         username: None,
         patient: None,
+        aud: params
+            .get("aud")
+            .map(|a| a.trim_end_matches('/').to_string()),
         created: now(),
     };
     shared.store.lock().pending.insert(txn.clone(), pending);
@@ -454,6 +457,7 @@ pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
             .unwrap_or_default(),
         nonce: p.nonce.clone(),
         approval_expires: now() + 365 * 24 * 3600,
+        aud: p.aud.clone(),
     };
     let code = random_token();
     shared.store.lock().codes.insert(

@@ -84,6 +84,7 @@ pub async fn token(State(shared): State<Shared>, body: Bytes) -> Response {
         fhir_context: Vec::new(),
         nonce: None,
         approval_expires,
+        aud: None,
     };
     let with_refresh = !shared.faults.has("debug-token-no-refresh");
     let issued = shared.store.lock().issue(&grant, lifetime, with_refresh);

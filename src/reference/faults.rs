@@ -1594,6 +1594,11 @@ pub const FAULTS: &[Fault] = &[
         &["standalone-public-fhir-preflight-cors", "standalone-public-patient-cors"],
     ),
     f(
+        "fhir-aud-not-checked",
+        "a token issued for one FHIR base (aud) is refused at another base of the server",
+        &["bearer-other-audience-refused"],
+    ),
+    f(
         "fhir-expired-token-accepted",
         "the FHIR server refuses expired access tokens",
         &[

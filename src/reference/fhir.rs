@@ -2,8 +2,8 @@
 //! 2.2 §Scopes: patient/, user/ and system/ scopes, v1 and v2 permissions, the patient
 //! compartment).
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
@@ -52,6 +52,18 @@ fn fhir_json(body: &Value) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// The FHIR base a request was made at: `/fhir`, the EHR tenant's `/ehr/fhir` or the second
+/// base `/second/fhir`, as an absolute URL.
+fn base_called(shared: &Shared, uri: &Uri) -> String {
+    let path = uri.path();
+    for prefix in ["/ehr/fhir/", "/second/fhir/"] {
+        if path.starts_with(prefix) {
+            return format!("{}{}", shared.origin, prefix.trim_end_matches('/'));
+        }
+    }
+    shared.fhir_base()
 }
 
 /// Who is asking: the grant behind the bearer token (RFC 6750 §2.1: the Authorization header).
@@ -163,12 +175,27 @@ pub(super) fn insufficient_scope(shared: &Shared, text: &str) -> Response {
 /// this server serves; otherwise the 401, 404 or 403 to answer.
 fn authorized(
     shared: &Shared,
+    uri: &Uri,
     headers: &HeaderMap,
     query: &Params,
     resource_type: &str,
     interaction: Interaction,
 ) -> Result<Grant, Response> {
     let grant = caller(shared, headers, query)?;
+    // A token issued for another FHIR base (its `aud`) is not for this one.
+    let base = base_called(shared, uri);
+    if grant.aud.as_ref().is_some_and(|aud| *aud != base)
+        && !shared.faults.has("fhir-aud-not-checked")
+    {
+        let value = (!shared.faults.has("fhir-no-www-authenticate"))
+            .then(|| "Bearer realm=\"smartcheck-reference\", error=\"invalid_token\"".to_string());
+        return Err(outcome(
+            StatusCode::UNAUTHORIZED,
+            "login",
+            "the access token was issued for another FHIR base (aud)",
+            value,
+        ));
+    }
     if !TYPES.contains(&resource_type) {
         return Err(outcome(
             StatusCode::NOT_FOUND,
@@ -201,11 +228,19 @@ fn authorized(
 pub async fn read(
     State(shared): State<Shared>,
     Path((resource_type, id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = Params::parse(query.as_deref().unwrap_or_default()).unwrap_or_default();
-    let grant = match authorized(&shared, &headers, &query, &resource_type, Interaction::Read) {
+    let grant = match authorized(
+        &shared,
+        &uri,
+        &headers,
+        &query,
+        &resource_type,
+        Interaction::Read,
+    ) {
         Ok(g) => g,
         Err(r) => return r,
     };
@@ -225,6 +260,7 @@ pub async fn read(
 pub async fn search(
     State(shared): State<Shared>,
     Path(resource_type): Path<String>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -234,6 +270,7 @@ pub async fn search(
     };
     let grant = match authorized(
         &shared,
+        &uri,
         &headers,
         &params,
         &resource_type,

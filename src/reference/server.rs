@@ -122,7 +122,11 @@ fn router(shared: Shared, debug_endpoints: bool) -> Router {
             axum::routing::put(app_state::update).delete(app_state::delete),
         )
         .route("/fhir/{resource_type}", get(fhir::search))
-        .route("/fhir/{resource_type}/{id}", get(fhir::read));
+        .route("/fhir/{resource_type}/{id}", get(fhir::read))
+        // A second FHIR base over the same data and authorization server: tokens issued for
+        // `/fhir` are not for it (an access token is bound to its `aud`).
+        .route("/second/fhir/{resource_type}", get(fhir::search))
+        .route("/second/fhir/{resource_type}/{id}", get(fhir::read));
     if shared.faults.has("ehr-tenant-base") {
         // The EHR's tenant base: its own discovery documents over the same data.
         router = router

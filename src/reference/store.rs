@@ -90,6 +90,9 @@ pub struct Grant {
     pub nonce: Option<String>,
     /// Until when a refresh token may renew the grant (Unix seconds).
     pub approval_expires: i64,
+    /// The FHIR base the tokens are for (an authorization's `aud`); `None` for tokens that
+    /// name none (backend services, debug tokens), which every base of this server takes.
+    pub aud: Option<String>,
 }
 
 /// An authorization request between the authorize call and the consent decision.
@@ -106,6 +109,8 @@ pub struct Pending {
     pub launch: Option<Launch>,
     pub username: Option<String>,
     pub patient: Option<String>,
+    /// The FHIR base the tokens are for (`aud`), without a trailing slash.
+    pub aud: Option<String>,
     pub created: i64,
 }
 

@@ -1492,6 +1492,10 @@ fn parse_target(
         supports: raw.supports.clone(),
         introspection_scope: raw.introspection_scope.as_deref().map(expand),
         client_jwks_url: raw.client_jwks_url.as_deref().map(expand),
+        other_fhir_base: raw
+            .other_fhir_base
+            .as_deref()
+            .map(|b| expand(b).trim_end_matches('/').to_string()),
         tls: super::target::Tls {
             ca_file: raw.tls.ca_file.as_deref().map(in_dir),
             insecure: raw.tls.insecure,

@@ -117,6 +117,11 @@ pub struct TargetFile {
     /// machine's loopback.
     #[serde(default)]
     pub client_jwks_url: Option<String>,
+    /// Another FHIR base whose resource server trusts the same authorization server, for which
+    /// the cases' tokens are not issued (`{{ target.other-fhir-base }}`): a token for this
+    /// target's base must not work there.
+    #[serde(default)]
+    pub other_fhir_base: Option<String>,
 }
 
 /// One header sent instead of client authentication; the value is a secret.
@@ -477,6 +482,8 @@ pub struct Target {
     pub introspection_scope: Option<String>,
     /// Where the client JWK Set is published, when not served by the harness.
     pub client_jwks_url: Option<String>,
+    /// Another FHIR base of the same authorization server.
+    pub other_fhir_base: Option<String>,
     /// Extra authorization request parameters, `${ENV}` resolved.
     pub authorize_params: Vec<(String, String)>,
 }
@@ -548,6 +555,7 @@ impl Target {
             ("debug-token-endpoint", &self.debug_token_endpoint),
             ("debug-introspect-endpoint", &self.debug_introspect_endpoint),
             ("introspection-scope", &self.introspection_scope),
+            ("other-fhir-base", &self.other_fhir_base),
         ] {
             if let Some(v) = value {
                 context[key] = serde_json::json!(v);

@@ -181,6 +181,32 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         eprintln!("error: no case to run: no suite matches the targets' smart-version");
         return exit::USAGE;
     }
+    // A filter that selects nothing is a mistake (a typo in a case name), not a passing run.
+    let selection = &options.selection;
+    if selection.filter.is_some() || !selection.skip.is_empty() {
+        let any = planned.iter().any(|p| {
+            let case = &p.suite.cases[p.case_index];
+            selection.selects(&runner::case::case_name(&p.run.target, &p.suite, case))
+        });
+        if !any {
+            let filter = selection
+                .filter
+                .as_deref()
+                .map(|f| format!(" `{f}`"))
+                .unwrap_or_default();
+            let skips = if selection.skip.is_empty() {
+                String::new()
+            } else {
+                format!(" with --skip {}", selection.skip.join(", "))
+            };
+            eprintln!(
+                "error: no case matches the filter{filter}{skips} ({} cases planned{}; `--list` shows their names)",
+                planned.len(),
+                if selection.exact { ", names compared whole (--exact)" } else { "" }
+            );
+            return exit::USAGE;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

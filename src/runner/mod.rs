@@ -30,6 +30,21 @@ pub struct Selection {
     pub color: Option<String>,
 }
 
+impl Selection {
+    /// Whether a case name is selected: it matches the filter (if any) and no `--skip`
+    /// pattern, by substring or, with `--exact`, whole (as libtest decides).
+    pub fn selects(&self, name: &str) -> bool {
+        let matches = |pattern: &str| {
+            if self.exact {
+                name == pattern
+            } else {
+                name.contains(pattern)
+            }
+        };
+        self.filter.as_deref().is_none_or(matches) && !self.skip.iter().any(|s| matches(s))
+    }
+}
+
 /// One case to run against one target.
 pub struct Planned {
     pub run: Arc<TargetRun>,

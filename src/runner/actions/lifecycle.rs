@@ -405,30 +405,46 @@ impl Builtin for TargetReadsAction {
     }
 }
 
+/// How long to wait for a token with this `expires_in` to have expired (a second more), or why
+/// the case may not wait for it.
+fn expiry_wait(
+    expires_in: &Value,
+    allowed: std::time::Duration,
+) -> Result<std::time::Duration, String> {
+    // RFC 6749 §5.1 makes expires_in a number; a numeric string is read too, so that a
+    // server's wrong type is judged by the check on it, not here.
+    let seconds = match expires_in {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    let Some(seconds) = seconds.filter(|s| s.is_finite() && *s >= 0.0) else {
+        return Err(format!(
+            "the token's expires_in is {expires_in}, not a number of seconds, so its expiry cannot be awaited"
+        ));
+    };
+    // Compared as seconds first: a huge expires_in must not overflow a Duration.
+    if seconds + 1.0 > allowed.as_secs_f64() {
+        return Err(format!(
+            "the access token lives {seconds} s; the target lets a case wait {} for expiry",
+            humantime::format_duration(allowed)
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds + 1.0))
+}
+
 impl Builtin for WaitForExpiryAction {
     async fn run(&self, i: StepInput<'_>) -> ActionResult {
         let value = tri!(render_value(&self.expires_in, i.context));
-        // RFC 6749 §5.1 makes expires_in a number; a numeric string is read too, so that a
-        // server's wrong type is judged by the check on it, not here.
-        let seconds = match &value {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
-            _ => None,
+        let wait = match expiry_wait(&value, i.run.target.token_expiry_wait) {
+            Ok(wait) => wait,
+            Err(why) => {
+                return ActionResult::skip(format!(
+                    "{why} (`token-expiry-wait` in {})",
+                    i.run.target.file
+                ))
+            }
         };
-        let Some(seconds) = seconds.filter(|s| s.is_finite() && *s >= 0.0) else {
-            return ActionResult::skip(format!(
-                "the token's expires_in is {value}, not a number of seconds, so its expiry cannot be awaited"
-            ));
-        };
-        let wait = std::time::Duration::from_secs_f64(seconds + 1.0);
-        let allowed = i.run.target.token_expiry_wait;
-        if wait > allowed {
-            return ActionResult::skip(format!(
-                "the access token lives {seconds} s; the target lets a case wait {} for expiry (`token-expiry-wait` in {})",
-                humantime::format_duration(allowed),
-                i.run.target.file
-            ));
-        }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = i.settings.cancel.cancelled() => {
@@ -445,6 +461,28 @@ impl Builtin for WaitForExpiryAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_waits_only_as_long_as_the_target_allows() {
+        let allowed = std::time::Duration::from_secs(15);
+        assert_eq!(
+            expiry_wait(&json!(5), allowed).unwrap(),
+            std::time::Duration::from_secs(6)
+        );
+        assert!(expiry_wait(&json!("5"), allowed).is_ok());
+        let long = expiry_wait(&json!(3600), allowed).unwrap_err();
+        assert!(long.contains("lives 3600 s"), "{long}");
+        // Hostile values: no panic, a reason.
+        for bad in [
+            json!(1e300),
+            json!(-1),
+            json!("soon"),
+            json!(null),
+            json!(u64::MAX),
+        ] {
+            assert!(expiry_wait(&bad, allowed).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn reads_are_built_from_type_and_id_or_a_reference() {

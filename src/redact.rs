@@ -42,7 +42,28 @@ const MIN_FREE_TEXT_LEN: usize = 4;
 /// Shared, thread-safe registry of the secrets of one run.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    values: Arc<RwLock<Vec<String>>>,
+    state: Arc<RwLock<State>>,
+}
+
+/// The registered forms, and a matcher over them built when first needed after a change.
+#[derive(Default)]
+struct State {
+    values: Vec<String>,
+    matcher: Option<Arc<aho_corasick::AhoCorasick>>,
+}
+
+impl State {
+    fn matcher(&mut self) -> Option<Arc<aho_corasick::AhoCorasick>> {
+        if self.matcher.is_none() && !self.values.is_empty() {
+            // Leftmost-longest: a secret containing another is masked whole.
+            self.matcher = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&self.values)
+                .ok()
+                .map(Arc::new);
+        }
+        self.matcher.clone()
+    }
 }
 
 impl Redactor {
@@ -60,24 +81,60 @@ impl Redactor {
         if value.len() < MIN_FREE_TEXT_LEN {
             return;
         }
-        let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
-        if !values.iter().any(|v| v == value) {
-            values.push(value.to_string());
-            // Longest first, so that a secret containing another is masked whole.
-            values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut added = false;
+        for form in encoded_forms(value) {
+            if form.len() >= MIN_FREE_TEXT_LEN && !state.values.contains(&form) {
+                state.values.push(form);
+                added = true;
+            }
+        }
+        if added {
+            state.matcher = None;
         }
     }
 
-    /// Masks every registered secret in free text.
-    pub fn redact(&self, text: &str) -> String {
-        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
-        let mut out = text.to_string();
-        for value in values.iter() {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), MASK);
-            }
+    /// Registers the credentials of HTTP Basic authentication (RFC 6749 §2.3.1: both parts
+    /// form-encoded, then `user:password` in base64): the password and the encoded pair.
+    pub fn register_basic(&self, user: &str, password: &Secret) {
+        use base64::Engine;
+        let form = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        self.register(password);
+        for pair in [
+            format!("{}:{}", form(user), form(password.expose_secret())),
+            format!("{user}:{}", password.expose_secret()),
+        ] {
+            self.register_str(&base64::engine::general_purpose::STANDARD.encode(pair));
         }
-        out
+    }
+
+    /// Masks every registered secret in free text, in every form it is registered with
+    /// (raw, URL-, form-, JSON-, XML-escaped), and any start of one that was cut short: a
+    /// prefix of at least [`MIN_CUT_PREFIX`] bytes at the end of the text or before an
+    /// ellipsis (text shortened for a report line).
+    pub fn redact(&self, text: &str) -> String {
+        let matcher = {
+            let cached = self
+                .state
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .matcher
+                .clone();
+            match cached {
+                Some(m) => Some(m),
+                None => self
+                    .state
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .matcher(),
+            }
+        };
+        let Some(matcher) = matcher else {
+            return text.to_string();
+        };
+        let masked = matcher.replace_all(text, &vec![MASK; matcher.patterns_len()]);
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        mask_cut_prefixes(&masked, &state.values)
     }
 
     /// Whether a header carries credentials by its name alone.
@@ -245,6 +302,144 @@ fn mask_json(value: &mut serde_json::Value) {
     }
 }
 
+/// The shortest start of a secret that is masked when the text was cut right after it.
+pub const MIN_CUT_PREFIX: usize = 8;
+
+/// Every form a secret takes on its way to an output: raw; percent-encoded (as a URL query,
+/// path or userinfo, or a form body, with upper- or lower-case hex, once or twice); escaped
+/// inside a JSON string, a Rust `{:?}` string and XML text or attributes.
+fn encoded_forms(value: &str) -> Vec<String> {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
+    /// The WHATWG userinfo percent-encode set (what `url` uses for passwords).
+    const USERINFO: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'/')
+        .add(b':')
+        .add(b';')
+        .add(b'=')
+        .add(b'@')
+        .add(b'[')
+        .add(b'\\')
+        .add(b']')
+        .add(b'^')
+        .add(b'|');
+    /// The WHATWG query set.
+    const QUERY: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
+    let form = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let json = |s: &str| {
+        let quoted = serde_json::to_string(s).unwrap_or_default();
+        quoted[1..quoted.len().saturating_sub(1).max(1)].to_string()
+    };
+    let debug = |s: &str| {
+        let quoted = format!("{s:?}");
+        quoted[1..quoted.len().saturating_sub(1).max(1)].to_string()
+    };
+    // XML and HTML escapers differ in which of `> " '` they escape, and how.
+    let xml = |s: &str| -> Vec<String> {
+        let base = s.replace('&', "&amp;").replace('<', "&lt;");
+        let mut out = Vec::new();
+        for gt in [">", "&gt;"] {
+            for quote in ["\"", "&quot;", "&#34;"] {
+                for apos in ["'", "&apos;", "&#39;", "&#x27;"] {
+                    out.push(
+                        base.replace('>', gt)
+                            .replace('"', quote)
+                            .replace('\'', apos),
+                    );
+                }
+            }
+        }
+        out
+    };
+    let lower_hex = |s: &str| {
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(i) = rest.find('%') {
+            out.push_str(&rest[..i]);
+            let hex = rest.get(i + 1..i + 3).unwrap_or("");
+            out.push('%');
+            out.push_str(&hex.to_ascii_lowercase());
+            rest = &rest[(i + 1 + hex.len()).min(rest.len())..];
+        }
+        out.push_str(rest);
+        out
+    };
+    let mut forms = vec![value.to_string()];
+    let encoded = [
+        form(value),
+        utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
+        utf8_percent_encode(value, USERINFO).to_string(),
+        utf8_percent_encode(value, QUERY).to_string(),
+    ];
+    for e in &encoded {
+        forms.push(e.clone());
+        forms.push(lower_hex(e));
+        forms.push(form(e));
+    }
+    forms.extend([json(value), debug(value), json(&json(value))]);
+    forms.extend(xml(value));
+    forms.extend(xml(&json(value)));
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// The length of the longest start of `secret` (at least [`MIN_CUT_PREFIX`] bytes, short of
+/// the whole) that `before` ends with.
+fn cut_prefix_len(before: &str, secret: &str) -> Option<usize> {
+    let head = secret.get(..MIN_CUT_PREFIX)?;
+    let mut from = before.len().saturating_sub(secret.len());
+    while !before.is_char_boundary(from) {
+        from -= 1;
+    }
+    before[from..]
+        .match_indices(head)
+        .map(|(i, _)| from + i)
+        .find(|&start| secret.starts_with(&before[start..]))
+        .map(|start| before.len() - start)
+        .filter(|&k| k < secret.len())
+}
+
+/// Masks the start of a secret where text was cut right after it: at the end of `text`, or
+/// before an ellipsis (`…`) or a `[...` marker. Only those places are looked at, so
+/// the cost does not grow with the text.
+fn mask_cut_prefixes(text: &str, secrets: &[String]) -> String {
+    let mut cuts: Vec<usize> = vec![text.len()];
+    for marker in ["…", "[..."] {
+        cuts.extend(text.match_indices(marker).map(|(i, _)| i));
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    // (start, end) of each cut-short secret, found right to left.
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for &cut in cuts.iter().rev() {
+        let before = text[..cut].trim_end();
+        let end = before.len();
+        let longest = secrets
+            .iter()
+            .filter_map(|secret| cut_prefix_len(before, secret))
+            .max();
+        if let Some(k) = longest {
+            if spans.last().is_none_or(|(start, _)| end <= *start) {
+                spans.push((end - k, end));
+            }
+        }
+    }
+    let mut out = text.to_string();
+    for (start, end) in spans {
+        out.replace_range(start..end, MASK);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +507,76 @@ mod tests {
             r.redact_header("Authorization", "Basic Y2xpZW50OnMzY3IzdC1wYXNz"),
             "Basic [redacted]"
         );
+    }
+
+    /// A secret with every character that changes under some encoding, and longer than
+    /// any line a report keeps whole.
+    fn awkward() -> String {
+        format!("p/a+s=s\"w&o<r>d%20 \\'x{}", "Z9".repeat(220))
+    }
+
+    #[test]
+    fn every_encoded_form_of_a_secret_is_masked() {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let r = Redactor::new();
+        let secret = awkward();
+        r.register(&Secret::new(secret.clone()));
+        let mut url = url::Url::parse("https://h.example/fhir").unwrap();
+        url.set_password(Some(&secret)).unwrap();
+        url.set_username("u").unwrap();
+        let mut query = url::Url::parse("https://h.example/cb").unwrap();
+        query.query_pairs_mut().append_pair("state", &secret);
+        let forms = [
+            secret.clone(),
+            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
+            utf8_percent_encode(&secret, NON_ALPHANUMERIC).to_string(),
+            utf8_percent_encode(&secret, NON_ALPHANUMERIC)
+                .to_string()
+                .to_ascii_lowercase(),
+            serde_json::to_string(&secret).unwrap(),
+            format!("{secret:?}"),
+            secret
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('"', "&quot;"),
+            url.to_string(),
+            query.to_string(),
+            serde_json::to_string(&serde_json::json!({"url": query.to_string()})).unwrap(),
+        ];
+        for form in forms {
+            let shown = r.redact(&format!("before {form} after"));
+            assert!(
+                !shown.contains("Z9Z9Z9Z9") && shown.contains("before") && shown.contains("after"),
+                "{form} -> {shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_cut_short_is_masked_but_an_unrelated_start_is_kept() {
+        let r = Redactor::new();
+        let code = format!("code-{}", "abcdef0123".repeat(40));
+        r.register_str(&code);
+        let cut: String = code.chars().take(300).collect();
+        assert_eq!(r.redact(&format!("\"{cut}…")), "\"[redacted]…");
+        assert_eq!(r.redact(&format!("x={}", &code[..50])), "x=[redacted]");
+        assert_eq!(
+            r.redact(&format!("{}\n[... 99 more bytes not shown]", &code[..120])),
+            "[redacted]\n[... 99 more bytes not shown]"
+        );
+        // The same start followed by other text is not the secret.
+        assert_eq!(r.redact("code-abcdef01 other"), "code-abcdef01 other");
+        // Too short a start to mean anything.
+        assert_eq!(r.redact("code-ab"), "code-ab");
+    }
+
+    #[test]
+    fn basic_credentials_are_masked_in_base64() {
+        use base64::Engine;
+        let r = Redactor::new();
+        r.register_basic("my client", &Secret::new("s&cr:t/+="));
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode("my+client:s%26cr%3At%2F%2B%3D");
+        assert_eq!(r.redact(&format!("Basic {encoded}")), "Basic [redacted]");
     }
 }

@@ -518,6 +518,33 @@ impl Target {
                 .filter_map(|c| c.client_secret.as_deref().map(Secret::new)),
         );
         out.extend(self.initial_access_token.iter().cloned());
+        // A password in a URL's userinfo (`https://user:pw@host/fhir`), decoded; the redactor
+        // masks its encoded forms too.
+        let mut urls: Vec<String> = vec![self.fhir_base.to_string()];
+        urls.extend(self.registration_endpoint.iter().cloned());
+        urls.extend(self.debug_token_endpoint.iter().cloned());
+        urls.extend(self.debug_introspect_endpoint.iter().cloned());
+        urls.extend(
+            self.discovery
+                .values()
+                .filter_map(|v| v.as_str().map(String::from)),
+        );
+        urls.extend(
+            self.vars
+                .values()
+                .filter_map(|v| v.as_str().map(String::from)),
+        );
+        for raw in urls {
+            if let Some(password) = url::Url::parse(&raw).ok().and_then(|u| {
+                u.password().map(|p| {
+                    percent_encoding::percent_decode_str(p)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+            }) {
+                out.push(Secret::new(password));
+            }
+        }
         out.extend(self.introspection_auth.iter().map(|(_, v)| v.clone()));
         let b = &self.browser;
         let ehr_sign_in = self.ehr_launch.iter().flat_map(|e| &e.sign_in);
@@ -534,6 +561,19 @@ impl Target {
             }
         }
         out
+    }
+
+    /// The static clients' `client_secret_basic` credentials: (client_id, secret).
+    pub fn basic_credentials(&self) -> Vec<(String, Secret)> {
+        self.clients
+            .values()
+            .chain(self.other_clients.values())
+            .filter_map(|c| {
+                c.client_secret
+                    .as_deref()
+                    .map(|s| (c.client_id.clone(), Secret::new(s)))
+            })
+            .collect()
     }
 
     /// What suites read as `{{ target.* }}` (no secrets).

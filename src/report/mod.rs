@@ -25,19 +25,177 @@ pub enum ReportError {
     Serialize { kind: &'static str, message: String },
 }
 
-/// Writes a file whole, replacing any earlier report (never appends).
+/// Writes a report whole, the way a user pointing `--json`/`--junit` somewhere expects:
+///
+/// - a new path or a regular file: the text goes to a temporary file in the same folder,
+///   renamed over the path when complete, so a reader never sees half a report and a failed
+///   write leaves the old one;
+/// - a symlink: the same at the file it points to (the link stays a link);
+/// - a character device or a FIFO (`/dev/stdout`, `/dev/null`, a pipe): written through;
+/// - a directory, a socket or a block device: refused.
 pub(crate) fn write_file(path: &std::path::Path, contents: &[u8]) -> Result<(), ReportError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    let failed = |source: std::io::Error| ReportError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let resolved = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(target) => target,
+            // A dangling link: create the file it names.
+            Err(_) => {
+                let link = std::fs::read_link(path).map_err(failed)?;
+                path.parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(link)
+            }
+        },
+        _ => path.to_path_buf(),
+    };
+    match std::fs::metadata(&resolved) {
+        Ok(meta) => {
+            use std::os::unix::fs::FileTypeExt;
+            let kind = meta.file_type();
+            if kind.is_char_device() || kind.is_fifo() {
+                use std::io::Write;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&resolved)
+                    .map_err(failed)?;
+                return file
+                    .write_all(contents)
+                    .and_then(|_| file.flush())
+                    .map_err(failed);
+            }
+            if !kind.is_file() {
+                let what = if kind.is_dir() {
+                    "a directory"
+                } else if kind.is_socket() {
+                    "a socket"
+                } else {
+                    "a block device"
+                };
+                return Err(failed(std::io::Error::other(format!(
+                    "it is {what}, not a file"
+                ))));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(failed(e)),
+    }
+    if let Some(parent) = resolved.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| ReportError::CreateDir {
             path: parent.display().to_string(),
             source,
         })?;
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|source| ReportError::Write {
-            path: path.display().to_string(),
-            source,
+    replace_atomically(&resolved, contents).map_err(failed)
+}
+
+/// Writes `contents` to a new temporary file next to `path` and renames it over `path`.
+fn replace_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "report".into());
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}-{}.tmp",
+        std::process::id(),
+        crate::smart::pkce::random_urlsafe(6)
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(contents)?;
+            file.sync_all()
         })
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+    use std::path::Path;
+
+    #[test]
+    fn a_regular_file_is_replaced_whole_and_no_temporary_file_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, "old and longer").unwrap();
+        write_file(&path, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_symlink_stays_a_link_and_its_file_gets_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("sub/real.json");
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("latest.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_file(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        // A dangling link: the file it names is created.
+        let gone = dir.path().join("gone.json");
+        let dangling = dir.path().join("dangling.json");
+        std::os::unix::fs::symlink(&gone, &dangling).unwrap();
+        write_file(&dangling, b"x").unwrap();
+        assert_eq!(std::fs::read_to_string(&gone).unwrap(), "x");
+    }
+
+    #[test]
+    fn devices_are_written_through_and_never_replaced() {
+        write_file(Path::new("/dev/null"), b"report").unwrap();
+        assert!(std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        // /dev/full refuses every write: a clear error, and the device is still there.
+        let error = write_file(Path::new("/dev/full"), b"report")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("/dev/full") && error.contains("No space"),
+            "{error}"
+        );
+        assert!(std::fs::metadata("/dev/full")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+    }
+
+    #[test]
+    fn a_fifo_is_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) on a path in our own temporary folder.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        write_file(&fifo, b"through the pipe").unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+    }
+
+    #[test]
+    fn a_directory_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = write_file(dir.path(), b"x").unwrap_err().to_string();
+        assert!(error.contains("it is a directory, not a file"), "{error}");
+    }
 }

@@ -159,10 +159,14 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         }
     };
     let redactor = Redactor::new();
+    crate::logging::redact_with(&redactor);
     let mut runs = Vec::new();
     for target in targets {
         for secret in target.known_secrets() {
             redactor.register(&secret);
+        }
+        for (client_id, secret) in target.basic_credentials() {
+            redactor.register_basic(&client_id, &secret);
         }
         match HttpClient::for_target(&target) {
             Ok(client) => runs.push(Arc::new(TargetRun::new(target, client))),
@@ -218,7 +222,40 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         }
     };
     let cancel = CancellationToken::new();
-    runtime.spawn(interrupt_watch(cancel.clone()));
+    let progress = Arc::new(runner::Progress::default());
+    let paths = ReportPaths {
+        junit: options
+            .junit
+            .clone()
+            .unwrap_or_else(|| options.report_dir.join("junit.xml")),
+        json: options
+            .json
+            .clone()
+            .unwrap_or_else(|| options.report_dir.join("results.json")),
+    };
+    let partial = {
+        let (progress, runs, redactor, paths) = (
+            progress.clone(),
+            runs.clone(),
+            redactor.clone(),
+            paths.clone(),
+        );
+        let (strict, list) = (options.strict, options.selection.list);
+        move || {
+            if !list {
+                let report = progress.report(&runs, true, strict).redacted(&redactor);
+                let (written, _) = paths.write(&report);
+                eprintln!(
+                    "smartcheck: wrote the {} case(s) finished so far: {}",
+                    report.cases.len(),
+                    written.join(", ")
+                );
+            }
+        }
+    };
+    if let Err(e) = runtime.block_on(async { interrupt_watch(cancel.clone(), partial) }) {
+        eprintln!("warning: cannot watch for signals ({e}); Ctrl-C and SIGTERM end the run without reports");
+    }
     let browser = Arc::new(BrowserPool::new(options.webdriver.clone()));
     let settings = RunSettings {
         strict: options.strict,
@@ -227,36 +264,22 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         browser: browser.clone(),
         artifacts_dir: options.report_dir.join("artifacts"),
     };
-    let report = runner::execute(&runtime, &runs, planned, &options.selection, settings);
+    let report = runner::execute(
+        &runtime,
+        &runs,
+        planned,
+        &options.selection,
+        settings,
+        progress,
+    );
     // Every session has been quit by its case; the driver and its processes end here, also
-    // after Ctrl-C.
+    // after an interrupt.
     runtime.block_on(browser.shutdown());
     let Some(report) = report else {
         return exit::SUCCESS;
     };
     let report = report.redacted(&redactor);
-    let junit_path = options
-        .junit
-        .clone()
-        .unwrap_or_else(|| options.report_dir.join("junit.xml"));
-    let json_path = options
-        .json
-        .clone()
-        .unwrap_or_else(|| options.report_dir.join("results.json"));
-    let mut written = Vec::new();
-    let mut harness_error = false;
-    for (path, result) in [
-        (&junit_path, report::junit::write(&report, &junit_path)),
-        (&json_path, report::json::write(&report, &json_path)),
-    ] {
-        match result {
-            Ok(()) => written.push(path.display().to_string()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                harness_error = true;
-            }
-        }
-    }
+    let (written, harness_error) = paths.write(&report);
     print!("{}", redactor.redact(&console::summary(&report, &written)));
     let differences = expected
         .as_ref()
@@ -282,7 +305,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     let _ = std::io::stdout().flush();
     runtime.shutdown_background();
     if report.interrupted {
-        exit::INTERRUPTED
+        crate::interrupt::exit_code()
     } else if harness_error {
         exit::HARNESS
     } else if let Some(differences) = differences {
@@ -298,19 +321,71 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     }
 }
 
-/// First Ctrl-C: stop sending, finish the cases as skipped, write the reports.
-/// Second Ctrl-C: leave at once.
-async fn interrupt_watch(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
+/// Where the run's JUnit and JSON reports go.
+#[derive(Clone)]
+struct ReportPaths {
+    junit: PathBuf,
+    json: PathBuf,
+}
+
+impl ReportPaths {
+    /// Writes both reports; returns the paths written and whether one could not be.
+    fn write(&self, report: &report::RunReport) -> (Vec<String>, bool) {
+        let mut written = Vec::new();
+        let mut failed = false;
+        for (path, result) in [
+            (&self.junit, report::junit::write(report, &self.junit)),
+            (&self.json, report::json::write(report, &self.json)),
+        ] {
+            match result {
+                Ok(()) => written.push(path.display().to_string()),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
+            }
+        }
+        (written, failed)
     }
-    eprintln!("\nsmartcheck: interrupted; finishing the run and writing the reports (Ctrl-C again to quit now)");
-    cancel.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        eprintln!("smartcheck: interrupted twice; quitting without reports");
+}
+
+/// Watches for Ctrl-C (SIGINT), SIGTERM and SIGHUP, handled alike. The first: stop sending,
+/// finish the cases as skipped, write the reports (the run's own end does). The second:
+/// write the verdicts of the cases finished so far (`partial`), end the browsers, and leave
+/// at once. Must be called within the runtime (the signal handlers are installed here).
+fn interrupt_watch(
+    cancel: CancellationToken,
+    partial: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    async fn next(
+        int: &mut tokio::signal::unix::Signal,
+        term: &mut tokio::signal::unix::Signal,
+        hup: &mut tokio::signal::unix::Signal,
+    ) -> i32 {
+        tokio::select! {
+            _ = int.recv() => libc::SIGINT,
+            _ = term.recv() => libc::SIGTERM,
+            _ = hup.recv() => libc::SIGHUP,
+        }
+    }
+    tokio::spawn(async move {
+        crate::interrupt::record(next(&mut int, &mut term, &mut hup).await);
+        eprintln!(
+            "\nsmartcheck: {}; finishing the run and writing the reports (again to quit now)",
+            crate::interrupt::reason()
+        );
+        cancel.cancel();
+        next(&mut int, &mut term, &mut hup).await;
+        eprintln!("smartcheck: interrupted twice; quitting now");
         crate::browser::kill_all_local_drivers();
-        std::process::exit(i32::from(exit::INTERRUPTED));
-    }
+        partial();
+        std::process::exit(i32::from(crate::interrupt::exit_code()));
+    });
+    Ok(())
 }
 
 /// `smartcheck validate`: loads each file without touching the network.

@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod exit;
 pub mod http;
+pub mod interrupt;
 pub mod logging;
 pub mod redact;
 pub mod reference;

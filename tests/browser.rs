@@ -42,11 +42,15 @@ fn command(server: &ReferenceServer, target: &str, report_dir: &Path, filter: &[
     cmd
 }
 
-/// Processes whose command line names the browser work folder of smartcheck process `pid`
-/// (chromedriver's log path and every Chromium's profile live there).
+/// The browser processes of smartcheck process `pid`: its chromedriver children, and every
+/// process whose command line names its browser work folder (each Chromium's profile lives
+/// there).
 fn browser_processes(pid: u32) -> Vec<(u32, String)> {
     let marker = format!("smartcheck-browser-{pid}-");
     let mut found = Vec::new();
+    for (p, text) in chromedrivers(pid) {
+        found.push((p, text));
+    }
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(p) = entry
             .file_name()
@@ -63,6 +67,43 @@ fn browser_processes(pid: u32) -> Vec<(u32, String)> {
         }
     }
     found
+}
+
+/// The chromedriver processes whose parent is `pid`.
+fn chromedrivers(pid: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some((comm, rest)) = stat.split_once(") ") else {
+            continue;
+        };
+        let ppid = rest.split(' ').nth(1).and_then(|s| s.parse::<u32>().ok());
+        if comm.ends_with("(chromedriver") && ppid == Some(pid) {
+            found.push((p, "chromedriver".to_string()));
+        }
+    }
+    found
+}
+
+/// Which of `pids` still run (zombies count as gone).
+fn still_running(pids: &std::collections::BTreeSet<u32>) -> Vec<u32> {
+    pids.iter()
+        .copied()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .is_ok_and(|s| s.split_once(") ").is_some_and(|(_, r)| !r.starts_with('Z')))
+        })
+        .collect()
 }
 
 /// Runs to the end while watching for browser processes; returns the output and how many
@@ -490,4 +531,179 @@ fn the_ehrs_own_screens_are_played_before_the_launch() {
             assert_eq!(check["verdict"], "skipped", "{check}");
         }
     }
+}
+
+/// Starts a run of the standalone cases, waits until its Chromium is up, and returns the
+/// child, the browser processes seen so far and the run's work folder.
+fn start_until_browser(
+    server: &ReferenceServer,
+    report_dir: &Path,
+) -> (
+    std::process::Child,
+    std::collections::BTreeSet<u32>,
+    std::path::PathBuf,
+) {
+    let mut cmd = command(
+        server,
+        "fixtures/targets/reference.yaml",
+        report_dir,
+        &["standalone"],
+    );
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let now = browser_processes(pid);
+        seen.extend(now.iter().map(|(p, _)| *p));
+        let chromium = now.iter().any(|(_, c)| c.contains("--user-data-dir"));
+        if chromium && !chromedrivers(pid).is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no browser started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let marker = format!("smartcheck-browser-{pid}-");
+    let work_dir = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&marker))
+        .expect("the run's work folder")
+        .path();
+    (child, seen, work_dir)
+}
+
+/// Waits up to `limit` for `pids` to end; returns those still running.
+fn wait_gone(pids: &std::collections::BTreeSet<u32>, limit: Duration) -> Vec<u32> {
+    let start = Instant::now();
+    loop {
+        let left = still_running(pids);
+        if left.is_empty() || start.elapsed() > limit {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) to the child this test started.
+    unsafe {
+        libc::kill(pid as i32, signal);
+    }
+}
+
+#[test]
+fn the_work_folder_is_private_and_holds_no_driver_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _, work_dir) = start_until_browser(&server, dir.path());
+    let mode = std::fs::metadata(&work_dir).unwrap().permissions().mode() & 0o777;
+    let files: Vec<String> = std::fs::read_dir(&work_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    signal(child.id(), libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(mode, 0o700, "{}", work_dir.display());
+    assert!(!files.iter().any(|f| f.contains("log")), "{files:?}");
+    assert_eq!(out.status.code(), Some(130));
+    assert!(!work_dir.exists(), "{} left behind", work_dir.display());
+}
+
+#[test]
+fn sigterm_and_sighup_end_the_run_like_ctrl_c_with_reports_and_no_browser_left() {
+    let server = server();
+    for (sig, code, name) in [
+        (libc::SIGTERM, 143, "SIGTERM"),
+        (libc::SIGHUP, 129, "SIGHUP"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (child, mut seen, work_dir) = start_until_browser(&server, dir.path());
+        let pid = child.id();
+        seen.extend(browser_processes(pid).into_iter().map(|(p, _)| p));
+        signal(pid, sig);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("interrupted ({name})")),
+            "{stderr}"
+        );
+        assert_eq!(
+            wait_gone(&seen, Duration::from_secs(5)),
+            Vec::<u32>::new(),
+            "{name}"
+        );
+        assert!(!work_dir.exists());
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["interrupted"], true, "{name}");
+        // Cases not started are skipped with the signal as the reason.
+        let reasons: Vec<String> = report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["reason"].as_str().map(String::from))
+            .collect();
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains(&format!("interrupted ({name})"))),
+            "{reasons:?}"
+        );
+        assert!(dir.path().join("junit.xml").exists());
+    }
+}
+
+#[test]
+fn a_second_signal_still_writes_the_reports_and_ends_the_browser() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let (child, mut seen, work_dir) = start_until_browser(&server, dir.path());
+    let pid = child.id();
+    seen.extend(browser_processes(pid).into_iter().map(|(p, _)| p));
+    signal(pid, libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(20));
+    signal(pid, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert_eq!(wait_gone(&seen, Duration::from_secs(5)), Vec::<u32>::new());
+    assert!(!work_dir.exists());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    assert!(dir.path().join("junit.xml").exists());
+}
+
+#[test]
+fn no_browser_survives_sigkill_of_smartcheck() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut seen, work_dir) = start_until_browser(&server, dir.path());
+    let pid = child.id();
+    seen.extend(browser_processes(pid).into_iter().map(|(p, _)| p));
+    assert!(seen.len() >= 2, "{seen:?}");
+    signal(pid, libc::SIGKILL);
+    let _ = child.wait();
+    assert_eq!(
+        wait_gone(&seen, Duration::from_secs(10)),
+        Vec::<u32>::new(),
+        "browser processes outlived SIGKILL"
+    );
+    let start = Instant::now();
+    while work_dir.exists() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!work_dir.exists(), "{} left behind", work_dir.display());
 }

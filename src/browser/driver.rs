@@ -14,7 +14,84 @@ use thirtyfour::prelude::*;
 /// Process groups of the chromedrivers this process started, for the last-resort kill.
 static LOCAL_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-/// Ends every chromedriver process group this process started (used when quitting at once).
+/// The watchdogs of the chromedrivers this process started, by process group: each ends its
+/// group and removes the work folder when this process dies without saying `done` (SIGKILL,
+/// a crash), which PR_SET_PDEATHSIG alone cannot do for Chromium (chromedriver's child).
+static WATCHDOGS: Mutex<Vec<(i32, std::process::ChildStdin)>> = Mutex::new(Vec::new());
+
+/// The watchdog: waits for a line on stdin; on `done` it leaves, on end of input (its parent
+/// is gone) it kills the process group and every process that names the work folder, and
+/// removes the folder. Both come from the environment, so that its own command line names
+/// neither. Signals a terminal or CI sends to smartcheck's group do not reach it (its own
+/// group) and are ignored anyway.
+const WATCHDOG_SCRIPT: &str = r#"trap '' INT TERM HUP
+IFS= read -r line
+[ "$line" = done ] && exit 0
+kill -KILL -- "-$SMARTCHECK_PGID" 2>/dev/null
+for round in 1 2 3; do
+  for p in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
+      *"$SMARTCHECK_WORK_DIR"*) kill -KILL "${p#/proc/}" 2>/dev/null ;;
+    esac
+  done
+  sleep 0.2
+done
+rm -rf -- "$SMARTCHECK_WORK_DIR"
+"#;
+
+/// Starts the watchdog of a chromedriver's process group (best effort: without `sh`, the
+/// in-process clean-up still runs on every exit but SIGKILL).
+fn start_watchdog(pgid: i32, work_dir: &Path) {
+    let spawned = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(WATCHDOG_SCRIPT)
+        .env("SMARTCHECK_PGID", pgid.to_string())
+        .env("SMARTCHECK_WORK_DIR", work_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            if let Some(stdin) = child.stdin.take() {
+                WATCHDOGS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((pgid, stdin));
+            }
+            // Reaped by a thread, so that it never lingers as a zombie of ours.
+            let _ = std::thread::Builder::new()
+                .name("smartcheck-watchdog-reaper".into())
+                .spawn(move || {
+                    let _ = child.wait();
+                });
+        }
+        Err(e) => tracing::warn!("cannot start the browser watchdog: {e}"),
+    }
+}
+
+/// Tells the watchdog of `pgid` (or every watchdog) that the clean-up is done.
+fn dismiss_watchdogs(pgid: Option<i32>) {
+    use std::io::Write;
+    let mut watchdogs = WATCHDOGS.lock().unwrap_or_else(|e| e.into_inner());
+    watchdogs.retain_mut(|(group, stdin)| {
+        if pgid.is_some_and(|p| p != *group) {
+            return true;
+        }
+        let _ = stdin.write_all(b"done\n");
+        false
+    });
+}
+
+/// The work folders of this process's browser pools, for the last-resort clean-up.
+static WORK_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The prefix of every work folder's name, followed by the owning process id.
+const WORK_DIR_PREFIX: &str = "smartcheck-browser-";
+
+/// Ends every chromedriver process group this process started and removes the work folders
+/// (used when quitting at once).
 pub fn kill_all_local_drivers() {
     let groups = std::mem::take(&mut *LOCAL_GROUPS.lock().unwrap_or_else(|e| e.into_inner()));
     for pgid in groups {
@@ -22,6 +99,51 @@ pub fn kill_all_local_drivers() {
         unsafe {
             libc::kill(-pgid, libc::SIGKILL);
         }
+    }
+    let dirs = std::mem::take(&mut *WORK_DIRS.lock().unwrap_or_else(|e| e.into_inner()));
+    for dir in dirs {
+        kill_marked(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    dismiss_watchdogs(None);
+}
+
+/// Removes the work folders that runs killed outright (SIGKILL) left in `parent`: those of
+/// this user whose process is gone. Their browsers died with them (PR_SET_PDEATHSIG).
+fn sweep_abandoned_work_dirs(parent: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    // SAFETY: getuid(2) has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix(WORK_DIR_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == uid);
+        if ours && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Creates the run's work folder, readable by this user only: browser profiles hold the
+/// session cookies of the server's sign-in.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -112,7 +234,7 @@ fn spawn_from_keeper(cmd: std::process::Command) -> std::io::Result<std::process
 pub struct BrowserPool {
     /// `--webdriver` from the command line: used for every target.
     remote_override: Option<String>,
-    /// Profiles and the chromedriver log live here (removed at shutdown).
+    /// Browser profiles and temporary files live here (mode 0700, removed at shutdown).
     work_dir: PathBuf,
     local: tokio::sync::Mutex<Option<Result<LocalDriver, String>>>,
     sessions: AtomicUsize,
@@ -125,11 +247,17 @@ pub struct Session {
 
 impl BrowserPool {
     pub fn new(remote_override: Option<String>) -> Self {
-        let work_dir = std::env::temp_dir().join(format!(
-            "smartcheck-browser-{}-{}",
+        let temp = std::env::temp_dir();
+        sweep_abandoned_work_dirs(&temp);
+        let work_dir = temp.join(format!(
+            "{WORK_DIR_PREFIX}{}-{}",
             std::process::id(),
             crate::smart::pkce::random_urlsafe(6)
         ));
+        WORK_DIRS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(work_dir.clone());
         BrowserPool {
             remote_override,
             work_dir,
@@ -204,6 +332,7 @@ impl BrowserPool {
 
     /// Ends the local chromedriver and every process in its group, and removes the profiles.
     pub async fn shutdown(&self) {
+        let mut dismissed = None;
         let mut local = self.local.lock().await;
         if let Some(Ok(mut d)) = local.take() {
             // SAFETY: signals the process group created for this chromedriver.
@@ -226,6 +355,7 @@ impl BrowserPool {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .retain(|g| *g != d.pgid);
+            dismissed = Some(d.pgid);
         }
         // A Chromium caught starting up may fork a helper (a zygote) while the first sweep
         // runs: sweep until none is left, for at most two seconds.
@@ -234,6 +364,13 @@ impl BrowserPool {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = std::fs::remove_dir_all(&self.work_dir);
+        WORK_DIRS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|d| d != &self.work_dir);
+        if let Some(pgid) = dismissed {
+            dismiss_watchdogs(Some(pgid));
+        }
     }
 }
 
@@ -271,7 +408,7 @@ fn kill_marked(marker: &Path) -> usize {
 }
 
 async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
-    std::fs::create_dir_all(work_dir)
+    create_private_dir(work_dir)
         .map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
     let mut last = String::new();
     for _ in 0..3 {
@@ -280,12 +417,9 @@ async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
             .map_err(|e| format!("no free loopback port: {e}"))?
             .port();
         let mut cmd = std::process::Command::new("chromedriver");
+        // Without `--allowed-ips` chromedriver listens on loopback only. No `--log-path`:
+        // its log records every typed value (passwords) and every URL (codes).
         cmd.arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .arg(format!(
-                "--log-path={}",
-                work_dir.join("chromedriver.log").display()
-            ))
             // Chromium's own temporary folders go to the work folder, removed at shutdown.
             .env("TMPDIR", work_dir)
             .stdin(std::process::Stdio::null())
@@ -312,6 +446,7 @@ async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(pgid);
+        start_watchdog(pgid, work_dir);
         let url = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         for _ in 0..100 {
@@ -339,6 +474,11 @@ async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
         }
         let _ = child.kill();
         let _ = child.wait();
+        LOCAL_GROUPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|g| *g != pgid);
+        dismiss_watchdogs(Some(pgid));
     }
     Err(last)
 }

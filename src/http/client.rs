@@ -123,7 +123,7 @@ impl HttpClient {
             &self.fresh
         };
         let interrupted = || Failure {
-            text: "interrupted (Ctrl-C) before the server answered".to_string(),
+            text: format!("{} before the server answered", crate::interrupt::reason()),
             closed_unanswered: false,
         };
         let mut outcome = tokio::select! {

@@ -106,7 +106,10 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         c.skipped
     ));
     if report.interrupted {
-        out.push_str("smartcheck: interrupted (Ctrl-C): cases not run are reported as skipped\n");
+        out.push_str(&format!(
+            "smartcheck: {}: cases not run are reported as skipped\n",
+            crate::interrupt::reason()
+        ));
     }
     if !written.is_empty() {
         out.push_str(&format!("reports: {}\n", written.join(", ")));

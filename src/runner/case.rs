@@ -203,12 +203,12 @@ pub async fn run_case(
     for step in &case.steps {
         if settings.cancel.is_cancelled() {
             let verdict = Verdict::Skipped {
-                reason: "interrupted (Ctrl-C)".to_string(),
+                reason: crate::interrupt::reason(),
             };
             report.steps.push(step_report(
                 step,
                 StepState::Skipped,
-                Some("interrupted (Ctrl-C)".into()),
+                Some(crate::interrupt::reason()),
                 &verdict,
             ));
             continue;

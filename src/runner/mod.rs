@@ -117,18 +117,72 @@ fn arguments(selection: &Selection) -> Arguments {
     args
 }
 
+/// The cases finished so far, in plan order, and when the run began: what a report is made
+/// of, also one written halfway (a second interrupt).
+pub struct Progress {
+    started_at: String,
+    start: Instant,
+    cases: Mutex<Vec<(usize, CaseReport)>>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            start: Instant::now(),
+            cases: Mutex::default(),
+        }
+    }
+}
+
+impl Progress {
+    fn push(&self, order: usize, case: CaseReport) {
+        self.cases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((order, case));
+    }
+
+    /// The report of the cases finished so far (not redacted; writers redact).
+    pub fn report(&self, targets: &[Arc<TargetRun>], interrupted: bool, strict: bool) -> RunReport {
+        let mut cases = self.cases.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        cases.sort_by_key(|(order, _)| *order);
+        let cases: Vec<CaseReport> = cases.into_iter().map(|(_, c)| c).collect();
+        RunReport {
+            format: REPORT_FORMAT,
+            version: REPORT_VERSION,
+            smartcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: self.started_at.clone(),
+            finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            duration_ms: self.start.elapsed().as_millis() as u64,
+            interrupted,
+            strict,
+            targets: targets
+                .iter()
+                .map(|t| TargetInfo {
+                    name: t.target.name.clone(),
+                    fhir_base: t.target.fhir_base_str(),
+                    file: t.target.file.clone(),
+                    discovery_from_target: t.target.discovery.keys().cloned().collect(),
+                })
+                .collect(),
+            summary: RunReport::summarize(&cases),
+            cases,
+        }
+    }
+}
+
 /// Runs the plan with libtest-mimic's console output, and returns the report (not redacted;
-/// writers redact). With `list`, prints the names and returns `None`.
+/// writers redact). Each finished case goes into `progress` as it ends. With `list`, prints
+/// the names and returns `None`.
 pub fn execute(
     runtime: &tokio::runtime::Runtime,
     targets: &[Arc<TargetRun>],
     planned: Vec<Planned>,
     selection: &Selection,
     settings: RunSettings,
+    progress: Arc<Progress>,
 ) -> Option<RunReport> {
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let start = Instant::now();
-    let collected: Arc<Mutex<Vec<(usize, CaseReport)>>> = Arc::default();
     let trials: Vec<Trial> = planned
         .into_iter()
         .enumerate()
@@ -136,7 +190,7 @@ pub fn execute(
             let case = &item.suite.cases[item.case_index];
             let name = case_name(&item.run.target, &item.suite, case);
             let handle = runtime.handle().clone();
-            let collected = collected.clone();
+            let progress = progress.clone();
             let settings = settings.clone();
             Trial::ignorable_test(name, move || {
                 let report = if settings.cancel.is_cancelled() {
@@ -145,7 +199,7 @@ pub fn execute(
                         &item.run,
                         &item.suite,
                         case,
-                        "interrupted (Ctrl-C) before the case started",
+                        &format!("{} before the case started", crate::interrupt::reason()),
                     )
                 } else {
                     handle.block_on(case::run_case(
@@ -163,10 +217,7 @@ pub fn execute(
                     _ => None,
                 };
                 let reason = report.reason.clone().map(|r| settings.redactor.redact(&r));
-                collected
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((order, report));
+                progress.push(order, report);
                 match (outcome, message) {
                     (CaseOutcome::Skipped, _) => {
                         Ok(Completion::ignored_with(reason.unwrap_or_default()))
@@ -182,28 +233,5 @@ pub fn execute(
     if selection.list {
         return None;
     }
-    let mut cases = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
-    cases.sort_by_key(|(order, _)| *order);
-    let cases: Vec<CaseReport> = cases.into_iter().map(|(_, c)| c).collect();
-    Some(RunReport {
-        format: REPORT_FORMAT,
-        version: REPORT_VERSION,
-        smartcheck_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at,
-        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        duration_ms: start.elapsed().as_millis() as u64,
-        interrupted: settings.cancel.is_cancelled(),
-        strict: settings.strict,
-        targets: targets
-            .iter()
-            .map(|t| TargetInfo {
-                name: t.target.name.clone(),
-                fhir_base: t.target.fhir_base_str(),
-                file: t.target.file.clone(),
-                discovery_from_target: t.target.discovery.keys().cloned().collect(),
-            })
-            .collect(),
-        summary: RunReport::summarize(&cases),
-        cases,
-    })
+    Some(progress.report(targets, settings.cancel.is_cancelled(), settings.strict))
 }

@@ -328,7 +328,7 @@ async fn open_ehr_launch(
     )
     .await;
     let problem = match played {
-        Ok(ScreenOutcome::Cancelled) => return Err(ActionEnd::Skip("interrupted (Ctrl-C)".into())),
+        Ok(ScreenOutcome::Cancelled) => return Err(ActionEnd::Skip(crate::interrupt::reason())),
         Ok(_) => None,
         Err(failure) => Some(format!(
             "the EHR screen step {} could not be played: {}",
@@ -345,7 +345,7 @@ async fn open_ehr_launch(
         return Ok(outcome);
     }
     if cancel.is_cancelled() {
-        return Err(ActionEnd::Skip("interrupted (Ctrl-C)".into()));
+        return Err(ActionEnd::Skip(crate::interrupt::reason()));
     }
     let (files, page) = session.capture(artifacts_dir, step_id).await;
     outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
@@ -552,7 +552,7 @@ impl Flow<'_> {
                 Ok(ScreenOutcome::Done) => {}
                 Ok(ScreenOutcome::Redirected) => break,
                 Ok(ScreenOutcome::Cancelled) => {
-                    return Err(ActionEnd::Skip("interrupted (Ctrl-C)".into()));
+                    return Err(ActionEnd::Skip(crate::interrupt::reason()));
                 }
                 Err(failure) => {
                     let reason = format!(

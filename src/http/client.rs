@@ -50,8 +50,10 @@ pub struct HttpClient {
     fresh: reqwest::Client,
     max_response_bytes: u64,
     request_timeout: std::time::Duration,
-    /// The target's own headers, sent with every request.
+    /// The target's own headers, sent with every request to an origin allowed credentials.
     default_headers: Vec<(String, String)>,
+    /// Which origins may receive the target's credentials.
+    guard: std::sync::Arc<super::CredentialGuard>,
 }
 
 impl HttpClient {
@@ -69,6 +71,7 @@ impl HttpClient {
                 .iter()
                 .map(|(n, v)| (n.clone(), v.expose_secret().to_string()))
                 .collect(),
+            guard: std::sync::Arc::new(target.credential_guard()),
         })
     }
 
@@ -102,7 +105,22 @@ impl HttpClient {
     pub async fn send(&self, request: OutgoingRequest, cancel: &CancellationToken) -> Exchange {
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let start = Instant::now();
-        let mut headers = self.default_headers.clone();
+        let allowed = reqwest::Url::parse(&request.url)
+            .map(|u| self.guard.allows(&u))
+            .unwrap_or(true);
+        let mut headers = if allowed {
+            self.default_headers.clone()
+        } else {
+            Vec::new()
+        };
+        let withheld = (!allowed && !self.default_headers.is_empty()).then(|| {
+            let names: Vec<&str> = self.default_headers.iter().map(|(n, _)| n.as_str()).collect();
+            format!(
+                "the target's headers ({}) were not sent: this origin is not among those allowed the target's credentials ({}); list it under `credential-origins` in the target if it should get them",
+                names.join(", "),
+                self.guard.describe()
+            )
+        });
         for (name, value) in &request.headers {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
             headers.push((name.clone(), value.clone()));
@@ -113,6 +131,26 @@ impl HttpClient {
             headers: headers.clone(),
             body: request.body.clone(),
         };
+        if !allowed {
+            let carried = self
+                .guard
+                .carried(&request.url, &headers, request.body.as_deref());
+            if !carried.is_empty() {
+                return Exchange {
+                    request: recorded,
+                    response: None,
+                    error: Some(format!(
+                        "not sent: the request carries {} and its origin is not among those allowed the target's credentials ({}); list it under `credential-origins` in the target if it should get them",
+                        carried.join(" and "),
+                        self.guard.describe()
+                    )),
+                    started_at,
+                    duration_ms: 0,
+                    retried_after: None,
+                    withheld,
+                };
+            }
+        }
         let idempotent = matches!(
             request.method.to_ascii_uppercase().as_str(),
             "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
@@ -152,6 +190,7 @@ impl HttpClient {
             started_at,
             duration_ms,
             retried_after,
+            withheld,
         }
     }
 

@@ -42,6 +42,10 @@ pub struct Exchange {
     /// the first connection closed before any byte of an answer came back: the first error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retried_after: Option<String>,
+    /// Set when the target's headers were left out because the request's origin may not
+    /// receive the target's credentials: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
 }
 
 impl RecordedResponse {
@@ -163,6 +167,7 @@ impl Exchange {
             started_at: self.started_at.clone(),
             duration_ms: self.duration_ms,
             retried_after: self.retried_after.as_deref().map(|e| redactor.redact(e)),
+            withheld: self.withheld.clone(),
         }
     }
 
@@ -174,6 +179,9 @@ impl Exchange {
             out.push_str(&format!(
                 "! sent again on a new connection after the first closed without an answer: {first}\n"
             ));
+        }
+        if let Some(why) = &self.withheld {
+            out.push_str(&format!("! {why}\n"));
         }
         for (n, v) in &self.request.headers {
             out.push_str(&format!("> {n}: {v}\n"));

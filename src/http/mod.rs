@@ -1,7 +1,9 @@
 //! HTTP transport: one recording client per target.
 
 pub mod client;
+pub mod credentials;
 pub mod exchange;
 
 pub use client::{ClientError, HttpClient, OutgoingRequest};
+pub use credentials::CredentialGuard;
 pub use exchange::{Exchange, RecordedRequest, RecordedResponse};

@@ -1185,6 +1185,19 @@ fn parse_target(
         &expand(&raw.fhir_base),
         "the FHIR base URL, like `https://ehr.example.org/fhir`",
     );
+    let credential_origins: Vec<url::Url> = raw
+        .credential_origins
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            http_url(
+                &mut p,
+                &format!("credential-origins[{i}]"),
+                &expand(o),
+                "an origin that may receive the target's credentials, like `https://auth.example.org`",
+            )
+        })
+        .collect();
     if !(1..=2).contains(&raw.smart_version) {
         p.at_value(
             "smart-version",
@@ -1496,6 +1509,7 @@ fn parse_target(
             .other_fhir_base
             .as_deref()
             .map(|b| expand(b).trim_end_matches('/').to_string()),
+        credential_origins,
         tls: super::target::Tls {
             ca_file: raw.tls.ca_file.as_deref().map(in_dir),
             insecure: raw.tls.insecure,

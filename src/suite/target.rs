@@ -122,6 +122,13 @@ pub struct TargetFile {
     /// target's base must not work there.
     #[serde(default)]
     pub other_fhir_base: Option<String>,
+    /// Origins (`https://auth.example.org`, with a port where it is not the default) that may
+    /// receive the target's credentials (its `headers`, the initial access token, static
+    /// client secrets, `secrets`) besides those it gets by default: the FHIR base's origin,
+    /// the origins of the other URLs this file names and the hosts of `browser.allow-hosts`.
+    /// An endpoint discovery names on any other origin gets no credential.
+    #[serde(default)]
+    pub credential_origins: Vec<String>,
 }
 
 /// One header sent instead of client authentication; the value is a secret.
@@ -484,6 +491,8 @@ pub struct Target {
     pub client_jwks_url: Option<String>,
     /// Another FHIR base of the same authorization server.
     pub other_fhir_base: Option<String>,
+    /// Origins allowed to receive the target's credentials (see [`Target::credential_guard`]).
+    pub credential_origins: Vec<url::Url>,
     /// Extra authorization request parameters, `${ENV}` resolved.
     pub authorize_params: Vec<(String, String)>,
 }
@@ -561,6 +570,58 @@ impl Target {
             }
         }
         out
+    }
+
+    /// Where the target's credentials may go, and which they are: the FHIR base's origin, the
+    /// origins of every other URL this file names (endpoints, the EHR, the second FHIR base),
+    /// `credential-origins`, and the hosts of `browser.allow-hosts`.
+    pub fn credential_guard(&self) -> crate::http::CredentialGuard {
+        let mut urls: Vec<String> = vec![self.fhir_base.to_string()];
+        urls.extend(self.credential_origins.iter().map(|u| u.to_string()));
+        urls.extend(self.registration_endpoint.iter().cloned());
+        urls.extend(self.other_fhir_base.iter().cloned());
+        urls.extend(self.debug_token_endpoint.iter().cloned());
+        urls.extend(self.debug_introspect_endpoint.iter().cloned());
+        urls.extend(
+            self.discovery
+                .values()
+                .filter_map(|v| v.as_str().map(String::from)),
+        );
+        if let Some(ehr) = &self.ehr_launch {
+            urls.push(ehr.url.clone());
+            urls.extend(ehr.fhir_base.iter().cloned());
+        }
+        let mut guard = crate::http::CredentialGuard::new(
+            urls.iter().map(String::as_str),
+            &self.browser.allow_hosts,
+        );
+        for (name, value) in &self.headers {
+            guard.own(format!("the target header `{name}`"), value.expose_secret());
+        }
+        if let Some(token) = &self.initial_access_token {
+            guard.own("the initial access token", token.expose_secret());
+        }
+        for (kind, clients) in [
+            ("static client", &self.clients),
+            ("other static client", &self.other_clients),
+        ] {
+            for (method, client) in clients {
+                if let Some(secret) = &client.client_secret {
+                    let label = format!("the client secret of {kind} `{method}`");
+                    guard.own_basic(label, &client.client_id, &Secret::new(secret.as_str()));
+                }
+            }
+        }
+        for (name, value) in &self.secrets {
+            guard.own(format!("the target secret `{name}`"), value.expose_secret());
+        }
+        if let Some((name, value)) = &self.introspection_auth {
+            guard.own(
+                format!("the introspection header `{name}`"),
+                value.expose_secret(),
+            );
+        }
+        guard
     }
 
     /// The static clients' `client_secret_basic` credentials: (client_id, secret).

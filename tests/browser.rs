@@ -2,6 +2,9 @@
 //! chromedriver or Chromium outlives a run (also one interrupted with Ctrl-C), and what the
 //! browser types and receives (the password, the authorization code) never reaches a report.
 
+mod common;
+
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -427,7 +430,7 @@ fn zero_size_check_boxes_are_reached_by_pointer_or_script_and_extra_params_are_s
     assert_eq!(out.status.code(), Some(1), "{console}");
     assert!(
         console.contains(
-            r##"authorize[1] check "#agree" could not be played: the element is not visible"##
+            r##"authorize[1] check "#agree" could not be played: timed out after 1s waiting for "#agree": the element is not visible"##
         ),
         "{console}"
     );
@@ -706,4 +709,82 @@ fn no_browser_survives_sigkill_of_smartcheck() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!work_dir.exists(), "{} left behind", work_dir.display());
+}
+
+/// A server whose sign-in page never finishes loading: discovery and registration answer,
+/// the authorization endpoint sends the start of a page and then nothing.
+fn stalled_page_server(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+    _: SocketAddr,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match path {
+        "/fhir/.well-known/smart-configuration" => axum::Json(serde_json::json!({
+            "issuer": format!("http://{own}"),
+            "authorization_endpoint": format!("http://{own}/authorize"),
+            "token_endpoint": format!("http://{own}/token"),
+            "registration_endpoint": format!("http://{own}/register"),
+            "capabilities": ["launch-standalone", "client-public"],
+            "code_challenge_methods_supported": ["S256"],
+        }))
+        .into_response(),
+        "/register" => {
+            let mut client: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            client["client_id"] = "stalled-app".into();
+            (axum::http::StatusCode::CREATED, axum::Json(client)).into_response()
+        }
+        "/authorize" => {
+            use futures_util::StreamExt;
+            let start = futures_util::stream::once(async {
+                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"<html><body><p>Loading"))
+            });
+            let body = axum::body::Body::from_stream(start.chain(futures_util::stream::pending()));
+            ([("content-type", "text/html")], body).into_response()
+        }
+        _ => (axum::http::StatusCode::NOT_FOUND, "not here").into_response(),
+    }
+}
+
+#[test]
+fn a_page_that_never_loads_times_out_with_the_targets_step_timeout_and_says_so() {
+    let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let stalled = common::recorder("127.0.0.1", stalled_page_server, placeholder);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target.yaml");
+    std::fs::write(
+        &target,
+        format!(
+            "name: stalled\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\nbrowser:\n  step-timeout: 2s\n  redirect-timeout: 1s\n  sign-in:\n    - fill: \"#username\"\n      value: someone\n",
+            stalled.addr
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target"])
+        .arg(&target)
+        .args([
+            "--suite",
+            "suites/smart-app-launch.yaml",
+            "--color",
+            "never",
+            "--exact",
+        ])
+        .arg("stalled::smart-app-launch::standalone-public")
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    let report = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    assert!(
+        report.contains("the screen step sign-in[0] fill \\\"#username\\\" could not be played: timed out after 2s waiting for \\\"#username\\\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("(before that: timed out after 2s waiting for http://"),
+        "{report}"
+    );
 }

@@ -3,71 +3,20 @@
 //! receives neither the headers nor the initial access token, and the report says why. Listing
 //! the other origin under `credential-origins` lets them through (so the test can fail).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use common::{recorder, Log, Recorder};
 
 const API_KEY: &str = "key/+=\"&<%-api-0123456789";
 const INITIAL_TOKEN: &str = "iat/+=\"&<%-initial-0123456789";
 
-/// Every request one server received, as text (method, URI, headers, body).
-type Log = Arc<Mutex<Vec<String>>>;
-
-/// How a recorder answers: (path, its own address, the other server's address).
-type Answer = fn(&str, SocketAddr, SocketAddr) -> Response;
-
-struct Recorder {
-    addr: SocketAddr,
-    log: Log,
-    _runtime: tokio::runtime::Runtime,
-}
-
-/// A server on `ip` that records every request and answers with `answer(path, own address)`.
-fn recorder(ip: &str, answer: Answer, other: SocketAddr) -> Recorder {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let log: Log = Arc::default();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(format!("{ip}:0")))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = (log.clone(), addr, other, answer);
-    async fn handle(
-        State((log, own, other, answer)): State<(Log, SocketAddr, SocketAddr, Answer)>,
-        method: Method,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Response {
-        let mut text = format!("{method} {uri}\n");
-        for (n, v) in &headers {
-            text.push_str(&format!("{n}: {}\n", String::from_utf8_lossy(v.as_bytes())));
-        }
-        text.push_str(&String::from_utf8_lossy(&body));
-        log.lock().unwrap().push(text);
-        answer(uri.path(), own, other)
-    }
-    let app = axum::Router::new().fallback(handle).with_state(state);
-    runtime.spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Recorder {
-        addr,
-        log,
-        _runtime: runtime,
-    }
-}
-
 /// The FHIR server: discovery names the authorization and registration endpoints at `other`.
-fn fhir_server(path: &str, own: SocketAddr, other: SocketAddr) -> Response {
+fn fhir_server(path: &str, _: &str, own: SocketAddr, other: SocketAddr) -> Response {
     let elsewhere = |p: &str| format!("http://{other}{p}");
     match path {
         "/fhir/.well-known/smart-configuration" => axum::Json(serde_json::json!({
@@ -88,7 +37,7 @@ fn fhir_server(path: &str, own: SocketAddr, other: SocketAddr) -> Response {
 }
 
 /// The other host: refuses everything (what matters is what it was sent).
-fn other_server(_: &str, _: SocketAddr, _: SocketAddr) -> Response {
+fn other_server(_: &str, _: &str, _: SocketAddr, _: SocketAddr) -> Response {
     (
         StatusCode::BAD_REQUEST,
         axum::Json(serde_json::json!({"error": "invalid_request"})),

@@ -164,6 +164,9 @@ const CHROMIUM_ARGS: &[&str] = &[
 /// Where a session's browser may go: the names it may resolve (besides loopback), names it
 /// reaches at other hosts, and extra Chromium flags.
 pub struct Network<'a> {
+    /// How long a page may take to load (the target's `step-timeout`): no WebDriver command
+    /// waits longer for a page, and `goto` gives up after it.
+    pub page_timeout: Duration,
     pub hosts: &'a [String],
     pub host_map: &'a std::collections::BTreeMap<String, String>,
     pub extra_args: &'a [String],
@@ -243,6 +246,7 @@ pub struct BrowserPool {
 /// One browser session, held by one case.
 pub struct Session {
     pub(crate) driver: WebDriver,
+    page_timeout: Duration,
 }
 
 impl BrowserPool {
@@ -327,7 +331,15 @@ impl BrowserPool {
             .connect()
             .await
             .map_err(|e| format!("cannot start a browser session at {url}: {e}"))?;
-        Ok(Session { driver })
+        // Chromium's own page-load wait (300 s by default) would hold every command issued
+        // while a page loads.
+        let page_timeout = network.page_timeout.max(Duration::from_secs(1));
+        let _ = driver.set_page_load_timeout(page_timeout).await;
+        let _ = driver.set_script_timeout(page_timeout).await;
+        Ok(Session {
+            driver,
+            page_timeout,
+        })
     }
 
     /// Ends the local chromedriver and every process in its group, and removes the profiles.
@@ -484,11 +496,24 @@ async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
 }
 
 impl Session {
+    /// Opens `url` and waits for it to load, for at most the page timeout.
     pub async fn goto(&self, url: &str) -> Result<(), String> {
-        self.driver
-            .goto(url)
-            .await
-            .map_err(|e| format!("the browser could not open {url}: {e}"))
+        let limit = self.page_timeout + Duration::from_secs(2);
+        match tokio::time::timeout(limit, self.driver.goto(url)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if !e.to_string().to_ascii_lowercase().contains("timeout") => {
+                Err(format!("the browser could not open {url}: {e}"))
+            }
+            _ => Err(format!(
+                "timed out after {} waiting for {url} to load (target `browser.step-timeout`)",
+                humantime::format_duration(self.page_timeout)
+            )),
+        }
+    }
+
+    /// The page timeout (the target's `step-timeout`).
+    pub fn page_timeout(&self) -> Duration {
+        self.page_timeout
     }
 
     pub async fn current_url(&self) -> Option<String> {
@@ -533,6 +558,7 @@ mod tests {
             [("cdn.example.org".to_string(), "127.0.0.2".to_string())].into();
         let hosts = vec!["login.example.org".to_string()];
         let network = Network {
+            page_timeout: Duration::from_secs(5),
             hosts: &hosts,
             host_map: &map,
             extra_args: &[],

@@ -31,6 +31,24 @@ pub struct StepFailure {
     pub reason: String,
 }
 
+/// What a step waits for: its selector, or the URL pattern of `wait-for-url`.
+fn what(step: &ScreenStep) -> String {
+    match (&step.wait_for_url, selector_of(step)) {
+        (Some(pattern), _) => format!("a page URL matching /{pattern}/"),
+        (None, Some(selector)) => format!("{selector:?}"),
+        (None, None) => "nothing".into(),
+    }
+}
+
+fn selector_of(step: &ScreenStep) -> Option<&String> {
+    step.fill
+        .as_ref()
+        .or(step.click.as_ref())
+        .or(step.select.as_ref())
+        .or(step.check.as_ref())
+        .or(step.wait_for.as_ref())
+}
+
 fn describe(screen: &str, index: usize, step: &ScreenStep) -> String {
     let (action, target) = if let Some(s) = &step.fill {
         ("fill", s)
@@ -65,8 +83,18 @@ pub async fn play(
         }
         let timeout = step.timeout.unwrap_or(default_timeout);
         let label = describe(screen, index, step);
+        // The step polls within `timeout`; one WebDriver command stuck on a page that never
+        // loads must not hold it longer.
+        let bounded = tokio::time::timeout(
+            timeout + Duration::from_secs(2),
+            play_step(session, step, timeout, redirected),
+        );
         let result = tokio::select! {
-            r = play_step(session, step, timeout, redirected) => r,
+            r = bounded => r.unwrap_or_else(|_| Err(format!(
+                "timed out after {} waiting for {} (the browser did not answer)",
+                humantime::format_duration(timeout),
+                what(step)
+            ))),
             _ = cancel.cancelled() => return Ok(ScreenOutcome::Cancelled),
         };
         match result {
@@ -119,7 +147,7 @@ async fn element(
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(format!(
-                "{last} within {} (page: {})",
+                "timed out after {} waiting for {selector:?}: {last} (page: {})",
                 humantime::format_duration(timeout),
                 session.current_url().await.unwrap_or_default()
             ));
@@ -147,20 +175,14 @@ async fn play_step(
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(format!(
-                    "the page URL {url} did not match /{pattern}/ in time"
+                    "timed out after {} waiting for a page URL matching /{pattern}/ (the page is at {url})",
+                    humantime::format_duration(timeout)
                 ));
             }
             tokio::time::sleep(POLL).await;
         }
     }
-    let selector = step
-        .fill
-        .as_ref()
-        .or(step.click.as_ref())
-        .or(step.select.as_ref())
-        .or(step.check.as_ref())
-        .or(step.wait_for.as_ref())
-        .ok_or("the step has no action")?;
+    let selector = selector_of(step).ok_or("the step has no action")?;
     let reach = step.click.is_some() || step.check.is_some();
     let any = reach && step.via != ClickVia::Webdriver;
     let Some(el) = element(session, selector, timeout, redirected, any).await? else {

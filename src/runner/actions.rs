@@ -238,6 +238,7 @@ impl CaseState {
             }
             let b = &run.target.browser;
             let network = browser::Network {
+                page_timeout: b.step_timeout,
                 hosts: &hosts,
                 host_map: &b.host_map,
                 extra_args: &b.chromium_args,

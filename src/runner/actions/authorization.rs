@@ -315,7 +315,7 @@ async fn open_ehr_launch(
     let ehr = ehr_launch_of(run)?;
     let cancel = &settings.cancel;
     let url = ehr_launch_url(ehr, &listener.launch_uri());
-    session.goto(&url).await.map_err(ActionEnd::Error)?;
+    let slow = open_page(session, &url, cancel).await?;
     let mut outcome = LaunchOutcome::default();
     let launched = || listener.has(listener::LAUNCH_PATH);
     let played = browser::screens::play(
@@ -331,8 +331,12 @@ async fn open_ehr_launch(
         Ok(ScreenOutcome::Cancelled) => return Err(ActionEnd::Skip(crate::interrupt::reason())),
         Ok(_) => None,
         Err(failure) => Some(format!(
-            "the EHR screen step {} could not be played: {}",
-            failure.step, failure.reason
+            "the EHR screen step {} could not be played: {}{}",
+            failure.step,
+            failure.reason,
+            slow.as_deref()
+                .map(|s| format!(" (before that: {s})"))
+                .unwrap_or_default()
         )),
     };
     let timeout = target.browser.redirect_timeout + target.browser.step_timeout;
@@ -518,7 +522,7 @@ impl Flow<'_> {
                 listener.serve_page(&pkce::random_urlsafe(9), page)
             }
         };
-        session.goto(&open).await.map_err(ActionEnd::Error)?;
+        let slow = open_page(session, &open, cancel).await?;
         let redirect_paths = [listener.callback_path(), listener::UNREGISTERED_PATH];
         let redirected = || redirect_paths.iter().any(|p| listener.has(p));
         let screens: Vec<(&str, &[crate::suite::target::ScreenStep])> =
@@ -556,8 +560,12 @@ impl Flow<'_> {
                 }
                 Err(failure) => {
                     let reason = format!(
-                        "the screen step {} could not be played: {}",
-                        failure.step, failure.reason
+                        "the screen step {} could not be played: {}{}",
+                        failure.step,
+                        failure.reason,
+                        slow.as_deref()
+                            .map(|s| format!(" (before that: {s})"))
+                            .unwrap_or_default()
                     );
                     if self.action.expect_refusal {
                         outcome.stopped = Some(reason);
@@ -590,6 +598,24 @@ impl Flow<'_> {
         // Leave the browser on a blank page, so the next authorization starts clean.
         let _ = session.goto("about:blank").await;
         Ok(outcome)
+    }
+}
+
+/// Opens a page in the browser. A page that has not finished loading within the page timeout
+/// is no error by itself (its form may work while a script or an image still loads): the
+/// screens poll for their elements, and the note returned goes into their failure message.
+async fn open_page(
+    session: &Session,
+    url: &str,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Option<String>, ActionEnd> {
+    tokio::select! {
+        opened = session.goto(url) => match opened {
+            Ok(()) => Ok(None),
+            Err(e) if e.starts_with("timed out") => Ok(Some(e)),
+            Err(e) => Err(ActionEnd::Error(e)),
+        },
+        _ = cancel.cancelled() => Err(ActionEnd::Skip(crate::interrupt::reason())),
     }
 }
 

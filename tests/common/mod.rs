@@ -1,0 +1,63 @@
+//! Test servers written for one behaviour each: a recorder on a loopback address that keeps
+//! every request it gets and answers as a function of the path.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+
+/// Every request one server received, as text (method, URI, headers, body).
+pub type Log = Arc<Mutex<Vec<String>>>;
+
+/// How a recorder answers: (path, request body, its own address, the other server's address).
+pub type Answer = fn(&str, &str, SocketAddr, SocketAddr) -> Response;
+
+#[allow(dead_code)] // `log` is read by some of the test binaries that include this module.
+pub struct Recorder {
+    pub addr: SocketAddr,
+    pub log: Log,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// A server on `ip` that records every request and answers with `answer`; `other` is passed
+/// on to it (another server's address).
+pub fn recorder(ip: &str, answer: Answer, other: SocketAddr) -> Recorder {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log: Log = Arc::default();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(format!("{ip}:0")))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = (log.clone(), addr, other, answer);
+    async fn handle(
+        State((log, own, other, answer)): State<(Log, SocketAddr, SocketAddr, Answer)>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let mut text = format!("{method} {uri}\n");
+        for (n, v) in &headers {
+            text.push_str(&format!("{n}: {}\n", String::from_utf8_lossy(v.as_bytes())));
+        }
+        text.push_str(&String::from_utf8_lossy(&body));
+        log.lock().unwrap().push(text);
+        answer(uri.path(), &String::from_utf8_lossy(&body), own, other)
+    }
+    let app = axum::Router::new().fallback(handle).with_state(state);
+    runtime.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Recorder {
+        addr,
+        log,
+        _runtime: runtime,
+    }
+}

@@ -130,6 +130,10 @@ pub fn skipped_case(run: &TargetRun, suite: &Suite, case: &Case, reason: &str) -
     report
 }
 
+/// What `{{ steps.ID.FIELD }}` may name: the fields of [`step_context`] (a step without an
+/// exchange has `json` only).
+pub const STEP_FIELDS: &[&str] = &["status", "headers", "body", "url", "duration-ms", "json"];
+
 /// What suites read as `{{ steps.ID... }}` after a step ran.
 fn step_context(exchange: &Exchange) -> Value {
     let Some(response) = &exchange.response else {
@@ -576,5 +580,45 @@ async fn act(
     ActionResult {
         end: Some(ActionEnd::Error("the step has no action".into())),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::RecordedRequest;
+
+    #[test]
+    fn a_step_context_has_exactly_the_fields_templates_may_name() {
+        let exchange = Exchange {
+            request: RecordedRequest {
+                method: "GET".into(),
+                url: "http://127.0.0.1/fhir/metadata".into(),
+                headers: vec![],
+                body: None,
+            },
+            response: Some(RecordedResponse {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: "{}".into(),
+                body_bytes: 2,
+            }),
+            error: None,
+            started_at: String::new(),
+            duration_ms: 1,
+            retried_after: None,
+            withheld: None,
+        };
+        let context = step_context(&exchange);
+        let mut keys: Vec<&str> = context
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut known = STEP_FIELDS.to_vec();
+        known.sort_unstable();
+        assert_eq!(keys, known);
     }
 }

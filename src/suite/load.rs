@@ -292,12 +292,43 @@ impl<'a> Problems<'a> {
                                 .add_expected(format!("a step that runs earlier: {listed}"))
                                 .add_help_opt(hint);
                             }
-                            Some(_) => {}
+                            Some(_) => {
+                                if let Some(field) = expr.path.get(2) {
+                                    self.known_name(
+                                        path,
+                                        expr.offset,
+                                        field,
+                                        crate::runner::case::STEP_FIELDS,
+                                        "step result field",
+                                    );
+                                }
+                            }
+                        }
+                    } else if expr.path[0] == "target" {
+                        if let Some(key) = expr.path.get(1) {
+                            self.known_name(
+                                path,
+                                expr.offset,
+                                key,
+                                super::target::CONTEXT_KEYS,
+                                "target field",
+                            );
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Reports `name` at a template expression unless it is one of `known`.
+    fn known_name(&mut self, path: &str, offset: usize, name: &str, known: &[&str], what: &str) {
+        if known.contains(&name) {
+            return;
+        }
+        let hint = did_you_mean(name, known.iter().copied());
+        self.inside_value(path, offset, format!("no {what} `{name}`"))
+            .add_expected(format!("one of {}", known.join(", ")))
+            .add_help_opt(hint);
     }
 }
 
@@ -1651,6 +1682,24 @@ fn static_clients(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_target_context_key_is_one_templates_may_name() {
+        let text = "name: t\nfhir-base: https://ehr.example.org/fhir\ndebug-token-endpoint: https://ehr.example.org/debug/token\ndebug-introspect-endpoint: https://ehr.example.org/debug/introspect\nintrospection-scope: system/*.rs\nother-fhir-base: https://ehr.example.org/other\n";
+        let target = parse_target("t.yaml", text, &|_| None).unwrap_or_else(|e| panic!("{e:?}"));
+        let context = target.context();
+        let keys: Vec<&str> = context
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut known = super::super::target::CONTEXT_KEYS.to_vec();
+        known.sort_unstable();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, known);
+    }
 
     #[test]
     fn kebab_ids() {

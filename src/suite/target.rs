@@ -131,6 +131,23 @@ pub struct TargetFile {
     pub credential_origins: Vec<String>,
 }
 
+/// Every key of a target's template context ([`Target::context`]): what `{{ target.KEY }}` may
+/// name. Optional ones are absent from targets that do not set them.
+pub const CONTEXT_KEYS: &[&str] = &[
+    "name",
+    "fhir-base",
+    "smart-version",
+    "read-scope",
+    "ehr-fhir-base",
+    "origin",
+    "supports",
+    "vars",
+    "debug-token-endpoint",
+    "debug-introspect-endpoint",
+    "introspection-scope",
+    "other-fhir-base",
+];
+
 /// One header sent instead of client authentication; the value is a secret.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -637,7 +654,7 @@ impl Target {
             .collect()
     }
 
-    /// What suites read as `{{ target.* }}` (no secrets).
+    /// What suites read as `{{ target.* }}` (no secrets); every key is in [`CONTEXT_KEYS`].
     pub fn context(&self) -> serde_json::Value {
         let mut context = serde_json::json!({
             "name": self.name,

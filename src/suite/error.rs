@@ -74,9 +74,12 @@ impl fmt::Display for LoadError {
         if let Some(source) = &self.source_line {
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
-            let source = source.replace('\t', " ");
-            let col = self.column.max(1) - 1;
-            let width = caret_width(&source, col);
+            let source: String = source
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            let (source, col) = window(&source, self.column.max(1) - 1);
+            let width = caret_width(&source, col).min(SHOWN_LINE_CHARS);
             writeln!(f, "{pad} |")?;
             writeln!(f, "{gutter} | {source}")?;
             writeln!(f, "{pad} | {}{}", " ".repeat(col), "^".repeat(width))?;
@@ -89,6 +92,30 @@ impl fmt::Display for LoadError {
         }
         Ok(())
     }
+}
+
+/// The most characters of a source line shown; a longer line is shown around the column.
+const SHOWN_LINE_CHARS: usize = 120;
+
+/// The part of `line` shown for column `col` (0-based, in characters), and the column in it.
+fn window(line: &str, col: usize) -> (String, usize) {
+    let count = line.chars().count();
+    if count <= SHOWN_LINE_CHARS {
+        return (line.to_string(), col);
+    }
+    let start = col.saturating_sub(SHOWN_LINE_CHARS / 3).min(count);
+    let end = (start + SHOWN_LINE_CHARS).min(count);
+    let mut shown = String::new();
+    let mut shift = 0;
+    if start > 0 {
+        shown.push('…');
+        shift = 1;
+    }
+    shown.extend(line.chars().skip(start).take(end - start));
+    if end < count {
+        shown.push('…');
+    }
+    (shown, col - start + shift)
 }
 
 /// The width of the token that starts at `col`: up to a `:` that ends a key, or whitespace.
@@ -132,6 +159,18 @@ mod tests {
             shown,
             "error: unknown key `titel`\n  --> s.yaml:3:5\n  |\n3 |   - titel: y\n  |     ^^^^^\n  = expected: one of `id`, `title`\n  = help: did you mean `title`?\n"
         );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_column() {
+        let text = format!("suite: {}x{}\n", "[".repeat(500), "]".repeat(500));
+        let err = LoadError::new("s.yaml", &text, (1, 508), "here");
+        let shown = err.to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(lines[3].chars().count() < 130, "{}", lines[3]);
+        let source_col = lines[3].chars().position(|c| c == 'x').unwrap();
+        let caret_col = lines[4].chars().position(|c| c == '^').unwrap();
+        assert_eq!(source_col, caret_col, "{shown}");
     }
 
     #[test]

@@ -24,19 +24,131 @@ pub enum Loaded {
     Target(Box<Target>),
 }
 
-/// Reads a file as UTF-8 text.
+/// The largest suite or target file read (the biggest built-in suite is a few hundred
+/// kilobytes); a larger one, or an endless one such as `/dev/zero`, is refused unread.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The deepest nesting of `[` / `{` flow collections accepted: the YAML parser's time grows
+/// with the square of it.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// Reads a file as UTF-8 text (a byte order mark is dropped), at most [`MAX_FILE_BYTES`].
 fn read(path: &Path) -> Result<String, Vec<LoadError>> {
+    use std::io::Read;
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let cannot = |e: std::io::Error| {
         vec![LoadError::whole_file(
             &file,
             format!("cannot read the file: {e}"),
         )]
+    };
+    let handle = std::fs::File::open(path).map_err(cannot)?;
+    if handle.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(vec![LoadError::whole_file(
+            &file,
+            "cannot read the file: it is a directory",
+        )]);
+    }
+    let mut bytes = Vec::new();
+    handle
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(vec![LoadError::whole_file(
+            &file,
+            format!(
+                "the file is larger than {} MiB; suite and target files are far smaller",
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        )]);
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..offset]).into_owned();
+        let line = valid.matches('\n').count() + 1;
+        let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        vec![LoadError::whole_file(
+            &file,
+            format!("the file is not UTF-8 text (line {line}, column {column}, byte {offset})"),
+        )]
     })?;
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text);
     if text.trim().is_empty() {
         return Err(vec![LoadError::whole_file(&file, "the file is empty")]);
     }
+    if let Some((line, column)) = too_deep(&text) {
+        return Err(vec![LoadError::new(
+            &file,
+            &text,
+            (line, column),
+            format!("`[` / `{{` nested more than {MAX_FLOW_DEPTH} deep"),
+        )]);
+    }
     Ok(text)
+}
+
+/// Where flow collections first nest deeper than [`MAX_FLOW_DEPTH`] (1-based line and
+/// column), outside quoted strings and comments.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    if !text.contains(['[', '{']) {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut previous = '\n';
+    let mut in_comment = false;
+    let (mut line, mut column) = (1usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        column += 1;
+        if c == '\n' {
+            line += 1;
+            column = 0;
+            in_comment = false;
+            previous = c;
+            continue;
+        }
+        if in_comment {
+            continue;
+        }
+        match quote {
+            Some('\'') if c == '\'' => {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    column += 1;
+                } else {
+                    quote = None;
+                }
+            }
+            Some('"') if c == '\\' => {
+                chars.next();
+                column += 1;
+            }
+            Some('"') if c == '"' => quote = None,
+            Some(_) => {}
+            None => match c {
+                '#' if previous.is_whitespace() => in_comment = true,
+                // A quoted scalar starts a token (`it's` is plain text).
+                '\'' | '"' if previous.is_whitespace() || matches!(previous, '[' | '{' | ',') => {
+                    quote = Some(c)
+                }
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Some((line, column));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        previous = c;
+    }
+    None
 }
 
 /// Loads a suite or a target, telling them apart by the top-level `suite` key.
@@ -171,6 +283,30 @@ fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// The longest id or name accepted: case names (`target::suite::case`) stay readable, and the
+/// console's column of names stays within what a formatter can pad.
+pub const MAX_ID_CHARS: usize = 100;
+
+/// What is wrong with an id or name (kebab-case, at most [`MAX_ID_CHARS`]), shown as
+/// "`ID` PROBLEM" with a long id cut short.
+fn id_problem(id: &str) -> Option<String> {
+    let count = id.chars().count();
+    let shown = if count > 40 {
+        format!("{}…", id.chars().take(40).collect::<String>())
+    } else {
+        id.to_string()
+    };
+    if !is_kebab(id) {
+        Some(format!("`{shown}` is not kebab-case"))
+    } else if count > MAX_ID_CHARS {
+        Some(format!(
+            "`{shown}` is longer than {MAX_ID_CHARS} characters ({count})"
+        ))
+    } else {
+        None
+    }
+}
+
 fn is_kebab(id: &str) -> bool {
     !id.is_empty()
         && id
@@ -242,13 +378,10 @@ impl<'a> Problems<'a> {
     }
 
     fn id(&mut self, path: &str, id: &str, what: &str) {
-        if !is_kebab(id) {
-            self.at_value(
-                &format!("{path}.id"),
-                format!("{what} id `{id}` is not kebab-case"),
-            )
+        if let Some(problem) = id_problem(id) {
+            self.at_value(&format!("{path}.id"), format!("{what} id {problem}"))
             .add_expected(
-                "lowercase letters, digits and single `-`, like `token-response-cache-control`",
+                "lowercase letters, digits and single `-`, at most 100 characters, like `token-response-cache-control`",
             );
         }
     }
@@ -342,12 +475,9 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
         index: PositionIndex::build(text),
         errors: Vec::new(),
     };
-    if !is_kebab(&suite.suite) {
-        p.at_value(
-            "suite",
-            format!("suite id `{}` is not kebab-case", suite.suite),
-        )
-        .add_expected("lowercase letters, digits and single `-`, like `smart-discovery`");
+    if let Some(problem) = id_problem(&suite.suite) {
+        p.at_value("suite", format!("suite id {problem}"))
+        .add_expected("lowercase letters, digits and single `-`, at most 100 characters, like `smart-discovery`");
     }
     if suite.spec.major().is_none() {
         p.at_value(
@@ -387,11 +517,8 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
     let mut check_ids: BTreeMap<String, String> = BTreeMap::new();
     let suite_groups = suite.groups.clone();
     for (name, checks) in &suite_groups {
-        if !is_kebab(name) {
-            p.at_key(
-                &format!("groups.{name}"),
-                format!("group name `{name}` is not kebab-case"),
-            );
+        if let Some(problem) = id_problem(name) {
+            p.at_key(&format!("groups.{name}"), format!("group name {problem}"));
         }
         if checks.is_empty() {
             p.at_key(
@@ -1203,12 +1330,11 @@ fn parse_target(
             f
         }
     };
-    if !is_kebab(&raw.name) {
-        p.at_value(
-            "name",
-            format!("target name `{}` is not kebab-case", raw.name),
-        )
-        .add_expected("lowercase letters, digits and single `-`, like `reference`");
+    if let Some(problem) = id_problem(&raw.name) {
+        p.at_value("name", format!("target name {problem}"))
+            .add_expected(
+            "lowercase letters, digits and single `-`, at most 100 characters, like `reference`",
+        );
     }
     let fhir_base = http_url(
         &mut p,
@@ -1699,6 +1825,27 @@ mod tests {
         let mut sorted = keys.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, known);
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_after_the_size_limit() {
+        let errors = load_suite(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            errors[0].message.contains("larger than 8 MiB"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn flow_nesting_is_counted_outside_quotes_and_comments_only() {
+        let deep = "[".repeat(65);
+        assert_eq!(too_deep(&format!("a: {deep}")), Some((1, 68)));
+        assert_eq!(too_deep(&format!("a: '{deep}'")), None);
+        assert_eq!(too_deep(&format!("a: \"{deep}\"")), None);
+        assert_eq!(too_deep(&format!("a: 1 # {deep}")), None);
+        // An apostrophe inside a word starts no quoted string.
+        assert_eq!(too_deep(&format!("a: it's {deep}")), Some((1, 73)));
+        assert_eq!(too_deep("a: [[1], {b: [2]}]"), None);
     }
 
     #[test]

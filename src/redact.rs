@@ -108,7 +108,11 @@ impl Redactor {
         }
     }
 
-    /// Masks every registered secret in free text, in every form it is registered with
+    /// Makes control characters visible (`\u{1b}`): a server's answer must not move the
+    /// cursor, recolour or rewrite a terminal, nor break an XML report. Line feeds and tabs
+    /// stay; a CR LF line end becomes a line feed.
+    ///
+    /// Then masks every registered secret in free text, in every form it is registered with
     /// (raw, URL-, form-, JSON-, XML-escaped), and any start of one that was cut short: a
     /// prefix of at least [`MIN_CUT_PREFIX`] bytes at the end of the text or before an
     /// ellipsis (text shortened for a report line).
@@ -129,10 +133,11 @@ impl Redactor {
                     .matcher(),
             }
         };
+        let text = printable(text);
         let Some(matcher) = matcher else {
-            return text.to_string();
+            return text.into_owned();
         };
-        let masked = matcher.replace_all(text, &vec![MASK; matcher.patterns_len()]);
+        let masked = matcher.replace_all(&text, &vec![MASK; matcher.patterns_len()]);
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         mask_cut_prefixes(&masked, &state.values)
     }
@@ -305,6 +310,26 @@ fn mask_json(value: &mut serde_json::Value) {
 /// The shortest start of a secret that is masked when the text was cut right after it.
 pub const MIN_CUT_PREFIX: usize = 8;
 
+/// `text` with control characters other than line feed and tab written as `\u{..}`.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let text = text.replace("\r\n", "\n");
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Every form a secret takes on its way to an output: raw; percent-encoded (as a URL query,
 /// path or userinfo, or a form body, with upper- or lower-case hex, once or twice); escaped
 /// inside a JSON string, a Rust `{:?}` string and XML text or attributes.
@@ -387,6 +412,16 @@ fn encoded_forms(value: &str) -> Vec<String> {
     forms.extend([json(value), debug(value), json(&json(value))]);
     forms.extend(xml(value));
     forms.extend(xml(&json(value)));
+    // Text is made printable before it is masked: a secret with control characters is
+    // matched in that form.
+    let shown: Vec<String> = forms
+        .iter()
+        .filter_map(|f| match printable(f) {
+            std::borrow::Cow::Owned(p) => Some(p),
+            std::borrow::Cow::Borrowed(_) => None,
+        })
+        .collect();
+    forms.extend(shown);
     forms.sort();
     forms.dedup();
     forms
@@ -568,6 +603,19 @@ mod tests {
         assert_eq!(r.redact("code-abcdef01 other"), "code-abcdef01 other");
         // Too short a start to mean anything.
         assert_eq!(r.redact("code-ab"), "code-ab");
+    }
+
+    #[test]
+    fn control_characters_are_made_visible_even_without_secrets() {
+        let r = Redactor::new();
+        assert_eq!(
+            r.redact("tok\u{1b}[2J\u{7}en\r\nline\rover\ttab"),
+            "tok\\u{1b}[2J\\u{7}en\nline\\u{d}over\ttab"
+        );
+        r.register_str("secret-token");
+        assert_eq!(r.redact("a\u{0}secret-token"), "a\\u{0}[redacted]");
+        r.register_str("tok\u{1b}[31m-with-escape");
+        assert_eq!(r.redact("x tok\u{1b}[31m-with-escape y"), "x [redacted] y");
     }
 
     #[test]

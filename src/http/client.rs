@@ -269,6 +269,10 @@ impl HttpClient {
         } else {
             format!(": {}", chain.join(": "))
         };
+        let lower_chain = chain.join(": ").to_ascii_lowercase();
+        if let Some(cause) = tls_cause(&lower_chain) {
+            return format!("{cause}{detail}");
+        }
         if error.is_timeout() {
             format!(
                 "no complete answer within {:?} (target `timeouts`){detail}",
@@ -276,12 +280,38 @@ impl HttpClient {
             )
         } else if error.is_connect() {
             format!("cannot connect{detail}")
+        } else if lower_chain.contains("reset by peer") {
+            format!("the server reset the connection before answering{detail}")
+        } else if lower_chain.contains("connection closed before message completed") {
+            format!("the server closed the connection without answering{detail}")
         } else if error.is_body() || error.is_decode() {
             format!("the response body could not be read{detail}")
         } else {
             format!("the request failed{detail}")
         }
     }
+}
+
+/// What a TLS failure means for the person running the check, from the error chain's text
+/// (rustls and hyper name the failures, not their usual causes).
+fn tls_cause(chain: &str) -> Option<String> {
+    let lower = chain.to_ascii_lowercase();
+    let cause = if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        "no TLS answer on this port: the URL says https, but the server speaks something else there (plain http?)"
+    } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        "the server's TLS certificate is not signed by an authority this machine trusts (self-signed, or a private CA): give that CA as the target's `tls.ca-file`"
+    } else if lower.contains("expired") {
+        "the server's TLS certificate has expired"
+    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        "the server's TLS certificate is not valid for this host name"
+    } else if lower.contains("notvalidyet") || lower.contains("not valid yet") {
+        "the server's TLS certificate is not valid yet"
+    } else if lower.contains("invalid http version") || lower.contains("invalid http response") {
+        "the answer is not HTTP: the server on this port speaks another protocol (if it is TLS, the URL should be https)"
+    } else {
+        return None;
+    };
+    Some(cause.to_string())
 }
 
 /// Why a request got no response.
@@ -328,4 +358,20 @@ fn closed_before_answer(error: &reqwest::Error) -> bool {
         source = s.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_cause;
+
+    #[test]
+    fn tls_failures_are_named_by_their_cause() {
+        let plain = "client error (Connect): received corrupt message of type InvalidContentType";
+        assert!(tls_cause(plain).unwrap().contains("plain http?"));
+        let self_signed = "client error (Connect): invalid peer certificate: UnknownIssuer";
+        assert!(tls_cause(self_signed).unwrap().contains("`tls.ca-file`"));
+        let expired = "invalid peer certificate: certificate expired: verification time 1, but certificate is not valid after 0";
+        assert!(tls_cause(expired).unwrap().contains("has expired"));
+        assert_eq!(tls_cause("connection refused"), None);
+    }
 }

@@ -499,6 +499,7 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
     let config = crate::reference::Config {
         faults,
         debug_endpoints: true,
+        password: None,
     };
     let server = match crate::reference::ReferenceServer::start("127.0.0.1", 0, config) {
         Ok(s) => s,
@@ -537,6 +538,7 @@ pub fn serve_reference(host: &str, port: u16, faults: &[String], debug_endpoints
     let config = crate::reference::Config {
         faults,
         debug_endpoints,
+        password: None,
     };
     let server = match crate::reference::ReferenceServer::start(host, port, config) {
         Ok(s) => s,

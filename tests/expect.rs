@@ -16,6 +16,7 @@ fn server(faults: &[&str]) -> ReferenceServer {
         Config {
             faults: Faults::parse(faults).unwrap(),
             debug_endpoints: false,
+            password: None,
         },
     )
     .unwrap()

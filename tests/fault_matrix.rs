@@ -66,6 +66,7 @@ fn run(target: Option<&str>, faults: &[&str], suites: &[String], skip: &[String]
         Config {
             faults: Faults::parse(faults).expect("known faults"),
             debug_endpoints: true,
+            password: None,
         },
     )
     .expect("server starts");
@@ -318,6 +319,7 @@ fn should_checks_fail_under_strict() {
         Config {
             faults: Faults::parse(&["response-types-no-code"]).unwrap(),
             debug_endpoints: true,
+            password: None,
         },
     )
     .unwrap();

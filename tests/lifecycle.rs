@@ -14,6 +14,7 @@ fn lifecycle_suites_pass_and_no_token_is_written() {
         Config {
             faults: Faults::none(),
             debug_endpoints: true,
+            password: None,
         },
     )
     .unwrap();

@@ -82,6 +82,7 @@ impl Probe {
             Config {
                 faults: Faults::parse(faults).unwrap(),
                 debug_endpoints: true,
+                password: None,
             },
         )
         .unwrap();

@@ -129,6 +129,7 @@ fn faulty_run(dir: &std::path::Path) -> (Output, ReferenceServer) {
             ])
             .unwrap(),
             debug_endpoints: true,
+            password: None,
         },
     )
     .unwrap();
@@ -271,6 +272,7 @@ fn server_issued_credentials_never_reach_the_reports() {
             faults: Faults::parse(&["registration-update-ignored", "registration-status-200"])
                 .unwrap(),
             debug_endpoints: false,
+            password: None,
         },
     )
     .unwrap();

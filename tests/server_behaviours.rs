@@ -21,6 +21,7 @@ fn server(faults: &[&str]) -> ReferenceServer {
         Config {
             faults: Faults::parse(faults).expect("known faults"),
             debug_endpoints: true,
+            password: None,
         },
     )
     .expect("server starts")

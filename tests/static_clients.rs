@@ -14,6 +14,7 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
         Config {
             faults: Faults::none(),
             debug_endpoints: false,
+            password: None,
         },
     )
     .unwrap();

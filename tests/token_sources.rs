@@ -14,6 +14,7 @@ fn server(debug_endpoints: bool) -> ReferenceServer {
         Config {
             faults: Faults::none(),
             debug_endpoints,
+            password: None,
         },
     )
     .expect("server starts")

@@ -25,6 +25,9 @@ pub struct Config {
     pub faults: Faults,
     /// Serve the S4S development endpoints `/oauth/debug/token` and `/oauth/debug/introspect`.
     pub debug_endpoints: bool,
+    /// Every user's password instead of the fixtures' `demo-password` (to test how awkward
+    /// passwords are typed and masked).
+    pub password: Option<String>,
 }
 
 /// What every handler reads.
@@ -179,7 +182,15 @@ impl ReferenceServer {
             origin: format!("http://{addr}"),
             faults: config.faults,
             store: Store::default(),
-            data: Data::fixtures(),
+            data: {
+                let mut data = Data::fixtures();
+                if let Some(password) = &config.password {
+                    for user in &mut data.users {
+                        user.password = password.clone();
+                    }
+                }
+                data
+            },
             http,
             signing_key,
         }));

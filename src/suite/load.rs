@@ -54,9 +54,15 @@ fn read(path: &Path) -> Result<String, Vec<LoadError>> {
         .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
+    text_of(&file, bytes)
+}
+
+/// The checks every file's bytes get before parsing: size, UTF-8, byte order mark, emptiness,
+/// flow nesting.
+fn text_of(file: &str, bytes: Vec<u8>) -> Result<String, Vec<LoadError>> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(vec![LoadError::whole_file(
-            &file,
+            file,
             format!(
                 "the file is larger than {} MiB; suite and target files are far smaller",
                 MAX_FILE_BYTES / (1024 * 1024)
@@ -69,7 +75,7 @@ fn read(path: &Path) -> Result<String, Vec<LoadError>> {
         let line = valid.matches('\n').count() + 1;
         let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         vec![LoadError::whole_file(
-            &file,
+            file,
             format!("the file is not UTF-8 text (line {line}, column {column}, byte {offset})"),
         )]
     })?;
@@ -78,17 +84,28 @@ fn read(path: &Path) -> Result<String, Vec<LoadError>> {
         .map(str::to_string)
         .unwrap_or(text);
     if text.trim().is_empty() {
-        return Err(vec![LoadError::whole_file(&file, "the file is empty")]);
+        return Err(vec![LoadError::whole_file(file, "the file is empty")]);
     }
     if let Some((line, column)) = too_deep(&text) {
         return Err(vec![LoadError::new(
-            &file,
+            file,
             &text,
             (line, column),
             format!("`[` / `{{` nested more than {MAX_FLOW_DEPTH} deep"),
         )]);
     }
     Ok(text)
+}
+
+/// Loads a suite or a target from bytes, as [`load_any`] does from a file named `file` (for
+/// the fuzz targets, and for files that do not come from disk).
+pub fn load_bytes(
+    file: &str,
+    bytes: Vec<u8>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Vec<LoadError>> {
+    let text = text_of(file, bytes)?;
+    load_text(file, &text, env)
 }
 
 /// Where flow collections first nest deeper than [`MAX_FLOW_DEPTH`] (1-based line and
@@ -157,15 +174,23 @@ pub fn load_any(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, Vec<LoadError>> {
     let text = read(path)?;
+    load_text(&path.display().to_string(), &text, env)
+}
+
+fn load_text(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Vec<LoadError>> {
     // A suite has `suite:` or `cases:` at the top level; tell by the text, so that a file
     // with a YAML syntax error still gets the right kind of error.
     let is_suite = text
         .lines()
         .any(|l| l.starts_with("suite:") || l.starts_with("cases:"));
     if is_suite {
-        parse_suite(&path.display().to_string(), &text).map(|s| Loaded::Suite(Box::new(s)))
+        parse_suite(file, text).map(|s| Loaded::Suite(Box::new(s)))
     } else {
-        parse_target(&path.display().to_string(), &text, env).map(|t| Loaded::Target(Box::new(t)))
+        parse_target(file, text, env).map(|t| Loaded::Target(Box::new(t)))
     }
 }
 

@@ -105,6 +105,12 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         c.errored,
         c.skipped
     ));
+    for target in report.targets.iter().filter(|t| t.tls_insecure) {
+        out.push_str(&format!(
+            "warning: {}\n",
+            crate::report::model::insecure_warning(&target.name)
+        ));
+    }
     if report.interrupted {
         out.push_str(&format!(
             "smartcheck: {}: cases not run are reported as skipped\n",

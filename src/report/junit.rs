@@ -20,6 +20,12 @@ pub fn to_xml(report: &RunReport) -> Result<String, ReportError> {
     for case in &report.cases {
         let mut suite = suite(case);
         if let Some(target) = report.targets.iter().find(|t| t.name == case.target) {
+            if target.tls_insecure {
+                suite.add_property((
+                    "tls",
+                    crate::report::model::insecure_warning(&target.name).as_str(),
+                ));
+            }
             if !target.discovery_from_target.is_empty() {
                 suite.add_property((
                     "discovery-from-target",

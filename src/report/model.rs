@@ -41,6 +41,15 @@ pub struct TargetInfo {
     /// field names).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub discovery_from_target: Vec<String>,
+    /// The target's `tls.insecure`: the server's TLS certificates were not verified, so no
+    /// verdict says the answers came from that server.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
+}
+
+/// What every report says of a target run with `tls.insecure: true`.
+pub fn insecure_warning(target: &str) -> String {
+    format!("target `{target}`: TLS certificates were not verified (`tls.insecure: true`): any server could have answered for it")
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -58,6 +58,9 @@ pub fn plan(targets: &[Arc<TargetRun>], suites: &[Arc<Suite>]) -> (Vec<Planned>,
     let mut notes = Vec::new();
     for run in targets {
         let version = run.target.smart_version;
+        if run.target.tls.insecure {
+            notes.push(crate::report::model::insecure_warning(&run.target.name));
+        }
         if !run.target.discovery.is_empty() {
             let keys: Vec<&str> = run.target.discovery.keys().map(String::as_str).collect();
             notes.push(format!(
@@ -164,6 +167,7 @@ impl Progress {
                     fhir_base: t.target.fhir_base_str(),
                     file: t.target.file.clone(),
                     discovery_from_target: t.target.discovery.keys().cloned().collect(),
+                    tls_insecure: t.target.tls.insecure,
                 })
                 .collect(),
             summary: RunReport::summarize(&cases),

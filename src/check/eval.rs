@@ -57,9 +57,17 @@ pub fn evaluate(check: &Check, response: &RecordedResponse, context: &Value) -> 
         return if status.accepts(response.status) {
             Evaluation::Matched
         } else {
+            // A redirect is not followed (a conformance check reads the answer it got): say
+            // where it pointed, so an off-host or looping redirect is seen for what it is.
+            let redirect = match response.header("location") {
+                Some(to) if (300..400).contains(&response.status) => {
+                    format!(" (a redirect to {to}, not followed)")
+                }
+                _ => String::new(),
+            };
             Evaluation::Mismatched(Mismatch {
                 expected: format!("status {}", status.describe()),
-                actual: format!("status {}", response.status),
+                actual: format!("status {}{redirect}", response.status),
             })
         };
     }

@@ -755,30 +755,21 @@ fn a_page_that_never_loads_times_out_with_the_targets_step_timeout_and_says_so()
     let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let stalled = common::recorder("127.0.0.1", stalled_page_server, placeholder);
     let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("target.yaml");
-    std::fs::write(
+    let target = format!(
+        "name: stalled\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\nbrowser:\n  step-timeout: 2s\n  redirect-timeout: 1s\n  sign-in:\n    - fill: \"#username\"\n      value: someone\n",
+        stalled.addr
+    );
+    let out = common::run_target(
+        dir.path(),
         &target,
-        format!(
-            "name: stalled\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\nbrowser:\n  step-timeout: 2s\n  redirect-timeout: 1s\n  sign-in:\n    - fill: \"#username\"\n      value: someone\n",
-            stalled.addr
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .args(["run", "--target"])
-        .arg(&target)
-        .args([
+        &[
             "--suite",
             "suites/smart-app-launch.yaml",
-            "--color",
-            "never",
             "--exact",
-        ])
-        .arg("stalled::smart-app-launch::standalone-public")
-        .arg("--report-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+            "stalled::smart-app-launch::standalone-public",
+        ],
+        &[],
+    );
     let console = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{console}");
     let report = std::fs::read_to_string(dir.path().join("results.json")).unwrap();

@@ -5,6 +5,8 @@
 //! suite, and each run must end within its timeouts, stay within bounded memory, name the
 //! cause, and write complete reports.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
@@ -284,23 +286,16 @@ fn check(behaviour: Behaviour) {
         Behaviour::TlsExpectedOnPlainPort => "https",
         _ => "http",
     };
-    let target = dir.path().join("target.yaml");
-    std::fs::write(
-        &target,
-        format!(
-            "name: hostile\nfhir-base: {scheme}://{addr}/fhir\ntimeouts:\n  connect: 2s\n  request: 2s\n"
-        ),
-    )
-    .unwrap();
+    let target = format!(
+        "name: hostile\nfhir-base: {scheme}://{addr}/fhir\ntimeouts:\n  connect: 2s\n  request: 2s\n"
+    );
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .args(["run", "--target"])
-        .arg(&target)
-        .args(["--suite", "suites/smart-discovery.yaml", "--color", "never"])
-        .arg("--report-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = common::run_target(
+        dir.path(),
+        &target,
+        &["--suite", "suites/smart-discovery.yaml"],
+        &[],
+    );
     let took = start.elapsed();
     let console = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();

@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -73,30 +72,16 @@ fn leaked(log: &Log) -> Vec<String> {
 
 fn run(fhir: &Recorder, extra: &str) -> (Option<i32>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("target.yaml");
-    std::fs::write(
+    let target = format!(
+        "name: elsewhere\nfhir-base: http://{}/fhir\nsmart-version: 2\nheaders:\n  x-api-key: ${{ORIGINS_API_KEY}}\ninitial-access-token: ${{ORIGINS_IAT}}\nregistration: dynamic\n{extra}",
+        fhir.addr
+    );
+    let out = common::run_target(
+        dir.path(),
         &target,
-        format!(
-            "name: elsewhere\nfhir-base: http://{}/fhir\nsmart-version: 2\nheaders:\n  x-api-key: ${{ORIGINS_API_KEY}}\ninitial-access-token: ${{ORIGINS_IAT}}\nregistration: dynamic\n{extra}",
-            fhir.addr
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .args(["run", "--target"])
-        .arg(&target)
-        .args([
-            "--suite",
-            "suites/smart-registration.yaml",
-            "--color",
-            "never",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .env("ORIGINS_API_KEY", API_KEY)
-        .env("ORIGINS_IAT", INITIAL_TOKEN)
-        .output()
-        .unwrap();
+        &["--suite", "suites/smart-registration.yaml"],
+        &[("ORIGINS_API_KEY", API_KEY), ("ORIGINS_IAT", INITIAL_TOKEN)],
+    );
     let report = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code(), report)

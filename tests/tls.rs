@@ -4,7 +4,8 @@
 //! console say the certificates were not verified.
 
 use std::net::SocketAddr;
-use std::process::Command;
+mod common;
+
 use std::sync::Arc;
 
 struct Served {
@@ -91,31 +92,22 @@ fn run(served: &Served, tls: &str) -> (String, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &served.ca_pem).unwrap();
-    let target = dir.path().join("target.yaml");
-    std::fs::write(
+    let target = format!(
+        "name: tls\nfhir-base: https://{}/fhir\ntimeouts:\n  connect: 2s\n  request: 5s\n{}",
+        served.addr,
+        tls.replace("CA_FILE", ca.to_str().unwrap())
+    );
+    let out = common::run_target(
+        dir.path(),
         &target,
-        format!(
-            "name: tls\nfhir-base: https://{}/fhir\ntimeouts:\n  connect: 2s\n  request: 5s\n{}",
-            served.addr,
-            tls.replace("CA_FILE", ca.to_str().unwrap())
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .args(["run", "--target"])
-        .arg(&target)
-        .args([
+        &[
             "--suite",
             "suites/smart-discovery.yaml",
-            "--color",
-            "never",
             "--exact",
-        ])
-        .arg("tls::smart-discovery::smart-configuration")
-        .arg("--report-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+            "tls::smart-discovery::smart-configuration",
+        ],
+        &[],
+    );
     let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     (

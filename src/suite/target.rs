@@ -546,15 +546,7 @@ impl Target {
         out.extend(self.initial_access_token.iter().cloned());
         // A password in a URL's userinfo (`https://user:pw@host/fhir`), decoded; the redactor
         // masks its encoded forms too.
-        let mut urls: Vec<String> = vec![self.fhir_base.to_string()];
-        urls.extend(self.registration_endpoint.iter().cloned());
-        urls.extend(self.debug_token_endpoint.iter().cloned());
-        urls.extend(self.debug_introspect_endpoint.iter().cloned());
-        urls.extend(
-            self.discovery
-                .values()
-                .filter_map(|v| v.as_str().map(String::from)),
-        );
+        let mut urls = self.urls_named();
         urls.extend(
             self.vars
                 .values()
@@ -589,10 +581,9 @@ impl Target {
         out
     }
 
-    /// Where the target's credentials may go, and which they are: the FHIR base's origin, the
-    /// origins of every other URL this file names (endpoints, the EHR, the second FHIR base),
-    /// `credential-origins`, and the hosts of `browser.allow-hosts`.
-    pub fn credential_guard(&self) -> crate::http::CredentialGuard {
+    /// Every URL this file names: the FHIR base, `credential-origins`, the endpoints, the
+    /// discovery values, the second FHIR base, the EHR's launch URL and base.
+    fn urls_named(&self) -> Vec<String> {
         let mut urls: Vec<String> = vec![self.fhir_base.to_string()];
         urls.extend(self.credential_origins.iter().map(|u| u.to_string()));
         urls.extend(self.registration_endpoint.iter().cloned());
@@ -608,6 +599,14 @@ impl Target {
             urls.push(ehr.url.clone());
             urls.extend(ehr.fhir_base.iter().cloned());
         }
+        urls
+    }
+
+    /// Where the target's credentials may go, and which they are: the FHIR base's origin, the
+    /// origins of every other URL this file names (endpoints, the EHR, the second FHIR base),
+    /// `credential-origins`, and the hosts of `browser.allow-hosts`.
+    pub fn credential_guard(&self) -> crate::http::CredentialGuard {
+        let urls = self.urls_named();
         let mut guard = crate::http::CredentialGuard::new(
             urls.iter().map(String::as_str),
             &self.browser.allow_hosts,

@@ -1,5 +1,8 @@
 //! Test servers written for one behaviour each: a recorder on a loopback address that keeps
-//! every request it gets and answers as a function of the path.
+//! every request it gets and answers as a function of the path, and a run of smartcheck on a
+//! target written for one test.
+// Each test binary that includes this module uses a part of it.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,7 +18,6 @@ pub type Log = Arc<Mutex<Vec<String>>>;
 /// How a recorder answers: (path, request body, its own address, the other server's address).
 pub type Answer = fn(&str, &str, SocketAddr, SocketAddr) -> Response;
 
-#[allow(dead_code)] // `log` is read by some of the test binaries that include this module.
 pub struct Recorder {
     pub addr: SocketAddr,
     pub log: Log,
@@ -60,4 +62,25 @@ pub fn recorder(ip: &str, answer: Answer, other: SocketAddr) -> Recorder {
         log,
         _runtime: runtime,
     }
+}
+
+/// Writes `target` (YAML) as `dir/target.yaml` and runs `smartcheck run` on it with `args`
+/// and `env`, the reports in `dir`, no colour.
+pub fn run_target(
+    dir: &std::path::Path,
+    target: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let path = dir.join("target.yaml");
+    std::fs::write(&path, target).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target"])
+        .arg(&path)
+        .args(["--color", "never", "--report-dir"])
+        .arg(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("smartcheck runs")
 }

@@ -1,5 +1,6 @@
 //! The browser in the loop: a broken consent step leaves a screenshot and the page source, no
-//! chromedriver or Chromium outlives a run (also one interrupted with Ctrl-C), and what the
+//! chromedriver or Chromium outlives a run (also one ended by Ctrl-C, SIGTERM, SIGHUP, a second
+//! signal or SIGKILL), page waits follow the target's timeouts, and what the
 //! browser types and receives (the password, the authorization code) never reaches a report.
 
 mod common;
@@ -301,50 +302,6 @@ fn no_browser_process_outlives_a_run_and_nothing_secret_is_written() {
 }
 
 #[test]
-fn ctrl_c_ends_the_browser_and_still_writes_the_reports() {
-    let server = server();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = command(
-        &server,
-        "fixtures/targets/reference.yaml",
-        dir.path(),
-        &["standalone"],
-    );
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let start = Instant::now();
-    // Wait until a Chromium is up, then interrupt.
-    while browser_processes(pid).len() < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no browser started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // SAFETY: SIGINT to the child this test started.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let left = browser_processes(pid);
-    assert!(left.is_empty(), "left behind: {left:?}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
-    assert_eq!(report["interrupted"], true);
-    assert!(dir.path().join("junit.xml").exists());
-}
-
-#[test]
 fn select_check_and_wait_for_url_steps_drive_the_screens() {
     let server = server();
     let dir = tempfile::tempdir().unwrap();
@@ -626,9 +583,10 @@ fn the_work_folder_is_private_and_holds_no_driver_log() {
 }
 
 #[test]
-fn sigterm_and_sighup_end_the_run_like_ctrl_c_with_reports_and_no_browser_left() {
+fn ctrl_c_sigterm_and_sighup_end_the_run_with_reports_and_no_browser_left() {
     let server = server();
     for (sig, code, name) in [
+        (libc::SIGINT, 130, "Ctrl-C"),
         (libc::SIGTERM, 143, "SIGTERM"),
         (libc::SIGHUP, 129, "SIGHUP"),
     ] {
@@ -649,11 +607,7 @@ fn sigterm_and_sighup_end_the_run_like_ctrl_c_with_reports_and_no_browser_left()
             Vec::<u32>::new(),
             "{name}"
         );
-        assert!(!work_dir.exists());
-        let report: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
-                .unwrap();
-        assert_eq!(report["interrupted"], true, "{name}");
+        let report = interrupted_report(dir.path(), &work_dir);
         // Cases not started are skipped with the signal as the reason.
         let reasons: Vec<String> = report["cases"]
             .as_array()
@@ -667,8 +621,18 @@ fn sigterm_and_sighup_end_the_run_like_ctrl_c_with_reports_and_no_browser_left()
                 .any(|r| r.contains(&format!("interrupted ({name})"))),
             "{reasons:?}"
         );
-        assert!(dir.path().join("junit.xml").exists());
     }
+}
+
+/// Checks what an interrupted run leaves: no work folder, both reports, `interrupted: true`;
+/// returns the JSON report.
+fn interrupted_report(dir: &Path, work_dir: &Path) -> serde_json::Value {
+    assert!(!work_dir.exists(), "{} left behind", work_dir.display());
+    assert!(dir.join("junit.xml").exists());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    report
 }
 
 #[test]
@@ -685,11 +649,7 @@ fn a_second_signal_still_writes_the_reports_and_ends_the_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert_eq!(wait_gone(&seen, Duration::from_secs(5)), Vec::<u32>::new());
-    assert!(!work_dir.exists());
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
-    assert_eq!(report["interrupted"], true);
-    assert!(dir.path().join("junit.xml").exists());
+    interrupted_report(dir.path(), &work_dir);
 }
 
 #[test]

@@ -1380,6 +1380,16 @@ fn parse_target(
             )
         })
         .collect();
+    if !(1024..=1 << 30).contains(&raw.max_response_bytes) {
+        p.at_value(
+            "max-response-bytes",
+            format!(
+                "{} bytes is out of range for the largest response body read",
+                raw.max_response_bytes
+            ),
+        )
+        .add_expected("from 1024 (1 KiB) to 1073741824 (1 GiB); the default is 5242880 (5 MiB)");
+    }
     if !(1..=2).contains(&raw.smart_version) {
         p.at_value(
             "smart-version",

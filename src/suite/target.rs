@@ -457,11 +457,23 @@ mod humantime_serde_compat {
         d: D,
     ) -> Result<std::time::Duration, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
+        let duration = humantime::parse_duration(&text).map_err(|e| {
             serde::de::Error::custom(format!(
                 "`{text}` is not a duration like `500ms`, `5s` or `1m`: {e}"
             ))
-        })
+        })?;
+        // Zero would fail every wait at once; a huge one overflows the clock arithmetic of the
+        // waits and would hang a run for good.
+        let (min, max) = (
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_secs(24 * 3600),
+        );
+        if duration < min || duration > max {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}` is out of range: a duration from 1ms to 24h"
+            )));
+        }
+        Ok(duration)
     }
 }
 

@@ -49,18 +49,44 @@ pub struct Redactor {
 #[derive(Default)]
 struct State {
     values: Vec<String>,
-    matcher: Option<Arc<aho_corasick::AhoCorasick>>,
+    matcher: Option<Arc<Matchers>>,
+}
+
+/// Built from the registered forms when first needed after a change.
+struct Matchers {
+    /// Every form, leftmost-longest: a secret containing another is masked whole.
+    whole: aho_corasick::AhoCorasick,
+    /// The first [`MIN_CUT_PREFIX`] bytes (to a character boundary) of every form longer than
+    /// that, for the starts of secrets cut short; `heads[i]` is pattern `i`'s form.
+    starts: aho_corasick::AhoCorasick,
+    heads: Vec<String>,
+    /// The longest form, in bytes: how far before a cut a secret can start.
+    longest: usize,
 }
 
 impl State {
-    fn matcher(&mut self) -> Option<Arc<aho_corasick::AhoCorasick>> {
+    fn matcher(&mut self) -> Option<Arc<Matchers>> {
         if self.matcher.is_none() && !self.values.is_empty() {
-            // Leftmost-longest: a secret containing another is masked whole.
-            self.matcher = aho_corasick::AhoCorasick::builder()
+            let whole = aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostLongest)
                 .build(&self.values)
-                .ok()
-                .map(Arc::new);
+                .ok()?;
+            let head = |v: &String| v.ceil_char_boundary(MIN_CUT_PREFIX);
+            let heads: Vec<String> = self
+                .values
+                .iter()
+                .filter(|v| v.len() > head(v))
+                .cloned()
+                .collect();
+            let starts =
+                aho_corasick::AhoCorasick::new(heads.iter().map(|v| &v[..head(v)])).ok()?;
+            let longest = self.values.iter().map(String::len).max().unwrap_or(0);
+            self.matcher = Some(Arc::new(Matchers {
+                whole,
+                starts,
+                heads,
+                longest,
+            }));
         }
         self.matcher.clone()
     }
@@ -137,9 +163,10 @@ impl Redactor {
         let Some(matcher) = matcher else {
             return text.into_owned();
         };
-        let masked = matcher.replace_all(&text, &vec![MASK; matcher.patterns_len()]);
-        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        mask_cut_prefixes(&masked, &state.values)
+        let masked = matcher
+            .whole
+            .replace_all(&text, &vec![MASK; matcher.whole.patterns_len()]);
+        mask_cut_prefixes(&masked, &matcher)
     }
 
     /// Whether a header carries credentials by its name alone.
@@ -427,26 +454,10 @@ fn encoded_forms(value: &str) -> Vec<String> {
     forms
 }
 
-/// The length of the longest start of `secret` (at least [`MIN_CUT_PREFIX`] bytes, short of
-/// the whole) that `before` ends with.
-fn cut_prefix_len(before: &str, secret: &str) -> Option<usize> {
-    let head = secret.get(..MIN_CUT_PREFIX)?;
-    let mut from = before.len().saturating_sub(secret.len());
-    while !before.is_char_boundary(from) {
-        from -= 1;
-    }
-    before[from..]
-        .match_indices(head)
-        .map(|(i, _)| from + i)
-        .find(|&start| secret.starts_with(&before[start..]))
-        .map(|start| before.len() - start)
-        .filter(|&k| k < secret.len())
-}
-
 /// Masks the start of a secret where text was cut right after it: at the end of `text`, or
-/// before an ellipsis (`…`) or a `[...` marker. Only those places are looked at, so
-/// the cost does not grow with the text.
-fn mask_cut_prefixes(text: &str, secrets: &[String]) -> String {
+/// before an ellipsis (`…`) or a `[...` marker. Only the stretch before each cut, as long as
+/// the longest secret, is searched, for the starts of all secrets at once.
+fn mask_cut_prefixes(text: &str, matchers: &Matchers) -> String {
     let mut cuts: Vec<usize> = vec![text.len()];
     for marker in ["…", "[..."] {
         cuts.extend(text.match_indices(marker).map(|(i, _)| i));
@@ -458,13 +469,23 @@ fn mask_cut_prefixes(text: &str, secrets: &[String]) -> String {
     for &cut in cuts.iter().rev() {
         let before = text[..cut].trim_end();
         let end = before.len();
-        let longest = secrets
-            .iter()
-            .filter_map(|secret| cut_prefix_len(before, secret))
-            .max();
-        if let Some(k) = longest {
-            if spans.last().is_none_or(|(start, _)| end <= *start) {
-                spans.push((end - k, end));
+        let mut from = end.saturating_sub(matchers.longest);
+        while !before.is_char_boundary(from) {
+            from -= 1;
+        }
+        // The earliest start of a secret that runs on to the cut (the longest piece).
+        let start = matchers
+            .starts
+            .find_overlapping_iter(&before[from..])
+            .map(|m| (from + m.start(), &matchers.heads[m.pattern().as_usize()]))
+            .filter(|(start, secret)| {
+                end - start < secret.len() && secret.starts_with(&before[*start..])
+            })
+            .map(|(start, _)| start)
+            .min();
+        if let Some(start) = start {
+            if spans.last().is_none_or(|(earlier, _)| end <= *earlier) {
+                spans.push((start, end));
             }
         }
     }

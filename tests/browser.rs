@@ -6,6 +6,8 @@
 mod common;
 
 use std::net::SocketAddr;
+
+use axum::response::IntoResponse;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -674,40 +676,113 @@ fn no_browser_survives_sigkill_of_smartcheck() {
     assert!(!work_dir.exists(), "{} left behind", work_dir.display());
 }
 
-/// A server whose sign-in page never finishes loading: discovery and registration answer,
-/// the authorization endpoint sends the start of a page and then nothing.
+/// Discovery and dynamic registration of a minimal server at `own`; `None` for other paths.
+fn discovery_and_registration(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+) -> Option<axum::response::Response> {
+    match path {
+        "/fhir/.well-known/smart-configuration" => Some(
+            axum::Json(serde_json::json!({
+                "issuer": format!("http://{own}"),
+                "authorization_endpoint": format!("http://{own}/authorize"),
+                "token_endpoint": format!("http://{own}/token"),
+                "registration_endpoint": format!("http://{own}/register"),
+                "capabilities": ["launch-standalone", "client-public"],
+                "code_challenge_methods_supported": ["S256"],
+            }))
+            .into_response(),
+        ),
+        "/register" => {
+            let mut client: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            client["client_id"] = "test-app".into();
+            Some((axum::http::StatusCode::CREATED, axum::Json(client)).into_response())
+        }
+        _ => None,
+    }
+}
+
+/// A server whose sign-in page never finishes loading: the authorization endpoint sends the
+/// start of a page and then nothing.
 fn stalled_page_server(
     path: &str,
     body: &str,
     own: SocketAddr,
     _: SocketAddr,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match path {
-        "/fhir/.well-known/smart-configuration" => axum::Json(serde_json::json!({
-            "issuer": format!("http://{own}"),
-            "authorization_endpoint": format!("http://{own}/authorize"),
-            "token_endpoint": format!("http://{own}/token"),
-            "registration_endpoint": format!("http://{own}/register"),
-            "capabilities": ["launch-standalone", "client-public"],
-            "code_challenge_methods_supported": ["S256"],
-        }))
-        .into_response(),
-        "/register" => {
-            let mut client: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-            client["client_id"] = "stalled-app".into();
-            (axum::http::StatusCode::CREATED, axum::Json(client)).into_response()
-        }
-        "/authorize" => {
-            use futures_util::StreamExt;
-            let start = futures_util::stream::once(async {
-                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"<html><body><p>Loading"))
-            });
-            let body = axum::body::Body::from_stream(start.chain(futures_util::stream::pending()));
-            ([("content-type", "text/html")], body).into_response()
-        }
-        _ => (axum::http::StatusCode::NOT_FOUND, "not here").into_response(),
+    if let Some(answer) = discovery_and_registration(path, body, own) {
+        return answer;
     }
+    if path != "/authorize" {
+        return (axum::http::StatusCode::NOT_FOUND, "not here").into_response();
+    }
+    use futures_util::StreamExt;
+    let start = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"<html><body><p>Loading"))
+    });
+    let body = axum::body::Body::from_stream(start.chain(futures_util::stream::pending()));
+    ([("content-type", "text/html")], body).into_response()
+}
+
+/// A server whose consent page never redirects: its approve button does nothing.
+fn dead_end_consent_server(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+    _: SocketAddr,
+) -> axum::response::Response {
+    if let Some(answer) = discovery_and_registration(path, body, own) {
+        return answer;
+    }
+    if path != "/authorize" {
+        return (axum::http::StatusCode::NOT_FOUND, "not here").into_response();
+    }
+    axum::response::Html(
+        "<html><body><h1>Allow access?</h1><button id=\"approve\" type=\"button\">Allow</button></body></html>",
+    )
+    .into_response()
+}
+
+#[test]
+fn a_consent_page_that_never_redirects_ends_within_the_redirect_timeout_with_a_screenshot() {
+    let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let server = common::recorder("127.0.0.1", dead_end_consent_server, placeholder);
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!(
+        "name: dead-end\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\nbrowser:\n  step-timeout: 2s\n  redirect-timeout: 1s\n  authorize:\n    - click: \"#approve\"\n",
+        server.addr
+    );
+    let out = common::run_target(
+        dir.path(),
+        &target,
+        &[
+            "--suite",
+            "suites/smart-app-launch.yaml",
+            "--exact",
+            "dead-end::smart-app-launch::standalone-public",
+        ],
+        &[],
+    );
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    assert!(
+        console.contains("no redirect to the redirect_uri (the browser stopped at http://"),
+        "{console}"
+    );
+    let shots: Vec<_> = std::fs::read_dir(dir.path().join("artifacts"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|case| {
+            std::fs::read_dir(case.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|f| f.path().extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert!(!shots.is_empty(), "no screenshot of the dead end");
 }
 
 #[test]

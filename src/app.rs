@@ -256,6 +256,19 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     if let Err(e) = runtime.block_on(async { interrupt_watch(cancel.clone(), partial) }) {
         eprintln!("warning: cannot watch for signals ({e}); Ctrl-C and SIGTERM end the run without reports");
     }
+    // The TLS of https targets, for the reports (a failure here is the checks' to report).
+    if !options.selection.list {
+        for run in &runs {
+            match runtime.block_on(crate::http::tls::probe(&run.target)) {
+                Some(Ok(facts)) => {
+                    eprintln!("note: {}", facts.describe(&run.target.name));
+                    let _ = run.tls.set(facts);
+                }
+                Some(Err(e)) => eprintln!("note: target `{}`: no TLS facts: {e}", run.target.name),
+                None => {}
+            }
+        }
+    }
     let browser = Arc::new(BrowserPool::new(options.webdriver.clone()));
     let settings = RunSettings {
         strict: options.strict,

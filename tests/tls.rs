@@ -16,7 +16,16 @@ struct Served {
 
 /// An https server on loopback whose certificate (for 127.0.0.1) is signed by a new CA, valid
 /// now or expired; it answers every request with a small smart-configuration.
-fn https_server(expired: bool) -> Served {
+/// How long the server's certificate is valid.
+enum Validity {
+    /// rcgen's default: until 4096.
+    Long,
+    Expired,
+    /// Expires this many days from now.
+    Days(i64),
+}
+
+fn https_server(validity: Validity) -> Served {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -26,9 +35,18 @@ fn https_server(expired: bool) -> Served {
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    match validity {
+        Validity::Long => {}
+        Validity::Expired => {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        Validity::Days(days) => {
+            use chrono::Datelike;
+            let end = chrono::Utc::now() + chrono::Duration::days(days);
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(end.year(), end.month() as u8, end.day() as u8);
+        }
     }
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -130,7 +148,7 @@ fn status_verdict(json: &str) -> String {
 
 #[test]
 fn a_certificate_from_an_unknown_ca_is_refused_with_the_fix_named_and_accepted_with_ca_file() {
-    let served = https_server(false);
+    let served = https_server(Validity::Long);
     let (console, json, _) = run(&served, "");
     assert_eq!(status_verdict(&json), "errored", "{console}");
     assert!(
@@ -144,7 +162,7 @@ fn a_certificate_from_an_unknown_ca_is_refused_with_the_fix_named_and_accepted_w
 
 #[test]
 fn an_expired_certificate_is_named_as_such() {
-    let served = https_server(true);
+    let served = https_server(Validity::Expired);
     let (console, json, _) = run(&served, "tls:\n  ca-file: CA_FILE\n");
     assert_eq!(status_verdict(&json), "errored", "{console}");
     assert!(
@@ -155,7 +173,7 @@ fn an_expired_certificate_is_named_as_such() {
 
 #[test]
 fn insecure_tls_works_and_every_output_says_so() {
-    let served = https_server(true);
+    let served = https_server(Validity::Expired);
     let (console, json, junit) = run(&served, "tls:\n  insecure: true\n");
     assert_eq!(status_verdict(&json), "passed", "{console}");
     let warning = "TLS certificates were not verified (`tls.insecure: true`)";
@@ -169,4 +187,30 @@ fn insecure_tls_works_and_every_output_says_so() {
         junit.contains("TLS certificates were not verified"),
         "{junit}"
     );
+}
+
+#[test]
+fn the_tls_version_and_certificate_validity_are_reported_and_a_near_expiry_warned() {
+    let served = https_server(Validity::Long);
+    let (console, json, junit) = run(&served, "tls:\n  ca-file: CA_FILE\n");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let tls = &report["targets"][0]["tls"];
+    assert_eq!(tls["version"], "TLSv1.3", "{json}");
+    assert!(tls["days_left"].as_i64().unwrap() > 365 * 100, "{tls}");
+    assert!(junit.contains("tls-version"), "{junit}");
+    assert!(!console.contains("expires in"), "{console}");
+
+    let served = https_server(Validity::Days(5));
+    let (console, json, _) = run(&served, "tls:\n  ca-file: CA_FILE\n");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let days = report["targets"][0]["tls"]["days_left"].as_i64().unwrap();
+    assert!((4..=5).contains(&days), "{days}");
+    assert!(
+        console.contains(&format!(
+            "warning: target `tls`: the TLS certificate expires in {days} days"
+        )),
+        "{console}"
+    );
+    // A fact, not a verdict: the check of the answer still passes.
+    assert_eq!(status_verdict(&json), "passed", "{console}");
 }

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod credentials;
 pub mod exchange;
+pub mod tls;
 
 pub use client::{ClientError, HttpClient, OutgoingRequest};
 pub use credentials::CredentialGuard;

@@ -105,6 +105,15 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         c.errored,
         c.skipped
     ));
+    for target in &report.targets {
+        if let Some(warning) = target
+            .tls
+            .as_ref()
+            .and_then(|t| t.expiry_warning(&target.name))
+        {
+            out.push_str(&format!("warning: {warning}\n"));
+        }
+    }
     for target in report.targets.iter().filter(|t| t.tls_insecure) {
         out.push_str(&format!(
             "warning: {}\n",

@@ -20,6 +20,10 @@ pub fn to_xml(report: &RunReport) -> Result<String, ReportError> {
     for case in &report.cases {
         let mut suite = suite(case);
         if let Some(target) = report.targets.iter().find(|t| t.name == case.target) {
+            if let Some(facts) = &target.tls {
+                suite.add_property(("tls-version", facts.version.as_str()));
+                suite.add_property(("tls-certificate-not-after", facts.not_after.as_str()));
+            }
             if target.tls_insecure {
                 suite.add_property((
                     "tls",

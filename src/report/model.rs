@@ -45,6 +45,9 @@ pub struct TargetInfo {
     /// verdict says the answers came from that server.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls_insecure: bool,
+    /// The TLS version and certificate validity of an https target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::http::tls::TlsFacts>,
 }
 
 /// What every report says of a target run with `tls.insecure: true`.

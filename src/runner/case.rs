@@ -23,6 +23,8 @@ pub struct TargetRun {
     pub client: HttpClient,
     /// Taken by a case while it listens on the target's fixed redirect URI port.
     pub listener_lock: Arc<tokio::sync::Mutex<()>>,
+    /// What a TLS handshake found before the cases ran (https targets).
+    pub tls: std::sync::OnceLock<crate::http::tls::TlsFacts>,
 }
 
 impl TargetRun {
@@ -31,6 +33,7 @@ impl TargetRun {
             target,
             client,
             listener_lock: Arc::default(),
+            tls: std::sync::OnceLock::new(),
         }
     }
 }

@@ -168,6 +168,7 @@ impl Progress {
                     file: t.target.file.clone(),
                     discovery_from_target: t.target.discovery.keys().cloned().collect(),
                     tls_insecure: t.target.tls.insecure,
+                    tls: t.tls.get().cloned(),
                 })
                 .collect(),
             summary: RunReport::summarize(&cases),

@@ -102,6 +102,43 @@ fn chromedrivers(pid: u32) -> Vec<(u32, String)> {
     found
 }
 
+/// The local addresses (hex, as in /proc/net/tcp and tcp6) on which the chromedriver of
+/// smartcheck process `pid` listens.
+fn driver_listen_addresses(pid: u32) -> Vec<String> {
+    let mut ports = Vec::new();
+    for (driver, _) in chromedrivers(pid) {
+        let cmdline = std::fs::read(format!("/proc/{driver}/cmdline")).unwrap_or_default();
+        for arg in String::from_utf8_lossy(&cmdline).split('\0') {
+            if let Some(port) = arg
+                .strip_prefix("--port=")
+                .and_then(|p| p.parse::<u16>().ok())
+            {
+                ports.push(format!("{port:04X}"));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address (ADDR:PORT), remote, state (0A = LISTEN)
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                continue;
+            };
+            if let Some((address, port)) = local.split_once(':') {
+                if *state == "0A" && ports.iter().any(|p| p == port) {
+                    found.push(address.to_string());
+                }
+            }
+        }
+    }
+    found
+}
+
 /// Which of `pids` still run (zombies count as gone).
 fn still_running(pids: &std::collections::BTreeSet<u32>) -> Vec<u32> {
     pids.iter()
@@ -565,11 +602,12 @@ fn signal(pid: u32, signal: i32) {
 }
 
 #[test]
-fn the_work_folder_is_private_and_holds_no_driver_log() {
+fn the_work_folder_is_private_holds_no_driver_log_and_the_driver_listens_on_loopback() {
     use std::os::unix::fs::PermissionsExt;
     let server = server();
     let dir = tempfile::tempdir().unwrap();
     let (child, _, work_dir) = start_until_browser(&server, dir.path());
+    let listening = driver_listen_addresses(child.id());
     let mode = std::fs::metadata(&work_dir).unwrap().permissions().mode() & 0o777;
     let files: Vec<String> = std::fs::read_dir(&work_dir)
         .unwrap()
@@ -580,6 +618,16 @@ fn the_work_folder_is_private_and_holds_no_driver_log() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(mode, 0o700, "{}", work_dir.display());
     assert!(!files.iter().any(|f| f.contains("log")), "{files:?}");
+    assert!(
+        !listening.is_empty(),
+        "chromedriver's listening socket not found"
+    );
+    for address in &listening {
+        assert!(
+            address == "0100007F" || address == "00000000000000000000000001000000",
+            "chromedriver listens on {address} (hex, /proc/net/tcp), not loopback: {listening:?}"
+        );
+    }
     assert_eq!(out.status.code(), Some(130));
     assert!(!work_dir.exists(), "{} left behind", work_dir.display());
 }

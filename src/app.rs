@@ -370,19 +370,36 @@ fn interrupt_watch(
     cancel: CancellationToken,
     partial: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    // A signal the parent set to be ignored stays ignored: `nohup` ignores SIGHUP, and a
+    // shell ignores SIGINT for the jobs it starts in the background.
+    let watch = |kind: SignalKind, number: i32| -> std::io::Result<Option<Signal>> {
+        if crate::interrupt::ignored_at_start(number) {
+            Ok(None)
+        } else {
+            signal(kind).map(Some)
+        }
+    };
+    let mut int = watch(SignalKind::interrupt(), libc::SIGINT)?;
+    let mut term = watch(SignalKind::terminate(), libc::SIGTERM)?;
+    let mut hup = watch(SignalKind::hangup(), libc::SIGHUP)?;
+    async fn one(signal: &mut Option<Signal>) {
+        match signal {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
     async fn next(
-        int: &mut tokio::signal::unix::Signal,
-        term: &mut tokio::signal::unix::Signal,
-        hup: &mut tokio::signal::unix::Signal,
+        int: &mut Option<Signal>,
+        term: &mut Option<Signal>,
+        hup: &mut Option<Signal>,
     ) -> i32 {
         tokio::select! {
-            _ = int.recv() => libc::SIGINT,
-            _ = term.recv() => libc::SIGTERM,
-            _ = hup.recv() => libc::SIGHUP,
+            _ = one(int) => libc::SIGINT,
+            _ = one(term) => libc::SIGTERM,
+            _ = one(hup) => libc::SIGHUP,
         }
     }
     tokio::spawn(async move {

@@ -38,3 +38,14 @@ pub fn exit_code() -> u8 {
     let signal = received().unwrap_or(libc::SIGINT);
     u8::try_from(128 + signal).unwrap_or(crate::exit::INTERRUPTED)
 }
+
+/// Whether `signal` was set to be ignored when the process started (SIG_IGN survives exec),
+/// as `nohup` does for SIGHUP.
+pub fn ignored_at_start(signal: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current disposition.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
+}

@@ -375,3 +375,51 @@ behaviours! {
     https_on_a_plain_port => TlsExpectedOnPlainPort,
     invalid_utf8 => InvalidUtf8,
 }
+
+/// A run started with SIGHUP ignored (as `nohup` starts it) keeps going when the terminal
+/// hangs up, and still ends on SIGTERM with its reports.
+#[test]
+fn a_hangup_ignored_by_nohup_stays_ignored() {
+    use std::os::unix::process::CommandExt;
+    let addr = serve(Behaviour::NeverAnswers);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target.yaml");
+    std::fs::write(
+        &target,
+        format!("name: hostile\nfhir-base: http://{addr}/fhir\ntimeouts:\n  request: 20s\n"),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartcheck"));
+    cmd.args(["run", "--target"])
+        .arg(&target)
+        .args(["--suite", "suites/smart-discovery.yaml", "--color", "never"])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: signal(2) in the child before exec, as nohup does.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signals to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP ended a nohup run"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("results.json").exists());
+}

@@ -114,11 +114,10 @@ fn connections_closed_under_the_client_give_the_same_verdicts_every_run() {
     );
     for exchange in &retried {
         assert_ne!(exchange["request"]["method"], "POST", "{exchange}");
+        let first = exchange["retried_after"].as_str().unwrap();
         assert!(
-            exchange["retried_after"]
-                .as_str()
-                .unwrap()
-                .contains("the request failed"),
+            first.contains("the server closed the connection without answering")
+                || first.contains("the server reset the connection before answering"),
             "{exchange}"
         );
     }

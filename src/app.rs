@@ -50,13 +50,9 @@ pub struct RunOptions {
     pub webdriver: Option<String>,
     /// Expected verdicts to compare with (`--expect`).
     pub expect: Option<PathBuf>,
+    /// Run against the built-in reference target (`demo`) instead of `targets`.
+    pub reference_target: bool,
 }
-
-/// The directory searched for suites when `--suite` is not given.
-pub const DEFAULT_SUITES_DIR: &str = "suites";
-
-/// The target `smartcheck demo` runs against.
-pub const DEMO_TARGET: &str = "fixtures/targets/reference.yaml";
 
 /// The variable the demo target reads the reference server's FHIR base from.
 pub const DEMO_BASE_VAR: &str = "SMARTCHECK_REFERENCE_FHIR_BASE";
@@ -139,19 +135,25 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         },
         None => None,
     };
-    let targets = match load_targets(&options.targets, env) {
+    let loaded_targets = if options.reference_target {
+        crate::builtin::reference_target(env).map(|t| vec![t])
+    } else {
+        load_targets(&options.targets, env)
+    };
+    let targets = match loaded_targets {
         Ok(t) => t,
         Err(e) => {
             print_errors(&e);
             return exit::USAGE;
         }
     };
-    let suite_paths = if options.suites.is_empty() {
-        vec![PathBuf::from(DEFAULT_SUITES_DIR)]
+    // The built-in suites unless files are named.
+    let loaded_suites = if options.suites.is_empty() {
+        crate::builtin::suites()
     } else {
-        options.suites.clone()
+        load_suites(&options.suites)
     };
-    let suites = match load_suites(&suite_paths) {
+    let suites = match loaded_suites {
         Ok(s) => s,
         Err(e) => {
             print_errors(&e);
@@ -461,12 +463,12 @@ pub fn validate(files: &[PathBuf], env: &Environment) -> u8 {
 
 /// `smartcheck requirements`: the catalogue against the suites, as text or JSON.
 pub fn requirements(suites: &[PathBuf], json: bool) -> u8 {
-    let paths = if suites.is_empty() {
-        vec![PathBuf::from("suites")]
+    let loaded = if suites.is_empty() {
+        crate::builtin::suites()
     } else {
-        suites.to_vec()
+        load_suites(suites)
     };
-    let suites = match load_suites(&paths) {
+    let suites = match loaded {
         Ok(s) => s,
         Err(errors) => {
             print_errors(&errors);
@@ -554,6 +556,28 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
     let code = run(options, &env);
     drop(server);
     code
+}
+
+/// `smartcheck suites export DIR`: the built-in suites as files.
+pub fn export_suites(dir: &std::path::Path, force: bool) -> u8 {
+    match crate::builtin::export(dir, force) {
+        Ok(written) => {
+            for path in &written {
+                println!("{}", path.display());
+            }
+            eprintln!(
+                "smartcheck: wrote {} built-in suites to {}; run them with `--suite {}`",
+                written.len(),
+                dir.display(),
+                dir.display()
+            );
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::USAGE
+        }
+    }
 }
 
 /// `smartcheck serve-reference`: serves until Ctrl-C; the first stdout line is the FHIR base.

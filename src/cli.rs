@@ -14,7 +14,8 @@ use crate::runner::Selection;
 #[command(name = "smartcheck", version, about, propagate_version = true)]
 #[command(
     after_help = "Exit codes: 0 all checks passed; 1 a check failed or errored; \
-2 usage error or bad suite/target file; 3 harness error; 130 interrupted."
+2 usage error or bad suite/target file; 3 harness error; 130, 143, 129 interrupted by \
+Ctrl-C, SIGTERM, SIGHUP (reports still written)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,11 +37,26 @@ pub enum Command {
     /// Print the requirement catalogue against the suites: per requirement its level, whom it
     /// binds and the checks that test it, then the coverage per source and page.
     Requirements(RequirementsArgs),
+    /// The built-in suites (compiled into the binary).
+    #[command(subcommand)]
+    Suites(SuitesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuitesCommand {
+    /// Write the built-in suites into DIR, to change them and run them with `--suite DIR`.
+    Export {
+        /// The folder to write into (created if missing).
+        dir: PathBuf,
+        /// Replace suite files that already exist there.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct RequirementsArgs {
-    /// A suite file or a directory of them (repeatable) [default: suites/].
+    /// A suite file or a directory of them (repeatable) [default: the built-in suites].
     #[arg(long = "suite", short = 's', value_name = "FILE_OR_DIR")]
     pub suites: Vec<PathBuf>,
     /// Print JSON: `{"requirements": [...], "summary": {...}}`.
@@ -105,7 +121,7 @@ pub struct InputArgs {
     /// A target file (repeat for several servers in one run).
     #[arg(long = "target", short = 't', value_name = "FILE", required = true)]
     pub targets: Vec<PathBuf>,
-    /// A suite file or a directory of them (repeatable) [default: suites/].
+    /// A suite file or a directory of them (repeatable) [default: the built-in suites].
     #[arg(long = "suite", short = 's', value_name = "FILE_OR_DIR")]
     pub suites: Vec<PathBuf>,
 }
@@ -225,6 +241,7 @@ impl RunArgs {
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
             expect: self.expect,
+            reference_target: false,
         }
     }
 }
@@ -232,7 +249,7 @@ impl RunArgs {
 impl DemoArgs {
     fn into_options(self) -> (RunOptions, Vec<String>) {
         let options = RunOptions {
-            targets: vec![PathBuf::from(app::DEMO_TARGET)],
+            targets: Vec::new(),
             suites: Vec::new(),
             report_dir: self.reports.report_dir,
             junit: self.reports.junit,
@@ -241,6 +258,7 @@ impl DemoArgs {
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
             expect: None,
+            reference_target: true,
         };
         (options, self.faults)
     }
@@ -263,6 +281,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
     match cli.command {
         Command::Run(args) => app::run(args.into_options(), env),
         Command::Validate(args) => app::validate(&args.files, env),
+        Command::Suites(SuitesCommand::Export { dir, force }) => app::export_suites(&dir, force),
         Command::Schema(args) => app::schema(match args.kind {
             SchemaFormat::Suite => SchemaKind::Suite,
             SchemaFormat::Target => SchemaKind::Target,

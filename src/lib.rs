@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod builtin;
 pub mod check;
 pub mod cli;
 pub mod exit;

@@ -74,11 +74,11 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
     let path = dir.path().join("static.yaml");
     std::fs::write(&path, target).unwrap();
     let secret = basic["client_secret"].as_str().unwrap().to_string();
-    let smartcheck = |filter: &str| {
+    let smartcheck_with = |path: &std::path::Path, filter: &str| {
         Command::new(env!("CARGO_BIN_EXE_smartcheck"))
             .arg("run")
             .arg("--target")
-            .arg(&path)
+            .arg(path)
             .args([
                 "--suite",
                 "suites/smart-app-launch.yaml",
@@ -100,6 +100,7 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
             .output()
             .unwrap()
     };
+    let smartcheck = |filter: &str| smartcheck_with(&path, filter);
     let out = smartcheck("standalone-");
     let console = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(
@@ -162,5 +163,38 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
             .contains("the target names no second static `client_secret_basic` client"),
         "{}",
         case["reason"]
+    );
+
+    // A target of private_key_jwt clients only (a backend service) needs no redirect URI;
+    // its authorization-code cases skip, saying why, instead of failing at the server.
+    let backend = base.replace(
+        "registration: dynamic\n",
+        &format!("registration: static\nclients:\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: {key}, kid: client-rs384, alg: RS384 }}\n"),
+    );
+    let backend_path = dir.path().join("backend.yaml");
+    std::fs::write(&backend_path, backend).unwrap();
+    let out = smartcheck_with(&backend_path, "standalone-rs384");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let authorize = report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "authorize")
+        .unwrap()
+        .clone();
+    assert_eq!(authorize["state"], "skipped", "{authorize}");
+    assert!(
+        authorize["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the target's static clients have no `redirect-uri`"),
+        "{authorize}"
     );
 }

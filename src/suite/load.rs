@@ -1503,7 +1503,18 @@ fn parse_target(
                     None
                 }
             });
-    if raw.registration == super::target::Registration::Static && raw.redirect_uri.is_none() {
+    // Public and client-secret clients are apps a person authorizes: they need the redirect
+    // URI they were registered with. A target of private_key_jwt clients only may be a backend
+    // service (its authorization-code cases are then skipped with the reason).
+    let app_clients = raw
+        .clients
+        .keys()
+        .chain(raw.other_clients.keys())
+        .any(|method| method != "private_key_jwt");
+    if raw.registration == super::target::Registration::Static
+        && raw.redirect_uri.is_none()
+        && app_clients
+    {
         p.at_value(
             "registration",
             "static clients need a fixed `redirect-uri` (the one registered with the server)",

@@ -67,6 +67,12 @@ impl CaseState {
             Ok(l) => l,
             Err(e) => return ActionResult::error(e),
         };
+        if client.redirect_uri.is_empty() && action.redirect_uri == RedirectChoice::Registered {
+            return ActionResult::skip(format!(
+                "the target's static clients have no `redirect-uri` (the one registered with the server; {}), so no authorization-code flow can end at the harness",
+                run.target.file
+            ));
+        }
         let redirect_uri = match action.redirect_uri {
             RedirectChoice::Registered => client.redirect_uri.clone(),
             RedirectChoice::Unregistered => listener.unregistered_uri(),

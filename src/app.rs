@@ -179,7 +179,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         }
     }
     let suites: Vec<Arc<Suite>> = suites.into_iter().map(Arc::new).collect();
-    let (planned, notes) = runner::plan(&runs, &suites);
+    let (mut planned, notes) = runner::plan(&runs, &suites);
     for note in &notes {
         eprintln!("note: {note}");
     }
@@ -212,6 +212,25 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             );
             return exit::USAGE;
         }
+    }
+    if let Some(partition) = selection.partition {
+        let name = |p: &runner::Planned| {
+            runner::case::case_name(&p.run.target, &p.suite, &p.suite.cases[p.case_index])
+        };
+        let selected = |planned: &[runner::Planned]| {
+            planned
+                .iter()
+                .filter(|p| selection.selects(&name(p)))
+                .count()
+        };
+        let before = selected(&planned);
+        planned.retain(|p| selection.in_partition(&name(p)));
+        eprintln!(
+            "note: shard {}/{} runs {} of the {before} selected cases",
+            partition.index,
+            partition.count,
+            selected(&planned)
+        );
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

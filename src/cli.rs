@@ -144,6 +144,10 @@ pub struct SelectionArgs {
     /// How many cases run at once.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub test_threads: Option<u16>,
+    /// Run shard K of N: a share of the cases fixed by each case name's hash, the same on
+    /// every machine and run (for a CI job matrix; every case is in exactly one shard).
+    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    pub partition: Option<crate::runner::Partition>,
     /// Colour the console output.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
@@ -154,6 +158,10 @@ pub enum Color {
     Auto,
     Always,
     Never,
+}
+
+fn parse_partition(text: &str) -> Result<crate::runner::Partition, String> {
+    crate::runner::Partition::parse(text)
 }
 
 /// Where the reports go.
@@ -217,6 +225,7 @@ impl SelectionArgs {
             skip: self.skip,
             list: self.list,
             test_threads: self.test_threads.map(usize::from),
+            partition: self.partition,
             color: Some(
                 match self.color {
                     Color::Auto => "auto",

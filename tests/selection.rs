@@ -1,5 +1,5 @@
 //! Case selection: a FILTER that selects no case is a usage error (exit 2), not a run that
-//! passes with nothing checked.
+//! passes with nothing checked; `--partition K/N` shards split the cases without overlap.
 
 use std::process::Command;
 
@@ -55,4 +55,48 @@ fn a_filter_that_matches_lists_its_cases() {
         stdout.contains("reference::smart-user-access-brands::brand-bundle"),
         "{stdout}"
     );
+}
+
+/// The case names `--list` prints.
+fn listed(args: &[&str]) -> Vec<String> {
+    let mut all = vec!["--list"];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn shards_split_the_cases_without_overlap_and_the_same_way_every_time() {
+    let everything = listed(&[]);
+    assert!(everything.len() > 20, "{everything:?}");
+    let shards: Vec<Vec<String>> = (1..=3)
+        .map(|k| listed(&["--partition", &format!("{k}/3")]))
+        .collect();
+    let mut union: Vec<String> = shards.iter().flatten().cloned().collect();
+    let total = union.len();
+    union.sort();
+    union.dedup();
+    assert_eq!(union.len(), total, "a case is in two shards");
+    let mut sorted = everything.clone();
+    sorted.sort();
+    assert_eq!(union, sorted, "the shards together are every case");
+    assert!(shards.iter().all(|s| !s.is_empty()), "{shards:?}");
+    // Stable: the same shard again, and a filter only narrows it.
+    assert_eq!(listed(&["--partition", "2/3"]), shards[1]);
+    let discovery = listed(&["--partition", "2/3", "smart-discovery"]);
+    assert!(discovery.iter().all(|c| shards[1].contains(c)));
+    // K/N must be a shard.
+    for bad in ["0/3", "4/3", "1/0", "two/3", "3"] {
+        let out = run(&["--partition", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not a shard like `2/5`"),
+            "{bad}"
+        );
+    }
 }

@@ -28,6 +28,40 @@ pub struct Selection {
     pub test_threads: Option<usize>,
     /// `auto`, `always` or `never`.
     pub color: Option<String>,
+    /// `--partition K/N`: only this shard's cases.
+    pub partition: Option<Partition>,
+}
+
+/// Shard `index` (1-based) of `count`: the cases whose name hashes to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Partition {
+    /// `K/N` with 1 <= K <= N.
+    pub fn parse(text: &str) -> Result<Partition, String> {
+        let bad = || format!("`{text}` is not a shard like `2/5` (K of N, 1 <= K <= N)");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u64 = k.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Partition { index, count })
+    }
+
+    /// Whether the case named `name` is in this shard: the first 8 bytes of the SHA-256 of
+    /// the name, modulo N. It depends on the name alone, so a case stays in its shard however
+    /// the suites around it grow.
+    pub fn holds(&self, name: &str) -> bool {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % self.count == self.index - 1
+    }
 }
 
 impl Selection {
@@ -42,6 +76,11 @@ impl Selection {
             }
         };
         self.filter.as_deref().is_none_or(matches) && !self.skip.iter().any(|s| matches(s))
+    }
+
+    /// Whether the case named `name` is in the `--partition` shard (every case without one).
+    pub fn in_partition(&self, name: &str) -> bool {
+        self.partition.is_none_or(|p| p.holds(name))
     }
 }
 

@@ -577,6 +577,52 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
     code
 }
 
+/// `smartcheck merge REPORT...`: the shards' JSON reports as one report.
+pub fn merge(
+    reports: &[PathBuf],
+    report_dir: PathBuf,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+) -> u8 {
+    let mut loaded = Vec::new();
+    for path in reports {
+        let file = path.display().to_string();
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {file}: {e}"))
+            .and_then(|text| {
+                serde_json::from_str::<report::RunReport>(&text)
+                    .map_err(|e| format!("{file} is not a smartcheck JSON report: {e}"))
+            });
+        match parsed {
+            Ok(r) => loaded.push((file, r)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
+    let merged = match report::merge::merge(loaded) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let paths = ReportPaths {
+        junit: junit.unwrap_or_else(|| report_dir.join("junit.xml")),
+        json: json.unwrap_or_else(|| report_dir.join("results.json")),
+    };
+    let (written, failed) = paths.write(&merged);
+    print!("{}", console::summary(&merged, &written));
+    if failed {
+        exit::HARNESS
+    } else if merged.has_failures() {
+        exit::CHECKS_FAILED
+    } else {
+        exit::SUCCESS
+    }
+}
+
 /// `smartcheck suites export DIR`: the built-in suites as files.
 pub fn export_suites(dir: &std::path::Path, force: bool) -> u8 {
     match crate::builtin::export(dir, force) {

@@ -40,6 +40,18 @@ pub enum Command {
     /// The built-in suites (compiled into the binary).
     #[command(subcommand)]
     Suites(SuitesCommand),
+    /// Merge the JSON reports of a run's shards (`run --partition K/N`) into one JUnit and
+    /// JSON report; exits 1 if a check failed or errored in any shard.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' JSON reports (results.json).
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: ReportArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +303,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
         Command::Run(args) => app::run(args.into_options(), env),
         Command::Validate(args) => app::validate(&args.files, env),
         Command::Suites(SuitesCommand::Export { dir, force }) => app::export_suites(&dir, force),
+        Command::Merge(args) => app::merge(
+            &args.reports,
+            args.output.report_dir,
+            args.output.junit,
+            args.output.json,
+        ),
         Command::Schema(args) => app::schema(match args.kind {
             SchemaFormat::Suite => SchemaKind::Suite,
             SchemaFormat::Target => SchemaKind::Target,

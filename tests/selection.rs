@@ -62,7 +62,12 @@ fn listed(args: &[&str]) -> Vec<String> {
     let mut all = vec!["--list"];
     all.extend_from_slice(args);
     let out = run(&all);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.strip_suffix(": test"))

@@ -1,16 +1,16 @@
 //! What a check concluded: passed, failed, warned, errored or skipped, never a boolean.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a matcher did not match: what it wanted and what it saw (both redacted before output).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mismatch {
     pub expected: String,
     pub actual: String,
 }
 
 /// The verdict of one check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
     Passed,

@@ -1,13 +1,13 @@
 //! One recorded HTTP exchange: what was sent, what came back, how long it took.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::redact::Redactor;
 
 /// Largest body text kept in a report, per message.
 const REPORT_BODY_LIMIT: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordedRequest {
     pub method: String,
     pub url: String,
@@ -16,7 +16,7 @@ pub struct RecordedRequest {
     pub body: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordedResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -27,7 +27,7 @@ pub struct RecordedResponse {
 }
 
 /// A request, its response (or why there was none), and its timing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Exchange {
     pub request: RecordedRequest,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::suite::Target;
 
@@ -14,7 +14,7 @@ use crate::suite::Target;
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// The TLS of one target, as a handshake with its FHIR base's host found it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TlsFacts {
     /// `TLSv1.3`, `TLSv1.2`.
     pub version: String,

@@ -4,6 +4,7 @@ pub mod console;
 pub mod expect;
 pub mod json;
 pub mod junit;
+pub mod merge;
 pub mod model;
 
 pub use model::{CaseOutcome, CaseReport, CheckReport, RunReport, StepReport, StepState};

@@ -1,7 +1,7 @@
 //! The finished run: every case, step, exchange and verdict. Reporters are functions of it.
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::check::Verdict;
 use crate::http::Exchange;
@@ -13,10 +13,10 @@ use crate::suite::Location;
 pub const REPORT_FORMAT: &str = "smartcheck-report";
 pub const REPORT_VERSION: u32 = 2;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// Always `smartcheck-report`.
-    pub format: &'static str,
+    pub format: String,
     /// The report schema version (see `smartcheck schema report`).
     pub version: u32,
     pub smartcheck_version: String,
@@ -32,18 +32,18 @@ pub struct RunReport {
     pub cases: Vec<CaseReport>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetInfo {
     pub name: String,
     pub fhir_base: String,
     pub file: String,
     /// The discovery values the target file supplies instead of the server (smart-configuration
     /// field names).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub discovery_from_target: Vec<String>,
     /// The target's `tls.insecure`: the server's TLS certificates were not verified, so no
     /// verdict says the answers came from that server.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub tls_insecure: bool,
     /// The TLS version and certificate validity of an https target.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,7 +55,7 @@ pub fn insecure_warning(target: &str) -> String {
     format!("target `{target}`: TLS certificates were not verified (`tls.insecure: true`): any server could have answered for it")
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub passed: usize,
     pub failed: usize,
@@ -80,13 +80,13 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub cases: CaseCounts,
     pub checks: Counts,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseCounts {
     pub passed: usize,
     pub failed: usize,
@@ -95,7 +95,7 @@ pub struct CaseCounts {
 }
 
 /// How a case as a whole went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CaseOutcome {
     /// No check failed or errored (warnings allowed).
@@ -108,14 +108,14 @@ pub enum CaseOutcome {
     Skipped,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpecInfo {
     pub name: String,
     pub version: String,
     pub url: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseReport {
     /// The test name: `target::suite::case`.
     pub name: String,
@@ -135,7 +135,7 @@ pub struct CaseReport {
 }
 
 /// Whether a step ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepState {
     /// The server answered; the checks were evaluated.
@@ -146,7 +146,7 @@ pub enum StepState {
     Skipped,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepReport {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,7 +170,7 @@ pub struct StepReport {
     pub checks: Vec<CheckReport>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckReport {
     pub id: String,
     pub title: String,

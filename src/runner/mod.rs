@@ -191,7 +191,7 @@ impl Progress {
         cases.sort_by_key(|(order, _)| *order);
         let cases: Vec<CaseReport> = cases.into_iter().map(|(_, c)| c).collect();
         RunReport {
-            format: REPORT_FORMAT,
+            format: REPORT_FORMAT.to_string(),
             version: REPORT_VERSION,
             smartcheck_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: self.started_at.clone(),

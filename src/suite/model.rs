@@ -1008,7 +1008,7 @@ impl Level {
 }
 
 /// A catalogue requirement a check cites, resolved by the loader (reports carry it).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Requirement {
     /// The catalogue id, e.g. `smart-cf-22`.
     pub id: String,

@@ -1,0 +1,78 @@
+//! `smartcheck merge`: the JSON reports of the shards of one run (`--partition K/N`) made
+//! into one report, as if one process had run every case.
+
+use std::collections::BTreeMap;
+
+use super::model::{RunReport, REPORT_FORMAT, REPORT_VERSION};
+
+/// Merges shard reports (`(file, report)`); the cases in name order, the counts recomputed.
+pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
+    let Some((first_file, first)) = reports.first().cloned() else {
+        return Err("no report to merge".into());
+    };
+    let mut targets: BTreeMap<String, (String, super::model::TargetInfo)> = BTreeMap::new();
+    let mut cases: BTreeMap<String, (String, super::model::CaseReport)> = BTreeMap::new();
+    let mut started_at = first.started_at.clone();
+    let mut finished_at = first.finished_at.clone();
+    let mut interrupted = false;
+    for (file, report) in reports {
+        if report.format != REPORT_FORMAT || report.version != REPORT_VERSION {
+            return Err(format!(
+                "{file} is a `{}` report of version {}; this smartcheck merges `{REPORT_FORMAT}` version {REPORT_VERSION}",
+                report.format, report.version
+            ));
+        }
+        if report.strict != first.strict {
+            return Err(format!(
+                "{file} was run {} --strict, {first_file} {}: the verdicts do not add up",
+                if report.strict { "with" } else { "without" },
+                if first.strict { "with" } else { "without" }
+            ));
+        }
+        for target in report.targets {
+            match targets.get(&target.name) {
+                Some((other, known)) if known.fhir_base != target.fhir_base => {
+                    return Err(format!(
+                        "target `{}` is {} in {file} but {} in {other}",
+                        target.name, target.fhir_base, known.fhir_base
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    targets.insert(target.name.clone(), (file.clone(), target));
+                }
+            }
+        }
+        for case in report.cases {
+            if let Some((other, _)) = cases.get(&case.name) {
+                return Err(format!(
+                    "case `{}` is in {file} and in {other}: the same shard twice?",
+                    case.name
+                ));
+            }
+            cases.insert(case.name.clone(), (file.clone(), case));
+        }
+        started_at = started_at.min(report.started_at);
+        finished_at = finished_at.max(report.finished_at);
+        interrupted |= report.interrupted;
+    }
+    let cases: Vec<_> = cases.into_values().map(|(_, c)| c).collect();
+    let millis = |t: &str| chrono::DateTime::parse_from_rfc3339(t).map(|t| t.timestamp_millis());
+    let duration_ms = match (millis(&started_at), millis(&finished_at)) {
+        (Ok(a), Ok(b)) if b >= a => (b - a) as u64,
+        _ => 0,
+    };
+    Ok(RunReport {
+        format: REPORT_FORMAT.to_string(),
+        version: REPORT_VERSION,
+        smartcheck_version: first.smartcheck_version,
+        started_at,
+        finished_at,
+        duration_ms,
+        interrupted,
+        strict: first.strict,
+        targets: targets.into_values().map(|(_, t)| t).collect(),
+        summary: RunReport::summarize(&cases),
+        cases,
+    })
+}

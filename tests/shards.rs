@@ -1,0 +1,125 @@
+//! Sharding across machines: three `--partition K/3` runs merged with `smartcheck merge` give
+//! the verdicts, counts and exit code of one unsharded run; a shard given twice is refused.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use smartcheck::reference::{Config, ReferenceServer};
+
+fn smartcheck(server: &ReferenceServer, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(args)
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .output()
+        .unwrap()
+}
+
+fn run(server: &ReferenceServer, dir: &Path, partition: Option<&str>) -> std::process::Output {
+    let mut args = vec![
+        "run",
+        "--target",
+        "fixtures/targets/reference.yaml",
+        "--suite",
+        "suites/smart-discovery.yaml",
+        "--suite",
+        "suites/smart-registration.yaml",
+        "--color",
+        "never",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ];
+    if let Some(p) = partition {
+        args.extend(["--partition", p]);
+    }
+    smartcheck(server, &args)
+}
+
+/// `case name / check id` -> verdict.
+fn verdicts(report: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for case in report["cases"].as_array().unwrap() {
+        for step in case["steps"].as_array().unwrap() {
+            for check in step["checks"].as_array().unwrap() {
+                out.insert(
+                    format!(
+                        "{} / {}",
+                        case["name"].as_str().unwrap(),
+                        check["id"].as_str().unwrap()
+                    ),
+                    check["verdict"].as_str().unwrap().to_string(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn report(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn merged_shards_equal_one_unsharded_run() {
+    // A fault, so that the merged run has failures to carry as well as passes.
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: smartcheck::reference::Faults::parse(&["pkce-plain-advertised"]).unwrap(),
+            debug_endpoints: true,
+            password: None,
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let whole_dir = dir.path().join("whole");
+    let whole = run(&server, &whole_dir, None);
+    let mut shard_files = Vec::new();
+    for k in 1..=3 {
+        let shard_dir = dir.path().join(format!("shard-{k}"));
+        run(&server, &shard_dir, Some(&format!("{k}/3")));
+        shard_files.push(shard_dir.join("results.json").display().to_string());
+    }
+    let merged_dir = dir.path().join("merged");
+    let mut args = vec!["merge", "--report-dir", merged_dir.to_str().unwrap()];
+    args.extend(shard_files.iter().map(String::as_str));
+    let merged = smartcheck(&server, &args);
+    let console = String::from_utf8_lossy(&merged.stdout);
+    assert_eq!(merged.status.code(), whole.status.code(), "{console}");
+    assert_eq!(whole.status.code(), Some(1), "the fault fails a check");
+    let (a, b) = (report(&whole_dir), report(&merged_dir));
+    assert_eq!(verdicts(&a), verdicts(&b));
+    assert_eq!(a["summary"], b["summary"]);
+    assert_eq!(a["targets"], b["targets"]);
+    let junit = std::fs::read_to_string(merged_dir.join("junit.xml")).unwrap();
+    assert_eq!(
+        junit.matches("<testsuite ").count(),
+        a["cases"].as_array().unwrap().len()
+    );
+    // The same shard twice is a mistake, not a bigger run.
+    let twice = smartcheck(
+        &server,
+        &[
+            "merge",
+            "--report-dir",
+            dir.path().join("twice").to_str().unwrap(),
+            &shard_files[0],
+            &shard_files[0],
+        ],
+    );
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("the same shard twice?"));
+}
+
+#[test]
+fn the_golden_report_reads_back_as_it_was_written() {
+    let text = std::fs::read_to_string("tests/golden/results.json").unwrap();
+    let report: smartcheck::report::RunReport = serde_json::from_str(&text).unwrap();
+    let again: Value = serde_json::to_value(&report).unwrap();
+    let original: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(again, original);
+}

@@ -211,7 +211,7 @@ fn normalize(text: &str) -> String {
             "TIMESTAMP",
         ),
         (r#"time="[0-9.]+""#, r#"time="TIME""#),
-        (r#""duration_ms": \d+"#, r#""duration_ms": 0"#),
+        (r#""(\w+_ms)": \d+"#, r#""$1": 0"#),
         (r"\(\d+ ms\)", "(N ms)"),
         (
             r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT",

@@ -95,6 +95,31 @@ fn merged_shards_equal_one_unsharded_run() {
     assert_eq!(verdicts(&a), verdicts(&b));
     assert_eq!(a["summary"], b["summary"]);
     assert_eq!(a["targets"], b["targets"]);
+    // Latency comes from the exchanges: the merged report counts the same answers per endpoint.
+    let counts = |r: &Value| -> Vec<(String, u64)> {
+        r["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["endpoint"].as_str().unwrap().to_string(),
+                    l["count"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        counts(&a).iter().any(|(e, n)| e == "*" && *n > 10),
+        "{:?}",
+        counts(&a)
+    );
+    assert_eq!(counts(&a), counts(&b));
+    assert!(
+        String::from_utf8_lossy(&whole.stdout).contains("latency: target `reference`: "),
+        "{}",
+        String::from_utf8_lossy(&whole.stdout)
+    );
     let junit = std::fs::read_to_string(merged_dir.join("junit.xml")).unwrap();
     assert_eq!(
         junit.matches("<testsuite ").count(),

@@ -94,6 +94,24 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             "warnings (SHOULD requirements not met; --strict makes them failures):\n\n{warnings}"
         ));
     }
+    for whole in report.latency.iter().filter(|l| l.endpoint == "*") {
+        let slowest = report
+            .latency
+            .iter()
+            .filter(|l| l.target == whole.target && l.endpoint != "*")
+            .max_by_key(|l| l.p95_ms);
+        out.push_str(&format!(
+            "latency: target `{}`: {} answers, median {} ms, p95 {} ms, max {} ms{}\n",
+            whole.target,
+            whole.count,
+            whole.median_ms,
+            whole.p95_ms,
+            whole.max_ms,
+            slowest
+                .map(|s| format!("; slowest endpoint {} (p95 {} ms)", s.endpoint, s.p95_ms))
+                .unwrap_or_default()
+        ));
+    }
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     out.push_str(&format!(
         "smartcheck: {} in {}: {} passed, {} failed, {} warned, {} errored, {} skipped\n",

@@ -73,6 +73,7 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
         strict: first.strict,
         targets: targets.into_values().map(|(_, t)| t).collect(),
         summary: RunReport::summarize(&cases),
+        latency: super::latency::of(&cases),
         cases,
     })
 }

@@ -4,6 +4,7 @@ pub mod console;
 pub mod expect;
 pub mod json;
 pub mod junit;
+pub mod latency;
 pub mod merge;
 pub mod model;
 

@@ -29,6 +29,10 @@ pub struct RunReport {
     pub strict: bool,
     pub targets: Vec<TargetInfo>,
     pub summary: Summary,
+    /// Per target and endpoint: count, median, 95th percentile and maximum duration of the
+    /// answered exchanges (`endpoint: "*"` is the target as a whole).
+    #[serde(default)]
+    pub latency: Vec<super::latency::Latency>,
     pub cases: Vec<CaseReport>,
 }
 
@@ -268,6 +272,9 @@ impl RunReport {
     pub fn redacted(&self, redactor: &Redactor) -> RunReport {
         let mut copy = self.clone();
         copy.cases = self.cases.iter().map(|c| c.redacted(redactor)).collect();
+        for latency in &mut copy.latency {
+            latency.endpoint = redactor.redact_url(&latency.endpoint);
+        }
         copy
     }
 

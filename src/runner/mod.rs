@@ -211,6 +211,7 @@ impl Progress {
                 })
                 .collect(),
             summary: RunReport::summarize(&cases),
+            latency: crate::report::latency::of(&cases),
             cases,
         }
     }

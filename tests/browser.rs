@@ -792,25 +792,36 @@ fn dead_end_consent_server(
     .into_response()
 }
 
-#[test]
-fn a_consent_page_that_never_redirects_ends_within_the_redirect_timeout_with_a_screenshot() {
+/// Runs the standalone public-client case against a test server answering with `answer`,
+/// with short timeouts and the given `browser:` screens (YAML lines under `browser:`).
+fn standalone_public_against(
+    answer: common::Answer,
+    name: &str,
+    screens: &str,
+) -> (tempfile::TempDir, std::process::Output) {
     let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let server = common::recorder("127.0.0.1", dead_end_consent_server, placeholder);
+    let server = common::recorder("127.0.0.1", answer, placeholder);
     let dir = tempfile::tempdir().unwrap();
     let target = format!(
-        "name: dead-end\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\nbrowser:\n  step-timeout: 2s\n  redirect-timeout: 1s\n  authorize:\n    - click: \"#approve\"\n",
+        "name: {name}\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\nbrowser:\n  step-timeout: 2s\n  redirect-timeout: 1s\n{screens}",
         server.addr
     );
+    let case = format!("{name}::smart-app-launch::standalone-public");
     let out = common::run_target(
         dir.path(),
         &target,
-        &[
-            "--suite",
-            "suites/smart-app-launch.yaml",
-            "--exact",
-            "dead-end::smart-app-launch::standalone-public",
-        ],
+        &["--suite", "suites/smart-app-launch.yaml", "--exact", &case],
         &[],
+    );
+    (dir, out)
+}
+
+#[test]
+fn a_consent_page_that_never_redirects_ends_within_the_redirect_timeout_with_a_screenshot() {
+    let (dir, out) = standalone_public_against(
+        dead_end_consent_server,
+        "dead-end",
+        "  authorize:\n    - click: \"#approve\"\n",
     );
     let console = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{console}");
@@ -835,23 +846,10 @@ fn a_consent_page_that_never_redirects_ends_within_the_redirect_timeout_with_a_s
 
 #[test]
 fn a_page_that_never_loads_times_out_with_the_targets_step_timeout_and_says_so() {
-    let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let stalled = common::recorder("127.0.0.1", stalled_page_server, placeholder);
-    let dir = tempfile::tempdir().unwrap();
-    let target = format!(
-        "name: stalled\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\nbrowser:\n  step-timeout: 2s\n  redirect-timeout: 1s\n  sign-in:\n    - fill: \"#username\"\n      value: someone\n",
-        stalled.addr
-    );
-    let out = common::run_target(
-        dir.path(),
-        &target,
-        &[
-            "--suite",
-            "suites/smart-app-launch.yaml",
-            "--exact",
-            "stalled::smart-app-launch::standalone-public",
-        ],
-        &[],
+    let (dir, out) = standalone_public_against(
+        stalled_page_server,
+        "stalled",
+        "  sign-in:\n    - fill: \"#username\"\n      value: someone\n",
     );
     let console = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{console}");

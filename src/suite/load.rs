@@ -187,8 +187,23 @@ fn load_text(
     let is_suite = text
         .lines()
         .any(|l| l.starts_with("suite:") || l.starts_with("cases:"));
+    let groups_line = text.lines().position(|l| l.starts_with("groups:"));
+    let is_target = text
+        .lines()
+        .any(|l| l.starts_with("name:") || l.starts_with("fhir-base:"));
     if is_suite {
         parse_suite(file, text).map(|s| Loaded::Suite(Box::new(s)))
+    } else if let (Some(line), false) = (groups_line, is_target) {
+        let mut error = LoadError::new(
+            file,
+            text,
+            (line + 1, 1),
+            "check groups alone are neither a suite nor a target",
+        );
+        error.add_help(
+            "a suite's own groups go under `groups:` next to its `suite:` and `cases:`; the built-in groups (suites/lib/check-groups.yaml) are compiled into smartcheck and used with `use-checks`",
+        );
+        Err(vec![error])
     } else {
         parse_target(file, text, env).map(|t| Loaded::Target(Box::new(t)))
     }

@@ -134,6 +134,29 @@ impl Redactor {
         }
     }
 
+    /// Whether `text` holds a registered secret, in any registered form, as it is (a request
+    /// about to be sent; control characters are not rewritten first, unlike [`Self::redact`]).
+    pub fn finds_secret(&self, text: &str) -> bool {
+        self.matchers()
+            .is_some_and(|m| m.whole.find(text).is_some())
+    }
+
+    /// The matchers of the registered forms, built on first use after a change.
+    fn matchers(&self) -> Option<Arc<Matchers>> {
+        let cached = self
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .matcher
+            .clone();
+        cached.or_else(|| {
+            self.state
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .matcher()
+        })
+    }
+
     /// Makes control characters visible (`\u{1b}`): a server's answer must not move the
     /// cursor, recolour or rewrite a terminal, nor break an XML report. Line feeds and tabs
     /// stay; a CR LF line end becomes a line feed.
@@ -143,24 +166,8 @@ impl Redactor {
     /// prefix of at least [`MIN_CUT_PREFIX`] bytes at the end of the text or before an
     /// ellipsis (text shortened for a report line).
     pub fn redact(&self, text: &str) -> String {
-        let matcher = {
-            let cached = self
-                .state
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .matcher
-                .clone();
-            match cached {
-                Some(m) => Some(m),
-                None => self
-                    .state
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .matcher(),
-            }
-        };
         let text = printable(text);
-        let Some(matcher) = matcher else {
+        let Some(matcher) = self.matchers() else {
             return text.into_owned();
         };
         let masked = matcher

@@ -92,7 +92,7 @@ impl CredentialGuard {
         texts.extend(body);
         self.owned
             .iter()
-            .filter(|(_, matcher)| texts.iter().any(|t| matcher.redact(t) != *t))
+            .filter(|(_, matcher)| texts.iter().any(|t| matcher.finds_secret(t)))
             .map(|(label, _)| label.clone())
             .collect()
     }
@@ -160,6 +160,10 @@ mod tests {
                 &[("Accept".into(), "*/*".into())],
                 Some("a=b")
             )
+            .is_empty());
+        // Line ends and other control characters in a body are no credential.
+        assert!(guard
+            .carried("https://x/", &[], Some("line one\r\nline two\u{1b}"))
             .is_empty());
     }
 }

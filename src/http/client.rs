@@ -300,7 +300,7 @@ fn tls_cause(chain: &str) -> Option<String> {
         "no TLS answer on this port: the URL says https, but the server speaks something else there (plain http?)"
     } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
         "the server's TLS certificate is not signed by an authority this machine trusts (self-signed, or a private CA): give that CA as the target's `tls.ca-file`"
-    } else if lower.contains("expired") {
+    } else if lower.contains("certificate") && lower.contains("expired") {
         "the server's TLS certificate has expired"
     } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         "the server's TLS certificate is not valid for this host name"
@@ -373,5 +373,7 @@ mod tests {
         let expired = "invalid peer certificate: certificate expired: verification time 1, but certificate is not valid after 0";
         assert!(tls_cause(expired).unwrap().contains("has expired"));
         assert_eq!(tls_cause("connection refused"), None);
+        // Only a certificate expires here.
+        assert_eq!(tls_cause("the session expired"), None);
     }
 }

@@ -2,23 +2,21 @@
 //! with exit 3 and the other report still written, the device untouched; a symlink stays a
 //! link and its file gets the report; a pipe (`/dev/stdout`) is written through.
 
+mod common;
+
 use std::os::unix::fs::FileTypeExt;
-use std::process::Command;
 
 fn run(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .args(["run", "--target", "fixtures/targets/reference.yaml"])
-        .args(["--suite", "suites/smart-discovery.yaml", "--color", "never"])
-        .args(["--exact", "reference::smart-discovery::smart-configuration"])
-        .arg("--report-dir")
-        .arg(dir)
-        .args(args)
-        // Nothing listens there: the case errors quickly.
-        .env("SMARTCHECK_REFERENCE_FHIR_BASE", "http://127.0.0.1:9/fhir")
-        .env("SMARTCHECK_REFERENCE_ORIGIN", "http://127.0.0.1:9")
-        .env("SMARTCHECK_REFERENCE_PASSWORD", "unused")
-        .output()
-        .expect("smartcheck runs")
+    let mut all = vec![
+        "--suite",
+        "suites/smart-discovery.yaml",
+        "--color",
+        "never",
+        "--exact",
+        "reference::smart-discovery::smart-configuration",
+    ];
+    all.extend_from_slice(args);
+    common::run_unreachable_reference(dir, &all)
 }
 
 #[test]

@@ -1,25 +1,12 @@
 //! Case selection: a FILTER that selects no case is a usage error (exit 2), not a run that
 //! passes with nothing checked; `--partition K/N` shards split the cases without overlap.
 
-use std::process::Command;
+mod common;
 
+/// No case may run for these tests to pass: the target points where nothing listens.
 fn run(args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .args([
-            "run",
-            "--target",
-            "fixtures/targets/reference.yaml",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .args(args)
-        // Nothing listens there: no case may run for these tests to pass.
-        .env("SMARTCHECK_REFERENCE_FHIR_BASE", "http://127.0.0.1:9/fhir")
-        .env("SMARTCHECK_REFERENCE_ORIGIN", "http://127.0.0.1:9")
-        .env("SMARTCHECK_REFERENCE_PASSWORD", "unused")
-        .output()
-        .expect("smartcheck runs")
+    common::run_unreachable_reference(dir.path(), args)
 }
 
 #[test]

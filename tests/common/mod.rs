@@ -84,3 +84,18 @@ pub fn run_target(
         .output()
         .expect("smartcheck runs")
 }
+
+/// `smartcheck run` of the reference target pointed at a port where nothing listens (every
+/// case that runs errors at once), the reports in `dir`.
+pub fn run_unreachable_reference(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target", "fixtures/targets/reference.yaml"])
+        .arg("--report-dir")
+        .arg(dir)
+        .args(args)
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", "http://127.0.0.1:9/fhir")
+        .env("SMARTCHECK_REFERENCE_ORIGIN", "http://127.0.0.1:9")
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "unused")
+        .output()
+        .expect("smartcheck runs")
+}

@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub selection: Selection,
     /// A remote WebDriver for every target.
     pub webdriver: Option<String>,
+    /// At most this many browser sessions at once (`--browser-sessions`).
+    pub browser_sessions: Option<usize>,
     /// Expected verdicts to compare with (`--expect`).
     pub expect: Option<PathBuf>,
     /// Run against the built-in reference target (`demo`) instead of `targets`.
@@ -73,9 +75,10 @@ fn print_errors(errors: &[LoadError]) {
 
 /// Loads every target, reporting all errors.
 pub fn load_targets(paths: &[PathBuf], env: &Environment) -> Result<Vec<Target>, Vec<LoadError>> {
+    let files = suite::collect_target_files(paths).map_err(|e| vec![*e])?;
     let mut targets = Vec::new();
     let mut errors = Vec::new();
-    for path in paths {
+    for path in &files {
         match suite::load_target(path, &|n| env.var(n)) {
             Ok(t) => targets.push(t),
             Err(mut e) => errors.append(&mut e),
@@ -290,7 +293,12 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             }
         }
     }
-    let browser = Arc::new(BrowserPool::new(options.webdriver.clone()));
+    let bound = options.browser_sessions.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    });
+    let browser = Arc::new(BrowserPool::new(options.webdriver.clone(), bound));
     let settings = RunSettings {
         strict: options.strict,
         redactor: redactor.clone(),
@@ -309,9 +317,11 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     // Every session has been quit by its case; the driver and its processes end here, also
     // after an interrupt.
     runtime.block_on(browser.shutdown());
-    let Some(report) = report else {
+    let Some(mut report) = report else {
         return exit::SUCCESS;
     };
+    let usage = browser.usage();
+    report.browser = (usage.sessions > 0).then_some(usage);
     let report = report.redacted(&redactor);
     let (written, harness_error) = paths.write(&report);
     print!("{}", redactor.redact(&console::summary(&report, &written)));

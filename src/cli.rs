@@ -130,8 +130,13 @@ pub struct RunArgs {
 /// What to run.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// A target file (repeat for several servers in one run).
-    #[arg(long = "target", short = 't', value_name = "FILE", required = true)]
+    /// A target file, or a directory of them (repeatable: several servers in one run).
+    #[arg(
+        long = "target",
+        short = 't',
+        value_name = "FILE_OR_DIR",
+        required = true
+    )]
     pub targets: Vec<PathBuf>,
     /// A suite file or a directory of them (repeatable) [default: the built-in suites].
     #[arg(long = "suite", short = 's', value_name = "FILE_OR_DIR")]
@@ -197,6 +202,10 @@ pub struct BrowserArgs {
     /// chromedriver from PATH.
     #[arg(long, value_name = "URL", value_parser = webdriver_url)]
     pub webdriver: Option<String>,
+    /// At most N browser sessions open at once, across all targets; a case that needs one
+    /// waits [default: the number of CPUs].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub browser_sessions: Option<u16>,
 }
 
 fn webdriver_url(text: &str) -> Result<String, String> {
@@ -261,6 +270,7 @@ impl RunArgs {
             strict: self.strict,
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
+            browser_sessions: self.browser.browser_sessions.map(usize::from),
             expect: self.expect,
             reference_target: false,
         }
@@ -278,6 +288,7 @@ impl DemoArgs {
             strict: self.strict,
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
+            browser_sessions: self.browser.browser_sessions.map(usize::from),
             expect: None,
             reference_target: true,
         };
@@ -348,6 +359,7 @@ mod tests {
             "smartcheck demo --fault pkce-plain-advertised --fault jwks-bad-key discovery --report-dir out",
             "smartcheck serve-reference --port 0 --fault smart-config-no-cors",
             "smartcheck run --target t.yaml --webdriver http://127.0.0.1:4444",
+            "smartcheck run --target targets/ --browser-sessions 2 --test-threads 8",
             "smartcheck demo --webdriver http://grid.example:4444/wd/hub",
             "smartcheck requirements",
             "smartcheck requirements --json --suite suites --suite my.yaml",
@@ -361,6 +373,7 @@ mod tests {
             "smartcheck run",
             "smartcheck run --target t.yaml --test-threads 0",
             "smartcheck run --target t.yaml --test-threads x",
+            "smartcheck run --target t.yaml --browser-sessions 0",
             "smartcheck run --target t.yaml --color purple",
             "smartcheck run --target t.yaml a b",
             "smartcheck validate",

@@ -241,16 +241,34 @@ pub struct BrowserPool {
     work_dir: PathBuf,
     local: tokio::sync::Mutex<Option<Result<LocalDriver, String>>>,
     sessions: AtomicUsize,
+    /// At most this many sessions at once (`--browser-sessions`); a case waits for one.
+    bound: usize,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    open: std::sync::Arc<AtomicUsize>,
+    peak: AtomicUsize,
+}
+
+/// How a run used the browser: sessions started, the most open at once, the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BrowserUse {
+    pub sessions: usize,
+    pub peak: usize,
+    pub bound: usize,
 }
 
 /// One browser session, held by one case.
 pub struct Session {
     pub(crate) driver: WebDriver,
     page_timeout: Duration,
+    /// The pool's count of open sessions, lowered when this one ends.
+    open: std::sync::Arc<AtomicUsize>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl BrowserPool {
-    pub fn new(remote_override: Option<String>) -> Self {
+    /// A pool for one run that keeps at most `bound` sessions open at once (at least one).
+    pub fn new(remote_override: Option<String>, bound: usize) -> Self {
+        let bound = bound.max(1);
         let temp = std::env::temp_dir();
         sweep_abandoned_work_dirs(&temp);
         let work_dir = temp.join(format!(
@@ -267,6 +285,19 @@ impl BrowserPool {
             work_dir,
             local: tokio::sync::Mutex::new(None),
             sessions: AtomicUsize::new(0),
+            bound,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(bound)),
+            open: std::sync::Arc::default(),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// The sessions started so far, the most open at once, and the bound.
+    pub fn usage(&self) -> BrowserUse {
+        BrowserUse {
+            sessions: self.sessions.load(Ordering::SeqCst),
+            peak: self.peak.load(Ordering::SeqCst),
+            bound: self.bound,
         }
     }
 
@@ -294,6 +325,12 @@ impl BrowserPool {
         remote: Option<&str>,
         network: &Network<'_>,
     ) -> Result<Session, String> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| "the browser pool is closed".to_string())?;
         let url = match self.remote_override.as_deref().or(remote) {
             Some(r) => r.to_string(),
             None => self.local_url().await?,
@@ -336,9 +373,13 @@ impl BrowserPool {
         let page_timeout = network.page_timeout.max(Duration::from_secs(1));
         let _ = driver.set_page_load_timeout(page_timeout).await;
         let _ = driver.set_script_timeout(page_timeout).await;
+        let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(open, Ordering::SeqCst);
         Ok(Session {
             driver,
             page_timeout,
+            open: self.open.clone(),
+            _permit: permit,
         })
     }
 
@@ -544,7 +585,13 @@ impl Session {
 
     /// Ends the session (and its Chromium).
     pub async fn quit(self) {
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.driver.quit()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.driver.clone().quit()).await;
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -113,6 +113,42 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         ));
     }
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    if report.time.cases_ms > 0 {
+        out.push_str(&format!("time: {}\n", report.time.describe()));
+    }
+    if let Some(b) = &report.browser {
+        out.push_str(&format!(
+            "browser: {} started, at most {} open at once (--browser-sessions {})\n",
+            plural(b.sessions, "session"),
+            b.peak,
+            b.bound
+        ));
+    }
+    // With several targets, each one's own line: which server broke is the first question.
+    if report.targets.len() > 1 {
+        for target in &report.targets {
+            let cases: Vec<_> = report
+                .cases
+                .iter()
+                .filter(|c| c.target == target.name)
+                .collect();
+            let mut counts = crate::report::model::Counts::default();
+            for check in cases.iter().flat_map(|c| c.checks()) {
+                counts.add(&check.verdict);
+            }
+            out.push_str(&format!(
+                "target `{}`: {} in {}: {} passed, {} failed, {} warned, {} errored, {} skipped\n",
+                target.name,
+                plural(counts.total(), "check"),
+                plural(cases.len(), "case"),
+                counts.passed,
+                counts.failed,
+                counts.warned,
+                counts.errored,
+                counts.skipped
+            ));
+        }
+    }
     out.push_str(&format!(
         "smartcheck: {} in {}: {} passed, {} failed, {} warned, {} errored, {} skipped\n",
         plural(c.total(), "check"),

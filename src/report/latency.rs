@@ -21,6 +21,65 @@ pub struct Latency {
     pub max_ms: u64,
 }
 
+/// Where the cases' time went, summed over every case: waiting for the server (each
+/// exchange from request to answer or error), driving the browser (session start, pages,
+/// screens, the wait for the redirect), and the rest (the harness: planning requests,
+/// evaluating checks, listeners, waits a suite asks for). Cases run in parallel, so the sum
+/// of case times (`cases_ms`) may exceed the run's wall time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeSplit {
+    pub wall_ms: u64,
+    pub cases_ms: u64,
+    pub server_ms: u64,
+    pub browser_ms: u64,
+    pub harness_ms: u64,
+}
+
+impl TimeSplit {
+    pub fn of(cases: &[CaseReport], wall_ms: u64) -> TimeSplit {
+        let mut split = TimeSplit {
+            wall_ms,
+            ..TimeSplit::default()
+        };
+        for case in cases {
+            split.cases_ms += case.duration_ms;
+            for step in &case.steps {
+                split.browser_ms += step.browser_ms;
+                for exchange in step.exchange.iter().chain(&step.related) {
+                    split.server_ms += exchange.duration_ms;
+                }
+            }
+        }
+        split.harness_ms = split
+            .cases_ms
+            .saturating_sub(split.server_ms + split.browser_ms);
+        split
+    }
+
+    /// `case time 41.2 s in 12.0 s wall: server 30.1 s (73%), browser 9.0 s (22%), harness 2.1 s (5%)`
+    pub fn describe(&self) -> String {
+        let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+        let share = |ms: u64| {
+            if self.cases_ms == 0 {
+                0
+            } else {
+                (ms * 100 + self.cases_ms / 2) / self.cases_ms
+            }
+        };
+        format!(
+            "case time {} in {} wall: server {} ({}%), browser {} ({}%), harness {} ({}%)",
+            secs(self.cases_ms),
+            secs(self.wall_ms),
+            secs(self.server_ms),
+            share(self.server_ms),
+            secs(self.browser_ms),
+            share(self.browser_ms),
+            secs(self.harness_ms),
+            share(self.harness_ms)
+        )
+    }
+}
+
 /// Per target, the whole first, then each endpoint in name order.
 pub fn of(cases: &[CaseReport]) -> Vec<Latency> {
     let mut by_endpoint: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
@@ -125,6 +184,43 @@ mod tests {
         assert_eq!(
             endpoint_of("POST", "http://127.0.0.1:8080/oauth/token"),
             "POST http://127.0.0.1:8080/oauth/token"
+        );
+    }
+
+    #[test]
+    fn case_time_splits_into_server_browser_and_the_rest() {
+        let golden: crate::report::RunReport =
+            serde_json::from_str(include_str!("../../tests/golden/results.json")).unwrap();
+        let mut cases = golden.cases.clone();
+        for case in &mut cases {
+            case.duration_ms = 1000;
+            for step in &mut case.steps {
+                step.browser_ms = 100;
+                for exchange in step.exchange.iter_mut().chain(step.related.iter_mut()) {
+                    exchange.duration_ms = 10;
+                }
+            }
+        }
+        let steps: u64 = cases.iter().map(|c| c.steps.len() as u64).sum();
+        let exchanges: u64 = cases
+            .iter()
+            .flat_map(|c| &c.steps)
+            .map(|s| s.exchange.iter().count() as u64 + s.related.len() as u64)
+            .sum();
+        assert!(exchanges > 0);
+        let split = TimeSplit::of(&cases, 500);
+        assert_eq!(split.wall_ms, 500);
+        assert_eq!(split.cases_ms, 1000 * cases.len() as u64);
+        assert_eq!(split.server_ms, 10 * exchanges);
+        assert_eq!(split.browser_ms, 100 * steps);
+        assert_eq!(
+            split.harness_ms,
+            split.cases_ms - split.server_ms - split.browser_ms
+        );
+        assert!(
+            split.describe().starts_with("case time "),
+            "{}",
+            split.describe()
         );
     }
 }

@@ -15,6 +15,7 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
     let mut started_at = first.started_at.clone();
     let mut finished_at = first.finished_at.clone();
     let mut interrupted = false;
+    let mut browser: Option<crate::browser::driver::BrowserUse> = None;
     for (file, report) in reports {
         if report.format != REPORT_FORMAT || report.version != REPORT_VERSION {
             return Err(format!(
@@ -55,6 +56,16 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
         started_at = started_at.min(report.started_at);
         finished_at = finished_at.max(report.finished_at);
         interrupted |= report.interrupted;
+        // Shards run on machines of their own: sessions add up; the peak and the bound are
+        // each shard's own, so the merged figures are their largest.
+        browser = match (browser, report.browser) {
+            (Some(a), Some(b)) => Some(crate::browser::driver::BrowserUse {
+                sessions: a.sessions + b.sessions,
+                peak: a.peak.max(b.peak),
+                bound: a.bound.max(b.bound),
+            }),
+            (a, b) => a.or(b),
+        };
     }
     let cases: Vec<_> = cases.into_values().map(|(_, c)| c).collect();
     let millis = |t: &str| chrono::DateTime::parse_from_rfc3339(t).map(|t| t.timestamp_millis());
@@ -74,6 +85,8 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
         targets: targets.into_values().map(|(_, t)| t).collect(),
         summary: RunReport::summarize(&cases),
         latency: super::latency::of(&cases),
+        browser,
+        time: super::latency::TimeSplit::of(&cases, duration_ms),
         cases,
     })
 }

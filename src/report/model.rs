@@ -33,6 +33,13 @@ pub struct RunReport {
     /// answered exchanges (`endpoint: "*"` is the target as a whole).
     #[serde(default)]
     pub latency: Vec<super::latency::Latency>,
+    /// Browser sessions started, the most open at once, and the `--browser-sessions` bound
+    /// (absent when no case needed a browser).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<crate::browser::driver::BrowserUse>,
+    /// The cases' time split into server, browser and harness time.
+    #[serde(default)]
+    pub time: super::latency::TimeSplit,
     pub cases: Vec<CaseReport>,
 }
 
@@ -54,6 +61,10 @@ pub struct TargetInfo {
     pub tls: Option<crate::http::tls::TlsFacts>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What every report says of a target run with `tls.insecure: true`.
 pub fn insecure_warning(target: &str) -> String {
     format!("target `{target}`: TLS certificates were not verified (`tls.insecure: true`): any server could have answered for it")
@@ -73,7 +84,7 @@ impl Counts {
         self.passed + self.failed + self.warned + self.errored + self.skipped
     }
 
-    fn add(&mut self, verdict: &Verdict) {
+    pub fn add(&mut self, verdict: &Verdict) {
         match verdict {
             Verdict::Passed => self.passed += 1,
             Verdict::Failed(_) => self.failed += 1,
@@ -160,6 +171,9 @@ pub struct StepReport {
     pub reason: Option<String>,
     pub location: Location,
     pub duration_ms: u64,
+    /// Of which driving the browser.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub browser_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exchange: Option<Exchange>,
     /// Other requests the step made (a JWKS fetch, a client registration).

@@ -60,6 +60,9 @@ pub struct CaseState {
     chain_of: HashMap<String, String>,
     /// The browser session has played an authorization: the next one starts a fresh browser.
     session_authorized: bool,
+    /// Time spent driving the browser (session start, pages, screens, the wait for the
+    /// redirect), summed over the case's steps.
+    pub browser_time: std::time::Duration,
 }
 
 /// A registration a `client` or `register` step made, for the RFC 7592 steps and the clean-up.
@@ -181,6 +184,7 @@ impl CaseState {
             refresh_chains: HashMap::new(),
             chain_of: HashMap::new(),
             session_authorized: false,
+            browser_time: std::time::Duration::ZERO,
         }
     }
 

@@ -106,6 +106,7 @@ fn step_report(
         reason,
         location: step.location.clone(),
         duration_ms: 0,
+        browser_ms: 0,
         exchange: None,
         related: Vec::new(),
         result: None,
@@ -417,9 +418,14 @@ async fn run_step(
         }
     }
     let started = Instant::now();
+    let browser_before = state.browser_time;
     let result = act(run, step, context, state, settings).await;
     let mut report = step_report(step, StepState::Ran, None, &Verdict::Passed);
     report.duration_ms = started.elapsed().as_millis() as u64;
+    report.browser_ms = state
+        .browser_time
+        .saturating_sub(browser_before)
+        .as_millis() as u64;
     report.related = result.related;
     report.artifacts = result.artifacts;
     report.result = result.document.clone();

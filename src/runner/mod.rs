@@ -190,13 +190,14 @@ impl Progress {
         let mut cases = self.cases.lock().unwrap_or_else(|e| e.into_inner()).clone();
         cases.sort_by_key(|(order, _)| *order);
         let cases: Vec<CaseReport> = cases.into_iter().map(|(_, c)| c).collect();
+        let duration_ms = self.start.elapsed().as_millis() as u64;
         RunReport {
             format: REPORT_FORMAT.to_string(),
             version: REPORT_VERSION,
             smartcheck_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: self.started_at.clone(),
             finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            duration_ms: self.start.elapsed().as_millis() as u64,
+            duration_ms,
             interrupted,
             strict,
             targets: targets
@@ -212,6 +213,8 @@ impl Progress {
                 .collect(),
             summary: RunReport::summarize(&cases),
             latency: crate::report::latency::of(&cases),
+            browser: None,
+            time: crate::report::latency::TimeSplit::of(&cases, duration_ms),
             cases,
         }
     }

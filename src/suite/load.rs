@@ -226,6 +226,15 @@ pub fn load_target(
 
 /// Expands directories into their `*.yaml` / `*.yml` files, sorted; files stay as given.
 pub fn collect_suite_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Box<LoadError>> {
+    collect_yaml_files(paths, "suite")
+}
+
+/// Expands directories of target files (one server each) like [`collect_suite_files`].
+pub fn collect_target_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Box<LoadError>> {
+    collect_yaml_files(paths, "target")
+}
+
+fn collect_yaml_files(paths: &[PathBuf], what: &str) -> Result<Vec<PathBuf>, Box<LoadError>> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -246,7 +255,7 @@ pub fn collect_suite_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Box<LoadEr
             if found.is_empty() {
                 return Err(Box::new(LoadError::whole_file(
                     &path.display().to_string(),
-                    "the directory holds no suite files (*.yaml, *.yml)",
+                    format!("the directory holds no {what} files (*.yaml, *.yml)"),
                 )));
             }
             files.extend(found);

@@ -9,7 +9,10 @@ pub mod target;
 pub mod template;
 
 pub use error::LoadError;
-pub use load::{collect_suite_files, load_any, load_bytes, load_suite, load_target, Loaded};
+pub use load::{
+    collect_suite_files, collect_target_files, load_any, load_bytes, load_suite, load_target,
+    Loaded,
+};
 pub use model::{Case, Check, Level, Requirement, Step, Suite};
 pub use position::Location;
 pub use target::Target;

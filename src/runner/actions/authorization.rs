@@ -118,7 +118,12 @@ impl CaseState {
         };
         let outcome = match run.target.browser.mode {
             BrowserMode::Manual => flow.manual(&mut request, &launch_uri).await,
-            BrowserMode::Webdriver => flow.browser(self, &mut request).await,
+            BrowserMode::Webdriver => {
+                let started = std::time::Instant::now();
+                let outcome = flow.browser(self, &mut request).await;
+                self.browser_time += started.elapsed();
+                outcome
+            }
         };
         if run.target.browser.mode == BrowserMode::Webdriver && self.session.is_some() {
             self.session_authorized = true;
@@ -413,18 +418,10 @@ impl CaseState {
                 Err(end) => return end.into(),
             },
             BrowserMode::Webdriver => {
-                let artifacts_dir = self.artifacts_dir(settings);
-                if let Err(e) = self.session(run, settings).await {
-                    return ActionResult::error(e);
-                }
-                let (Some(session), Some(listener)) =
-                    (self.session.as_ref(), self.listener.as_ref())
-                else {
-                    return ActionResult::error("the browser session or listener is gone");
-                };
-                match open_ehr_launch(session, listener, run, settings, &artifacts_dir, step_id)
-                    .await
-                {
+                let started = std::time::Instant::now();
+                let opened = self.open_ehr_launch(run, settings, step_id).await;
+                self.browser_time += started.elapsed();
+                match opened {
                     Ok(o) => o,
                     Err(end) => return end.into(),
                 }
@@ -445,6 +442,28 @@ impl CaseState {
             end: outcome.error.map(ActionEnd::Error),
             ..Default::default()
         }
+    }
+}
+
+impl CaseState {
+    /// The EHR launch in this case's browser session (started here if need be).
+    async fn open_ehr_launch(
+        &mut self,
+        run: &TargetRun,
+        settings: &RunSettings,
+        step_id: &str,
+    ) -> Result<LaunchOutcome, ActionEnd> {
+        let artifacts_dir = self.artifacts_dir(settings);
+        self.session(run, settings)
+            .await
+            .map_err(ActionEnd::Error)?;
+        let (Some(session), Some(listener)) = (self.session.as_ref(), self.listener.as_ref())
+        else {
+            return Err(ActionEnd::Error(
+                "the browser session or listener is gone".into(),
+            ));
+        };
+        open_ehr_launch(session, listener, run, settings, &artifacts_dir, step_id).await
     }
 }
 

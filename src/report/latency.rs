@@ -60,11 +60,9 @@ impl TimeSplit {
     pub fn describe(&self) -> String {
         let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
         let share = |ms: u64| {
-            if self.cases_ms == 0 {
-                0
-            } else {
-                (ms * 100 + self.cases_ms / 2) / self.cases_ms
-            }
+            (ms * 100 + self.cases_ms / 2)
+                .checked_div(self.cases_ms)
+                .unwrap_or(0)
         };
         format!(
             "case time {} in {} wall: server {} ({}%), browser {} ({}%), harness {} ({}%)",

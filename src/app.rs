@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub webdriver: Option<String>,
     /// At most this many browser sessions at once (`--browser-sessions`).
     pub browser_sessions: Option<usize>,
+    /// Run a case again, up to this many times, while its steps error (`--retries`).
+    pub retries: u32,
     /// Expected verdicts to compare with (`--expect`).
     pub expect: Option<PathBuf>,
     /// Run against the built-in reference target (`demo`) instead of `targets`.
@@ -305,6 +307,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         cancel: cancel.clone(),
         browser: browser.clone(),
         artifacts_dir: options.report_dir.join("artifacts"),
+        retries: options.retries,
     };
     let report = runner::execute(
         &runtime,

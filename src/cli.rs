@@ -168,6 +168,11 @@ pub struct SelectionArgs {
     /// Colour the console output.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Run a case again, up to N more times, when a step errored (no answer, a reset, a
+    /// timeout, a broken browser step) or got a 5xx answer; never for a failed check on an
+    /// answer. A case that then passes is reported as flaky.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -268,6 +273,7 @@ impl RunArgs {
             junit: self.reports.junit,
             json: self.reports.json,
             strict: self.strict,
+            retries: self.selection.retries,
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
             browser_sessions: self.browser.browser_sessions.map(usize::from),
@@ -286,6 +292,7 @@ impl DemoArgs {
             junit: self.reports.junit,
             json: self.reports.json,
             strict: self.strict,
+            retries: self.selection.retries,
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
             browser_sessions: self.browser.browser_sessions.map(usize::from),
@@ -360,6 +367,7 @@ mod tests {
             "smartcheck serve-reference --port 0 --fault smart-config-no-cors",
             "smartcheck run --target t.yaml --webdriver http://127.0.0.1:4444",
             "smartcheck run --target targets/ --browser-sessions 2 --test-threads 8",
+            "smartcheck run --target t.yaml --retries 2",
             "smartcheck demo --webdriver http://grid.example:4444/wd/hub",
             "smartcheck requirements",
             "smartcheck requirements --json --suite suites --suite my.yaml",
@@ -374,6 +382,7 @@ mod tests {
             "smartcheck run --target t.yaml --test-threads 0",
             "smartcheck run --target t.yaml --test-threads x",
             "smartcheck run --target t.yaml --browser-sessions 0",
+            "smartcheck run --target t.yaml --retries 11",
             "smartcheck run --target t.yaml --color purple",
             "smartcheck run --target t.yaml a b",
             "smartcheck validate",

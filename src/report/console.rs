@@ -149,15 +149,45 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             ));
         }
     }
+    // Flaky cases passed, but only on a retry: say which and what went wrong first.
+    for case in &report.cases {
+        if case.attempts.is_empty() {
+            continue;
+        }
+        let runs = case.attempts.len() + 1;
+        if case.outcome == crate::report::CaseOutcome::Flaky {
+            out.push_str(&format!(
+                "{}: FLAKY: passed on attempt {runs} of {runs}\n",
+                case.name
+            ));
+        } else {
+            out.push_str(&format!(
+                "{}: still {} after {runs} attempts\n",
+                case.name,
+                format!("{:?}", case.outcome).to_lowercase()
+            ));
+        }
+        for (n, attempt) in case.attempts.iter().enumerate() {
+            for error in &attempt.errors {
+                out.push_str(&format!("    attempt {}: {error}\n", n + 1));
+            }
+        }
+    }
+    let flaky = report.summary.cases.flaky;
     out.push_str(&format!(
-        "smartcheck: {} in {}: {} passed, {} failed, {} warned, {} errored, {} skipped\n",
+        "smartcheck: {} in {}: {} passed, {} failed, {} warned, {} errored, {} skipped{}\n",
         plural(c.total(), "check"),
         plural(report.cases.len(), "case"),
         c.passed,
         c.failed,
         c.warned,
         c.errored,
-        c.skipped
+        c.skipped,
+        if flaky > 0 {
+            format!("; {} flaky (passed on a retry)", plural(flaky, "case"))
+        } else {
+            String::new()
+        }
     ));
     for target in &report.targets {
         if let Some(warning) = target

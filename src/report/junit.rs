@@ -65,12 +65,61 @@ fn suite(case: &CaseReport) -> TestSuite {
         suite.add_property(("reason", reason.as_str()));
     }
     let classname = format!("{}/{}", case.suite, case.case);
+    if !case.attempts.is_empty() {
+        suite.add_property(("attempts", (case.attempts.len() + 1).to_string().as_str()));
+        if case.outcome == super::CaseOutcome::Flaky {
+            suite.add_property(("flaky", "passed on a retry"));
+        }
+    }
     for step in &case.steps {
         for check in &step.checks {
-            suite.add_test_case(test_case(&classname, step, check));
+            let mut tc = test_case(&classname, step, check);
+            // The check's earlier attempts that did not pass: `flakyFailure`/`flakyError`
+            // under a success, `rerunFailure`/`rerunError` under a failure.
+            for attempt in &case.attempts {
+                if let Some(rerun) = rerun(attempt, &step.id, &check.id) {
+                    tc.status.add_rerun(rerun);
+                }
+            }
+            suite.add_test_case(tc);
         }
     }
     suite
+}
+
+/// How a check went in an earlier attempt, when it did not pass there.
+fn rerun(
+    attempt: &super::model::Attempt,
+    step_id: &str,
+    check_id: &str,
+) -> Option<quick_junit::TestRerun> {
+    let step = attempt.steps.iter().find(|s| s.id == step_id)?;
+    let check = step.checks.iter().find(|c| c.id == check_id)?;
+    let (kind, message) = match &check.verdict {
+        Verdict::Failed(m) => (
+            NonSuccessKind::Failure,
+            format!(
+                "{}: expected {}, actual {}",
+                check.title, m.expected, m.actual
+            ),
+        ),
+        Verdict::Errored { reason } => {
+            (NonSuccessKind::Error, format!("{}: {reason}", check.title))
+        }
+        _ => return None,
+    };
+    let mut rerun = quick_junit::TestRerun::new(kind);
+    rerun
+        .set_message(message)
+        .set_description(describe_failure(step, check))
+        .set_time(Duration::from_millis(step.duration_ms));
+    if let Ok(ts) = chrono::DateTime::parse_from_rfc3339(&attempt.started_at) {
+        rerun.set_timestamp(ts);
+    }
+    if let Some(text) = exchange_text(step) {
+        rerun.set_system_out(text);
+    }
+    Some(rerun)
 }
 
 fn exchange_text(step: &StepReport) -> Option<String> {

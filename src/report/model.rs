@@ -107,6 +107,9 @@ pub struct CaseCounts {
     pub failed: usize,
     pub errored: usize,
     pub skipped: usize,
+    /// Passed on a retry (`--retries`) after an attempt errored.
+    #[serde(default)]
+    pub flaky: usize,
 }
 
 /// How a case as a whole went.
@@ -121,6 +124,20 @@ pub enum CaseOutcome {
     Errored,
     /// Nothing was evaluated (not applicable, or interrupted).
     Skipped,
+    /// Passed on a retry (`--retries`) after an attempt errored or met a server error: the
+    /// earlier attempts are in `attempts`.
+    Flaky,
+}
+
+/// An attempt of a case that was run again (`--retries`): how it went and its steps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub outcome: CaseOutcome,
+    /// Why it was run again: the steps that errored or met a 5xx answer.
+    pub errors: Vec<String>,
+    pub steps: Vec<StepReport>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +164,10 @@ pub struct CaseReport {
     pub started_at: String,
     pub duration_ms: u64,
     pub steps: Vec<StepReport>,
+    /// The earlier attempts of a case that was run again (`--retries`), oldest first; the
+    /// outcome and steps above are those of the last attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
 }
 
 /// Whether a step ran.
@@ -235,26 +256,61 @@ impl CaseReport {
     pub fn redacted(&self, redactor: &Redactor) -> CaseReport {
         let mut copy = self.clone();
         copy.reason = copy.reason.map(|r| redactor.redact(&r));
-        for step in &mut copy.steps {
-            step.reason = step.reason.take().map(|r| redactor.redact(&r));
-            step.exchange = step.exchange.as_ref().map(|e| e.redacted(redactor));
-            step.related = step.related.iter().map(|e| e.redacted(redactor)).collect();
-            step.result = step.result.as_ref().map(|v| redactor.redact_json_value(v));
-            for check in &mut step.checks {
-                check.verdict = match &check.verdict {
-                    Verdict::Failed(m) => Verdict::Failed(redact_mismatch(m, redactor)),
-                    Verdict::Warned(m) => Verdict::Warned(redact_mismatch(m, redactor)),
-                    Verdict::Errored { reason } => Verdict::Errored {
-                        reason: redactor.redact(reason),
-                    },
-                    Verdict::Skipped { reason } => Verdict::Skipped {
-                        reason: redactor.redact(reason),
-                    },
-                    Verdict::Passed => Verdict::Passed,
-                };
-            }
+        redact_steps(&mut copy.steps, redactor);
+        for attempt in &mut copy.attempts {
+            attempt.errors = attempt.errors.iter().map(|e| redactor.redact(e)).collect();
+            redact_steps(&mut attempt.steps, redactor);
         }
         copy
+    }
+
+    /// Why an attempt that did not pass may be run again: the steps that errored (no answer,
+    /// a reset, a timeout, a browser that broke) or got a 5xx answer. Empty when the case
+    /// passed or every failure is the verdict on an answer the server chose to give.
+    pub fn retry_causes(&self) -> Vec<String> {
+        if !matches!(self.outcome, CaseOutcome::Failed | CaseOutcome::Errored) {
+            return Vec::new();
+        }
+        let mut causes = Vec::new();
+        for step in &self.steps {
+            let status = step
+                .exchange
+                .as_ref()
+                .and_then(|e| e.response.as_ref())
+                .map(|r| r.status);
+            if step.state == StepState::Errored {
+                causes.push(format!(
+                    "step `{}` errored: {}",
+                    step.id,
+                    step.reason.as_deref().unwrap_or("no reason given")
+                ));
+            } else if let Some(status) = status.filter(|s| *s >= 500) {
+                causes.push(format!("step `{}` got status {status}", step.id));
+            }
+        }
+        causes
+    }
+}
+
+fn redact_steps(steps: &mut [StepReport], redactor: &Redactor) {
+    for step in steps {
+        step.reason = step.reason.take().map(|r| redactor.redact(&r));
+        step.exchange = step.exchange.as_ref().map(|e| e.redacted(redactor));
+        step.related = step.related.iter().map(|e| e.redacted(redactor)).collect();
+        step.result = step.result.as_ref().map(|v| redactor.redact_json_value(v));
+        for check in &mut step.checks {
+            check.verdict = match &check.verdict {
+                Verdict::Failed(m) => Verdict::Failed(redact_mismatch(m, redactor)),
+                Verdict::Warned(m) => Verdict::Warned(redact_mismatch(m, redactor)),
+                Verdict::Errored { reason } => Verdict::Errored {
+                    reason: redactor.redact(reason),
+                },
+                Verdict::Skipped { reason } => Verdict::Skipped {
+                    reason: redactor.redact(reason),
+                },
+                Verdict::Passed => Verdict::Passed,
+            };
+        }
     }
 }
 
@@ -274,6 +330,7 @@ impl RunReport {
                 CaseOutcome::Failed => summary.cases.failed += 1,
                 CaseOutcome::Errored => summary.cases.errored += 1,
                 CaseOutcome::Skipped => summary.cases.skipped += 1,
+                CaseOutcome::Flaky => summary.cases.flaky += 1,
             }
             for check in case.checks() {
                 summary.checks.add(&check.verdict);

@@ -48,6 +48,8 @@ pub struct RunSettings {
     pub browser: Arc<BrowserPool>,
     /// Where screenshots and page sources are saved.
     pub artifacts_dir: std::path::PathBuf,
+    /// How many times a case whose step errored (or met a 5xx) is run again (`--retries`).
+    pub retries: u32,
 }
 
 /// The test name of a case: `target::suite::case`.
@@ -78,6 +80,7 @@ fn report_shell(run: &TargetRun, suite: &Suite, case: &Case) -> CaseReport {
         started_at: now(),
         duration_ms: 0,
         steps: Vec::new(),
+        attempts: Vec::new(),
     }
 }
 

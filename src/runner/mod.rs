@@ -220,6 +220,54 @@ impl Progress {
     }
 }
 
+/// Runs a case, and again while an attempt errored or met a server error, up to
+/// `settings.retries` more times. A case that passes on a retry is flaky, never simply
+/// passed; a case that failed a check on an answer the server chose to give is never rerun.
+async fn run_with_retries(item: &Planned, settings: &RunSettings) -> CaseReport {
+    let attempt = |settings: RunSettings| {
+        case::run_case(
+            item.run.clone(),
+            item.suite.clone(),
+            item.case_index,
+            settings,
+        )
+    };
+    let mut report = attempt(settings.clone()).await;
+    let mut attempts = Vec::new();
+    while attempts.len() < settings.retries as usize && !settings.cancel.is_cancelled() {
+        let causes = report.retry_causes();
+        if causes.is_empty() {
+            break;
+        }
+        attempts.push(crate::report::model::Attempt {
+            started_at: report.started_at.clone(),
+            duration_ms: report.duration_ms,
+            outcome: report.outcome,
+            errors: causes,
+            steps: std::mem::take(&mut report.steps),
+        });
+        // A moment for a server that just restarted or shed load, longer each time.
+        let pause = std::time::Duration::from_millis(500 * attempts.len() as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = settings.cancel.cancelled() => {}
+        }
+        // Each attempt's screenshots in a folder of its own.
+        let mut again = settings.clone();
+        again.artifacts_dir = settings
+            .artifacts_dir
+            .join(format!("attempt-{}", attempts.len() + 1));
+        report = attempt(again).await;
+    }
+    if !attempts.is_empty() {
+        if report.outcome == CaseOutcome::Passed {
+            report.outcome = CaseOutcome::Flaky;
+        }
+        report.attempts = attempts;
+    }
+    report
+}
+
 /// Runs the plan with libtest-mimic's console output, and returns the report (not redacted;
 /// writers redact). Each finished case goes into `progress` as it ends. With `list`, prints
 /// the names and returns `None`.
@@ -250,12 +298,7 @@ pub fn execute(
                         &format!("{} before the case started", crate::interrupt::reason()),
                     )
                 } else {
-                    handle.block_on(case::run_case(
-                        item.run.clone(),
-                        item.suite.clone(),
-                        item.case_index,
-                        settings.clone(),
-                    ))
+                    handle.block_on(run_with_retries(&item, &settings))
                 };
                 let outcome = report.outcome;
                 let message = match outcome {

@@ -44,6 +44,7 @@ pub struct RunOptions {
     pub report_dir: PathBuf,
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
     pub strict: bool,
     pub selection: Selection,
     /// A remote WebDriver for every target.
@@ -258,6 +259,11 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             .json
             .clone()
             .unwrap_or_else(|| options.report_dir.join("results.json")),
+        html: options
+            .html
+            .clone()
+            .unwrap_or_else(|| options.report_dir.join("report.html")),
+        strips: None,
     };
     let partial = {
         let (progress, runs, redactor, paths) = (
@@ -368,21 +374,25 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     }
 }
 
-/// Where the run's JUnit and JSON reports go.
+/// Where the run's JUnit, JSON and HTML reports go, and the history the HTML shows.
 #[derive(Clone)]
 struct ReportPaths {
     junit: PathBuf,
     json: PathBuf,
+    html: PathBuf,
+    strips: Option<Arc<report::html::Strips>>,
 }
 
 impl ReportPaths {
-    /// Writes both reports; returns the paths written and whether one could not be.
+    /// Writes every report; returns the paths written and whether one could not be.
     fn write(&self, report: &report::RunReport) -> (Vec<String>, bool) {
         let mut written = Vec::new();
         let mut failed = false;
+        let strips = self.strips.as_deref();
         for (path, result) in [
             (&self.junit, report::junit::write(report, &self.junit)),
             (&self.json, report::json::write(report, &self.json)),
+            (&self.html, report::html::write(report, strips, &self.html)),
         ] {
             match result {
                 Ok(()) => written.push(path.display().to_string()),
@@ -596,6 +606,7 @@ pub fn merge(
     report_dir: PathBuf,
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
+    html: Option<PathBuf>,
 ) -> u8 {
     let mut loaded = Vec::new();
     for path in reports {
@@ -624,6 +635,8 @@ pub fn merge(
     let paths = ReportPaths {
         junit: junit.unwrap_or_else(|| report_dir.join("junit.xml")),
         json: json.unwrap_or_else(|| report_dir.join("results.json")),
+        html: html.unwrap_or_else(|| report_dir.join("report.html")),
+        strips: None,
     };
     let (written, failed) = paths.write(&merged);
     print!("{}", console::summary(&merged, &written));

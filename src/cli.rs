@@ -198,6 +198,9 @@ pub struct ReportArgs {
     /// JSON report path [default: REPORT_DIR/results.json].
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// HTML report path, one self-contained page for a person [default: REPORT_DIR/report.html].
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
 }
 
 /// The browser for authorization screens.
@@ -272,6 +275,7 @@ impl RunArgs {
             report_dir: self.reports.report_dir,
             junit: self.reports.junit,
             json: self.reports.json,
+            html: self.reports.html,
             strict: self.strict,
             retries: self.selection.retries,
             selection: self.selection.into_selection(),
@@ -291,6 +295,7 @@ impl DemoArgs {
             report_dir: self.reports.report_dir,
             junit: self.reports.junit,
             json: self.reports.json,
+            html: self.reports.html,
             strict: self.strict,
             retries: self.selection.retries,
             selection: self.selection.into_selection(),
@@ -326,6 +331,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             args.output.report_dir,
             args.output.junit,
             args.output.json,
+            args.output.html,
         ),
         Command::Schema(args) => app::schema(match args.kind {
             SchemaFormat::Suite => SchemaKind::Suite,

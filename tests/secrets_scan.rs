@@ -127,6 +127,7 @@ fn no_secret_leaks_in_any_form_from_any_built_in_suite() {
     outputs.extend(files(&reports));
     assert!(outputs.iter().any(|(p, _)| p.ends_with("results.json")));
     assert!(outputs.iter().any(|(p, _)| p.ends_with("junit.xml")));
+    assert!(outputs.iter().any(|(p, _)| p.ends_with("report.html")));
     let mut hits = Vec::new();
     for (name, secret) in [
         ("password", &password),

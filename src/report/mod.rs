@@ -1,7 +1,8 @@
-//! Reports of a finished run: the model, and the console, JUnit and JSON writers.
+//! Reports of a finished run: the model, and the console, JUnit, JSON and HTML writers.
 
 pub mod console;
 pub mod expect;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod latency;

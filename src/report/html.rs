@@ -1,0 +1,673 @@
+//! The HTML report: one self-contained file for a person (no network fetch: styles, the
+//! one small script and the screenshots are inline, and a Content-Security-Policy forbids
+//! anything else). Failures come first, each with its requirement in the source's own words,
+//! expected against actual, the redacted HTTP exchanges (collapsed) and the screenshot of a
+//! failed browser step; then flaky cases, warnings, every target and case, latency and time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use base64::Engine as _;
+
+use super::model::{CaseReport, CheckReport, Counts, StepReport};
+use super::{write_file, CaseOutcome, ReportError, RunReport};
+use crate::check::Verdict;
+
+/// Screenshots larger than this are linked, not embedded.
+const MAX_EMBEDDED_IMAGE: u64 = 4 * 1024 * 1024;
+
+/// The last runs' verdicts of each check, oldest first, from `--history`: keyed by
+/// `(case name, check id)`; each mark is a verdict word (`passed`, `failed`, …) and the run's
+/// start time.
+pub type Strips = BTreeMap<(String, String), Vec<(String, String)>>;
+
+pub fn write(report: &RunReport, strips: Option<&Strips>, path: &Path) -> Result<(), ReportError> {
+    write_file(path, to_html(report, strips).as_bytes())
+}
+
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An `id` attribute value from any text.
+fn anchor(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+fn verdict_word(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Passed => "passed",
+        Verdict::Failed(_) => "failed",
+        Verdict::Warned(_) => "warned",
+        Verdict::Errored { .. } => "errored",
+        Verdict::Skipped { .. } => "skipped",
+    }
+}
+
+fn outcome_word(outcome: CaseOutcome) -> &'static str {
+    match outcome {
+        CaseOutcome::Passed => "passed",
+        CaseOutcome::Failed => "failed",
+        CaseOutcome::Errored => "errored",
+        CaseOutcome::Skipped => "skipped",
+        CaseOutcome::Flaky => "flaky",
+    }
+}
+
+const STYLE: &str = r#"
+:root { --pass: #1a7f37; --fail: #cf222e; --err: #9a6700; --warn: #bc4c00; --skip: #6e7781; --flaky: #8250df; --line: #d0d7de; --soft: #f6f8fa; }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1f2328; background: #fff; }
+header, main, footer { max-width: 1200px; margin: 0 auto; padding: 0 24px; }
+header { padding-top: 20px; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 19px; border-bottom: 1px solid var(--line); padding-bottom: 4px; margin-top: 32px; }
+h3 { font-size: 16px; margin: 0 0 6px; }
+.meta { color: #59636e; margin: 0 0 12px; }
+.totals { display: flex; flex-wrap: wrap; gap: 8px; margin: 12px 0; }
+.badge { border-radius: 12px; padding: 2px 10px; font-weight: 600; color: #fff; font-size: 13px; }
+.badge.passed, .strip .passed { background: var(--pass); } .badge.failed, .strip .failed { background: var(--fail); }
+.badge.errored, .strip .errored { background: var(--err); } .badge.warned, .strip .warned { background: var(--warn); }
+.badge.skipped, .strip .skipped { background: var(--skip); } .badge.flaky, .strip .flaky { background: var(--flaky); }
+nav a { margin-right: 14px; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 14px; }
+th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: var(--soft); }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+article { border: 1px solid var(--line); border-left: 6px solid var(--fail); border-radius: 6px; padding: 12px 16px; margin: 12px 0; }
+article.errored { border-left-color: var(--err); } article.warned { border-left-color: var(--warn); } article.flaky { border-left-color: var(--flaky); }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 8px 0; }
+dt { font-weight: 600; color: #59636e; } dd { margin: 0; overflow-wrap: anywhere; }
+blockquote { margin: 8px 0; padding: 4px 12px; border-left: 4px solid var(--line); background: var(--soft); }
+pre { background: var(--soft); padding: 8px; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12.5px; }
+code { font-size: 13px; }
+details { margin: 6px 0; } summary { cursor: pointer; }
+figure { margin: 8px 0; } figure img { max-width: 100%; border: 1px solid var(--line); }
+.strip { display: inline-flex; gap: 2px; vertical-align: middle; }
+.strip span { width: 10px; height: 14px; border-radius: 2px; display: inline-block; }
+.controls button { margin-right: 6px; }
+footer { color: #59636e; padding: 24px; font-size: 13px; }
+"#;
+
+/// Opens or closes every `<details>`; the report works without it.
+const SCRIPT: &str = r#"
+document.querySelectorAll('[data-details]').forEach(function (button) {
+  button.addEventListener('click', function () {
+    var open = button.getAttribute('data-details') === 'open';
+    document.querySelectorAll('details').forEach(function (d) { d.open = open; });
+  });
+});
+"#;
+
+/// The whole page of an already redacted report.
+pub fn to_html(report: &RunReport, strips: Option<&Strips>) -> String {
+    let mut h = String::new();
+    let s = &report.summary;
+    let failing = s.checks.failed + s.checks.errored;
+    let title = if report.interrupted {
+        "interrupted".to_string()
+    } else if failing > 0 {
+        format!("{failing} failing")
+    } else {
+        "all passing".to_string()
+    };
+    let targets: Vec<&str> = report.targets.iter().map(|t| t.name.as_str()).collect();
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>smartcheck: {} ({})</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(&title),
+        esc(&targets.join(", "))
+    );
+    header(&mut h, report);
+    h.push_str("<main>\n");
+    failures(&mut h, report, strips);
+    flaky(&mut h, report);
+    warnings(&mut h, report, strips);
+    targets_table(&mut h, report);
+    cases(&mut h, report, strips);
+    latency(&mut h, report);
+    h.push_str("</main>\n");
+    let _ = write!(
+        h,
+        "<footer>smartcheck {} · report format {} v{} · secrets are masked in every exchange</footer>\n<script>{SCRIPT}</script>\n</body>\n</html>\n",
+        esc(&report.smartcheck_version),
+        esc(&report.format),
+        report.version
+    );
+    h
+}
+
+fn header(h: &mut String, report: &RunReport) {
+    let s = &report.summary;
+    let _ = write!(
+        h,
+        "<header>\n<h1>smartcheck report</h1>\n<p class=\"meta\">started {} · {:.1} s wall · {}{}{}</p>\n",
+        esc(&report.started_at),
+        report.duration_ms as f64 / 1000.0,
+        plural(report.targets.len(), "target"),
+        if report.strict { " · --strict (SHOULD counts as SHALL)" } else { "" },
+        if report.interrupted { " · <strong>interrupted: the cases not run are skipped</strong>" } else { "" }
+    );
+    h.push_str("<div class=\"totals\" id=\"totals\">");
+    let c = &s.checks;
+    for (word, n) in [
+        ("passed", c.passed),
+        ("failed", c.failed),
+        ("errored", c.errored),
+        ("warned", c.warned),
+        ("skipped", c.skipped),
+    ] {
+        let _ = write!(
+            h,
+            "<span class=\"badge {word}\" data-count=\"{n}\">{n} {word}</span>"
+        );
+    }
+    if s.cases.flaky > 0 {
+        let _ = write!(
+            h,
+            "<span class=\"badge flaky\" data-count=\"{0}\">{0} flaky case{1}</span>",
+            s.cases.flaky,
+            if s.cases.flaky == 1 { "" } else { "s" }
+        );
+    }
+    let _ = write!(
+        h,
+        "</div>\n<p class=\"meta\">{} checks in {} cases</p>\n",
+        c.total(),
+        report.cases.len()
+    );
+    h.push_str(
+        "<nav><a href=\"#failures\">Failures</a><a href=\"#flaky\">Flaky</a><a href=\"#warnings\">Warnings</a>\
+         <a href=\"#targets\">Targets</a><a href=\"#cases\">Cases</a><a href=\"#latency\">Latency</a></nav>\n\
+         <p class=\"controls\"><button type=\"button\" data-details=\"open\">Expand all</button>\
+         <button type=\"button\" data-details=\"close\">Collapse all</button></p>\n</header>\n",
+    );
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Every failed or errored check, then (in `warnings`) the SHOULDs not met.
+fn failures(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
+    let found: Vec<(&CaseReport, &StepReport, &CheckReport)> = checks_where(report, |v| {
+        matches!(v, Verdict::Failed(_) | Verdict::Errored { .. })
+    });
+    let _ = writeln!(
+        h,
+        "<section id=\"failures\">\n<h2>Failures ({})</h2>",
+        found.len()
+    );
+    if found.is_empty() {
+        h.push_str("<p>No check failed or errored.</p>\n");
+    }
+    for (case, step, check) in found {
+        finding(h, case, step, check, strips);
+    }
+    h.push_str("</section>\n");
+}
+
+fn warnings(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
+    let found = checks_where(report, |v| matches!(v, Verdict::Warned(_)));
+    let _ = writeln!(
+        h,
+        "<section id=\"warnings\">\n<h2>Warnings: SHOULD requirements not met ({})</h2>",
+        found.len()
+    );
+    if found.is_empty() {
+        h.push_str("<p>None.</p>\n");
+    }
+    for (case, step, check) in found {
+        finding(h, case, step, check, strips);
+    }
+    h.push_str("</section>\n");
+}
+
+fn checks_where(
+    report: &RunReport,
+    keep: impl Fn(&Verdict) -> bool,
+) -> Vec<(&CaseReport, &StepReport, &CheckReport)> {
+    let mut found = Vec::new();
+    for case in &report.cases {
+        for step in &case.steps {
+            for check in &step.checks {
+                if keep(&check.verdict) {
+                    found.push((case, step, check));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// One check that did not pass: what was expected and found, the requirement, the exchanges
+/// and the screenshots.
+fn finding(
+    h: &mut String,
+    case: &CaseReport,
+    step: &StepReport,
+    check: &CheckReport,
+    strips: Option<&Strips>,
+) {
+    let word = verdict_word(&check.verdict);
+    let _ = write!(
+        h,
+        "<article class=\"finding {word}\" id=\"{}\">\n<h3><span class=\"badge {word}\">{}</span> {} <code>[{}]</code></h3>\n",
+        anchor(&format!("{}-{}-{}", case.name, step.id, check.id)),
+        word.to_uppercase(),
+        esc(&check.title),
+        esc(check.level.as_str())
+    );
+    h.push_str("<dl>");
+    let mut row = |term: &str, value: String| {
+        let _ = write!(h, "<dt>{term}</dt><dd>{value}</dd>");
+    };
+    row(
+        "case",
+        format!(
+            "<a href=\"#{}\">{}</a> ({})",
+            anchor(&case.name),
+            esc(&case.name),
+            esc(&case.title)
+        ),
+    );
+    row("check", format!("<code>{}</code>", esc(&check.id)));
+    let step_text = match &step.exchange {
+        Some(e) => {
+            let answer = match (&e.response, &e.error) {
+                (Some(r), _) => format!("{} ({} ms)", r.status, e.duration_ms),
+                (None, Some(_)) => "no response".into(),
+                (None, None) => String::new(),
+            };
+            format!(
+                "<code>{}</code>: {} {} → {answer}",
+                esc(&step.id),
+                esc(&e.request.method),
+                esc(&e.request.url)
+            )
+        }
+        None => format!("<code>{}</code>", esc(&step.id)),
+    };
+    row("step", step_text);
+    match &check.verdict {
+        Verdict::Failed(m) | Verdict::Warned(m) => {
+            row("expected", esc(&m.expected));
+            row("actual", esc(&m.actual));
+        }
+        Verdict::Errored { reason } => row("reason", esc(reason)),
+        _ => {}
+    }
+    row(
+        "defined at",
+        format!("<code>{}</code>", esc(&check.location.to_string())),
+    );
+    if let Some(marks) = strips.and_then(|s| s.get(&(case.name.clone(), check.id.clone()))) {
+        row("last runs", strip(marks));
+    }
+    h.push_str("</dl>\n");
+    for requirement in &check.requirements {
+        let _ = writeln!(
+            h,
+            "<blockquote><strong>{} ({})</strong> “{}”<br><a href=\"{}\" rel=\"noreferrer\">{}</a></blockquote>",
+            esc(&requirement.id),
+            esc(&requirement.level),
+            esc(&requirement.text),
+            esc(&requirement.url),
+            esc(&requirement.url)
+        );
+    }
+    if let Some(implied) = &check.implied {
+        let _ = writeln!(h, "<p><em>Implied:</em> {}</p>", esc(implied));
+    }
+    exchanges(h, step);
+    screenshots(h, step);
+    h.push_str("</article>\n");
+}
+
+/// The step's exchanges and result, collapsed.
+fn exchanges(h: &mut String, step: &StepReport) {
+    let mut parts: Vec<(String, String)> = Vec::new();
+    if let Some(e) = &step.exchange {
+        parts.push((
+            format!("HTTP exchange: {} {}", e.request.method, e.request.url),
+            e.to_text(),
+        ));
+    }
+    for e in &step.related {
+        parts.push((
+            format!("related: {} {}", e.request.method, e.request.url),
+            e.to_text(),
+        ));
+    }
+    if let Some(result) = &step.result {
+        parts.push((
+            format!("result of step {}", step.id),
+            serde_json::to_string_pretty(result).unwrap_or_default(),
+        ));
+    }
+    for (summary, text) in parts {
+        let _ = writeln!(
+            h,
+            "<details class=\"exchange\"><summary>{}</summary><pre>{}</pre></details>",
+            esc(&summary),
+            esc(&text)
+        );
+    }
+}
+
+/// The screenshots a failed browser step saved, embedded; other saved files by name.
+fn screenshots(h: &mut String, step: &StepReport) {
+    for file in &step.artifacts {
+        let path = Path::new(file);
+        let small = std::fs::metadata(path)
+            .map(|m| m.len() <= MAX_EMBEDDED_IMAGE)
+            .unwrap_or(false);
+        let png = path.extension().and_then(|e| e.to_str()) == Some("png");
+        match (png && small).then(|| std::fs::read(path).ok()).flatten() {
+            Some(bytes) => {
+                let _ = writeln!(
+                    h,
+                    "<figure class=\"screenshot\"><img alt=\"the browser when step {} broke\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>",
+                    esc(&step.id),
+                    base64::engine::general_purpose::STANDARD.encode(bytes),
+                    esc(file)
+                );
+            }
+            None => {
+                let _ = writeln!(h, "<p>saved: <code>{}</code></p>", esc(file));
+            }
+        }
+    }
+}
+
+fn strip(marks: &[(String, String)]) -> String {
+    let mut out = String::from("<span class=\"strip\">");
+    for (verdict, when) in marks {
+        let _ = write!(
+            out,
+            "<span class=\"{}\" title=\"{}: {}\"></span>",
+            esc(verdict),
+            esc(when),
+            esc(verdict)
+        );
+    }
+    out.push_str("</span>");
+    out
+}
+
+fn flaky(h: &mut String, report: &RunReport) {
+    let retried: Vec<&CaseReport> = report
+        .cases
+        .iter()
+        .filter(|c| !c.attempts.is_empty())
+        .collect();
+    let _ = writeln!(
+        h,
+        "<section id=\"flaky\">\n<h2>Flaky and retried cases ({})</h2>",
+        retried.len()
+    );
+    if retried.is_empty() {
+        h.push_str("<p>No case was run again.</p>\n");
+    }
+    for case in retried {
+        let word = outcome_word(case.outcome);
+        let _ = writeln!(
+            h,
+            "<article class=\"{word}\"><h3><span class=\"badge {word}\">{}</span> {}</h3><p>{} of {} attempts; the verdicts shown elsewhere are the last attempt's.</p><ol>",
+            word.to_uppercase(),
+            esc(&case.name),
+            if case.outcome == CaseOutcome::Flaky { "passed on the last" } else { "did not pass in any" },
+            case.attempts.len() + 1
+        );
+        for attempt in &case.attempts {
+            let _ = write!(
+                h,
+                "<li>{} at {} ({} ms): <ul>",
+                outcome_word(attempt.outcome),
+                esc(&attempt.started_at),
+                attempt.duration_ms
+            );
+            for error in &attempt.errors {
+                let _ = write!(h, "<li>{}</li>", esc(error));
+            }
+            h.push_str("</ul>");
+            for step in &attempt.steps {
+                exchanges(h, step);
+            }
+            h.push_str("</li>");
+        }
+        h.push_str("</ol></article>\n");
+    }
+    h.push_str("</section>\n");
+}
+
+fn targets_table(h: &mut String, report: &RunReport) {
+    h.push_str(
+        "<section id=\"targets\">\n<h2>Targets</h2>\n<table><thead><tr><th>target</th><th>FHIR base</th>\
+         <th>cases</th><th>passed</th><th>failed</th><th>errored</th><th>warned</th><th>skipped</th>\
+         <th>median / p95 ms</th><th>TLS</th></tr></thead><tbody>\n",
+    );
+    for target in &report.targets {
+        let cases: Vec<&CaseReport> = report
+            .cases
+            .iter()
+            .filter(|c| c.target == target.name)
+            .collect();
+        let mut counts = Counts::default();
+        for check in cases.iter().flat_map(|c| c.checks()) {
+            counts.add(&check.verdict);
+        }
+        let latency = report
+            .latency
+            .iter()
+            .find(|l| l.target == target.name && l.endpoint == "*")
+            .map(|l| format!("{} / {}", l.median_ms, l.p95_ms))
+            .unwrap_or_else(|| "–".into());
+        let tls = match (&target.tls, target.tls_insecure) {
+            (_, true) => "<strong>not verified (insecure)</strong>".to_string(),
+            (Some(t), _) => format!(
+                "{}, certificate until {}",
+                esc(&t.version),
+                esc(&t.not_after)
+            ),
+            (None, _) => "–".into(),
+        };
+        let _ = writeln!(
+            h,
+            "<tr class=\"target\" data-target=\"{}\"><td><strong>{}</strong></td><td><code>{}</code></td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{latency}</td><td>{tls}</td></tr>",
+            esc(&target.name),
+            esc(&target.name),
+            esc(&target.fhir_base),
+            cases.len(),
+            counts.passed,
+            counts.failed,
+            counts.errored,
+            counts.warned,
+            counts.skipped
+        );
+    }
+    h.push_str("</tbody></table>\n");
+    let t = &report.time;
+    if t.cases_ms > 0 {
+        let _ = writeln!(h, "<p>Time: {}.</p>", esc(&t.describe()));
+    }
+    if let Some(b) = &report.browser {
+        let _ = writeln!(
+            h,
+            "<p>Browser: {} started, at most {} open at once (bound {}).</p>",
+            plural(b.sessions, "session"),
+            b.peak,
+            b.bound
+        );
+    }
+    h.push_str("</section>\n");
+}
+
+fn cases(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
+    let _ = writeln!(
+        h,
+        "<section id=\"cases\">\n<h2>Cases ({})</h2>",
+        report.cases.len()
+    );
+    for case in &report.cases {
+        let word = outcome_word(case.outcome);
+        let mut counts = Counts::default();
+        for check in case.checks() {
+            counts.add(&check.verdict);
+        }
+        let _ = writeln!(
+            h,
+            "<details class=\"case\" id=\"{}\" data-outcome=\"{word}\"><summary><span class=\"badge {word}\">{word}</span> <strong>{}</strong> {} <small>({} checks, {} ms)</small></summary>",
+            anchor(&case.name),
+            esc(&case.name),
+            esc(&case.title),
+            counts.total(),
+            case.duration_ms
+        );
+        if let Some(reason) = &case.reason {
+            let _ = writeln!(h, "<p>{}</p>", esc(reason));
+        }
+        h.push_str("<table><thead><tr><th>step</th><th>check</th><th>level</th><th>verdict</th><th>requirement</th>");
+        if strips.is_some() {
+            h.push_str("<th>last runs</th>");
+        }
+        h.push_str("</tr></thead><tbody>\n");
+        for step in &case.steps {
+            for check in &step.checks {
+                let verdict = verdict_word(&check.verdict);
+                let note = match &check.verdict {
+                    Verdict::Skipped { reason } => format!(": {}", esc(reason)),
+                    _ => String::new(),
+                };
+                let requirements: Vec<String> = check
+                    .requirements
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "<a href=\"{}\" rel=\"noreferrer\">{}</a>",
+                            esc(&r.url),
+                            esc(&r.id)
+                        )
+                    })
+                    .collect();
+                let _ = write!(
+                    h,
+                    "<tr><td><code>{}</code></td><td>{} <code>{}</code></td><td>{}</td><td><span class=\"badge {verdict}\">{verdict}</span>{note}</td><td>{}</td>",
+                    esc(&step.id),
+                    esc(&check.title),
+                    esc(&check.id),
+                    esc(check.level.as_str()),
+                    requirements.join(", ")
+                );
+                if let Some(strips) = strips {
+                    let marks = strips
+                        .get(&(case.name.clone(), check.id.clone()))
+                        .map(|m| strip(m))
+                        .unwrap_or_default();
+                    let _ = write!(h, "<td>{marks}</td>");
+                }
+                h.push_str("</tr>\n");
+            }
+        }
+        h.push_str("</tbody></table></details>\n");
+    }
+    h.push_str("</section>\n");
+}
+
+fn latency(h: &mut String, report: &RunReport) {
+    h.push_str(
+        "<section id=\"latency\">\n<h2>Latency</h2>\n<table><thead><tr><th>target</th><th>endpoint</th>\
+         <th>answers</th><th>median ms</th><th>p95 ms</th><th>max ms</th></tr></thead><tbody>\n",
+    );
+    for l in &report.latency {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&l.target),
+            if l.endpoint == "*" { "<em>all</em>".to_string() } else { esc(&l.endpoint) },
+            l.count,
+            l.median_ms,
+            l.p95_ms,
+            l.max_ms
+        );
+    }
+    h.push_str("</tbody></table>\n</section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golden() -> RunReport {
+        serde_json::from_str(include_str!("../../tests/golden/results.json")).unwrap()
+    }
+
+    #[test]
+    fn server_text_is_escaped_and_nothing_is_fetched() {
+        let mut report = golden();
+        report.cases[0].title = "<script>alert('x')</script> & \"q\"".into();
+        let html = to_html(&report, None);
+        assert!(!html.contains("<script>alert"), "raw markup from a report");
+        assert!(
+            html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;")
+        );
+        // Self-contained: no element loads anything from elsewhere.
+        for needle in ["<link", "src=\"http", "@import", "url(http"] {
+            assert!(!html.contains(needle), "{needle}");
+        }
+        assert_eq!(html.matches("<script>").count(), 1);
+    }
+
+    #[test]
+    fn failures_come_first_with_their_requirement() {
+        let report = golden();
+        let html = to_html(&report, None);
+        let failed = report.summary.checks.failed + report.summary.checks.errored;
+        assert!(failed > 0, "the golden report has failures");
+        let failures = html.find("id=\"failures\"").unwrap();
+        assert!(failures < html.find("id=\"cases\"").unwrap());
+        let articles = html.matches("<article class=\"finding failed\"").count()
+            + html.matches("<article class=\"finding errored\"").count();
+        assert_eq!(articles, failed);
+        let (_, _, check) = checks_where(&report, |v| matches!(v, Verdict::Failed(_)))[0];
+        assert!(html.contains(&esc(&check.requirements[0].text)));
+    }
+
+    #[test]
+    fn history_strips_show_each_run() {
+        let report = golden();
+        let case = &report.cases[0];
+        let check = case.checks().next().unwrap();
+        let mut strips = Strips::new();
+        strips.insert(
+            (case.name.clone(), check.id.clone()),
+            vec![
+                ("failed".into(), "2026-11-28T00:00:00Z".into()),
+                ("passed".into(), "2026-11-29T00:00:00Z".into()),
+            ],
+        );
+        let html = to_html(&report, Some(&strips));
+        assert!(html.contains(
+            "<span class=\"strip\"><span class=\"failed\" title=\"2026-11-28T00:00:00Z: failed\"></span><span class=\"passed\""
+        ));
+    }
+}

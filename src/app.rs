@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub html: Option<PathBuf>,
+    /// The history database to append the run to (`--history`).
+    pub history: Option<PathBuf>,
     pub strict: bool,
     pub selection: Selection,
     /// A remote WebDriver for every target.
@@ -165,6 +167,17 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             print_errors(&e);
             return exit::USAGE;
         }
+    };
+    // A history file that cannot be used is known before the run, not after it.
+    let mut history = match (&options.history, options.selection.list) {
+        (Some(path), false) => match crate::history::History::open(path) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+        _ => None,
     };
     let redactor = Redactor::new();
     crate::logging::redact_with(&redactor);
@@ -332,7 +345,38 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     let usage = browser.usage();
     report.browser = (usage.sessions > 0).then_some(usage);
     let report = report.redacted(&redactor);
+    let mut paths = paths;
+    let mut history_error = false;
+    if let Some(history) = &mut history {
+        // Tests hold the write open here to kill the process mid-transaction.
+        let pause = env
+            .var("SMARTCHECK_TEST_HISTORY_PAUSE_MS")
+            .and_then(|ms| ms.parse().ok())
+            .map(std::time::Duration::from_millis);
+        let names: Vec<String> = report.targets.iter().map(|t| t.name.clone()).collect();
+        match history
+            .record(&report, pause)
+            .and_then(|run| Ok((run, history.strips(&names, crate::history::DEFAULT_RUNS)?)))
+        {
+            Ok((run, strips)) => {
+                eprintln!(
+                    "note: run #{run} recorded in {}",
+                    options
+                        .history
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new(""))
+                        .display()
+                );
+                paths.strips = Some(Arc::new(strips));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                history_error = true;
+            }
+        }
+    }
     let (written, harness_error) = paths.write(&report);
+    let harness_error = harness_error || history_error;
     print!("{}", redactor.redact(&console::summary(&report, &written)));
     let differences = expected
         .as_ref()
@@ -598,6 +642,47 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
     let code = run(options, &env);
     drop(server);
     code
+}
+
+/// `smartcheck history FILE`: what the recorded runs say, per target.
+pub fn history(file: &std::path::Path, runs: usize, target: Option<&str>, json: bool) -> u8 {
+    if !file.exists() {
+        eprintln!(
+            "error: no history at {}: `smartcheck run --history {}` creates it",
+            file.display(),
+            file.display()
+        );
+        return exit::USAGE;
+    }
+    let view = crate::history::History::open(file).and_then(|h| h.view(runs, target));
+    match view {
+        Ok(view) if target.is_some() && view.targets.is_empty() => {
+            eprintln!(
+                "error: no completed run of target `{}` in {}",
+                target.unwrap_or_default(),
+                file.display()
+            );
+            exit::USAGE
+        }
+        Ok(view) if json => match serde_json::to_string_pretty(&view) {
+            Ok(text) => {
+                println!("{text}");
+                exit::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot serialize the history: {e}");
+                exit::HARNESS
+            }
+        },
+        Ok(view) => {
+            print!("{}", view.render());
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::USAGE
+        }
+    }
 }
 
 /// `smartcheck merge REPORT...`: the shards' JSON reports as one report.

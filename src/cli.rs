@@ -40,9 +40,29 @@ pub enum Command {
     /// The built-in suites (compiled into the binary).
     #[command(subcommand)]
     Suites(SuitesCommand),
+    /// What a `--history` database says: per target, the checks that changed verdict since
+    /// the previous run, since when each failing check has failed, pass rates over the last
+    /// runs and the latency trend.
+    History(HistoryCommandArgs),
     /// Merge the JSON reports of a run's shards (`run --partition K/N`) into one JUnit and
     /// JSON report; exits 1 if a check failed or errored in any shard.
     Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryCommandArgs {
+    /// The database that `run --history FILE` writes.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// How many of each target's last runs to look at.
+    #[arg(long, value_name = "N", default_value_t = crate::history::DEFAULT_RUNS as u16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub runs: u16,
+    /// Only this target.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +104,8 @@ pub struct DemoArgs {
     pub reports: ReportArgs,
     #[command(flatten)]
     pub browser: BrowserArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Break one requirement of the reference server (repeatable); see README's fault table.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
@@ -118,6 +140,8 @@ pub struct RunArgs {
     pub reports: ReportArgs,
     #[command(flatten)]
     pub browser: BrowserArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Count SHOULD requirements that are not met as failures, not warnings.
     #[arg(long)]
     pub strict: bool,
@@ -203,6 +227,15 @@ pub struct ReportArgs {
     pub html: Option<PathBuf>,
 }
 
+/// The run's history.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Append the run (targets, verdicts, latency, time) to this SQLite database, created if
+    /// missing; the HTML report then shows each check's last runs. See `smartcheck history`.
+    #[arg(long = "history", value_name = "FILE")]
+    pub history: Option<PathBuf>,
+}
+
 /// The browser for authorization screens.
 #[derive(Debug, Args)]
 pub struct BrowserArgs {
@@ -276,6 +309,7 @@ impl RunArgs {
             junit: self.reports.junit,
             json: self.reports.json,
             html: self.reports.html,
+            history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
             selection: self.selection.into_selection(),
@@ -296,6 +330,7 @@ impl DemoArgs {
             junit: self.reports.junit,
             json: self.reports.json,
             html: self.reports.html,
+            history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
             selection: self.selection.into_selection(),
@@ -345,6 +380,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             app::serve_reference(&args.host, args.port, &args.faults, args.debug_endpoints)
         }
         Command::Requirements(args) => app::requirements(&args.suites, args.json),
+        Command::History(args) => app::history(
+            &args.file,
+            usize::from(args.runs),
+            args.target.as_deref(),
+            args.json,
+        ),
     }
 }
 
@@ -374,6 +415,8 @@ mod tests {
             "smartcheck run --target t.yaml --webdriver http://127.0.0.1:4444",
             "smartcheck run --target targets/ --browser-sessions 2 --test-threads 8",
             "smartcheck run --target t.yaml --retries 2",
+            "smartcheck run --target t.yaml --history h.sqlite --html r.html",
+            "smartcheck history h.sqlite --runs 20 --target reference --json",
             "smartcheck demo --webdriver http://grid.example:4444/wd/hub",
             "smartcheck requirements",
             "smartcheck requirements --json --suite suites --suite my.yaml",
@@ -389,6 +432,8 @@ mod tests {
             "smartcheck run --target t.yaml --test-threads x",
             "smartcheck run --target t.yaml --browser-sessions 0",
             "smartcheck run --target t.yaml --retries 11",
+            "smartcheck history",
+            "smartcheck history h.sqlite --runs 0",
             "smartcheck run --target t.yaml --color purple",
             "smartcheck run --target t.yaml a b",
             "smartcheck validate",

@@ -20,6 +20,7 @@ use crate::suite::{self, LoadError, Loaded, Suite, Target};
 pub struct Environment {
     pub vars: HashMap<String, String>,
     pub stderr_is_terminal: bool,
+    pub stdout_is_terminal: bool,
 }
 
 impl Environment {
@@ -28,6 +29,7 @@ impl Environment {
         Environment {
             vars: std::env::vars().collect(),
             stderr_is_terminal: std::io::stderr().is_terminal(),
+            stdout_is_terminal: std::io::stdout().is_terminal(),
         }
     }
 
@@ -55,6 +57,8 @@ pub struct RunOptions {
     pub browser_sessions: Option<usize>,
     /// Run a case again, up to this many times, while its steps error (`--retries`).
     pub retries: u32,
+    /// Off a terminal, when a running case gets a `SLOW` line (`--slow-after`).
+    pub slow_after: std::time::Duration,
     /// Expected verdicts to compare with (`--expect`).
     pub expect: Option<PathBuf>,
     /// Run against the built-in reference target (`demo`) instead of `targets`.
@@ -327,15 +331,52 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         browser: browser.clone(),
         artifacts_dir: options.report_dir.join("artifacts"),
         retries: options.retries,
+        board: Arc::default(),
     };
-    let report = runner::execute(
-        &runtime,
-        &runs,
-        planned,
-        &options.selection,
-        settings,
-        progress,
-    );
+    let mut selection = options.selection.clone();
+    let no_color = env.var("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let colour_auto = selection.color.as_deref().is_none_or(|c| c == "auto");
+    // A person at a terminal (and no manual browser step that asks them things) gets the
+    // live lines; standard output then goes through a pipe, so colour is decided here.
+    let live_terminal = env.stdout_is_terminal
+        && !selection.list
+        && env.var("TERM").as_deref() != Some("dumb")
+        && !runs
+            .iter()
+            .any(|r| r.target.browser.mode == crate::suite::target::BrowserMode::Manual);
+    if colour_auto {
+        if no_color {
+            selection.color = Some("never".into());
+        } else if live_terminal {
+            selection.color = Some("always".into());
+        }
+    }
+    let live = if selection.list {
+        None
+    } else if live_terminal {
+        let threads = selection.test_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1)
+        });
+        let with_stderr = env.stderr_is_terminal;
+        match runner::live::Live::terminal(settings.board.clone(), threads.max(1), with_stderr) {
+            Ok(live) => Some(live),
+            Err(e) => {
+                eprintln!("note: no live progress lines: {e}");
+                None
+            }
+        }
+    } else {
+        Some(runner::live::Live::plain(
+            settings.board.clone(),
+            options.slow_after,
+        ))
+    };
+    let report = runner::execute(&runtime, &runs, planned, &selection, settings, progress);
+    if let Some(live) = live {
+        live.stop();
+    }
     // Every session has been quit by its case; the driver and its processes end here, also
     // after an interrupt.
     runtime.block_on(browser.shutdown());
@@ -498,6 +539,7 @@ fn interrupt_watch(
         );
         cancel.cancel();
         next(&mut int, &mut term, &mut hup).await;
+        crate::runner::live::restore();
         eprintln!("smartcheck: interrupted twice; quitting now");
         crate::browser::kill_all_local_drivers();
         partial();

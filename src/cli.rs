@@ -197,6 +197,18 @@ pub struct SelectionArgs {
     /// answer. A case that then passes is reported as flaky.
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
+    /// Off a terminal, print a `SLOW` line for a case still running after this long, and
+    /// again each time as long again passes (on a terminal, running cases show live).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = slow_after)]
+    pub slow_after: std::time::Duration,
+}
+
+fn slow_after(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("not a duration like 30s: {e}"))?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err("at least 100ms".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -312,6 +324,7 @@ impl RunArgs {
             history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
+            slow_after: self.selection.slow_after,
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
             browser_sessions: self.browser.browser_sessions.map(usize::from),
@@ -333,6 +346,7 @@ impl DemoArgs {
             history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
+            slow_after: self.selection.slow_after,
             selection: self.selection.into_selection(),
             webdriver: self.browser.webdriver,
             browser_sessions: self.browser.browser_sessions.map(usize::from),
@@ -414,7 +428,7 @@ mod tests {
             "smartcheck serve-reference --port 0 --fault smart-config-no-cors",
             "smartcheck run --target t.yaml --webdriver http://127.0.0.1:4444",
             "smartcheck run --target targets/ --browser-sessions 2 --test-threads 8",
-            "smartcheck run --target t.yaml --retries 2",
+            "smartcheck run --target t.yaml --retries 2 --slow-after 2m",
             "smartcheck run --target t.yaml --history h.sqlite --html r.html",
             "smartcheck history h.sqlite --runs 20 --target reference --json",
             "smartcheck demo --webdriver http://grid.example:4444/wd/hub",
@@ -432,6 +446,8 @@ mod tests {
             "smartcheck run --target t.yaml --test-threads x",
             "smartcheck run --target t.yaml --browser-sessions 0",
             "smartcheck run --target t.yaml --retries 11",
+            "smartcheck run --target t.yaml --slow-after 0s",
+            "smartcheck run --target t.yaml --slow-after soon",
             "smartcheck history",
             "smartcheck history h.sqlite --runs 0",
             "smartcheck run --target t.yaml --color purple",

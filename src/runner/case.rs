@@ -50,6 +50,8 @@ pub struct RunSettings {
     pub artifacts_dir: std::path::PathBuf,
     /// How many times a case whose step errored (or met a 5xx) is run again (`--retries`).
     pub retries: u32,
+    /// The cases running now and their steps, for the live progress lines.
+    pub board: Arc<super::live::Board>,
 }
 
 /// The test name of a case: `target::suite::case`.
@@ -236,6 +238,7 @@ pub async fn run_case(
             ));
             continue;
         }
+        settings.board.step(&report.name, &step.id);
         let step_report = run_step(&run, step, &mut context, &mut state, &settings).await;
         // A refusal that the server wrongly answered with tokens gives no "newest" token.
         if step.control.is_none() {

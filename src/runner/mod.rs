@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod case;
 pub mod listener;
+pub mod live;
 pub mod request;
 
 use std::sync::{Arc, Mutex};
@@ -288,7 +289,9 @@ pub fn execute(
             let handle = runtime.handle().clone();
             let progress = progress.clone();
             let settings = settings.clone();
+            let name_for_board = name.clone();
             Trial::ignorable_test(name, move || {
+                settings.board.started(&name_for_board);
                 let report = if settings.cancel.is_cancelled() {
                     let case = &item.suite.cases[item.case_index];
                     case::skipped_case(
@@ -300,6 +303,7 @@ pub fn execute(
                 } else {
                     handle.block_on(run_with_retries(&item, &settings))
                 };
+                settings.board.finished(&name_for_board);
                 let outcome = report.outcome;
                 let message = match outcome {
                     CaseOutcome::Failed | CaseOutcome::Errored => {

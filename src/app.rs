@@ -109,8 +109,33 @@ pub fn load_targets(paths: &[PathBuf], env: &Environment) -> Result<Vec<Target>,
     }
 }
 
-/// Loads every suite under the given files and directories, reporting all errors.
+/// The `--suite` value that stands for the suites compiled into the binary.
+pub const BUILTIN_SUITES: &str = "builtin";
+
+/// Loads every suite under the given files and directories, reporting all errors. The word
+/// `builtin` (when no such file or folder exists) adds the built-in suites; a file suite with
+/// a built-in suite's id then replaces it.
 pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<LoadError>> {
+    let builtin = |p: &PathBuf| p.as_os_str() == BUILTIN_SUITES && !p.exists();
+    let (with_builtin, paths): (Vec<PathBuf>, Vec<PathBuf>) =
+        paths.iter().cloned().partition(builtin);
+    let from_files = if paths.is_empty() {
+        Vec::new()
+    } else {
+        load_suite_files(&paths)?
+    };
+    if with_builtin.is_empty() {
+        return Ok(from_files);
+    }
+    let mut suites: Vec<Suite> = crate::builtin::suites()?
+        .into_iter()
+        .filter(|b| !from_files.iter().any(|f| f.suite == b.suite))
+        .collect();
+    suites.extend(from_files);
+    Ok(suites)
+}
+
+fn load_suite_files(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<LoadError>> {
     let files = suite::collect_suite_files(paths).map_err(|e| vec![*e])?;
     let mut suites: Vec<Suite> = Vec::new();
     let mut errors = Vec::new();

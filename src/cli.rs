@@ -88,7 +88,8 @@ pub enum SuitesCommand {
 
 #[derive(Debug, Args)]
 pub struct RequirementsArgs {
-    /// A suite file or a directory of them (repeatable) [default: the built-in suites].
+    /// A suite file or a directory of them (repeatable) [default: the built-in suites];
+    /// `builtin` adds the built-in suites, and a file suite with a built-in's id replaces it.
     #[arg(long = "suite", short = 's', value_name = "FILE_OR_DIR")]
     pub suites: Vec<PathBuf>,
     /// Print JSON: `{"requirements": [...], "summary": {...}}`.
@@ -162,7 +163,8 @@ pub struct InputArgs {
         required = true
     )]
     pub targets: Vec<PathBuf>,
-    /// A suite file or a directory of them (repeatable) [default: the built-in suites].
+    /// A suite file or a directory of them (repeatable) [default: the built-in suites];
+    /// `builtin` adds the built-in suites, and a file suite with a built-in's id replaces it.
     #[arg(long = "suite", short = 's', value_name = "FILE_OR_DIR")]
     pub suites: Vec<PathBuf>,
 }

@@ -92,3 +92,40 @@ fn shards_split_the_cases_without_overlap_and_the_same_way_every_time() {
         );
     }
 }
+
+#[test]
+fn suite_builtin_adds_the_built_in_suites_and_a_file_of_the_same_id_replaces_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("my-discovery.yaml");
+    let text = std::fs::read_to_string("tests/fixtures/suites/debug-token.yaml").unwrap();
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("suite: "))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &mine,
+        text.replacen(&format!("suite: {id}"), "suite: smart-discovery", 1),
+    )
+    .unwrap();
+    let mine = mine.to_str().unwrap();
+    let all = listed(&[]);
+    let added = listed(&["--suite", "builtin", "--suite", mine]);
+    let only = listed(&["--suite", mine]);
+    assert!(!only.is_empty());
+    assert!(only
+        .iter()
+        .all(|n| n.starts_with("reference::smart-discovery::")));
+    // The built-in discovery suite is replaced by the file; every other built-in case stays.
+    let expected: Vec<String> = all
+        .iter()
+        .filter(|n| !n.starts_with("reference::smart-discovery::"))
+        .chain(only.iter())
+        .cloned()
+        .collect();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(added), sorted(expected));
+}

@@ -863,3 +863,78 @@ fn a_page_that_never_loads_times_out_with_the_targets_step_timeout_and_says_so()
         "{report}"
     );
 }
+
+/// The browser profiles in use by smartcheck process `pid`: each Chromium has its own
+/// (`--user-data-dir`), shared by its helper processes and by the launcher script's forks.
+fn browser_profiles(pid: u32) -> std::collections::BTreeSet<String> {
+    browser_processes(pid)
+        .into_iter()
+        .filter_map(|(_, cmd)| {
+            let (_, rest) = cmd.split_once("--user-data-dir=")?;
+            Some(rest.split_whitespace().next()?.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn one_browser_serves_case_after_case_and_none_finds_the_last_one_signed_in() {
+    // The reference server remembers a sign-in by cookie, as real servers do. Five standalone
+    // cases, one at a time, with one browser: the target's sign-in steps are not optional, so
+    // a browser still signed in from the case before would go straight to the consent page
+    // and `#username` would never come.
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(
+        &server,
+        "fixtures/targets/reference.yaml",
+        dir.path(),
+        &[
+            "standalone",
+            "--test-threads",
+            "1",
+            "--browser-sessions",
+            "1",
+        ],
+    );
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let watcher = std::thread::spawn(move || {
+        let mut seen = std::collections::BTreeSet::new();
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            seen.extend(browser_profiles(pid));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        seen
+    });
+    let out = child.wait_with_output().unwrap();
+    let browsers = watcher.join().unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert!(cases.len() >= 5, "{}", cases.len());
+    assert!(cases.iter().all(|c| c["outcome"] == "passed"));
+    // Every case signed in on the sign-in screen (the screens played, nothing remembered).
+    for case in cases {
+        let authorize = case["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "authorize")
+            .unwrap();
+        assert_eq!(authorize["result"]["outcome"], "code", "{}", case["name"]);
+    }
+    let usage = &report["browser"];
+    assert_eq!(usage["sessions"], 1, "one browser for the run: {usage}");
+    assert!(usage["reused"].as_u64().unwrap() >= 4, "{usage}");
+    assert_eq!(browsers.len(), 1, "one Chromium profile seen: {browsers:?}");
+    assert!(
+        browser_processes(pid).is_empty(),
+        "no browser process outlives the run"
+    );
+}

@@ -203,7 +203,9 @@ fn browser_sessions_across_targets_stay_within_the_bound() {
     let browser = &report["browser"];
     assert_eq!(browser["bound"], 1, "{browser}");
     assert_eq!(browser["peak"], 1, "{browser}");
-    assert!(browser["sessions"].as_u64().unwrap() >= 4, "{browser}");
+    // Every authorization had a browser: started, or one of the run's handed out again.
+    let handed_out = browser["sessions"].as_u64().unwrap() + browser["reused"].as_u64().unwrap();
+    assert!(handed_out >= 4, "{browser}");
     for name in ["ehr-0", "ehr-1"] {
         assert!(
             report["cases"]
@@ -215,5 +217,5 @@ fn browser_sessions_across_targets_stay_within_the_bound() {
         );
     }
     assert!(report["time"]["browser_ms"].as_u64().unwrap() > 0);
-    assert!(console.contains("at most 1 open at once"), "{console}");
+    assert!(console.contains("at most 1 in use at once"), "{console}");
 }

@@ -240,29 +240,47 @@ pub struct BrowserPool {
     /// Browser profiles and temporary files live here (mode 0700, removed at shutdown).
     work_dir: PathBuf,
     local: tokio::sync::Mutex<Option<Result<LocalDriver, String>>>,
+    /// Browsers started (each a Chromium of its own).
     sessions: AtomicUsize,
-    /// At most this many sessions at once (`--browser-sessions`); a case waits for one.
+    /// Times a browser was handed out again, with a clean state.
+    reused: AtomicUsize,
+    /// At most this many browsers at once (`--browser-sessions`), in use or idle; a case
+    /// waits for one.
     bound: usize,
     permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Browsers in use now, and the most at once.
     open: std::sync::Arc<AtomicUsize>,
     peak: AtomicUsize,
+    /// Browsers between cases, ready to be cleaned and handed out again.
+    idle: Mutex<Vec<Session>>,
+    /// Told when a browser goes back to the pool or ends.
+    returned: tokio::sync::Notify,
 }
 
-/// How a run used the browser: sessions started, the most open at once, the bound.
+/// How a run used the browser: browsers started, hand-outs of a browser already started, the
+/// most in use at once, the bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrowserUse {
     pub sessions: usize,
+    #[serde(default)]
+    pub reused: usize,
     pub peak: usize,
     pub bound: usize,
 }
 
-/// One browser session, held by one case.
+/// One browser, held by one case at a time.
 pub struct Session {
     pub(crate) driver: WebDriver,
     page_timeout: Duration,
-    /// The pool's count of open sessions, lowered when this one ends.
+    /// The pool's count of browsers in use, lowered when this one is given back or ends.
     open: std::sync::Arc<AtomicUsize>,
+    in_use: bool,
     _permit: tokio::sync::OwnedSemaphorePermit,
+    /// The WebDriver URL, the resolver rules and the extra flags it was started with: only a
+    /// case of a target with the same network may have it next.
+    key: String,
+    /// Every origin the browser was seen at, whose storage is cleared before the next case.
+    origins: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl BrowserPool {
@@ -285,10 +303,13 @@ impl BrowserPool {
             work_dir,
             local: tokio::sync::Mutex::new(None),
             sessions: AtomicUsize::new(0),
+            reused: AtomicUsize::new(0),
             bound,
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(bound)),
             open: std::sync::Arc::default(),
             peak: AtomicUsize::new(0),
+            idle: Mutex::new(Vec::new()),
+            returned: tokio::sync::Notify::new(),
         }
     }
 
@@ -296,6 +317,7 @@ impl BrowserPool {
     pub fn usage(&self) -> BrowserUse {
         BrowserUse {
             sessions: self.sessions.load(Ordering::SeqCst),
+            reused: self.reused.load(Ordering::SeqCst),
             peak: self.peak.load(Ordering::SeqCst),
             bound: self.bound,
         }
@@ -318,23 +340,104 @@ impl BrowserPool {
         }
     }
 
-    /// A new session. `remote` is the target's WebDriver URL; `hosts` are the only names the
-    /// browser may resolve (besides loopback).
+    /// A browser for a case: one of this run's, cleaned (a new tab, no cookies, no cache, no
+    /// storage of any origin it was at), or a new one while fewer than the bound are open.
+    /// `remote` is the target's WebDriver URL; `hosts` are the only names the browser may
+    /// resolve (besides loopback).
     pub async fn session(
         &self,
         remote: Option<&str>,
         network: &Network<'_>,
     ) -> Result<Session, String> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| "the browser pool is closed".to_string())?;
+        let local = self.remote_override.is_none() && remote.is_none();
         let url = match self.remote_override.as_deref().or(remote) {
             Some(r) => r.to_string(),
             None => self.local_url().await?,
         };
+        let key = format!(
+            "{url}\n{}\n{}",
+            network.resolver_rules(),
+            network.extra_args.join("\n")
+        );
+        let page_timeout = network.page_timeout.max(Duration::from_secs(1));
+        loop {
+            // Told of any browser that comes back or ends from here on.
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if let Some(mut session) = self.take_idle(|s| s.key == key) {
+                match session.clean(page_timeout).await {
+                    Ok(()) => {
+                        self.reused.fetch_add(1, Ordering::SeqCst);
+                        self.hand_out(&mut session);
+                        return Ok(session);
+                    }
+                    Err(e) => {
+                        tracing::debug!("a browser could not be cleaned, so it ends: {e}");
+                        session.quit().await;
+                        self.returned.notify_one();
+                        continue;
+                    }
+                }
+            }
+            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                let mut session = self
+                    .start(&url, local, key, network, page_timeout, permit)
+                    .await?;
+                self.hand_out(&mut session);
+                return Ok(session);
+            }
+            // Room for this target's browser: end an idle one of another network.
+            if let Some(other) = self.take_idle(|_| true) {
+                other.quit().await;
+                continue;
+            }
+            // Every browser is in use: wait for one (and look again now and then).
+            let _ = tokio::time::timeout(Duration::from_millis(500), returned).await;
+        }
+    }
+
+    fn take_idle(&self, fits: impl Fn(&Session) -> bool) -> Option<Session> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let index = idle.iter().position(fits)?;
+        Some(idle.swap_remove(index))
+    }
+
+    fn hand_out(&self, session: &mut Session) {
+        session.in_use = true;
+        let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(open, Ordering::SeqCst);
+    }
+
+    /// Takes a browser back after a case (or an authorization that wants a fresh one): it
+    /// leaves its page and waits, idle, for the next case. One that does not answer ends.
+    pub async fn release(&self, mut session: Session) {
+        if session.in_use {
+            session.in_use = false;
+            self.open.fetch_sub(1, Ordering::SeqCst);
+        }
+        let left = tokio::time::timeout(Duration::from_secs(5), session.leave_page()).await;
+        if matches!(left, Ok(Ok(()))) {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(session);
+        } else {
+            session.quit().await;
+        }
+        self.returned.notify_one();
+    }
+
+    /// Starts a browser: a new WebDriver session, so a new Chromium with its own profile.
+    async fn start(
+        &self,
+        url: &str,
+        local: bool,
+        key: String,
+        network: &Network<'_>,
+        page_timeout: Duration,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<Session, String> {
         let n = self.sessions.fetch_add(1, Ordering::SeqCst);
         let profile = self.work_dir.join(format!("profile-{n}"));
         let mut caps = DesiredCapabilities::chrome();
@@ -353,38 +456,38 @@ impl BrowserPool {
         for arg in network.extra_args {
             add(arg)?;
         }
-        if Path::new("/usr/bin/chromium").exists()
-            && self.remote_override.is_none()
-            && remote.is_none()
-        {
+        if Path::new("/usr/bin/chromium").exists() && local {
             caps.set_binary("/usr/bin/chromium")
                 .map_err(|e| format!("cannot set the Chromium binary: {e}"))?;
         }
         // One connection per command: chromedriver closes idle keep-alive connections, and a
         // command sent on one it just closed fails with "error sending request".
-        let driver = WebDriver::builder(&url, caps)
+        let driver = WebDriver::builder(url, caps)
             .keep_alive(false)
             .request_timeout(Duration::from_secs(60))
             .connect()
             .await
             .map_err(|e| format!("cannot start a browser session at {url}: {e}"))?;
-        // Chromium's own page-load wait (300 s by default) would hold every command issued
-        // while a page loads.
-        let page_timeout = network.page_timeout.max(Duration::from_secs(1));
-        let _ = driver.set_page_load_timeout(page_timeout).await;
-        let _ = driver.set_script_timeout(page_timeout).await;
-        let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(open, Ordering::SeqCst);
-        Ok(Session {
+        let session = Session {
             driver,
             page_timeout,
             open: self.open.clone(),
+            in_use: false,
             _permit: permit,
-        })
+            key,
+            origins: Mutex::default(),
+        };
+        session.set_timeouts(page_timeout).await;
+        Ok(session)
     }
 
-    /// Ends the local chromedriver and every process in its group, and removes the profiles.
+    /// Ends the idle browsers, the local chromedriver and every process in its group, and
+    /// removes the profiles.
     pub async fn shutdown(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        for session in idle {
+            session.quit().await;
+        }
         let mut dismissed = None;
         let mut local = self.local.lock().await;
         if let Some(Ok(mut d)) = local.take() {
@@ -537,8 +640,74 @@ async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
 }
 
 impl Session {
+    /// Chromium's own page-load wait (300 s by default) would hold every command issued while
+    /// a page loads: the target's step timeout bounds it.
+    async fn set_timeouts(&self, page_timeout: Duration) {
+        let _ = self.driver.set_page_load_timeout(page_timeout).await;
+        let _ = self.driver.set_script_timeout(page_timeout).await;
+    }
+
+    fn saw(&self, url: &str) {
+        if let Ok(u) = url::Url::parse(url) {
+            if matches!(u.scheme(), "http" | "https") {
+                self.origins
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(u.origin().ascii_serialization());
+            }
+        }
+    }
+
+    /// Leaves whatever page is open (its scripts stop), noting where it was.
+    async fn leave_page(&self) -> Result<(), String> {
+        if let Ok(url) = self.driver.current_url().await {
+            self.saw(url.as_str());
+        }
+        self.driver
+            .goto("about:blank")
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// A clean state for the next case, as a new browser would have: a new tab (the old ones
+    /// close, and their session storage and history with them), no cookies, an empty cache,
+    /// and no storage (local storage, IndexedDB, service workers, cache storage) at any
+    /// origin this browser was seen at. Chrome DevTools commands through chromedriver; a
+    /// WebDriver without them (another browser on a grid) gets a new browser instead.
+    async fn clean(&mut self, page_timeout: Duration) -> Result<(), String> {
+        let fail = |e: WebDriverError| e.to_string();
+        let old = self.driver.windows().await.map_err(fail)?;
+        let tab = self.driver.new_tab().await.map_err(fail)?;
+        for handle in old {
+            self.driver.switch_to_window(handle).await.map_err(fail)?;
+            self.driver.close_window().await.map_err(fail)?;
+        }
+        self.driver.switch_to_window(tab).await.map_err(fail)?;
+        let cdp = self.driver.cdp();
+        let none = serde_json::json!({});
+        cdp.send_raw("Network.clearBrowserCookies", &none)
+            .await
+            .map_err(fail)?;
+        cdp.send_raw("Network.clearBrowserCache", &none)
+            .await
+            .map_err(fail)?;
+        let origins = std::mem::take(&mut *self.origins.lock().unwrap_or_else(|e| e.into_inner()));
+        for origin in origins {
+            cdp.send_raw(
+                "Storage.clearDataForOrigin",
+                serde_json::json!({ "origin": origin, "storageTypes": "all" }),
+            )
+            .await
+            .map_err(fail)?;
+        }
+        self.page_timeout = page_timeout;
+        self.set_timeouts(page_timeout).await;
+        Ok(())
+    }
+
     /// Opens `url` and waits for it to load, for at most the page timeout.
     pub async fn goto(&self, url: &str) -> Result<(), String> {
+        self.saw(url);
         let limit = self.page_timeout + Duration::from_secs(2);
         match tokio::time::timeout(limit, self.driver.goto(url)).await {
             Ok(Ok(())) => Ok(()),
@@ -558,7 +727,11 @@ impl Session {
     }
 
     pub async fn current_url(&self) -> Option<String> {
-        self.driver.current_url().await.ok().map(|u| u.to_string())
+        let url = self.driver.current_url().await.ok().map(|u| u.to_string());
+        if let Some(u) = &url {
+            self.saw(u);
+        }
+        url
     }
 
     /// Saves a screenshot and the page source as `<dir>/<stem>.png` and `.html`; returns the
@@ -591,7 +764,9 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::SeqCst);
+        if self.in_use {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::oauth::Params;
@@ -63,17 +63,50 @@ fn redirect_error(
     )
 }
 
+/// The cookie that keeps a browser signed in.
+const SIGN_IN_COOKIE: &str = "reference_sign_in";
+
+/// How long a sign-in is remembered.
+const SIGN_IN_LIFETIME: i64 = 8 * 60 * 60;
+
+/// The user a browser is signed in as, from its cookie.
+fn signed_in(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+    let value = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SIGN_IN_COOKIE).then(|| value.to_string())
+        })?;
+    let store = shared.store.lock();
+    let (user, at) = store.sign_ins.get(&value)?;
+    (at + SIGN_IN_LIFETIME > now()).then(|| user.clone())
+}
+
 /// `GET /authorize` (query) and `POST /authorize` (form, the `authorize-post` capability).
-pub async fn authorize_get(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
-    start(&shared, query.as_deref().unwrap_or_default(), false)
+pub async fn authorize_get(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let user = signed_in(&shared, &headers);
+    start(&shared, query.as_deref().unwrap_or_default(), false, user)
 }
 
-pub async fn authorize_post(State(shared): State<Shared>, body: Bytes) -> Response {
-    start(&shared, &String::from_utf8_lossy(&body), true)
+pub async fn authorize_post(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let user = signed_in(&shared, &headers);
+    start(&shared, &String::from_utf8_lossy(&body), true, user)
 }
 
-/// An authorization request, sent as a query (`posted` false) or a form POST.
-fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
+/// An authorization request, sent as a query (`posted` false) or a form POST; `user` is who
+/// the browser is already signed in as.
+fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Response {
     let faults = &shared.faults;
     let params = match Params::parse(raw) {
         Ok(p) => p,
@@ -258,14 +291,22 @@ fn start(shared: &Shared, raw: &str, posted: bool) -> Response {
             .map(str::to_string)
             .or(challenge.map(|_| "plain".to_string())),
         launch,
-        username: None,
+        username: user,
         patient: None,
         aud: params
             .get("aud")
             .map(|a| a.trim_end_matches('/').to_string()),
         created: now(),
     };
-    shared.store.lock().pending.insert(txn.clone(), pending);
+    shared
+        .store
+        .lock()
+        .pending
+        .insert(txn.clone(), pending.clone());
+    if pending.username.is_some() {
+        // Signed in already: straight to the patient choice or the consent.
+        return next_page(shared, &txn, &pending);
+    }
     pages::login(&txn, &client_name(shared, client_id), None)
 }
 
@@ -372,8 +413,22 @@ pub async fn login(State(shared): State<Shared>, body: Bytes) -> Response {
         );
     }
     p.username = Some(username.to_string());
-    shared.store.lock().pending.insert(txn.clone(), p.clone());
-    next_page(&shared, &txn, &p)
+    let sign_in = random_token();
+    {
+        let mut store = shared.store.lock();
+        store.pending.insert(txn.clone(), p.clone());
+        store
+            .sign_ins
+            .insert(sign_in.clone(), (username.to_string(), now()));
+    }
+    let mut page = next_page(&shared, &txn, &p);
+    if let Ok(cookie) = axum::http::HeaderValue::from_str(&format!(
+        "{SIGN_IN_COOKIE}={sign_in}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SIGN_IN_LIFETIME}"
+    )) {
+        page.headers_mut()
+            .append(axum::http::header::SET_COOKIE, cookie);
+    }
+    page
 }
 
 /// `POST /authorize/patient`: fields `txn`, `patient`.

@@ -164,6 +164,9 @@ pub struct State {
     pub jwks_fetched: HashSet<String>,
     /// SMART App State (`Basic`) resources.
     pub app_states: super::app_state::AppStates,
+    /// Sign-in sessions by cookie value: the user, and when they signed in (Unix seconds).
+    /// A browser that signed in is not asked again, as at real servers.
+    pub sign_ins: HashMap<String, (String, i64)>,
 }
 
 /// The server's state behind one lock; handlers hold it only briefly and never across an await.

@@ -118,8 +118,10 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
     }
     if let Some(b) = &report.browser {
         out.push_str(&format!(
-            "browser: {} started, at most {} open at once (--browser-sessions {})\n",
-            plural(b.sessions, "session"),
+            "browser: {} started, handed out again {} time{} with a clean state, at most {} in use at once (--browser-sessions {})\n",
+            plural(b.sessions, "browser"),
+            b.reused,
+            if b.reused == 1 { "" } else { "s" },
             b.peak,
             b.bound
         ));

@@ -513,8 +513,9 @@ fn targets_table(h: &mut String, report: &RunReport) {
     if let Some(b) = &report.browser {
         let _ = writeln!(
             h,
-            "<p>Browser: {} started, at most {} open at once (bound {}).</p>",
-            plural(b.sessions, "session"),
+            "<p>Browser: {} started, handed out again {} times with a clean state, at most {} in use at once (bound {}).</p>",
+            plural(b.sessions, "browser"),
+            b.reused,
             b.peak,
             b.bound
         );

@@ -61,6 +61,7 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
         browser = match (browser, report.browser) {
             (Some(a), Some(b)) => Some(crate::browser::driver::BrowserUse {
                 sessions: a.sessions + b.sessions,
+                reused: a.reused + b.reused,
                 peak: a.peak.max(b.peak),
                 bound: a.bound.max(b.bound),
             }),

@@ -262,7 +262,7 @@ impl CaseState {
     /// registered (RFC 7592 delete, best effort).
     pub async fn finish(&mut self, run: &TargetRun, settings: &RunSettings) {
         if let Some(session) = self.session.take() {
-            session.quit().await;
+            settings.browser.release(session).await;
         }
         if let Some(l) = self.listener.take() {
             l.shutdown().await;

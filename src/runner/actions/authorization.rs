@@ -41,7 +41,7 @@ impl CaseState {
         let keep_session = launched.is_some() && !self.session_authorized;
         if !keep_session {
             if let Some(used) = self.session.take() {
-                used.quit().await;
+                settings.browser.release(used).await;
             }
             self.session_authorized = false;
         }
@@ -401,7 +401,7 @@ impl CaseState {
         let ehr = tri!(ehr_launch_of(run));
         // The EHR launches a new app instance: a new user agent, like every authorization.
         if let Some(used) = self.session.take() {
-            used.quit().await;
+            settings.browser.release(used).await;
         }
         self.session_authorized = false;
         let launch_uri = match self.listener(run).await {

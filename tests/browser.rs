@@ -938,3 +938,74 @@ fn one_browser_serves_case_after_case_and_none_finds_the_last_one_signed_in() {
         "no browser process outlives the run"
     );
 }
+
+#[test]
+fn a_refusal_before_any_page_is_settled_over_plain_http_and_the_controls_use_the_browser() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        &server,
+        "fixtures/targets/reference.yaml",
+        dir.path(),
+        &["refuse-"],
+    )
+    .output()
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert!(cases.len() >= 6, "{}", cases.len());
+    let mut error_pages = 0;
+    for case in cases {
+        let step = |id: &str| {
+            case["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == id)
+                .unwrap_or_else(|| panic!("{}: no step {id}", case["name"]))
+                .clone()
+        };
+        // The request the server must refuse: an error redirect or an error page, seen
+        // over plain HTTP, recorded, with no browser time.
+        let refused = step("authorize");
+        assert_eq!(
+            refused["browser_ms"],
+            serde_json::Value::Null,
+            "{}",
+            case["name"]
+        );
+        let sent = &refused["related"][0];
+        assert!(
+            sent["request"]["url"]
+                .as_str()
+                .unwrap()
+                .contains("/authorize"),
+            "{sent}"
+        );
+        let status = sent["response"]["status"].as_u64().unwrap();
+        assert!(status == 302 || status == 303 || status >= 400, "{sent}");
+        if status >= 400 {
+            error_pages += 1;
+            assert_eq!(refused["result"]["redirected"], false);
+            assert!(refused["result"]["stopped"]
+                .as_str()
+                .unwrap()
+                .contains("seen over plain HTTP"));
+        }
+        // The matching valid request shows a sign-in page: the browser plays it.
+        let control = step("valid-authorize");
+        assert!(
+            control["browser_ms"].as_u64().unwrap() > 0,
+            "{}",
+            case["name"]
+        );
+        assert_eq!(control["result"]["outcome"], "code");
+    }
+    assert!(
+        error_pages >= 2,
+        "unknown client and unregistered redirect URI"
+    );
+}

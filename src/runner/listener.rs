@@ -139,6 +139,20 @@ impl Listener {
         Some(hits.remove(i))
     }
 
+    /// Sends a GET to this listener's `url` (a redirect the harness follows itself, as a
+    /// browser would); whether the listener answered.
+    pub async fn deliver(&self, url: &str) -> bool {
+        let Ok(client) = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+        else {
+            return false;
+        };
+        client.get(url).send().await.is_ok()
+    }
+
     /// Whether a request reached `path` (without taking it).
     pub fn has(&self, path: &str) -> bool {
         self.inner

@@ -118,12 +118,15 @@ impl CaseState {
         };
         let outcome = match run.target.browser.mode {
             BrowserMode::Manual => flow.manual(&mut request, &launch_uri).await,
-            BrowserMode::Webdriver => {
-                let started = std::time::Instant::now();
-                let outcome = flow.browser(self, &mut request).await;
-                self.browser_time += started.elapsed();
-                outcome
-            }
+            BrowserMode::Webdriver => match flow.without_browser(self, &request, &launched).await {
+                Some(settled) => Ok(settled),
+                None => {
+                    let started = std::time::Instant::now();
+                    let outcome = flow.browser(self, &mut request).await;
+                    self.browser_time += started.elapsed();
+                    outcome
+                }
+            },
         };
         if run.target.browser.mode == BrowserMode::Webdriver && self.session.is_some() {
             self.session_authorized = true;
@@ -195,6 +198,13 @@ impl CaseState {
                 ),
                 None => "a redirect with neither code nor error".to_string(),
             },
+            (None, _) if !outcome.exchanges.is_empty() => format!(
+                "no redirect to the redirect_uri: {}",
+                outcome
+                    .stopped
+                    .as_deref()
+                    .unwrap_or("the server answered with a page")
+            ),
             (None, _) => format!(
                 "no redirect to the redirect_uri (the browser stopped at {}){}",
                 outcome.final_url.as_deref().unwrap_or("an unknown page"),
@@ -220,6 +230,7 @@ impl CaseState {
         );
         ActionResult {
             document: Some(document),
+            related: outcome.exchanges,
             artifacts: outcome.artifacts,
             end: outcome.error.map(ActionEnd::Error),
             ..Default::default()
@@ -245,6 +256,8 @@ struct FlowOutcome {
     error: Option<String>,
     /// Where the flow stopped when the server was expected to stop it.
     stopped: Option<String>,
+    /// The plain-HTTP request that settled the authorization without a browser.
+    exchanges: Vec<crate::http::Exchange>,
 }
 
 /// The launch an `ehr-launch` step received, read back from its result (`params`).
@@ -468,6 +481,102 @@ impl CaseState {
 }
 
 impl Flow<'_> {
+    /// The authorization request sent the way the browser would send it first, over plain
+    /// HTTP, to find out whether a page for a person comes back at all. A server that
+    /// redirects straight to the redirect URI (an error, or a code without asking anyone) is
+    /// followed to the harness's listener, as the browser would be; a server that answers a
+    /// request it must refuse with an error page (4xx or 5xx, no redirect) has refused it.
+    /// Either way no browser is needed. Anything else (a sign-in page, a redirect to a login
+    /// elsewhere, no answer) is the browser's to play, and `None` says so. An EHR launch's
+    /// authorization stays in the EHR's browser session.
+    async fn without_browser(
+        &self,
+        state: &CaseState,
+        request: &AuthorizationRequest,
+        launched: &Option<Callback>,
+    ) -> Option<FlowOutcome> {
+        if launched.is_some() || self.action.launch == LaunchKind::Ehr {
+            return None;
+        }
+        let listener = state.listener.as_ref()?;
+        let browser_headers = vec![
+            (
+                "Accept".to_string(),
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8".to_string(),
+            ),
+            ("Upgrade-Insecure-Requests".to_string(), "1".to_string()),
+        ];
+        let outgoing = match self.action.method {
+            AuthorizeMethod::Get => crate::http::OutgoingRequest {
+                method: "GET".into(),
+                url: request.url().to_string(),
+                headers: browser_headers,
+                body: None,
+            },
+            AuthorizeMethod::Post => {
+                let mut headers = browser_headers;
+                headers.push((
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ));
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(request.params())
+                    .finish();
+                crate::http::OutgoingRequest {
+                    method: "POST".into(),
+                    url: request.endpoint.to_string(),
+                    headers,
+                    body: Some(body),
+                }
+            }
+        };
+        let exchange = self.run.client.send(outgoing, &self.settings.cancel).await;
+        let response = exchange.response.as_ref()?;
+        let mut outcome = FlowOutcome::default();
+        if (300..400).contains(&response.status) {
+            let location = response.header("location")?;
+            let target = url::Url::parse(&exchange.request.url)
+                .ok()?
+                .join(location)
+                .ok()?;
+            // Only a redirect to the harness itself is settled: the listener gets it as if
+            // from the browser.
+            let is = |uri: &str| {
+                url::Url::parse(uri).is_ok_and(|u| {
+                    u.host_str() == target.host_str()
+                        && u.port_or_known_default() == target.port_or_known_default()
+                        && u.path() == target.path()
+                })
+            };
+            let path = if is(&request.redirect_uri) || is(&listener.redirect_uri()) {
+                listener.callback_path()
+            } else if is(&listener.unregistered_uri()) {
+                listener::UNREGISTERED_PATH
+            } else {
+                return None;
+            };
+            let mut delivered = listener.url_of(path);
+            if let Some(query) = target.query() {
+                delivered.push('?');
+                delivered.push_str(query);
+            }
+            if !listener.deliver(&delivered).await {
+                return None;
+            }
+            outcome.final_url = Some(target.to_string());
+        } else if response.status >= 400 && self.action.expect_refusal {
+            outcome.final_url = Some(exchange.request.url.clone());
+            outcome.stopped = Some(format!(
+                "the server answered {} with a page and no redirect (seen over plain HTTP; no browser was needed)",
+                response.status
+            ));
+        } else {
+            return None;
+        }
+        outcome.exchanges.push(exchange);
+        Some(outcome)
+    }
+
     /// A person at the terminal: print the URL, read the redirect URL back.
     async fn manual(
         &self,

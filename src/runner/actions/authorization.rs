@@ -548,10 +548,12 @@ impl Flow<'_> {
                         && u.path() == target.path()
                 })
             };
-            let path = if is(&request.redirect_uri) || is(&listener.redirect_uri()) {
-                listener.callback_path()
-            } else if is(&listener.unregistered_uri()) {
+            // The unregistered URI first: a request that sends it as its redirect_uri must
+            // not be answered there, and a server that does is caught at that path.
+            let path = if is(&listener.unregistered_uri()) {
                 listener::UNREGISTERED_PATH
+            } else if is(&request.redirect_uri) || is(&listener.redirect_uri()) {
+                listener.callback_path()
             } else {
                 return None;
             };

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::check::Verdict;
 use crate::report::html::Strips;
-use crate::report::{CaseOutcome, RunReport};
+use crate::report::RunReport;
 
 /// The schema, one step per version: `MIGRATIONS[k]` takes a database from version `k` to
 /// `k + 1`. Never change a step that has shipped; add one.
@@ -73,26 +73,6 @@ pub const DEFAULT_RUNS: usize = 10;
 pub struct History {
     conn: Connection,
     file: String,
-}
-
-fn verdict_word(verdict: &Verdict) -> &'static str {
-    match verdict {
-        Verdict::Passed => "passed",
-        Verdict::Failed(_) => "failed",
-        Verdict::Warned(_) => "warned",
-        Verdict::Errored { .. } => "errored",
-        Verdict::Skipped { .. } => "skipped",
-    }
-}
-
-fn outcome_word(outcome: CaseOutcome) -> &'static str {
-    match outcome {
-        CaseOutcome::Passed => "passed",
-        CaseOutcome::Failed => "failed",
-        CaseOutcome::Errored => "errored",
-        CaseOutcome::Skipped => "skipped",
-        CaseOutcome::Flaky => "flaky",
-    }
 }
 
 fn is_failing(verdict: &str) -> bool {
@@ -226,9 +206,9 @@ impl History {
                             case.target,
                             case.name,
                             check.id,
-                            verdict_word(&check.verdict),
+                            check.verdict.name(),
                             message,
-                            outcome_word(case.outcome),
+                            case.outcome.name(),
                         ])
                         .map_err(fail)?;
                 }

@@ -2,25 +2,14 @@
 //! between two runs and since when a check fails; the HTML report shows each check's last
 //! runs; a process killed in the middle of writing a run leaves the database whole.
 
+mod common;
+
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use smartcheck::reference::{Config, Faults, ReferenceServer};
-
-fn server(faults: &[&str]) -> ReferenceServer {
-    ReferenceServer::start(
-        "127.0.0.1",
-        0,
-        Config {
-            faults: Faults::parse(faults).unwrap(),
-            debug_endpoints: true,
-            password: None,
-        },
-    )
-    .unwrap()
-}
+use smartcheck::reference::ReferenceServer;
 
 fn command(server: &ReferenceServer, history: &Path, reports: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_smartcheck"));
@@ -75,8 +64,8 @@ fn runs_in(file: &Path) -> (i64, i64, String) {
 fn history_shows_a_changed_verdict_and_survives_a_kill_mid_write() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("history.sqlite");
-    let good = server(&[]);
-    let broken = server(&["pkce-plain-advertised"]);
+    let good = common::reference_server(&[]);
+    let broken = common::reference_server(&["pkce-plain-advertised"]);
 
     // Run 1 passes, run 2 (the server broke PKCE) fails one check.
     let first = command(&good, &file, &work.path().join("r1"))
@@ -183,7 +172,7 @@ fn a_history_file_that_is_not_one_stops_the_run_before_it_starts() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("notes.txt");
     std::fs::write(&file, "not a database\n".repeat(200)).unwrap();
-    let good = server(&[]);
+    let good = common::reference_server(&[]);
     let out = command(&good, &file, &work.path().join("r"))
         .output()
         .unwrap();

@@ -3,12 +3,13 @@
 //! of a broken browser step embedded and shown, the collapsed exchanges opening; a
 //! screenshot of the page is saved beside the report.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use smartcheck::reference::{Config, Faults, ReferenceServer};
 use thirtyfour::prelude::*;
 
 struct Driver(Child);
@@ -45,20 +46,8 @@ fn chromedriver() -> (Driver, String) {
 /// Runs with a discovery fault (a failed check) and a consent screen whose button is not
 /// there (an errored browser step with a screenshot), merged into `dir`.
 fn run_with_failures(dir: &Path) -> Value {
-    let server = ReferenceServer::start(
-        "127.0.0.1",
-        0,
-        Config {
-            faults: Faults::parse(&["pkce-plain-advertised"]).unwrap(),
-            debug_endpoints: true,
-            password: None,
-        },
-    )
-    .unwrap();
-    let target = std::fs::read_to_string("fixtures/targets/reference.yaml")
-        .unwrap()
-        .replace("${SMARTCHECK_REFERENCE_FHIR_BASE}", &server.fhir_base())
-        .replace("${SMARTCHECK_REFERENCE_ORIGIN}", &server.origin())
+    let server = common::reference_server(&["pkce-plain-advertised"]);
+    let target = common::reference_target_for(&server)
         .replace("click: \"#approve\"", "click: \"#no-such-button\"")
         .replace("step-timeout: 10s", "step-timeout: 2s");
     let path = dir.join("target.yaml");

@@ -1,32 +1,18 @@
 //! Many targets in one run: a directory of five reference-server targets, one of them with
 //! a fault, run together; and the bound on browser sessions across targets.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use smartcheck::reference::{Config, Faults, ReferenceServer};
-
-fn server(faults: &[&str]) -> ReferenceServer {
-    ReferenceServer::start(
-        "127.0.0.1",
-        0,
-        Config {
-            faults: Faults::parse(faults).unwrap(),
-            debug_endpoints: true,
-            password: None,
-        },
-    )
-    .unwrap()
-}
+use smartcheck::reference::ReferenceServer;
 
 /// The reference target file pointed at `server`, named `name`.
 fn target_file(dir: &Path, name: &str, server: &ReferenceServer) {
-    let text = std::fs::read_to_string("fixtures/targets/reference.yaml")
-        .unwrap()
-        .replace("name: reference", &format!("name: {name}"))
-        .replace("${SMARTCHECK_REFERENCE_FHIR_BASE}", &server.fhir_base())
-        .replace("${SMARTCHECK_REFERENCE_ORIGIN}", &server.origin());
+    let text =
+        common::reference_target_for(server).replace("name: reference", &format!("name: {name}"));
     std::fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
 }
 
@@ -47,7 +33,7 @@ fn json(path: &Path) -> Value {
 fn a_directory_of_five_targets_runs_at_once_and_the_broken_one_fails_alone() {
     let servers: Vec<ReferenceServer> = (0..5)
         .map(|i| {
-            server(if i == 3 {
+            common::reference_server(if i == 3 {
                 &["pkce-plain-advertised"]
             } else {
                 &[]
@@ -175,7 +161,7 @@ fn a_directory_of_five_targets_runs_at_once_and_the_broken_one_fails_alone() {
 
 #[test]
 fn browser_sessions_across_targets_stay_within_the_bound() {
-    let servers = [server(&[]), server(&[])];
+    let servers = [common::reference_server(&[]), common::reference_server(&[])];
     let work = tempfile::tempdir().unwrap();
     let targets = work.path().join("targets");
     std::fs::create_dir(&targets).unwrap();

@@ -48,26 +48,6 @@ fn anchor(text: &str) -> String {
         .collect()
 }
 
-fn verdict_word(verdict: &Verdict) -> &'static str {
-    match verdict {
-        Verdict::Passed => "passed",
-        Verdict::Failed(_) => "failed",
-        Verdict::Warned(_) => "warned",
-        Verdict::Errored { .. } => "errored",
-        Verdict::Skipped { .. } => "skipped",
-    }
-}
-
-fn outcome_word(outcome: CaseOutcome) -> &'static str {
-    match outcome {
-        CaseOutcome::Passed => "passed",
-        CaseOutcome::Failed => "failed",
-        CaseOutcome::Errored => "errored",
-        CaseOutcome::Skipped => "skipped",
-        CaseOutcome::Flaky => "flaky",
-    }
-}
-
 const STYLE: &str = r#"
 :root { --pass: #1a7f37; --fail: #cf222e; --err: #9a6700; --warn: #bc4c00; --skip: #6e7781; --flaky: #8250df; --line: #d0d7de; --soft: #f6f8fa; }
 * { box-sizing: border-box; }
@@ -266,7 +246,7 @@ fn finding(
     check: &CheckReport,
     strips: Option<&Strips>,
 ) {
-    let word = verdict_word(&check.verdict);
+    let word = check.verdict.name();
     let _ = write!(
         h,
         "<article class=\"finding {word}\" id=\"{}\">\n<h3><span class=\"badge {word}\">{}</span> {} <code>[{}]</code></h3>\n",
@@ -427,7 +407,7 @@ fn flaky(h: &mut String, report: &RunReport) {
         h.push_str("<p>No case was run again.</p>\n");
     }
     for case in retried {
-        let word = outcome_word(case.outcome);
+        let word = case.outcome.name();
         let _ = writeln!(
             h,
             "<article class=\"{word}\"><h3><span class=\"badge {word}\">{}</span> {}</h3><p>{} of {} attempts; the verdicts shown elsewhere are the last attempt's.</p><ol>",
@@ -440,7 +420,7 @@ fn flaky(h: &mut String, report: &RunReport) {
             let _ = write!(
                 h,
                 "<li>{} at {} ({} ms): <ul>",
-                outcome_word(attempt.outcome),
+                attempt.outcome.name(),
                 esc(&attempt.started_at),
                 attempt.duration_ms
             );
@@ -530,7 +510,7 @@ fn cases(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
         report.cases.len()
     );
     for case in &report.cases {
-        let word = outcome_word(case.outcome);
+        let word = case.outcome.name();
         let mut counts = Counts::default();
         for check in case.checks() {
             counts.add(&check.verdict);
@@ -554,7 +534,7 @@ fn cases(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
         h.push_str("</tr></thead><tbody>\n");
         for step in &case.steps {
             for check in &step.checks {
-                let verdict = verdict_word(&check.verdict);
+                let verdict = check.verdict.name();
                 let note = match &check.verdict {
                     Verdict::Skipped { reason } => format!(": {}", esc(reason)),
                     _ => String::new(),

@@ -129,6 +129,19 @@ pub enum CaseOutcome {
     Flaky,
 }
 
+impl CaseOutcome {
+    /// The word the JSON report uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseOutcome::Passed => "passed",
+            CaseOutcome::Failed => "failed",
+            CaseOutcome::Errored => "errored",
+            CaseOutcome::Skipped => "skipped",
+            CaseOutcome::Flaky => "flaky",
+        }
+    }
+}
+
 /// An attempt of a case that was run again (`--retries`): how it went and its steps.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {

@@ -99,3 +99,26 @@ pub fn run_unreachable_reference(dir: &std::path::Path, args: &[&str]) -> std::p
         .output()
         .expect("smartcheck runs")
 }
+
+/// The reference server on a free loopback port with these faults and its debug endpoints.
+pub fn reference_server(faults: &[&str]) -> smartcheck::reference::ReferenceServer {
+    smartcheck::reference::ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        smartcheck::reference::Config {
+            faults: smartcheck::reference::Faults::parse(faults).unwrap(),
+            debug_endpoints: true,
+            password: None,
+        },
+    )
+    .unwrap()
+}
+
+/// The reference target file's text, pointed at `server` (its password still read from
+/// `SMARTCHECK_REFERENCE_PASSWORD`).
+pub fn reference_target_for(server: &smartcheck::reference::ReferenceServer) -> String {
+    std::fs::read_to_string("fixtures/targets/reference.yaml")
+        .unwrap()
+        .replace("${SMARTCHECK_REFERENCE_FHIR_BASE}", &server.fhir_base())
+        .replace("${SMARTCHECK_REFERENCE_ORIGIN}", &server.origin())
+}

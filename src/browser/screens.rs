@@ -83,6 +83,12 @@ pub async fn play(
         }
         let timeout = step.timeout.unwrap_or(default_timeout);
         let label = describe(screen, index, step);
+        // The screen's last click usually submits it: mark the page, so that the next screen
+        // starts on the page that comes after, not on this one while it is still showing.
+        let submits = step.click.is_some() && index + 1 == steps.len();
+        if submits {
+            mark_page(session).await;
+        }
         // The step polls within `timeout`; one WebDriver command stuck on a page that never
         // loads must not hold it longer.
         let bounded = tokio::time::timeout(
@@ -98,7 +104,11 @@ pub async fn play(
             _ = cancel.cancelled() => return Ok(ScreenOutcome::Cancelled),
         };
         match result {
-            Ok(StepResult::Played) => {}
+            Ok(StepResult::Played) => {
+                if submits {
+                    left_page(session, timeout.min(LEAVE_WAIT), redirected).await;
+                }
+            }
             Ok(StepResult::Redirected) => return Ok(ScreenOutcome::Redirected),
             Err(reason) if step.optional => {
                 tracing::debug!("optional step {label} passed over: {reason}");
@@ -119,6 +129,40 @@ enum StepResult {
     Redirected,
 }
 
+/// How long a screen's last click may take to lead to another page before the next screen
+/// starts anyway (a click that changes the page in place, without a new document).
+const LEAVE_WAIT: Duration = Duration::from_secs(3);
+
+/// A mark on the page's document, gone when another document replaces it.
+async fn mark_page(session: &Session) {
+    let _ = session
+        .driver
+        .execute("window.__smartcheckScreen = true;", vec![])
+        .await;
+}
+
+/// Waits, at most `limit`, until the marked document is gone (or the redirect came).
+async fn left_page(session: &Session, limit: Duration, redirected: &(dyn Fn() -> bool + Sync)) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline && !redirected() {
+        let still = session
+            .driver
+            .execute("return window.__smartcheckScreen === true;", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.json().as_bool());
+        if still != Some(true) {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A page that re-renders or navigates between finding an element and acting on it.
+fn is_stale(e: &WebDriverError) -> bool {
+    e.to_string().to_ascii_lowercase().contains("stale")
+}
+
 /// Polls for an element at `selector`: a visible one, or with `any` the first in the page
 /// (a zero-size check box that a pointer or a script reaches).
 async fn element(
@@ -129,6 +173,18 @@ async fn element(
     any: bool,
 ) -> Result<Option<WebElement>, String> {
     let deadline = tokio::time::Instant::now() + timeout;
+    element_until(session, selector, deadline, timeout, redirected, any).await
+}
+
+/// [`element`] with a deadline of its own; `timeout` is what a failure says was waited.
+async fn element_until(
+    session: &Session,
+    selector: &str,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    redirected: &(dyn Fn() -> bool + Sync),
+    any: bool,
+) -> Result<Option<WebElement>, String> {
     let mut last = String::from("no element matches");
     loop {
         if redirected() {
@@ -185,21 +241,40 @@ async fn play_step(
     let selector = selector_of(step).ok_or("the step has no action")?;
     let reach = step.click.is_some() || step.check.is_some();
     let any = reach && step.via != ClickVia::Webdriver;
+    let fail = |what: &str, e: WebDriverError| format!("cannot {what} {selector:?}: {e}");
+    if step.fill.is_some() || step.click.is_some() {
+        // An element that went stale (the page re-rendered or moved on) is found again, as
+        // long as the step's time lasts.
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let found = element_until(session, selector, deadline, timeout, redirected, any);
+            let Some(el) = found.await? else {
+                return Ok(StepResult::Redirected);
+            };
+            let acted = if step.fill.is_some() {
+                let value = step.value.as_deref().unwrap_or_default();
+                match el.clear().await {
+                    Ok(()) => el.send_keys(value).await.map_err(|e| ("type into", e)),
+                    Err(e) => Err(("clear", e)),
+                }
+            } else {
+                click(session, &el, step.via)
+                    .await
+                    .map_err(|e| ("click", e))
+            };
+            match acted {
+                Ok(()) => return Ok(StepResult::Played),
+                Err((_, e)) if is_stale(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(POLL).await;
+                }
+                Err((what, e)) => return Err(fail(what, e)),
+            }
+        }
+    }
     let Some(el) = element(session, selector, timeout, redirected, any).await? else {
         return Ok(StepResult::Redirected);
     };
-    let fail = |what: &str, e: WebDriverError| format!("cannot {what} {selector:?}: {e}");
-    if step.fill.is_some() {
-        let value = step.value.as_deref().unwrap_or_default();
-        el.clear().await.map_err(|e| fail("clear", e))?;
-        el.send_keys(value)
-            .await
-            .map_err(|e| fail("type into", e))?;
-    } else if step.click.is_some() {
-        click(session, &el, step.via)
-            .await
-            .map_err(|e| fail("click", e))?;
-    } else if step.select.is_some() {
+    if step.select.is_some() {
         let wanted = step.value.as_deref().unwrap_or_default();
         // Options that a script fills in after the page loads: wait for the one wanted.
         let deadline = tokio::time::Instant::now() + timeout;

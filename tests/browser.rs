@@ -1009,3 +1009,62 @@ fn a_refusal_before_any_page_is_settled_over_plain_http_and_the_controls_use_the
         "unknown client and unregistered redirect URI"
     );
 }
+
+static SIGN_INS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static CONSENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A sign-in page and a consent page with the same button (`button.go`), whose script submits
+/// the form a moment after the click (as pages that check a field first do); the sign-in takes
+/// a second to answer, so the sign-in page is still showing while it loads.
+fn same_button_server(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+    _: SocketAddr,
+) -> axum::response::Response {
+    use std::sync::atomic::Ordering;
+    if let Some(answer) = discovery_and_registration(path, body, own) {
+        return answer;
+    }
+    let page = |action: &str, label: &str| {
+        axum::response::Html(format!(
+            "<html><body><form method=\"post\" action=\"{action}\"><button class=\"go\" type=\"button\" onclick=\"setTimeout(function () {{ document.forms[0].submit(); }}, 200)\">{label}</button></form></body></html>"
+        ))
+        .into_response()
+    };
+    match path {
+        "/authorize" => page("/sign-in", "Sign in"),
+        "/sign-in" => {
+            SIGN_INS.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(1000));
+            page("/consent", "Allow")
+        }
+        "/consent" => {
+            CONSENTS.fetch_add(1, Ordering::SeqCst);
+            axum::response::Html("<html><body>done</body></html>").into_response()
+        }
+        _ => (axum::http::StatusCode::NOT_FOUND, "not here").into_response(),
+    }
+}
+
+#[test]
+fn the_next_screen_waits_for_the_page_the_last_click_leads_to() {
+    use std::sync::atomic::Ordering;
+    // Both screens click `button.go`. Were the consent screen to start while the slow sign-in
+    // page still shows, it would click the sign-in button a second time.
+    let (_dir, _out) = standalone_public_against(
+        same_button_server,
+        "same-button",
+        "  sign-in:\n    - click: \"button.go\"\n  authorize:\n    - click: \"button.go\"\n",
+    );
+    assert_eq!(
+        SIGN_INS.load(Ordering::SeqCst),
+        1,
+        "the sign-in was posted once"
+    );
+    assert_eq!(
+        CONSENTS.load(Ordering::SeqCst),
+        1,
+        "the consent was posted once"
+    );
+}

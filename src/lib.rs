@@ -11,6 +11,7 @@ pub mod history;
 pub mod http;
 pub mod interrupt;
 pub mod logging;
+pub mod markup;
 pub mod redact;
 pub mod reference;
 pub mod report;

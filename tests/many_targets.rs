@@ -16,6 +16,21 @@ fn target_file(dir: &Path, name: &str, server: &ReferenceServer) {
     std::fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
 }
 
+/// A folder of target files, `PREFIX-0.yaml`…, one per server; and the temporary folder
+/// that holds it (and the reports).
+fn targets_dir(
+    servers: &[ReferenceServer],
+    prefix: &str,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let targets = work.path().join("targets");
+    std::fs::create_dir(&targets).unwrap();
+    for (i, s) in servers.iter().enumerate() {
+        target_file(&targets, &format!("{prefix}-{i}"), s);
+    }
+    (work, targets)
+}
+
 fn smartcheck(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_smartcheck"))
         .args(args)
@@ -40,12 +55,7 @@ fn a_directory_of_five_targets_runs_at_once_and_the_broken_one_fails_alone() {
             })
         })
         .collect();
-    let work = tempfile::tempdir().unwrap();
-    let targets = work.path().join("targets");
-    std::fs::create_dir(&targets).unwrap();
-    for (i, s) in servers.iter().enumerate() {
-        target_file(&targets, &format!("sandbox-{i}"), s);
-    }
+    let (work, targets) = targets_dir(&servers, "sandbox");
     let reports = work.path().join("reports");
     let out = smartcheck(&[
         "run",
@@ -162,12 +172,7 @@ fn a_directory_of_five_targets_runs_at_once_and_the_broken_one_fails_alone() {
 #[test]
 fn browser_sessions_across_targets_stay_within_the_bound() {
     let servers = [common::reference_server(&[]), common::reference_server(&[])];
-    let work = tempfile::tempdir().unwrap();
-    let targets = work.path().join("targets");
-    std::fs::create_dir(&targets).unwrap();
-    for (i, s) in servers.iter().enumerate() {
-        target_file(&targets, &format!("ehr-{i}"), s);
-    }
+    let (work, targets) = targets_dir(&servers, "ehr");
     let reports = work.path().join("reports");
     let out = smartcheck(&[
         "run",

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use super::model::{CaseReport, CheckReport, Counts, StepReport};
 use super::{write_file, CaseOutcome, ReportError, RunReport};
 use crate::check::Verdict;
+use crate::markup::escape as esc;
 
 /// Screenshots larger than this are linked, not embedded.
 const MAX_EMBEDDED_IMAGE: u64 = 4 * 1024 * 1024;
@@ -24,21 +25,6 @@ pub type Strips = BTreeMap<(String, String), Vec<(String, String)>>;
 
 pub fn write(report: &RunReport, strips: Option<&Strips>, path: &Path) -> Result<(), ReportError> {
     write_file(path, to_html(report, strips).as_bytes())
-}
-
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// An `id` attribute value from any text.

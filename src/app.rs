@@ -379,11 +379,9 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     let live = if selection.list {
         None
     } else if live_terminal {
-        let threads = selection.test_threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(1)
-        });
+        let threads = selection
+            .test_threads
+            .unwrap_or_else(runner::default_test_threads);
         let with_stderr = env.stderr_is_terminal;
         match runner::live::Live::terminal(settings.board.clone(), threads.max(1), with_stderr) {
             Ok(live) => Some(live),

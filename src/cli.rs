@@ -184,7 +184,8 @@ pub struct SelectionArgs {
     /// List the cases instead of running them.
     #[arg(long)]
     pub list: bool,
-    /// How many cases run at once.
+    /// How many cases run at once [default: twice the number of CPUs, at least 4; browsers are
+    /// bounded by --browser-sessions]. With more than one, the longest cases start first.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub test_threads: Option<u16>,
     /// Run shard K of N: a share of the cases fixed by each case name's hash, the same on

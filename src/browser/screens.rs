@@ -1,6 +1,7 @@
 //! Plays a target's screen steps (`fill`, `click`, `select`, `check`, `wait-for`,
 //! `wait-for-url`) with real waits: each step polls for its element until its timeout, and the
-//! whole screen stops as soon as the redirect has arrived.
+//! whole screen stops as soon as the redirect has arrived. An optional step also stops
+//! waiting once a later screen shows (see [`play`]).
 
 use std::time::Duration;
 
@@ -10,7 +11,23 @@ use tokio_util::sync::CancellationToken;
 use super::Session;
 use crate::suite::target::{ClickVia, ScreenStep};
 
+/// The longest pause between two looks at the page.
 const POLL: Duration = Duration::from_millis(100);
+
+/// Pauses between looks at the page: 20 ms at first, doubling up to [`POLL`], so that a page
+/// that is there a moment later is seen at once, and a slow one is not asked too often.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(Duration::from_millis(20))
+    }
+
+    async fn pause(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(POLL);
+    }
+}
 
 /// How playing a screen ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,13 +86,22 @@ fn describe(screen: &str, index: usize, step: &ScreenStep) -> String {
 }
 
 /// Plays `steps` of the screen `screen`. `redirected` says whether the redirect has arrived.
+///
+/// `ahead` are the first steps of the screens that come after this one: an optional step
+/// whose element is not there is passed over as soon as one of them shows (seen in two polls
+/// in a row, so that a page still being drawn gets a moment), instead of waiting its whole
+/// timeout. A patient picker that an EHR launch never shows costs a poll, not its timeout.
+/// Each optional step passed over goes into `passed_over`, with the reason.
+#[allow(clippy::too_many_arguments)]
 pub async fn play(
     session: &Session,
     screen: &str,
     steps: &[ScreenStep],
+    ahead: &[&ScreenStep],
     default_timeout: Duration,
     redirected: &(dyn Fn() -> bool + Sync),
     cancel: &CancellationToken,
+    passed_over: &mut Vec<String>,
 ) -> Result<ScreenOutcome, StepFailure> {
     for (index, step) in steps.iter().enumerate() {
         if redirected() {
@@ -93,7 +119,13 @@ pub async fn play(
         // loads must not hold it longer.
         let bounded = tokio::time::timeout(
             timeout + Duration::from_secs(2),
-            play_step(session, step, timeout, redirected),
+            play_step(
+                session,
+                step,
+                timeout,
+                redirected,
+                if step.optional { ahead } else { &[] },
+            ),
         );
         let result = tokio::select! {
             r = bounded => r.unwrap_or_else(|_| Err(format!(
@@ -112,6 +144,7 @@ pub async fn play(
             Ok(StepResult::Redirected) => return Ok(ScreenOutcome::Redirected),
             Err(reason) if step.optional => {
                 tracing::debug!("optional step {label} passed over: {reason}");
+                passed_over.push(format!("{label}: {reason}"));
             }
             Err(reason) => {
                 return Err(StepFailure {
@@ -144,6 +177,7 @@ async fn mark_page(session: &Session) {
 /// Waits, at most `limit`, until the marked document is gone (or the redirect came).
 async fn left_page(session: &Session, limit: Duration, redirected: &(dyn Fn() -> bool + Sync)) {
     let deadline = tokio::time::Instant::now() + limit;
+    let mut backoff = Backoff::new();
     while tokio::time::Instant::now() < deadline && !redirected() {
         let still = session
             .driver
@@ -154,7 +188,7 @@ async fn left_page(session: &Session, limit: Duration, redirected: &(dyn Fn() ->
         if still != Some(true) {
             return;
         }
-        tokio::time::sleep(POLL).await;
+        backoff.pause().await;
     }
 }
 
@@ -169,11 +203,67 @@ async fn element(
     session: &Session,
     selector: &str,
     timeout: Duration,
-    redirected: &(dyn Fn() -> bool + Sync),
+    watch: &Watch<'_>,
     any: bool,
 ) -> Result<Option<WebElement>, String> {
     let deadline = tokio::time::Instant::now() + timeout;
-    element_until(session, selector, deadline, timeout, redirected, any).await
+    element_until(session, selector, deadline, timeout, watch, any).await
+}
+
+/// What a step watches while it waits for its own element: the redirect, and (for an optional
+/// step) the first steps of the screens after it.
+struct Watch<'a> {
+    redirected: &'a (dyn Fn() -> bool + Sync),
+    ahead: &'a [&'a ScreenStep],
+}
+
+impl Watch<'_> {
+    /// The first of `ahead` that the page shows: a visible element at its selector, or a page
+    /// address that matches its `wait-for-url`.
+    async fn next_screen(&self, session: &Session) -> Option<String> {
+        for step in self.ahead {
+            if let Some(pattern) = &step.wait_for_url {
+                let url = session.current_url().await.unwrap_or_default();
+                if regex::Regex::new(pattern).is_ok_and(|re| re.is_match(&url)) {
+                    return Some(what(step));
+                }
+            } else if let Some(selector) = selector_of(step) {
+                if let Ok(found) = session.driver.find_all(By::Css(selector)).await {
+                    for el in found {
+                        if el.is_displayed().await.unwrap_or(false) {
+                            return Some(what(step));
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// How long a later screen must have been showing before an optional step is passed over.
+const AHEAD_GRACE: Duration = Duration::from_millis(200);
+
+/// Whether a later screen has now shown for [`AHEAD_GRACE`]; `since` is when it was first
+/// seen in an unbroken row of looks.
+async fn next_screen_settled(
+    watch: &Watch<'_>,
+    session: &Session,
+    since: &mut Option<tokio::time::Instant>,
+) -> Option<String> {
+    if watch.ahead.is_empty() {
+        return None;
+    }
+    match watch.next_screen(session).await {
+        Some(next) => {
+            let first = *since.get_or_insert_with(tokio::time::Instant::now);
+            (first.elapsed() >= AHEAD_GRACE).then_some(next)
+        }
+        None => {
+            *since = None;
+            None
+        }
+    }
 }
 
 /// [`element`] with a deadline of its own; `timeout` is what a failure says was waited.
@@ -182,12 +272,14 @@ async fn element_until(
     selector: &str,
     deadline: tokio::time::Instant,
     timeout: Duration,
-    redirected: &(dyn Fn() -> bool + Sync),
+    watch: &Watch<'_>,
     any: bool,
 ) -> Result<Option<WebElement>, String> {
     let mut last = String::from("no element matches");
+    let mut ahead_since = None;
+    let mut backoff = Backoff::new();
     loop {
-        if redirected() {
+        if (watch.redirected)() {
             return Ok(None);
         }
         match session.driver.find_all(By::Css(selector)).await {
@@ -201,6 +293,11 @@ async fn element_until(
             }
             Err(e) => last = format!("{e}"),
         }
+        if let Some(next) = next_screen_settled(watch, session, &mut ahead_since).await {
+            return Err(format!(
+                "{selector:?} did not show before the next screen ({next}): {last}"
+            ));
+        }
         if tokio::time::Instant::now() >= deadline {
             return Err(format!(
                 "timed out after {} waiting for {selector:?}: {last} (page: {})",
@@ -208,7 +305,7 @@ async fn element_until(
                 session.current_url().await.unwrap_or_default()
             ));
         }
-        tokio::time::sleep(POLL).await;
+        backoff.pause().await;
     }
 }
 
@@ -217,10 +314,14 @@ async fn play_step(
     step: &ScreenStep,
     timeout: Duration,
     redirected: &(dyn Fn() -> bool + Sync),
+    ahead: &[&ScreenStep],
 ) -> Result<StepResult, String> {
+    let watch = Watch { redirected, ahead };
     if let Some(pattern) = &step.wait_for_url {
         let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut ahead_since = None;
+        let mut backoff = Backoff::new();
         loop {
             if redirected() {
                 return Ok(StepResult::Redirected);
@@ -229,13 +330,18 @@ async fn play_step(
             if re.is_match(&url) {
                 return Ok(StepResult::Played);
             }
+            if let Some(next) = next_screen_settled(&watch, session, &mut ahead_since).await {
+                return Err(format!(
+                    "no page URL matching /{pattern}/ before the next screen ({next}); the page is at {url}"
+                ));
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Err(format!(
                     "timed out after {} waiting for a page URL matching /{pattern}/ (the page is at {url})",
                     humantime::format_duration(timeout)
                 ));
             }
-            tokio::time::sleep(POLL).await;
+            backoff.pause().await;
         }
     }
     let selector = selector_of(step).ok_or("the step has no action")?;
@@ -247,7 +353,7 @@ async fn play_step(
         // long as the step's time lasts.
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let found = element_until(session, selector, deadline, timeout, redirected, any);
+            let found = element_until(session, selector, deadline, timeout, &watch, any);
             let Some(el) = found.await? else {
                 return Ok(StepResult::Redirected);
             };
@@ -271,13 +377,14 @@ async fn play_step(
             }
         }
     }
-    let Some(el) = element(session, selector, timeout, redirected, any).await? else {
+    let Some(el) = element(session, selector, timeout, &watch, any).await? else {
         return Ok(StepResult::Redirected);
     };
     if step.select.is_some() {
         let wanted = step.value.as_deref().unwrap_or_default();
         // Options that a script fills in after the page loads: wait for the one wanted.
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut backoff = Backoff::new();
         let option = loop {
             if redirected() {
                 return Ok(StepResult::Redirected);
@@ -307,7 +414,7 @@ async fn play_step(
                     if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
                 ));
             }
-            tokio::time::sleep(POLL).await;
+            backoff.pause().await;
         };
         option
             .click()

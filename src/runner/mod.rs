@@ -143,13 +143,43 @@ pub fn plan(targets: &[Arc<TargetRun>], suites: &[Arc<Suite>]) -> (Vec<Planned>,
     (planned, notes)
 }
 
+/// How many cases run at once unless `--test-threads` says: twice the CPUs, at least 4. A
+/// case spends most of its time waiting (on the server, on a browser, whose number
+/// `--browser-sessions` bounds separately, or on a token's expiry), so more cases than CPUs
+/// keep the machine busy where cases one per CPU would leave it idle.
+pub fn default_test_threads() -> usize {
+    let cpus = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
+    (2 * cpus).max(4)
+}
+
+/// A rough guess of a case's length in milliseconds, to start the long ones first: a wait for
+/// a token's expiry as long as the target lets it be, a browser authorization or launch most
+/// of a second, any other step a few milliseconds.
+fn expected_cost(item: &Planned) -> u64 {
+    let case = &item.suite.cases[item.case_index];
+    case.steps
+        .iter()
+        .map(|step| {
+            if step.wait_for_expiry.is_some() {
+                item.run.target.token_expiry_wait.as_millis() as u64
+            } else if step.authorize.is_some() || step.ehr_launch.is_some() {
+                700
+            } else {
+                10
+            }
+        })
+        .sum()
+}
+
 fn arguments(selection: &Selection) -> Arguments {
     let mut args = Arguments {
         filter: selection.filter.clone(),
         exact: selection.exact,
         skip: selection.skip.clone(),
         list: selection.list,
-        test_threads: selection.test_threads,
+        test_threads: Some(selection.test_threads.unwrap_or_else(default_test_threads)),
         ..Arguments::default()
     };
     args.color = match selection.color.as_deref() {
@@ -280,9 +310,15 @@ pub fn execute(
     settings: RunSettings,
     progress: Arc<Progress>,
 ) -> Option<RunReport> {
+    let mut planned: Vec<(usize, Planned)> = planned.into_iter().enumerate().collect();
+    // Several cases at once: the longest start first, so that a token's expiry is waited out
+    // while other cases run, not at the end with nothing beside it. Listed, or one at a time,
+    // the cases keep the suites' order; reports keep it always.
+    if !selection.list && selection.test_threads.unwrap_or_else(default_test_threads) > 1 {
+        planned.sort_by_key(|(_, item)| std::cmp::Reverse(expected_cost(item)));
+    }
     let trials: Vec<Trial> = planned
         .into_iter()
-        .enumerate()
         .map(|(order, item)| {
             let case = &item.suite.cases[item.case_index];
             let name = case_name(&item.run.target, &item.suite, case);

@@ -174,6 +174,9 @@ impl CaseState {
         if let Some(stopped) = &outcome.stopped {
             document["stopped"] = json!(stopped);
         }
+        if !outcome.passed_over.is_empty() {
+            document["screens_passed_over"] = json!(outcome.passed_over);
+        }
         let hit = callback.as_ref().or(unregistered_hit.as_ref());
         if let Some(cb) = hit {
             if let Value::Object(params) = cb.to_json() {
@@ -258,6 +261,8 @@ struct FlowOutcome {
     stopped: Option<String>,
     /// The plain-HTTP request that settled the authorization without a browser.
     exchanges: Vec<crate::http::Exchange>,
+    /// The optional screen steps passed over, each with the reason.
+    passed_over: Vec<String>,
 }
 
 /// The launch an `ehr-launch` step received, read back from its result (`params`).
@@ -346,9 +351,11 @@ async fn open_ehr_launch(
         session,
         "ehr-launch",
         &ehr.sign_in,
+        &[],
         target.browser.step_timeout,
         &launched,
         cancel,
+        &mut Vec::new(),
     )
     .await;
     let problem = match played {
@@ -685,9 +692,19 @@ impl Flow<'_> {
         } else {
             target.browser.step_timeout
         };
-        for (name, steps) in screens {
-            match browser::screens::play(session, name, steps, step_timeout, &redirected, cancel)
-                .await
+        for (index, (name, steps)) in screens.iter().enumerate() {
+            let ahead = screens_ahead(&screens[index + 1..]);
+            match browser::screens::play(
+                session,
+                name,
+                steps,
+                &ahead,
+                step_timeout,
+                &redirected,
+                cancel,
+                &mut outcome.passed_over,
+            )
+            .await
             {
                 Ok(ScreenOutcome::Done) => {}
                 Ok(ScreenOutcome::Redirected) => break,
@@ -731,10 +748,31 @@ impl Flow<'_> {
             let (files, _) = session.capture(&artifacts_dir, self.step_id).await;
             outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
         }
-        // Leave the browser on a blank page, so the next authorization starts clean.
-        let _ = session.goto("about:blank").await;
+        // No server's page stays open for the next authorization: the browser stays on the
+        // harness's own page where the redirect brought it, or leaves for a blank one.
+        session
+            .park(&listener.url_of("/"), outcome.final_url.as_deref())
+            .await;
         Ok(outcome)
     }
+}
+
+/// The first step of each screen in `later`, up to the first screen whose first step is
+/// required (the screen that must come next): once one of them shows, an optional step of the
+/// screen before them has no reason to wait longer.
+fn screens_ahead<'a>(
+    later: &[(&str, &'a [crate::suite::target::ScreenStep])],
+) -> Vec<&'a crate::suite::target::ScreenStep> {
+    let mut ahead = Vec::new();
+    for (_, steps) in later {
+        if let Some(first) = steps.first() {
+            ahead.push(first);
+            if !first.optional {
+                break;
+            }
+        }
+    }
+    ahead
 }
 
 /// Opens a page in the browser. A page that has not finished loading within the page timeout

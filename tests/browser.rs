@@ -1068,3 +1068,160 @@ fn the_next_screen_waits_for_the_page_the_last_click_leads_to() {
         "the consent was posted once"
     );
 }
+
+/// A server whose sign-in page remembers the person in session storage, as single-page sign-in
+/// widgets do: a page that finds the mark goes on at once, by way of `/remembered`.
+fn session_storage_server(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+    _: SocketAddr,
+) -> axum::response::Response {
+    if path == "/fhir/.well-known/smart-configuration" {
+        // Both standalone cases this test runs: a public client and client_secret_post.
+        return axum::Json(serde_json::json!({
+            "issuer": format!("http://{own}"),
+            "authorization_endpoint": format!("http://{own}/authorize"),
+            "token_endpoint": format!("http://{own}/token"),
+            "registration_endpoint": format!("http://{own}/register"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "none"],
+            "capabilities": ["launch-standalone", "client-public", "client-confidential-symmetric"],
+            "code_challenge_methods_supported": ["S256"],
+        }))
+        .into_response();
+    }
+    if path == "/register" {
+        let mut client: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        client["client_id"] = "test-app".into();
+        client["client_secret"] = "test-secret".into();
+        return (axum::http::StatusCode::CREATED, axum::Json(client)).into_response();
+    }
+    if let Some(answer) = discovery_and_registration(path, body, own) {
+        return answer;
+    }
+    const BACK: &str = "var q = new URLSearchParams(location.search); \
+        var back = q.get('redirect_uri') + '?code=c&state=' + encodeURIComponent(q.get('state'));";
+    match path {
+        "/authorize" => axum::response::Html(format!(
+            "<html><body><script>{BACK} if (sessionStorage.getItem('who')) {{ \
+             location.replace('/remembered?to=' + encodeURIComponent(back)); }}</script>\
+             <input id=\"username\"><button id=\"sign-in\" type=\"button\" \
+             onclick=\"sessionStorage.setItem('who', 'x'); location.replace(back);\">Sign in</button>\
+             </body></html>"
+        ))
+        .into_response(),
+        "/remembered" => axum::response::Html(
+            "<html><body><script>location.replace(new URLSearchParams(location.search).get('to'));</script></body></html>",
+        )
+        .into_response(),
+        _ => (axum::http::StatusCode::NOT_FOUND, "not here").into_response(),
+    }
+}
+
+#[test]
+fn a_case_finds_no_session_storage_of_the_case_before_in_the_same_tab() {
+    // The browser keeps its tab from case to case; session storage lives in a tab, so only the
+    // cleaning between cases stops the second case from finding the first one's sign-in.
+    let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let server = common::recorder("127.0.0.1", session_storage_server, placeholder);
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!(
+        "name: storage\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\n\
+         browser:\n  step-timeout: 3s\n  redirect-timeout: 1s\n  sign-in:\n    - fill: \"#username\"\n      value: someone\n    - click: \"#sign-in\"\n",
+        server.addr
+    );
+    let out = common::run_target(
+        dir.path(),
+        &target,
+        &[
+            "--suite",
+            "suites/smart-app-launch.yaml",
+            "standalone-p",
+            "--test-threads",
+            "1",
+            "--browser-sessions",
+            "1",
+        ],
+        &[],
+    );
+    let console = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(report["browser"]["sessions"], 1, "{console}");
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2, "{console}");
+    for case in cases {
+        let authorize = case["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "authorize")
+            .unwrap();
+        assert_eq!(
+            authorize["result"]["outcome"], "code",
+            "{}: {}",
+            case["name"], authorize
+        );
+    }
+    let log = server.log.lock().unwrap();
+    // The sign-in page, opened by the browser (the plain-HTTP look first is smartcheck's).
+    let in_browser = log
+        .iter()
+        .filter(|r| r.starts_with("GET /authorize") && r.contains("Chrome/"))
+        .count();
+    assert_eq!(in_browser, 2, "{log:?}");
+    assert!(
+        !log.iter().any(|r| r.starts_with("GET /remembered")),
+        "the second case found the first one's session storage: {log:?}"
+    );
+}
+
+#[test]
+fn an_optional_step_that_never_shows_ends_when_the_next_screen_is_there() {
+    // The reference target's patient picker never shows in an EHR launch. With a 30-second
+    // timeout on both optional picker steps, the flow must still get past them once the consent
+    // screen's `#scopes` is on the page, and say why each was passed over.
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let target = std::fs::read_to_string("fixtures/targets/reference.yaml")
+        .unwrap()
+        .replace("timeout: 1500ms", "timeout: 30s")
+        .replace("timeout: 500ms", "timeout: 30s");
+    assert_eq!(target.matches("timeout: 30s").count(), 2);
+    let path = dir.path().join("target.yaml");
+    std::fs::write(&path, target).unwrap();
+    let out = command(
+        &server,
+        path.to_str().unwrap(),
+        dir.path(),
+        &["reference::smart-app-launch::ehr-public", "--exact"],
+    )
+    .output()
+    .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let authorize = report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "authorize")
+        .unwrap();
+    assert_eq!(authorize["result"]["outcome"], "code");
+    let passed_over: Vec<&str> = authorize["result"]["screens_passed_over"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no screens_passed_over: {}", authorize["result"]))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(passed_over.len(), 2, "{passed_over:?}");
+    assert!(passed_over[0].starts_with("patient[0] click \"#patient-smart-1288992\""));
+    assert!(passed_over[1].starts_with("patient[1] click \"#select-patient\""));
+    for reason in &passed_over {
+        assert!(
+            reason.contains("did not show before the next screen (\"#scopes\")"),
+            "{reason}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! Case selection: a FILTER that selects no case is a usage error (exit 2), not a run that
-//! passes with nothing checked; `--partition K/N` shards split the cases without overlap.
+//! passes with nothing checked; `--partition K/N` shards split the cases without overlap;
+//! with several threads the longest cases start first.
 
 mod common;
 
@@ -128,4 +129,46 @@ fn suite_builtin_adds_the_built_in_suites_and_a_file_of_the_same_id_replaces_one
         v
     };
     assert_eq!(sorted(added), sorted(expected));
+}
+
+/// How many cases of the report started before the case named `name`.
+fn started_before(report: &serde_json::Value, name: &str) -> usize {
+    let cases = report["cases"].as_array().unwrap();
+    let start = |c: &serde_json::Value| c["started_at"].as_str().unwrap().to_string();
+    let mine = cases
+        .iter()
+        .find(|c| c["name"] == name)
+        .map(start)
+        .unwrap_or_else(|| panic!("no case {name}"));
+    cases.iter().filter(|c| start(c) < mine).count()
+}
+
+#[test]
+fn with_several_threads_the_case_that_waits_out_a_token_starts_first() {
+    // The backend suite's expiry case is its last; it waits out a 5-second token. Two at once,
+    // it starts first (at most its one companion started earlier), and the report keeps the
+    // suite's order. One at a time, the suite's order is the order run.
+    let name = "reference::smart-backend-services::backend-token-expiry";
+    for (threads, before) in [("2", 0..=1), ("1", 5..=5)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+            .args(["demo", "smart-backend-services::", "--color", "never"])
+            .args(["--test-threads", threads, "--report-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let console = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{console}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                .unwrap();
+        let cases = report["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 6, "{console}");
+        assert_eq!(cases[5]["name"], name, "the report keeps the suite's order");
+        let n = started_before(&report, name);
+        assert!(
+            before.contains(&n),
+            "--test-threads {threads}: {n} case(s) started before {name}"
+        );
+    }
 }

@@ -1069,6 +1069,122 @@ fn the_next_screen_waits_for_the_page_the_last_click_leads_to() {
     );
 }
 
+/// Discovery that offers `client_secret_basic` and `client_secret_post` besides public clients,
+/// and a registration that gives every client a secret.
+fn confidential_discovery_and_registration(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+) -> Option<axum::response::Response> {
+    match path {
+        "/fhir/.well-known/smart-configuration" => Some(
+            axum::Json(serde_json::json!({
+                "issuer": format!("http://{own}"),
+                "authorization_endpoint": format!("http://{own}/authorize"),
+                "token_endpoint": format!("http://{own}/token"),
+                "registration_endpoint": format!("http://{own}/register"),
+                "token_endpoint_auth_methods_supported":
+                    ["client_secret_basic", "client_secret_post", "none"],
+                "capabilities":
+                    ["launch-standalone", "client-public", "client-confidential-symmetric"],
+                "code_challenge_methods_supported": ["S256"],
+            }))
+            .into_response(),
+        ),
+        "/register" => {
+            let mut client: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            client["client_id"] = "test-app".into();
+            client["client_secret"] = "test-secret".into();
+            Some((axum::http::StatusCode::CREATED, axum::Json(client)).into_response())
+        }
+        _ => None,
+    }
+}
+
+/// A server whose sign-in page comes under status 401, and that sends a code to the
+/// redirect_uri once someone signs in, whatever the client_id: an unknown client too.
+fn sign_in_under_401_server(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+    _: SocketAddr,
+) -> axum::response::Response {
+    if let Some(answer) = confidential_discovery_and_registration(path, body, own) {
+        return answer;
+    }
+    if path != "/authorize" {
+        return (axum::http::StatusCode::NOT_FOUND, "not here").into_response();
+    }
+    let page = "<html><body><h1>Sign in</h1><form onsubmit=\"return false\">\
+        <input id=\"username\"><input id=\"password\" type=\"password\">\
+        <button id=\"sign-in\" type=\"button\" onclick=\"var q = new URLSearchParams(location.search); \
+        location.replace(q.get('redirect_uri') + '?code=c&state=' + encodeURIComponent(q.get('state')));\">\
+        Sign in</button></form></body></html>";
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        axum::response::Html(page),
+    )
+        .into_response()
+}
+
+#[test]
+fn an_error_status_page_with_a_sign_in_form_is_played_in_the_browser() {
+    // The unknown client's request gets a 401 page, which alone would look like a refusal; but
+    // it is a sign-in form, and signing in sends a code to the redirect URI. The browser must
+    // play it, and the check must fail.
+    let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let server = common::recorder("127.0.0.1", sign_in_under_401_server, placeholder);
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!(
+        "name: sign-in-401\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\n\
+         browser:\n  step-timeout: 3s\n  redirect-timeout: 1s\n  sign-in:\n    - fill: \"#username\"\n      value: someone\n\
+         \x20   - fill: \"#password\"\n      value: secret-words\n    - click: \"#sign-in\"\n",
+        server.addr
+    );
+    let out = common::run_target(
+        dir.path(),
+        &target,
+        &[
+            "--suite",
+            "suites/smart-app-launch.yaml",
+            "--exact",
+            "sign-in-401::smart-app-launch::refuse-unknown-client",
+        ],
+        &[],
+    );
+    let console = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let case = &report["cases"][0];
+    let step = |id: &str| {
+        case["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}: {console}"))
+            .clone()
+    };
+    let refused = step("authorize");
+    // Looked at over plain HTTP first (a 401 page), then played in the browser.
+    assert_eq!(
+        refused["related"][0]["response"]["status"], 401,
+        "{refused}"
+    );
+    assert!(refused["browser_ms"].as_u64().is_some(), "{refused}");
+    assert_eq!(refused["result"]["redirected"], true, "{refused}");
+    let check = refused["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "refuse-unknown-client-not-redirected")
+        .unwrap();
+    assert_eq!(check["verdict"], "failed", "{check}");
+    // The positive control: the same page for the registered client leads to a code.
+    assert_eq!(step("valid-authorize")["result"]["outcome"], "code");
+    assert_eq!(out.status.code(), Some(1), "{console}");
+}
+
 /// A server whose sign-in page remembers the person in session storage, as single-page sign-in
 /// widgets do: a page that finds the mark goes on at once, by way of `/remembered`.
 fn session_storage_server(
@@ -1077,26 +1193,7 @@ fn session_storage_server(
     own: SocketAddr,
     _: SocketAddr,
 ) -> axum::response::Response {
-    if path == "/fhir/.well-known/smart-configuration" {
-        // Both standalone cases this test runs: a public client and client_secret_post.
-        return axum::Json(serde_json::json!({
-            "issuer": format!("http://{own}"),
-            "authorization_endpoint": format!("http://{own}/authorize"),
-            "token_endpoint": format!("http://{own}/token"),
-            "registration_endpoint": format!("http://{own}/register"),
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "none"],
-            "capabilities": ["launch-standalone", "client-public", "client-confidential-symmetric"],
-            "code_challenge_methods_supported": ["S256"],
-        }))
-        .into_response();
-    }
-    if path == "/register" {
-        let mut client: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        client["client_id"] = "test-app".into();
-        client["client_secret"] = "test-secret".into();
-        return (axum::http::StatusCode::CREATED, axum::Json(client)).into_response();
-    }
-    if let Some(answer) = discovery_and_registration(path, body, own) {
+    if let Some(answer) = confidential_discovery_and_registration(path, body, own) {
         return answer;
     }
     const BACK: &str = "var q = new URLSearchParams(location.search); \

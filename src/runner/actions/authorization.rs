@@ -119,12 +119,16 @@ impl CaseState {
         let outcome = match run.target.browser.mode {
             BrowserMode::Manual => flow.manual(&mut request, &launch_uri).await,
             BrowserMode::Webdriver => match flow.without_browser(self, &request, &launched).await {
-                Some(settled) => Ok(settled),
-                None => {
+                Ok(settled) => Ok(settled),
+                Err(looked) => {
                     let started = std::time::Instant::now();
                     let outcome = flow.browser(self, &mut request).await;
                     self.browser_time += started.elapsed();
-                    outcome
+                    // The look over plain HTTP reached the server too: it is in the report.
+                    outcome.map(|mut o| {
+                        o.exchanges.splice(0..0, looked);
+                        o
+                    })
                 }
             },
         };
@@ -201,7 +205,7 @@ impl CaseState {
                 ),
                 None => "a redirect with neither code nor error".to_string(),
             },
-            (None, _) if !outcome.exchanges.is_empty() => format!(
+            (None, _) if outcome.without_browser => format!(
                 "no redirect to the redirect_uri: {}",
                 outcome
                     .stopped
@@ -259,8 +263,10 @@ struct FlowOutcome {
     error: Option<String>,
     /// Where the flow stopped when the server was expected to stop it.
     stopped: Option<String>,
-    /// The plain-HTTP request that settled the authorization without a browser.
+    /// The request sent over plain HTTP first (whether it settled the authorization or not).
     exchanges: Vec<crate::http::Exchange>,
+    /// The plain-HTTP answer settled the authorization: no browser was needed.
+    without_browser: bool,
     /// The optional screen steps passed over, each with the reason.
     passed_over: Vec<String>,
 }
@@ -496,16 +502,19 @@ impl Flow<'_> {
     /// Either way no browser is needed. Anything else (a sign-in page, a redirect to a login
     /// elsewhere, no answer) is the browser's to play, and `None` says so. An EHR launch's
     /// authorization stays in the EHR's browser session.
+    /// The request sent over plain HTTP, if one was, comes back with the `Err` for the report.
     async fn without_browser(
         &self,
         state: &CaseState,
         request: &AuthorizationRequest,
         launched: &Option<Callback>,
-    ) -> Option<FlowOutcome> {
+    ) -> Result<FlowOutcome, Option<crate::http::Exchange>> {
         if launched.is_some() || self.action.launch == LaunchKind::Ehr {
-            return None;
+            return Err(None);
         }
-        let listener = state.listener.as_ref()?;
+        let Some(listener) = state.listener.as_ref() else {
+            return Err(None);
+        };
         let browser_headers = vec![
             (
                 "Accept".to_string(),
@@ -538,8 +547,29 @@ impl Flow<'_> {
             }
         };
         let exchange = self.run.client.send(outgoing, &self.settings.cancel).await;
+        match self.settle(listener, request, &exchange).await {
+            Some(mut outcome) => {
+                outcome.exchanges.push(exchange);
+                Ok(outcome)
+            }
+            None => Err(Some(exchange)),
+        }
+    }
+
+    /// The answer to the look over plain HTTP, when it settles the authorization: a redirect
+    /// to the harness (delivered to the listener), or an error page with nothing to act on
+    /// for a request the server must refuse.
+    async fn settle(
+        &self,
+        listener: &listener::Listener,
+        request: &AuthorizationRequest,
+        exchange: &crate::http::Exchange,
+    ) -> Option<FlowOutcome> {
         let response = exchange.response.as_ref()?;
-        let mut outcome = FlowOutcome::default();
+        let mut outcome = FlowOutcome {
+            without_browser: true,
+            ..FlowOutcome::default()
+        };
         if (300..400).contains(&response.status) {
             let location = response.header("location")?;
             let target = url::Url::parse(&exchange.request.url)
@@ -574,6 +604,15 @@ impl Flow<'_> {
             }
             outcome.final_url = Some(target.to_string());
         } else if response.status >= 400 && self.action.expect_refusal {
+            if let Some(why) = page_for_a_person(&response.body) {
+                // A sign-in form under a 401 may still lead to a code once someone signs in:
+                // only the browser can tell.
+                tracing::debug!(
+                    "a {} answer to a request to refuse has {why}: played in the browser",
+                    response.status
+                );
+                return None;
+            }
             outcome.final_url = Some(exchange.request.url.clone());
             outcome.stopped = Some(format!(
                 "the server answered {} with a page and no redirect (seen over plain HTTP; no browser was needed)",
@@ -582,7 +621,6 @@ impl Flow<'_> {
         } else {
             return None;
         }
-        outcome.exchanges.push(exchange);
         Some(outcome)
     }
 
@@ -757,6 +795,36 @@ impl Flow<'_> {
     }
 }
 
+/// What makes an error page (4xx or 5xx) one that a person, or the page itself, could still act
+/// on: a form or a field (a sign-in form served under 401, after which the server might yet
+/// issue a code), a script (which may draw one, or navigate), a frame, or a refresh that leads
+/// elsewhere. `None` for a page with nothing to act on, which settles a refusal without a
+/// browser.
+fn page_for_a_person(body: &str) -> Option<&'static str> {
+    static REFRESH: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)http-equiv\s*=\s*["']?refresh"#).expect("a valid pattern")
+    });
+    let lower = body.to_ascii_lowercase();
+    let marks = [
+        ("<form", "a form"),
+        ("<input", "a field to fill"),
+        ("<textarea", "a field to fill"),
+        ("<select", "a field to fill"),
+        ("<script", "a script"),
+        ("<iframe", "a frame"),
+        ("<frame", "a frame"),
+    ];
+    marks
+        .iter()
+        .find(|(mark, _)| lower.contains(mark))
+        .map(|(_, what)| *what)
+        .or_else(|| {
+            REFRESH
+                .is_match(body)
+                .then_some("a refresh to another page")
+        })
+}
+
 /// The first step of each screen in `later`, up to the first screen whose first step is
 /// required (the screen that must come next): once one of them shows, an optional step of the
 /// screen before them has no reason to wait longer.
@@ -840,5 +908,36 @@ impl Builtin for AuthorizeAction {
         i.state
             .authorize(i.step_id, self, i.run, i.context, i.settings)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_page_with_something_to_act_on_is_left_to_the_browser() {
+        let inert = [
+            "<html><body><h1>Bad request</h1><p>invalid_client</p></body></html>",
+            r#"{"error":"invalid_request"}"#,
+            "",
+            "<a href=\"/help\">Help</a>",
+        ];
+        for body in inert {
+            assert_eq!(page_for_a_person(body), None, "{body}");
+        }
+        let live = [
+            ("<FORM method=post><input name=u></FORM>", "a form"),
+            ("<div><INPUT type=\"password\"></div>", "a field to fill"),
+            ("<div id=app></div><script src=app.js></script>", "a script"),
+            ("<iframe src=/login></iframe>", "a frame"),
+            (
+                "<meta http-equiv='Refresh' content='0; url=/login'>",
+                "a refresh to another page",
+            ),
+        ];
+        for (body, why) in live {
+            assert_eq!(page_for_a_person(body), Some(why), "{body}");
+        }
     }
 }

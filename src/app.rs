@@ -822,7 +822,13 @@ pub fn export_suites(dir: &std::path::Path, force: bool) -> u8 {
 }
 
 /// `smartcheck serve-reference`: serves until Ctrl-C; the first stdout line is the FHIR base.
-pub fn serve_reference(host: &str, port: u16, faults: &[String], debug_endpoints: bool) -> u8 {
+pub fn serve_reference(
+    host: &str,
+    port: u16,
+    faults: &[String],
+    debug_endpoints: bool,
+    latency: std::time::Duration,
+) -> u8 {
     let faults = match crate::reference::Faults::parse(faults) {
         Ok(f) => f,
         Err(e) => {
@@ -835,13 +841,14 @@ pub fn serve_reference(host: &str, port: u16, faults: &[String], debug_endpoints
         debug_endpoints,
         password: None,
     };
-    let server = match crate::reference::ReferenceServer::start(host, port, config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot listen on {host}:{port}: {e}");
-            return exit::USAGE;
-        }
-    };
+    let server =
+        match crate::reference::ReferenceServer::start_with_latency(host, port, config, latency) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot listen on {host}:{port}: {e}");
+                return exit::USAGE;
+            }
+        };
     println!("{}", server.fhir_base());
     let _ = std::io::stdout().flush();
     let runtime = match tokio::runtime::Builder::new_current_thread()

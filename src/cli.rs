@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// Also serve the S4S development endpoints `/oauth/debug/token` and `/oauth/debug/introspect`.
     #[arg(long)]
     pub debug_endpoints: bool,
+    /// Hold back each answer this long (e.g. 20ms): a server at a realistic distance, for
+    /// benchmarks.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub latency: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -393,9 +397,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             let (options, faults) = args.into_options();
             app::demo(options, &faults, env)
         }
-        Command::ServeReference(args) => {
-            app::serve_reference(&args.host, args.port, &args.faults, args.debug_endpoints)
-        }
+        Command::ServeReference(args) => app::serve_reference(
+            &args.host,
+            args.port,
+            &args.faults,
+            args.debug_endpoints,
+            args.latency,
+        ),
         Command::Requirements(args) => app::requirements(&args.suites, args.json),
         Command::History(args) => app::history(
             &args.file,

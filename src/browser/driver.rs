@@ -253,6 +253,8 @@ pub struct BrowserPool {
     peak: AtomicUsize,
     /// Browsers between cases, ready to be cleaned and handed out again.
     idle: Mutex<Vec<Session>>,
+    driver_start_ms: std::sync::atomic::AtomicU64,
+    browser_start_ms: std::sync::atomic::AtomicU64,
     /// Told when a browser goes back to the pool or ends.
     returned: tokio::sync::Notify,
 }
@@ -266,6 +268,12 @@ pub struct BrowserUse {
     pub reused: usize,
     pub peak: usize,
     pub bound: usize,
+    /// How long chromedriver took to start and answer (0 with a remote WebDriver).
+    #[serde(default)]
+    pub driver_start_ms: u64,
+    /// How long starting the browsers took, summed (the WebDriver new-session requests).
+    #[serde(default)]
+    pub browser_start_ms: u64,
 }
 
 /// One browser, held by one case at a time.
@@ -310,6 +318,8 @@ impl BrowserPool {
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(bound)),
             open: std::sync::Arc::default(),
             peak: AtomicUsize::new(0),
+            driver_start_ms: std::sync::atomic::AtomicU64::new(0),
+            browser_start_ms: std::sync::atomic::AtomicU64::new(0),
             idle: Mutex::new(Vec::new()),
             returned: tokio::sync::Notify::new(),
         }
@@ -322,6 +332,8 @@ impl BrowserPool {
             reused: self.reused.load(Ordering::SeqCst),
             peak: self.peak.load(Ordering::SeqCst),
             bound: self.bound,
+            driver_start_ms: self.driver_start_ms.load(Ordering::SeqCst),
+            browser_start_ms: self.browser_start_ms.load(Ordering::SeqCst),
         }
     }
 
@@ -333,7 +345,10 @@ impl BrowserPool {
     async fn local_url(&self) -> Result<String, String> {
         let mut local = self.local.lock().await;
         if local.is_none() {
+            let started = std::time::Instant::now();
             *local = Some(spawn_chromedriver(&self.work_dir).await);
+            self.driver_start_ms
+                .store(started.elapsed().as_millis() as u64, Ordering::SeqCst);
         }
         match local.as_ref() {
             Some(Ok(d)) => Ok(d.url.clone()),
@@ -464,12 +479,15 @@ impl BrowserPool {
         }
         // One connection per command: chromedriver closes idle keep-alive connections, and a
         // command sent on one it just closed fails with "error sending request".
+        let started = std::time::Instant::now();
         let driver = WebDriver::builder(url, caps)
             .keep_alive(false)
             .request_timeout(Duration::from_secs(60))
             .connect()
             .await
             .map_err(|e| format!("cannot start a browser session at {url}: {e}"))?;
+        self.browser_start_ms
+            .fetch_add(started.elapsed().as_millis() as u64, Ordering::SeqCst);
         let session = Session {
             driver,
             page_timeout,

@@ -168,6 +168,17 @@ pub struct ReferenceServer {
 impl ReferenceServer {
     /// Starts the server on `host:port` (port 0 picks a free one) on a thread of its own.
     pub fn start(host: &str, port: u16, config: Config) -> std::io::Result<ReferenceServer> {
+        Self::start_with_latency(host, port, config, std::time::Duration::ZERO)
+    }
+
+    /// [`ReferenceServer::start`], each answer held back `latency` first: a server at a
+    /// realistic distance from the harness (for benchmarks; loopback answers in microseconds).
+    pub fn start_with_latency(
+        host: &str,
+        port: u16,
+        config: Config,
+        latency: std::time::Duration,
+    ) -> std::io::Result<ReferenceServer> {
         let signing_key = EncodingKey::from_rsa_pem(SIGNING_KEY.as_bytes())
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let http = reqwest::Client::builder()
@@ -208,7 +219,15 @@ impl ReferenceServer {
                         return;
                     };
                     let closes = shared.faults.has("closes-connections");
-                    let app = router(shared, debug_endpoints);
+                    let mut app = router(shared, debug_endpoints);
+                    if !latency.is_zero() {
+                        app = app.layer(axum::middleware::from_fn(
+                            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                                tokio::time::sleep(latency).await;
+                                next.run(request).await
+                            },
+                        ));
+                    }
                     let stopped = async {
                         let _ = stopped.await;
                     };

@@ -117,8 +117,17 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         out.push_str(&format!("time: {}\n", report.time.describe()));
     }
     if let Some(b) = &report.browser {
+        let starts = if b.driver_start_ms + b.browser_start_ms > 0 {
+            format!(
+                " (chromedriver {:.1} s, browser start {:.1} s)",
+                b.driver_start_ms as f64 / 1000.0,
+                b.browser_start_ms as f64 / 1000.0
+            )
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "browser: {} started, handed out again {} time{} with a clean state, at most {} in use at once (--browser-sessions {})\n",
+            "browser: {} started{starts}, handed out again {} time{} with a clean state, at most {} in use at once (--browser-sessions {})\n",
             plural(b.sessions, "browser"),
             b.reused,
             if b.reused == 1 { "" } else { "s" },

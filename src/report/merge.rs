@@ -56,14 +56,16 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
         started_at = started_at.min(report.started_at);
         finished_at = finished_at.max(report.finished_at);
         interrupted |= report.interrupted;
-        // Shards run on machines of their own: sessions add up; the peak and the bound are
-        // each shard's own, so the merged figures are their largest.
+        // Shards run on machines of their own: sessions and start times add up; the peak and
+        // the bound are each shard's own, so the merged figures are their largest.
         browser = match (browser, report.browser) {
             (Some(a), Some(b)) => Some(crate::browser::driver::BrowserUse {
                 sessions: a.sessions + b.sessions,
                 reused: a.reused + b.reused,
                 peak: a.peak.max(b.peak),
                 bound: a.bound.max(b.bound),
+                driver_start_ms: a.driver_start_ms + b.driver_start_ms,
+                browser_start_ms: a.browser_start_ms + b.browser_start_ms,
             }),
             (a, b) => a.or(b),
         };

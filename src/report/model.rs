@@ -208,6 +208,9 @@ pub struct StepReport {
     /// Of which driving the browser.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub browser_ms: u64,
+    /// Where an authorization's browser time went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_phases: Option<BrowserPhases>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exchange: Option<Exchange>,
     /// Other requests the step made (a JWKS fetch, a client registration).
@@ -220,6 +223,38 @@ pub struct StepReport {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub artifacts: Vec<String>,
     pub checks: Vec<CheckReport>,
+}
+
+/// Where an authorization's time in the browser went: getting a browser (starting one, or
+/// cleaning one handed on from another case), the pages and screens (an EHR launch's too), and
+/// the wait for the redirect after the last screen. What is left of the step's `browser_ms`
+/// is the harness's own (a screenshot, leaving the page).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserPhases {
+    pub session_ms: u64,
+    pub pages_ms: u64,
+    pub redirect_ms: u64,
+}
+
+impl BrowserPhases {
+    pub fn add(&mut self, other: &BrowserPhases) {
+        self.session_ms += other.session_ms;
+        self.pages_ms += other.pages_ms;
+        self.redirect_ms += other.redirect_ms;
+    }
+
+    /// What was added since `before`.
+    pub fn since(&self, before: &BrowserPhases) -> BrowserPhases {
+        BrowserPhases {
+            session_ms: self.session_ms.saturating_sub(before.session_ms),
+            pages_ms: self.pages_ms.saturating_sub(before.pages_ms),
+            redirect_ms: self.redirect_ms.saturating_sub(before.redirect_ms),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == BrowserPhases::default()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -63,6 +63,8 @@ pub struct CaseState {
     /// Time spent driving the browser (session start, pages, screens, the wait for the
     /// redirect), summed over the case's steps.
     pub browser_time: std::time::Duration,
+    /// Of which, for authorizations: getting the browser, the pages, the redirect.
+    pub browser_phases: crate::report::model::BrowserPhases,
 }
 
 /// A registration a `client` or `register` step made, for the RFC 7592 steps and the clean-up.
@@ -185,6 +187,7 @@ impl CaseState {
             chain_of: HashMap::new(),
             session_authorized: false,
             browser_time: std::time::Duration::ZERO,
+            browser_phases: Default::default(),
         }
     }
 

@@ -112,6 +112,7 @@ fn step_report(
         location: step.location.clone(),
         duration_ms: 0,
         browser_ms: 0,
+        browser_phases: None,
         exchange: None,
         related: Vec::new(),
         result: None,
@@ -425,6 +426,7 @@ async fn run_step(
     }
     let started = Instant::now();
     let browser_before = state.browser_time;
+    let phases_before = state.browser_phases;
     let result = act(run, step, context, state, settings).await;
     let mut report = step_report(step, StepState::Ran, None, &Verdict::Passed);
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -432,6 +434,8 @@ async fn run_step(
         .browser_time
         .saturating_sub(browser_before)
         .as_millis() as u64;
+    let phases = state.browser_phases.since(&phases_before);
+    report.browser_phases = (!phases.is_empty()).then_some(phases);
     report.related = result.related;
     report.artifacts = result.artifacts;
     report.result = result.document.clone();

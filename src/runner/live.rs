@@ -228,7 +228,11 @@ impl Live {
             .spawn(move || {
                 let tick = Duration::from_millis(100);
                 while !flag.load(Ordering::SeqCst) {
-                    std::thread::sleep(tick);
+                    // Woken at once when the run ends (see `finish`), not a tick later.
+                    std::thread::park_timeout(tick);
+                    if flag.load(Ordering::SeqCst) {
+                        break;
+                    }
                     for line in board.slow_lines(after) {
                         eprintln!("{line}");
                     }
@@ -255,6 +259,7 @@ impl Live {
             restore();
         }
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }

@@ -648,19 +648,36 @@ impl Flow<'_> {
     }
 
     /// The browser: EHR launch if asked, the authorization request, the target's screens, and
-    /// the wait for the redirect.
+    /// the wait for the redirect; the time of each goes into the case's browser phases.
     async fn browser(
         &self,
         state: &mut CaseState,
         request: &mut AuthorizationRequest,
     ) -> Result<FlowOutcome, ActionEnd> {
+        let mut phases = crate::report::model::BrowserPhases::default();
+        let outcome = self.play_in_browser(state, request, &mut phases).await;
+        state.browser_phases.add(&phases);
+        outcome
+    }
+
+    async fn play_in_browser(
+        &self,
+        state: &mut CaseState,
+        request: &mut AuthorizationRequest,
+        phases: &mut crate::report::model::BrowserPhases,
+    ) -> Result<FlowOutcome, ActionEnd> {
         let settings = self.settings;
         let cancel = &settings.cancel;
         let target = &self.run.target;
         let artifacts_dir = state.artifacts_dir(settings);
-        if let Err(e) = state.session(self.run, settings).await {
+        let ms = |since: std::time::Instant| since.elapsed().as_millis() as u64;
+        let getting = std::time::Instant::now();
+        let got = state.session(self.run, settings).await;
+        phases.session_ms += ms(getting);
+        if let Err(e) = got {
             return Err(ActionEnd::Error(e));
         }
+        let pages = std::time::Instant::now();
         let (Some(session), Some(listener)) = (state.session.as_ref(), state.listener.as_ref())
         else {
             return Err(ActionEnd::Error(
@@ -686,6 +703,7 @@ impl Flow<'_> {
                 outcome.artifacts = launched.artifacts;
                 outcome.final_url = launched.final_url;
                 outcome.error = launched.error;
+                phases.pages_ms += ms(pages);
                 return Ok(outcome);
             };
             continue_launch(request, &launch, self.action);
@@ -762,12 +780,14 @@ impl Flow<'_> {
                         outcome.stopped = Some(reason);
                         outcome.final_url = session.current_url().await;
                         let _ = session.goto("about:blank").await;
+                        phases.pages_ms += ms(pages);
                         return Ok(outcome);
                     }
                     let (files, page) = session.capture(&artifacts_dir, self.step_id).await;
                     outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
                     outcome.final_url = page;
                     fail(&mut outcome, reason);
+                    phases.pages_ms += ms(pages);
                     return Ok(outcome);
                 }
             }
@@ -776,7 +796,10 @@ impl Flow<'_> {
             Interaction::None => target.browser.redirect_timeout,
             _ => timeout,
         };
+        phases.pages_ms += ms(pages);
+        let waiting = std::time::Instant::now();
         listener.wait(&redirect_paths, wait, cancel).await;
+        phases.redirect_ms += ms(waiting);
         outcome.final_url = session.current_url().await;
         if !redirected()
             && self.action.interaction != Interaction::None

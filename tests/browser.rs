@@ -928,9 +928,24 @@ fn one_browser_serves_case_after_case_and_none_finds_the_last_one_signed_in() {
             .find(|s| s["id"] == "authorize")
             .unwrap();
         assert_eq!(authorize["result"]["outcome"], "code", "{}", case["name"]);
+        // Where the browser time went: getting the browser, the pages, the redirect.
+        let phases = &authorize["browser_phases"];
+        assert!(phases["pages_ms"].as_u64().unwrap() > 0, "{authorize}");
+        assert!(phases["session_ms"].as_u64().is_some(), "{authorize}");
+        assert!(phases["redirect_ms"].as_u64().is_some(), "{authorize}");
+        let sum = ["session_ms", "pages_ms", "redirect_ms"]
+            .iter()
+            .map(|k| phases[k].as_u64().unwrap())
+            .sum::<u64>();
+        assert!(
+            sum <= authorize["browser_ms"].as_u64().unwrap() + 3,
+            "{authorize}"
+        );
     }
     let usage = &report["browser"];
     assert_eq!(usage["sessions"], 1, "one browser for the run: {usage}");
+    assert!(usage["driver_start_ms"].as_u64().unwrap() > 0, "{usage}");
+    assert!(usage["browser_start_ms"].as_u64().unwrap() > 0, "{usage}");
     assert!(usage["reused"].as_u64().unwrap() >= 4, "{usage}");
     assert_eq!(browsers.len(), 1, "one Chromium profile seen: {browsers:?}");
     assert!(

@@ -1363,3 +1363,39 @@ fn readme_fault_table_names_every_fault() {
         "README.md's fault table lacks {missing:?}"
     );
 }
+
+#[test]
+fn latency_holds_back_every_answer() {
+    // `serve-reference --latency` for benchmarks: each answer comes no sooner than asked.
+    let latency = std::time::Duration::from_millis(300);
+    let server = ReferenceServer::start_with_latency(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::none(),
+            debug_endpoints: false,
+            password: None,
+        },
+        latency,
+    )
+    .expect("server starts");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for path in ["/.well-known/smart-configuration", "/metadata"] {
+        let started = std::time::Instant::now();
+        let status = runtime.block_on(async {
+            reqwest::get(format!("{}{path}", server.fhir_base()))
+                .await
+                .unwrap()
+                .status()
+        });
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            started.elapsed() >= latency,
+            "{path}: {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -49,6 +49,16 @@ fn command(server: &ReferenceServer, target: &str, report_dir: &Path, filter: &[
     cmd
 }
 
+/// The step `id` of a case in a JSON report.
+fn step<'a>(case: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    case["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("{}: no step {id}", case["name"]))
+}
+
 /// The browser processes of smartcheck process `pid`: its chromedriver children, and every
 /// process whose command line names its browser work folder (each Chromium's profile lives
 /// there).
@@ -730,21 +740,45 @@ fn discovery_and_registration(
     body: &str,
     own: SocketAddr,
 ) -> Option<axum::response::Response> {
+    discovery_and_registration_of(path, body, own, false)
+}
+
+/// Discovery and registration of a test server: a public client's, or (`confidential`) one
+/// that also offers `client_secret_basic` and `client_secret_post` and gives every client a
+/// secret.
+fn discovery_and_registration_of(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+    confidential: bool,
+) -> Option<axum::response::Response> {
     match path {
-        "/fhir/.well-known/smart-configuration" => Some(
-            axum::Json(serde_json::json!({
+        "/fhir/.well-known/smart-configuration" => {
+            let mut config = serde_json::json!({
                 "issuer": format!("http://{own}"),
                 "authorization_endpoint": format!("http://{own}/authorize"),
                 "token_endpoint": format!("http://{own}/token"),
                 "registration_endpoint": format!("http://{own}/register"),
                 "capabilities": ["launch-standalone", "client-public"],
                 "code_challenge_methods_supported": ["S256"],
-            }))
-            .into_response(),
-        ),
+            });
+            if confidential {
+                config["token_endpoint_auth_methods_supported"] =
+                    serde_json::json!(["client_secret_basic", "client_secret_post", "none"]);
+                config["capabilities"] = serde_json::json!([
+                    "launch-standalone",
+                    "client-public",
+                    "client-confidential-symmetric"
+                ]);
+            }
+            Some(axum::Json(config).into_response())
+        }
         "/register" => {
             let mut client: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
             client["client_id"] = "test-app".into();
+            if confidential {
+                client["client_secret"] = "test-secret".into();
+            }
             Some((axum::http::StatusCode::CREATED, axum::Json(client)).into_response())
         }
         _ => None,
@@ -921,12 +955,7 @@ fn one_browser_serves_case_after_case_and_none_finds_the_last_one_signed_in() {
     assert!(cases.iter().all(|c| c["outcome"] == "passed"));
     // Every case signed in on the sign-in screen (the screens played, nothing remembered).
     for case in cases {
-        let authorize = case["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "authorize")
-            .unwrap();
+        let authorize = step(case, "authorize");
         assert_eq!(authorize["result"]["outcome"], "code", "{}", case["name"]);
         // Where the browser time went: getting the browser, the pages, the redirect.
         let phases = &authorize["browser_phases"];
@@ -1084,38 +1113,6 @@ fn the_next_screen_waits_for_the_page_the_last_click_leads_to() {
     );
 }
 
-/// Discovery that offers `client_secret_basic` and `client_secret_post` besides public clients,
-/// and a registration that gives every client a secret.
-fn confidential_discovery_and_registration(
-    path: &str,
-    body: &str,
-    own: SocketAddr,
-) -> Option<axum::response::Response> {
-    match path {
-        "/fhir/.well-known/smart-configuration" => Some(
-            axum::Json(serde_json::json!({
-                "issuer": format!("http://{own}"),
-                "authorization_endpoint": format!("http://{own}/authorize"),
-                "token_endpoint": format!("http://{own}/token"),
-                "registration_endpoint": format!("http://{own}/register"),
-                "token_endpoint_auth_methods_supported":
-                    ["client_secret_basic", "client_secret_post", "none"],
-                "capabilities":
-                    ["launch-standalone", "client-public", "client-confidential-symmetric"],
-                "code_challenge_methods_supported": ["S256"],
-            }))
-            .into_response(),
-        ),
-        "/register" => {
-            let mut client: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-            client["client_id"] = "test-app".into();
-            client["client_secret"] = "test-secret".into();
-            Some((axum::http::StatusCode::CREATED, axum::Json(client)).into_response())
-        }
-        _ => None,
-    }
-}
-
 /// A server whose sign-in page comes under status 401, and that sends a code to the
 /// redirect_uri once someone signs in, whatever the client_id: an unknown client too.
 fn sign_in_under_401_server(
@@ -1124,7 +1121,7 @@ fn sign_in_under_401_server(
     own: SocketAddr,
     _: SocketAddr,
 ) -> axum::response::Response {
-    if let Some(answer) = confidential_discovery_and_registration(path, body, own) {
+    if let Some(answer) = discovery_and_registration_of(path, body, own, true) {
         return answer;
     }
     if path != "/authorize" {
@@ -1171,16 +1168,8 @@ fn an_error_status_page_with_a_sign_in_form_is_played_in_the_browser() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
     let case = &report["cases"][0];
-    let step = |id: &str| {
-        case["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap_or_else(|| panic!("no step {id}: {console}"))
-            .clone()
-    };
-    let refused = step("authorize");
+    assert!(case.is_object(), "{console}");
+    let refused = step(case, "authorize");
     // Looked at over plain HTTP first (a 401 page), then played in the browser.
     assert_eq!(
         refused["related"][0]["response"]["status"], 401,
@@ -1196,7 +1185,7 @@ fn an_error_status_page_with_a_sign_in_form_is_played_in_the_browser() {
         .unwrap();
     assert_eq!(check["verdict"], "failed", "{check}");
     // The positive control: the same page for the registered client leads to a code.
-    assert_eq!(step("valid-authorize")["result"]["outcome"], "code");
+    assert_eq!(step(case, "valid-authorize")["result"]["outcome"], "code");
     assert_eq!(out.status.code(), Some(1), "{console}");
 }
 
@@ -1208,7 +1197,7 @@ fn session_storage_server(
     own: SocketAddr,
     _: SocketAddr,
 ) -> axum::response::Response {
-    if let Some(answer) = confidential_discovery_and_registration(path, body, own) {
+    if let Some(answer) = discovery_and_registration_of(path, body, own, true) {
         return answer;
     }
     const BACK: &str = "var q = new URLSearchParams(location.search); \
@@ -1263,12 +1252,7 @@ fn a_case_finds_no_session_storage_of_the_case_before_in_the_same_tab() {
     let cases = report["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 2, "{console}");
     for case in cases {
-        let authorize = case["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "authorize")
-            .unwrap();
+        let authorize = step(case, "authorize");
         assert_eq!(
             authorize["result"]["outcome"], "code",
             "{}: {}",
@@ -1314,12 +1298,7 @@ fn an_optional_step_that_never_shows_ends_when_the_next_screen_is_there() {
     assert_eq!(out.status.code(), Some(0), "{console}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
-    let authorize = report["cases"][0]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "authorize")
-        .unwrap();
+    let authorize = step(&report["cases"][0], "authorize");
     assert_eq!(authorize["result"]["outcome"], "code");
     let passed_over: Vec<&str> = authorize["result"]["screens_passed_over"]
         .as_array()

@@ -730,17 +730,24 @@ impl Session {
         Ok(())
     }
 
-    /// Closes every tab but the current one.
+    /// Closes every tab but the current one (or, when a page closed the current one itself,
+    /// every tab but the first left).
     async fn close_other_tabs(&self) -> Result<(), WebDriverError> {
         let windows = self.driver.windows().await?;
+        let keep = match self.driver.window().await {
+            Ok(current) if windows.contains(&current) => current,
+            _ => match windows.first() {
+                Some(first) => first.clone(),
+                None => return Err(WebDriverError::FatalError("no tab is left".into())),
+            },
+        };
         if windows.len() > 1 {
-            let keep = self.driver.window().await?;
             for handle in windows.into_iter().filter(|h| *h != keep) {
                 self.driver.switch_to_window(handle).await?;
                 self.driver.close_window().await?;
             }
-            self.driver.switch_to_window(keep).await?;
         }
+        self.driver.switch_to_window(keep).await?;
         Ok(())
     }
 

@@ -833,21 +833,37 @@ fn standalone_public_against(
     name: &str,
     screens: &str,
 ) -> (tempfile::TempDir, std::process::Output) {
+    let case = format!("{name}::smart-app-launch::standalone-public");
+    let (_server, dir, out) = app_launch_against(answer, name, "2s", screens, &["--exact", &case]);
+    (dir, out)
+}
+
+/// Runs the `smart-app-launch` cases `selection` picks against a test server answering with
+/// `answer`, with the given step timeout and `browser:` screens (YAML lines under `browser:`);
+/// returns the server (its log), the report folder and the run's output.
+fn app_launch_against(
+    answer: common::Answer,
+    name: &str,
+    step_timeout: &str,
+    screens: &str,
+    selection: &[&str],
+) -> (common::Recorder, tempfile::TempDir, std::process::Output) {
     let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let server = common::recorder("127.0.0.1", answer, placeholder);
     let dir = tempfile::tempdir().unwrap();
     let target = format!(
-        "name: {name}\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\nbrowser:\n  step-timeout: 2s\n  redirect-timeout: 1s\n{screens}",
+        "name: {name}\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\nbrowser:\n  step-timeout: {step_timeout}\n  redirect-timeout: 1s\n{screens}",
         server.addr
     );
-    let case = format!("{name}::smart-app-launch::standalone-public");
-    let out = common::run_target(
-        dir.path(),
-        &target,
-        &["--suite", "suites/smart-app-launch.yaml", "--exact", &case],
-        &[],
-    );
-    (dir, out)
+    let mut args = vec!["--suite", "suites/smart-app-launch.yaml"];
+    args.extend_from_slice(selection);
+    let out = common::run_target(dir.path(), &target, &args, &[]);
+    (server, dir, out)
+}
+
+/// The JSON report a run wrote into `dir`.
+fn report_in(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -1144,29 +1160,15 @@ fn an_error_status_page_with_a_sign_in_form_is_played_in_the_browser() {
     // The unknown client's request gets a 401 page, which alone would look like a refusal; but
     // it is a sign-in form, and signing in sends a code to the redirect URI. The browser must
     // play it, and the check must fail.
-    let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let server = common::recorder("127.0.0.1", sign_in_under_401_server, placeholder);
-    let dir = tempfile::tempdir().unwrap();
-    let target = format!(
-        "name: sign-in-401\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\n\
-         browser:\n  step-timeout: 3s\n  redirect-timeout: 1s\n  sign-in:\n    - fill: \"#username\"\n      value: someone\n\
-         \x20   - fill: \"#password\"\n      value: secret-words\n    - click: \"#sign-in\"\n",
-        server.addr
-    );
-    let out = common::run_target(
-        dir.path(),
-        &target,
-        &[
-            "--suite",
-            "suites/smart-app-launch.yaml",
-            "--exact",
-            "sign-in-401::smart-app-launch::refuse-unknown-client",
-        ],
-        &[],
+    let (_server, dir, out) = app_launch_against(
+        sign_in_under_401_server,
+        "sign-in-401",
+        "3s",
+        "  sign-in:\n    - fill: \"#username\"\n      value: someone\n    - fill: \"#password\"\n      value: secret-words\n    - click: \"#sign-in\"\n",
+        &["--exact", "sign-in-401::smart-app-launch::refuse-unknown-client"],
     );
     let console = String::from_utf8_lossy(&out.stdout);
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let report = report_in(dir.path());
     let case = &report["cases"][0];
     assert!(case.is_object(), "{console}");
     let refused = step(case, "authorize");
@@ -1223,31 +1225,21 @@ fn session_storage_server(
 fn a_case_finds_no_session_storage_of_the_case_before_in_the_same_tab() {
     // The browser keeps its tab from case to case; session storage lives in a tab, so only the
     // cleaning between cases stops the second case from finding the first one's sign-in.
-    let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let server = common::recorder("127.0.0.1", session_storage_server, placeholder);
-    let dir = tempfile::tempdir().unwrap();
-    let target = format!(
-        "name: storage\nfhir-base: http://{}/fhir\nsmart-version: 2\nregistration: dynamic\n\
-         browser:\n  step-timeout: 3s\n  redirect-timeout: 1s\n  sign-in:\n    - fill: \"#username\"\n      value: someone\n    - click: \"#sign-in\"\n",
-        server.addr
-    );
-    let out = common::run_target(
-        dir.path(),
-        &target,
+    let (server, dir, out) = app_launch_against(
+        session_storage_server,
+        "storage",
+        "3s",
+        "  sign-in:\n    - fill: \"#username\"\n      value: someone\n    - click: \"#sign-in\"\n",
         &[
-            "--suite",
-            "suites/smart-app-launch.yaml",
             "standalone-p",
             "--test-threads",
             "1",
             "--browser-sessions",
             "1",
         ],
-        &[],
     );
     let console = String::from_utf8_lossy(&out.stdout);
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let report = report_in(dir.path());
     assert_eq!(report["browser"]["sessions"], 1, "{console}");
     let cases = report["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 2, "{console}");

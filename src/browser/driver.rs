@@ -699,8 +699,8 @@ impl Session {
     /// Leaves the browser where no server's script runs between authorizations: on the
     /// harness's own page (an address starting with `harness`) when it is there already,
     /// otherwise on a blank page. Staying on the harness's page keeps the tab's renderer, which
-    /// the next page of a loopback server reuses; a blank page costs a new one (about a tenth
-    /// of a second of CPU and wall time per authorization). `here` is the page's address when
+    /// the next page of a loopback server reuses; a blank page costs a new one (about 0.15
+    /// CPU-second and a tenth of a second per authorization). `here` is the page's address when
     /// the caller just read it.
     pub async fn park(&self, harness: &str, here: Option<&str>) {
         let here = match here {

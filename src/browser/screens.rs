@@ -88,9 +88,8 @@ fn describe(screen: &str, index: usize, step: &ScreenStep) -> String {
 /// Plays `steps` of the screen `screen`. `redirected` says whether the redirect has arrived.
 ///
 /// `ahead` are the first steps of the screens that come after this one: an optional step
-/// whose element is not there is passed over as soon as one of them shows (seen in two polls
-/// in a row, so that a page still being drawn gets a moment), instead of waiting its whole
-/// timeout. A patient picker that an EHR launch never shows costs a poll, not its timeout.
+/// whose element is not there is passed over once one of them has shown for [`AHEAD_GRACE`]
+/// (so that a page still being drawn gets a moment), instead of waiting its whole timeout. A patient picker that an EHR launch never shows costs a poll, not its timeout.
 /// Each optional step passed over goes into `passed_over`, with the reason.
 #[allow(clippy::too_many_arguments)]
 pub async fn play(

@@ -500,9 +500,9 @@ impl Flow<'_> {
     /// followed to the harness's listener, as the browser would be; a server that answers a
     /// request it must refuse with an error page (4xx or 5xx, no redirect) has refused it.
     /// Either way no browser is needed. Anything else (a sign-in page, a redirect to a login
-    /// elsewhere, no answer) is the browser's to play, and `None` says so. An EHR launch's
-    /// authorization stays in the EHR's browser session.
-    /// The request sent over plain HTTP, if one was, comes back with the `Err` for the report.
+    /// elsewhere, an error page with something to act on, no answer) is the browser's to play,
+    /// and `Err` says so, with the request sent over plain HTTP, if one was, for the report. An
+    /// EHR launch's authorization stays in the EHR's browser session.
     async fn without_browser(
         &self,
         state: &CaseState,

@@ -264,7 +264,7 @@ fn a_broken_consent_step_saves_a_screenshot_and_the_page() {
         dir.path(),
         &[
             "--exact",
-            "reference-broken-consent::smart-app-launch::token-garbage-code",
+            "reference-broken-consent::smart-app-launch::token-refusals",
         ],
     )
     .output()
@@ -272,14 +272,17 @@ fn a_broken_consent_step_saves_a_screenshot_and_the_page() {
     let console = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(out.status.code(), Some(1), "{console}");
     assert!(
-        console.contains("errored: authorize-step [SHALL] step `authorize` can be carried out"),
+        console.contains(
+            "errored: control-authorize-step [SHALL] step `control-authorize` can be carried out"
+        ),
         "{console}"
     );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
     assert_eq!(report["cases"][0]["outcome"], "errored");
-    // The garbage-code refusal still ran, but its positive control (the real code's exchange)
-    // never could: its checks are errored for want of it, not passed.
+    // The garbage-code refusal still ran, but its positive control (the exchange of the case's
+    // real code) never could: its checks are errored for want of it, not passed. Every other
+    // authorization of the case met the same broken screen.
     let mut errored = Vec::new();
     for step in report["cases"][0]["steps"].as_array().unwrap() {
         for check in step["checks"].as_array().unwrap() {
@@ -291,13 +294,26 @@ fn a_broken_consent_step_saves_a_screenshot_and_the_page() {
             }
         }
     }
-    assert_eq!(errored.len(), 4, "{errored:?}");
-    assert_eq!(errored[0].0, "authorize-step");
-    for (id, reason) in &errored[1..] {
-        assert!(id.starts_with("token-garbage-code-"), "{id}");
+    let ids: Vec<&str> = errored.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "control-authorize-step",
+            "token-garbage-code-status",
+            "token-garbage-code-json",
+            "token-garbage-code-error",
+            "authorize-wrong-redirect-uri-step",
+            "authorize-wrong-secret-step",
+        ],
+        "{errored:#?}"
+    );
+    for (id, reason) in errored
+        .iter()
+        .filter(|(id, _)| id.starts_with("token-garbage-code-"))
+    {
         assert!(
-            reason.starts_with("no positive control: step `valid-exchange` was skipped"),
-            "{reason}"
+            reason.starts_with("no positive control: step `control-exchange` was skipped"),
+            "{id}: {reason}"
         );
     }
 }
@@ -1016,9 +1032,29 @@ fn a_refusal_before_any_page_is_settled_over_plain_http_and_the_controls_use_the
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
     let cases = report["cases"].as_array().unwrap();
-    assert!(cases.len() >= 6, "{}", cases.len());
+    // Each case sends its refusals, then (or first) the matching valid request.
+    let expected: [(&str, &[&str], &str); 2] = [
+        (
+            "refuse-authorize",
+            &[
+                "wrong-aud",
+                "aud-other-scheme",
+                "unknown-client",
+                "unregistered-redirect",
+                "response-type",
+            ],
+            "valid-authorize",
+        ),
+        (
+            "refuse-pkce",
+            &["missing-pkce", "plain-pkce"],
+            "control-authorize",
+        ),
+    ];
+    assert_eq!(cases.len(), expected.len(), "{console}");
     let mut error_pages = 0;
-    for case in cases {
+    for (case, (id, refusals, control)) in cases.iter().zip(expected) {
+        assert_eq!(case["case"], id);
         let step = |id: &str| {
             case["steps"]
                 .as_array()
@@ -1028,35 +1064,32 @@ fn a_refusal_before_any_page_is_settled_over_plain_http_and_the_controls_use_the
                 .unwrap_or_else(|| panic!("{}: no step {id}", case["name"]))
                 .clone()
         };
-        // The request the server must refuse: an error redirect or an error page, seen
-        // over plain HTTP, recorded, with no browser time.
-        let refused = step("authorize");
-        assert_eq!(
-            refused["browser_ms"],
-            serde_json::Value::Null,
-            "{}",
-            case["name"]
-        );
-        let sent = &refused["related"][0];
-        assert!(
-            sent["request"]["url"]
-                .as_str()
-                .unwrap()
-                .contains("/authorize"),
-            "{sent}"
-        );
-        let status = sent["response"]["status"].as_u64().unwrap();
-        assert!(status == 302 || status == 303 || status >= 400, "{sent}");
-        if status >= 400 {
-            error_pages += 1;
-            assert_eq!(refused["result"]["redirected"], false);
-            assert!(refused["result"]["stopped"]
-                .as_str()
-                .unwrap()
-                .contains("seen over plain HTTP"));
+        for refusal in refusals {
+            // The request the server must refuse: an error redirect or an error page, seen
+            // over plain HTTP, recorded, with no browser time.
+            let refused = step(refusal);
+            assert_eq!(refused["browser_ms"], serde_json::Value::Null, "{refusal}");
+            let sent = &refused["related"][0];
+            assert!(
+                sent["request"]["url"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/authorize"),
+                "{sent}"
+            );
+            let status = sent["response"]["status"].as_u64().unwrap();
+            assert!(status == 302 || status == 303 || status >= 400, "{sent}");
+            if status >= 400 {
+                error_pages += 1;
+                assert_eq!(refused["result"]["redirected"], false);
+                assert!(refused["result"]["stopped"]
+                    .as_str()
+                    .unwrap()
+                    .contains("seen over plain HTTP"));
+            }
         }
         // The matching valid request shows a sign-in page: the browser plays it.
-        let control = step("valid-authorize");
+        let control = step(control);
         assert!(
             control["browser_ms"].as_u64().unwrap() > 0,
             "{}",
@@ -1165,13 +1198,13 @@ fn an_error_status_page_with_a_sign_in_form_is_played_in_the_browser() {
         "sign-in-401",
         "3s",
         "  sign-in:\n    - fill: \"#username\"\n      value: someone\n    - fill: \"#password\"\n      value: secret-words\n    - click: \"#sign-in\"\n",
-        &["--exact", "sign-in-401::smart-app-launch::refuse-unknown-client"],
+        &["--exact", "sign-in-401::smart-app-launch::refuse-authorize"],
     );
     let console = String::from_utf8_lossy(&out.stdout);
     let report = report_in(dir.path());
     let case = &report["cases"][0];
     assert!(case.is_object(), "{console}");
-    let refused = step(case, "authorize");
+    let refused = step(case, "unknown-client");
     // Looked at over plain HTTP first (a 401 page), then played in the browser.
     assert_eq!(
         refused["related"][0]["response"]["status"], 401,

@@ -250,7 +250,7 @@ fn registrations_a_case_leaves_are_deleted_at_its_end() {
         ),
         (
             "suites/smart-app-launch.yaml",
-            "reference::smart-app-launch::refuse-response-type",
+            "reference::smart-app-launch::refuse-authorize",
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();

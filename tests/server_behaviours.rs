@@ -378,7 +378,7 @@ fn an_stu1_server_runs_the_flow_suites_from_its_capability_statement() {
     let console = String::from_utf8_lossy(&out.stdout);
     let notes = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{console}\n{notes}");
-    assert!(notes.contains("refuse-missing-pkce"), "{notes}");
+    assert!(notes.contains("refuse-pkce"), "{notes}");
     assert!(
         notes.contains(
             "target `reference-stu1` supplies discovery values instead of the server: capabilities"

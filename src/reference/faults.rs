@@ -1114,6 +1114,7 @@ pub const FAULTS: &[Fault] = &[
             "ehr-public-redirect-state",
             "authorize-post-redirect-state",
             "deny-consent-state",
+            "refuse-post-wrong-aud-state",
         ],
     ),
     f(

@@ -725,8 +725,11 @@ impl Session {
             self.clean_in_new_tab().await?;
         }
         self.clear_state().await?;
-        self.page_timeout = page_timeout;
-        self.set_timeouts(page_timeout).await;
+        // The session keeps its timeouts: they are sent again only when this target's differ.
+        if self.page_timeout != page_timeout {
+            self.page_timeout = page_timeout;
+            self.set_timeouts(page_timeout).await;
+        }
         Ok(())
     }
 

@@ -89,7 +89,8 @@ fn describe(screen: &str, index: usize, step: &ScreenStep) -> String {
 ///
 /// `ahead` are the first steps of the screens that come after this one: an optional step
 /// whose element is not there is passed over once one of them has shown for [`AHEAD_GRACE`]
-/// (so that a page still being drawn gets a moment), instead of waiting its whole timeout. A patient picker that an EHR launch never shows costs a poll, not its timeout.
+/// (so that a page still being drawn gets a moment), instead of waiting its whole timeout. A
+/// patient picker that an EHR launch never shows costs a poll, not its timeout.
 /// Each optional step passed over goes into `passed_over`, with the reason.
 #[allow(clippy::too_many_arguments)]
 pub async fn play(

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -307,6 +307,10 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             .unwrap_or_else(|| options.report_dir.join("report.html")),
         strips: None,
     };
+    if let Err(e) = paths.distinct() {
+        eprintln!("error: {e}");
+        return exit::USAGE;
+    }
     let partial = {
         let (progress, runs, redactor, paths) = (
             progress.clone(),
@@ -492,6 +496,45 @@ struct ReportPaths {
 }
 
 impl ReportPaths {
+    /// Refuses two reports on one file: the second would silently replace the first. A
+    /// device or a FIFO (`/dev/null`, `/dev/stdout`, a pipe) may take several.
+    fn distinct(&self) -> Result<(), String> {
+        use std::os::unix::fs::FileTypeExt;
+        let named = [
+            ("--junit", &self.junit),
+            ("--json", &self.json),
+            ("--html", &self.html),
+        ];
+        let key = |path: &Path| {
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            match (absolute.parent(), absolute.file_name()) {
+                (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+                    .unwrap_or_else(|_| dir.to_path_buf())
+                    .join(name),
+                _ => absolute,
+            }
+        };
+        let shared = |path: &Path| {
+            std::fs::metadata(path).is_ok_and(|m| {
+                let kind = m.file_type();
+                kind.is_char_device() || kind.is_fifo()
+            })
+        };
+        for (i, (flag, path)) in named.iter().enumerate() {
+            for (other_flag, other) in &named[i + 1..] {
+                if key(path) == key(other) && !shared(path) {
+                    return Err(format!(
+                        "the {} and {} reports would both be written to {}; give each its own path",
+                        &flag[2..],
+                        &other_flag[2..],
+                        path.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Writes every report; returns the paths written and whether one could not be.
     fn write(&self, report: &report::RunReport) -> (Vec<String>, bool) {
         let mut written = Vec::new();
@@ -597,7 +640,7 @@ pub fn validate(files: &[PathBuf], env: &Environment) -> u8 {
                 "ok: {} (target `{}`: {})",
                 file.display(),
                 t.name,
-                t.fhir_base
+                t.fhir_base_shown()
             ),
             Err(errors) => {
                 print_errors(&errors);
@@ -627,7 +670,19 @@ pub fn requirements(suites: &[PathBuf], json: bool) -> u8 {
         }
     };
     let catalogue = crate::requirements::Catalogue::builtin();
-    let coverage = crate::requirements::coverage::coverage(catalogue, &suites);
+    let proofs: Vec<crate::requirements::coverage::FaultProof> = crate::reference::FAULTS
+        .iter()
+        .filter(|f| !f.is_variant())
+        .map(|f| crate::requirements::coverage::FaultProof {
+            fault: f.name,
+            caught_by: f.caught_by,
+            also_breaks: crate::reference::ALSO_BREAKS
+                .iter()
+                .find(|(name, _)| *name == f.name)
+                .map_or(&[], |(_, ids)| *ids),
+        })
+        .collect();
+    let coverage = crate::requirements::coverage::coverage(catalogue, &suites, &proofs);
     if json {
         match serde_json::to_string_pretty(&coverage) {
             Ok(text) => println!("{text}"),
@@ -788,6 +843,10 @@ pub fn merge(
         html: html.unwrap_or_else(|| report_dir.join("report.html")),
         strips: None,
     };
+    if let Err(e) = paths.distinct() {
+        eprintln!("error: {e}");
+        return exit::USAGE;
+    }
     let (written, failed) = paths.write(&merged);
     print!("{}", console::summary(&merged, &written));
     if failed {

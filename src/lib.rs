@@ -7,6 +7,7 @@ pub mod builtin;
 pub mod check;
 pub mod cli;
 pub mod exit;
+pub(crate) mod files;
 pub mod history;
 pub mod http;
 pub mod interrupt;

@@ -43,7 +43,12 @@ impl RedactingWriter {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            Some(r) => r.redact(&text),
+            Some(r) => {
+                // A WebDriver answer can carry a code the run has not registered yet (the
+                // browser's URL on the redirect): learn credential parameters first.
+                r.learn_from_text(&text);
+                r.redact(&text)
+            }
             None => text.into_owned(),
         }
     }
@@ -81,6 +86,21 @@ mod tests {
         let mut writer = RedactingWriter::default();
         write!(writer, "send_keys {{\"text\":\"typed-pass\\\"word\"}}").unwrap();
         assert_eq!(writer.masked(), "send_keys {\"text\":\"[redacted]\"}");
+        writer.buffer.clear();
+        // A code seen first in a log line (the browser's URL after the redirect) is masked
+        // there and from then on.
+        write!(
+            writer,
+            "< {{\"value\":\"http://127.0.0.1:9/callback?code=Zx81-code-never-registered&state=s\"}}"
+        )
+        .unwrap();
+        let shown = writer.masked();
+        assert!(!shown.contains("Zx81-code"), "{shown}");
+        assert!(shown.contains("state=s"), "{shown}");
+        assert_eq!(
+            redactor.redact("x Zx81-code-never-registered"),
+            "x [redacted]"
+        );
         writer.buffer.clear();
     }
 }

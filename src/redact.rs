@@ -1,6 +1,7 @@
 //! One redactor per run: it learns every secret seen (from the target and from the server's
 //! answers) and every writer passes its text through it at write time.
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use crate::secret::Secret;
@@ -45,16 +46,32 @@ pub struct Redactor {
     state: Arc<RwLock<State>>,
 }
 
-/// The registered forms, and a matcher over them built when first needed after a change.
+/// The registered forms, in matchers built in batches.
+///
+/// A run registers secrets while it masks (each token a server hands out is learned between
+/// two masked exchanges), so one matcher over every form, rebuilt after each registration,
+/// costs the square of the run. Instead the forms live in batches whose sizes fall by more
+/// than half from the oldest to the newest, as in a log-structured merge: new forms wait in
+/// `pending` until text is next masked, then become a batch of their own, and batches of
+/// like size are merged. A form is compiled O(log n) times in a run of n forms, and a text is
+/// searched by O(log n) matchers.
 #[derive(Default)]
 struct State {
-    values: Vec<String>,
-    matcher: Option<Arc<Matchers>>,
+    /// Every registered form, to register each once.
+    known: HashSet<String>,
+    /// Forms not yet in a matcher.
+    pending: Vec<String>,
+    /// The built batches, oldest (largest) first.
+    batches: Vec<Arc<Matchers>>,
+    /// Bytes of forms compiled into matchers so far: the work the tests count.
+    compiled_bytes: usize,
 }
 
-/// Built from the registered forms when first needed after a change.
+/// The matchers of one batch of forms.
 struct Matchers {
-    /// Every form, leftmost-longest: a secret containing another is masked whole.
+    forms: Vec<String>,
+    /// Every form, every occurrence (overlapping): the union of the matches is masked, so a
+    /// secret that contains or overlaps another is masked whole.
     whole: aho_corasick::AhoCorasick,
     /// The first [`MIN_CUT_PREFIX`] bytes (to a character boundary) of every form longer than
     /// that, for the starts of secrets cut short; `heads[i]` is pattern `i`'s form.
@@ -64,31 +81,52 @@ struct Matchers {
     longest: usize,
 }
 
+impl Matchers {
+    fn build(forms: Vec<String>) -> Option<Self> {
+        let whole = aho_corasick::AhoCorasick::new(&forms).ok()?;
+        let head = |v: &String| v.ceil_char_boundary(MIN_CUT_PREFIX);
+        let heads: Vec<String> = forms
+            .iter()
+            .filter(|v| v.len() > head(v))
+            .cloned()
+            .collect();
+        let starts = aho_corasick::AhoCorasick::new(heads.iter().map(|v| &v[..head(v)])).ok()?;
+        let longest = forms.iter().map(String::len).max().unwrap_or(0);
+        Some(Matchers {
+            forms,
+            whole,
+            starts,
+            heads,
+            longest,
+        })
+    }
+}
+
 impl State {
-    fn matcher(&mut self) -> Option<Arc<Matchers>> {
-        if self.matcher.is_none() && !self.values.is_empty() {
-            let whole = aho_corasick::AhoCorasick::builder()
-                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                .build(&self.values)
-                .ok()?;
-            let head = |v: &String| v.ceil_char_boundary(MIN_CUT_PREFIX);
-            let heads: Vec<String> = self
-                .values
-                .iter()
-                .filter(|v| v.len() > head(v))
-                .cloned()
-                .collect();
-            let starts =
-                aho_corasick::AhoCorasick::new(heads.iter().map(|v| &v[..head(v)])).ok()?;
-            let longest = self.values.iter().map(String::len).max().unwrap_or(0);
-            self.matcher = Some(Arc::new(Matchers {
-                whole,
-                starts,
-                heads,
-                longest,
-            }));
+    /// Turns the pending forms into a batch and merges batches of like size; returns them all.
+    fn batches(&mut self) -> Vec<Arc<Matchers>> {
+        if !self.pending.is_empty() {
+            let forms = std::mem::take(&mut self.pending);
+            self.push_batch(forms);
+            while let [.., older, newer] = self.batches.as_slice() {
+                if older.forms.len() > 2 * newer.forms.len() {
+                    break;
+                }
+                let newer = self.batches.pop().map(|b| b.forms.clone());
+                let older = self.batches.pop().map(|b| b.forms.clone());
+                let mut forms = older.unwrap_or_default();
+                forms.extend(newer.unwrap_or_default());
+                self.push_batch(forms);
+            }
         }
-        self.matcher.clone()
+        self.batches.clone()
+    }
+
+    fn push_batch(&mut self, forms: Vec<String>) {
+        self.compiled_bytes += forms.iter().map(String::len).sum::<usize>();
+        if let Some(built) = Matchers::build(forms) {
+            self.batches.push(Arc::new(built));
+        }
     }
 }
 
@@ -107,17 +145,22 @@ impl Redactor {
         if value.len() < MIN_FREE_TEXT_LEN {
             return;
         }
+        let forms = encoded_forms(value);
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        let mut added = false;
-        for form in encoded_forms(value) {
-            if form.len() >= MIN_FREE_TEXT_LEN && !state.values.contains(&form) {
-                state.values.push(form);
-                added = true;
+        for form in forms {
+            if form.len() >= MIN_FREE_TEXT_LEN && state.known.insert(form.clone()) {
+                state.pending.push(form);
             }
         }
-        if added {
-            state.matcher = None;
-        }
+    }
+
+    /// Bytes of secret forms compiled into matchers so far in this run (a measure of the
+    /// masking's work that does not depend on the machine's speed).
+    pub fn compiled_bytes(&self) -> usize {
+        self.state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .compiled_bytes
     }
 
     /// Registers the credentials of HTTP Basic authentication (RFC 6749 §2.3.1: both parts
@@ -137,24 +180,21 @@ impl Redactor {
     /// Whether `text` holds a registered secret, in any registered form, as it is (a request
     /// about to be sent; control characters are not rewritten first, unlike [`Self::redact`]).
     pub fn finds_secret(&self, text: &str) -> bool {
-        self.matchers()
-            .is_some_and(|m| m.whole.find(text).is_some())
+        self.batches().iter().any(|m| m.whole.find(text).is_some())
     }
 
-    /// The matchers of the registered forms, built on first use after a change.
-    fn matchers(&self) -> Option<Arc<Matchers>> {
-        let cached = self
-            .state
-            .read()
+    /// The matchers of the registered forms, the pending ones built first.
+    fn batches(&self) -> Vec<Arc<Matchers>> {
+        {
+            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+            if state.pending.is_empty() {
+                return state.batches.clone();
+            }
+        }
+        self.state
+            .write()
             .unwrap_or_else(|e| e.into_inner())
-            .matcher
-            .clone();
-        cached.or_else(|| {
-            self.state
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .matcher()
-        })
+            .batches()
     }
 
     /// Makes control characters visible (`\u{1b}`): a server's answer must not move the
@@ -164,16 +204,25 @@ impl Redactor {
     /// Then masks every registered secret in free text, in every form it is registered with
     /// (raw, URL-, form-, JSON-, XML-escaped), and any start of one that was cut short: a
     /// prefix of at least [`MIN_CUT_PREFIX`] bytes at the end of the text or before an
-    /// ellipsis (text shortened for a report line).
+    /// ellipsis (text shortened for a report line). Where secrets overlap, their union is
+    /// masked. The text is copied once per pass, never once per secret or per form.
     pub fn redact(&self, text: &str) -> String {
         let text = printable(text);
-        let Some(matcher) = self.matchers() else {
+        let batches = self.batches();
+        if batches.is_empty() {
             return text.into_owned();
-        };
-        let masked = matcher
-            .whole
-            .replace_all(&text, &vec![MASK; matcher.whole.patterns_len()]);
-        mask_cut_prefixes(&masked, &matcher)
+        }
+        let spans = batches.iter().flat_map(|m| {
+            m.whole
+                .find_overlapping_iter(text.as_ref())
+                .map(|found| (found.start(), found.end()))
+        });
+        let masked = mask_spans(&text, spans.collect());
+        let cut = batches
+            .iter()
+            .flat_map(|m| cut_prefix_spans(&masked, m))
+            .collect();
+        mask_spans(&masked, cut)
     }
 
     /// Whether a header carries credentials by its name alone.
@@ -192,18 +241,78 @@ impl Redactor {
         Self::is_secret_field(name) && !name.eq_ignore_ascii_case("code")
     }
 
-    /// Masks a header value: whole for credential headers, free-text masking otherwise.
+    /// Masks a header value: the credentials of credential headers (the scheme of an
+    /// `Authorization` is kept as evidence; a cookie keeps its name and attributes, its value
+    /// masked), free-text masking otherwise.
     pub fn redact_header(&self, name: &str, value: &str) -> String {
+        if name.eq_ignore_ascii_case("cookie") {
+            // RFC 6265 §4.2.1: `name=value` pairs separated by "; ".
+            let pairs: Vec<String> = value
+                .split(';')
+                .map(|p| mask_cookie_pair(p.trim()))
+                .collect();
+            return self.redact(&pairs.join("; "));
+        }
+        if name.eq_ignore_ascii_case("set-cookie") {
+            // RFC 6265 §4.1.1: the first pair is the cookie; the attributes after it are not
+            // secret (and say whether it is `Secure` and `HttpOnly`).
+            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+            let masked = match attributes {
+                "" => mask_cookie_pair(pair.trim()),
+                _ => format!("{};{attributes}", mask_cookie_pair(pair.trim())),
+            };
+            return self.redact(&masked);
+        }
         if Self::is_secret_header(name) {
-            // Keep the scheme ("Bearer", "Basic") as evidence; mask the credentials.
             match value.split_once(' ') {
-                Some((scheme, _)) if !scheme.is_empty() && !name.eq_ignore_ascii_case("cookie") => {
+                Some((scheme, _)) if !scheme.is_empty() && !scheme.contains('=') => {
                     format!("{scheme} {MASK}")
                 }
                 _ => MASK.to_string(),
             }
         } else {
             self.redact(value)
+        }
+    }
+
+    /// Learns the values of the cookies a `Cookie` or `Set-Cookie` header carries: a session
+    /// cookie is a credential wherever it shows up again (a page, a log line).
+    pub fn learn_from_cookie_header(&self, name: &str, value: &str) {
+        let pairs: Vec<&str> = if name.eq_ignore_ascii_case("set-cookie") {
+            value.split(';').take(1).collect()
+        } else {
+            value.split(';').collect()
+        };
+        for pair in pairs {
+            if let Some((_, v)) = pair.split_once('=') {
+                self.register_str(v.trim().trim_matches('"'));
+            }
+        }
+    }
+
+    /// Learns the credentials named in a URL's query and fragment (a code or token the
+    /// server sent anywhere the harness looked: a redirect, the page the browser stopped on).
+    pub fn learn_from_url(&self, raw: &str) {
+        if let Ok(url) = url::Url::parse(raw) {
+            url.query().inspect(|q| self.learn_from_form(q));
+            url.fragment().inspect(|f| self.learn_from_form(f));
+        }
+    }
+
+    /// Learns the credentials of every `name=value` with a credential name in free text
+    /// (a URL inside a log line, a page or a message: `?code=…`, `#access_token=…`), before
+    /// the text is masked.
+    pub fn learn_from_text(&self, text: &str) {
+        for found in CREDENTIAL_PARAMETER.captures_iter(text) {
+            if let Some(value) = found.get(2) {
+                let decoded =
+                    url::form_urlencoded::parse(format!("v={}", value.as_str()).as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                self.register_str(&decoded);
+                self.register_str(value.as_str());
+            }
         }
     }
 
@@ -322,6 +431,24 @@ impl Redactor {
             }
             _ => self.redact(raw),
         }
+    }
+}
+
+/// A credential parameter in free text: a credential name after the start of a query,
+/// fragment or form (`?`, `&`, `#`, a quote, white space or the start), then `=` and a value.
+static CREDENTIAL_PARAMETER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    let names = SECRET_FIELDS.join("|");
+    regex::Regex::new(&format!(
+        r#"(?i)(?:^|[?&#\s"'(;])({names})=([^&#\s"'<>\\;,)]+)"#
+    ))
+    .expect("a constant pattern")
+});
+
+/// `name=value` with the value masked (a pair without `=` is kept as it is).
+fn mask_cookie_pair(pair: &str) -> String {
+    match pair.split_once('=') {
+        Some((name, _)) => format!("{name}={MASK}"),
+        None => pair.to_string(),
     }
 }
 
@@ -461,19 +588,49 @@ fn encoded_forms(value: &str) -> Vec<String> {
     forms
 }
 
-/// Masks the start of a secret where text was cut right after it: at the end of `text`, or
+/// `text` with each union of overlapping `spans` replaced by [`MASK`].
+fn mask_spans(text: &str, mut spans: Vec<(usize, usize)>) -> String {
+    if spans.is_empty() {
+        return text.to_string();
+    }
+    spans.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut written = 0;
+    let mut current: Option<(usize, usize)> = None;
+    for (start, end) in spans {
+        match current {
+            Some((s, e)) if start <= e => current = Some((s, e.max(end))),
+            _ => {
+                if let Some((s, e)) = current {
+                    out.push_str(&text[written..s]);
+                    out.push_str(MASK);
+                    written = e;
+                }
+                current = Some((start, end));
+            }
+        }
+    }
+    if let Some((s, e)) = current {
+        out.push_str(&text[written..s]);
+        out.push_str(MASK);
+        written = e;
+    }
+    out.push_str(&text[written..]);
+    out
+}
+
+/// The starts of secrets where text was cut right after them: at the end of `text`, or
 /// before an ellipsis (`…`) or a `[...` marker. Only the stretch before each cut, as long as
-/// the longest secret, is searched, for the starts of all secrets at once.
-fn mask_cut_prefixes(text: &str, matchers: &Matchers) -> String {
+/// the longest secret, is searched, for the starts of all secrets of the batch at once.
+fn cut_prefix_spans(text: &str, matchers: &Matchers) -> Vec<(usize, usize)> {
     let mut cuts: Vec<usize> = vec![text.len()];
     for marker in ["…", "[..."] {
         cuts.extend(text.match_indices(marker).map(|(i, _)| i));
     }
     cuts.sort_unstable();
     cuts.dedup();
-    // (start, end) of each cut-short secret, found right to left.
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    for &cut in cuts.iter().rev() {
+    for &cut in &cuts {
         let before = text[..cut].trim_end();
         let end = before.len();
         let mut from = end.saturating_sub(matchers.longest);
@@ -490,17 +647,9 @@ fn mask_cut_prefixes(text: &str, matchers: &Matchers) -> String {
             })
             .map(|(start, _)| start)
             .min();
-        if let Some(start) = start {
-            if spans.last().is_none_or(|(earlier, _)| end <= *earlier) {
-                spans.push((start, end));
-            }
-        }
+        spans.extend(start.map(|start| (start, end)));
     }
-    let mut out = text.to_string();
-    for (start, end) in spans {
-        out.replace_range(start..end, MASK);
-    }
-    out
+    spans
 }
 
 #[cfg(test)]
@@ -654,5 +803,75 @@ mod tests {
         let encoded =
             base64::engine::general_purpose::STANDARD.encode("my+client:s%26cr%3At%2F%2B%3D");
         assert_eq!(r.redact(&format!("Basic {encoded}")), "Basic [redacted]");
+    }
+
+    #[test]
+    fn cookie_values_are_masked_and_their_names_and_attributes_kept() {
+        let r = Redactor::new();
+        assert_eq!(
+            r.redact_header("Set-Cookie", "sessionid=s3ss10n-v4lue; Path=/; HttpOnly"),
+            "sessionid=[redacted]; Path=/; HttpOnly"
+        );
+        assert_eq!(
+            r.redact_header("cookie", "a=1234567; sessionid=s3ss10n-v4lue"),
+            "a=[redacted]; sessionid=[redacted]"
+        );
+        r.learn_from_cookie_header("set-cookie", "sessionid=s3ss10n-v4lue; Path=/");
+        assert_eq!(r.redact("page with s3ss10n-v4lue"), "page with [redacted]");
+        assert_eq!(
+            r.redact_header("Authorization", "Bearer abc"),
+            "Bearer [redacted]"
+        );
+    }
+
+    #[test]
+    fn credentials_named_in_free_text_and_urls_are_learned() {
+        let r = Redactor::new();
+        r.learn_from_text("went to http://h/cb?state=s1&code=c0de%2Bxyz-123#frag");
+        r.learn_from_url("http://h/cb#access_token=fr4gment-t0ken&token_type=bearer");
+        assert_eq!(
+            r.redact("c0de+xyz-123 fr4gment-t0ken"),
+            "[redacted] [redacted]"
+        );
+        // A name that merely ends in a credential name is not one.
+        r.learn_from_text("status_code=20000 postcode=NW16XE");
+        assert_eq!(r.redact("20000 NW16XE"), "20000 NW16XE");
+    }
+
+    #[test]
+    fn overlapping_secrets_are_masked_as_one() {
+        let r = Redactor::new();
+        r.register_str("abcdXYZ1");
+        r.redact("x");
+        r.register_str("XYZ1efgh");
+        assert_eq!(r.redact("<abcdXYZ1efgh>"), "<[redacted]>");
+    }
+
+    /// The masking's work grows with the secrets registered, not with their square: each form
+    /// is compiled O(log n) times however registrations and masking interleave.
+    #[test]
+    fn masking_work_per_secret_does_not_grow_with_the_secrets_registered() {
+        let per_secret = |n: usize| {
+            let r = Redactor::new();
+            let mut registered = 0;
+            for i in 0..n {
+                let secret = format!("secret-token-{i:06}-abcdefghij");
+                r.register_str(&secret);
+                registered += encoded_forms(&secret)
+                    .iter()
+                    .map(String::len)
+                    .sum::<usize>();
+                assert_eq!(r.redact(&format!("x {secret} y")), "x [redacted] y");
+            }
+            r.compiled_bytes() as f64 / registered as f64
+        };
+        let (small, large) = (per_secret(16), per_secret(1024));
+        // About log2(1024) = 10 merges of any one form, and its first build; a rebuild per
+        // registration would compile each form about 500 times.
+        assert!(
+            large <= 12.0,
+            "each form compiled {large:.1} times at 1024 secrets"
+        );
+        assert!(large <= small + 8.0, "{small:.1} -> {large:.1}");
     }
 }

@@ -58,3 +58,50 @@ fn a_symlinked_report_path_keeps_the_link_and_a_pipe_is_written_through() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("<testsuites"), "{stdout}");
 }
+
+#[test]
+fn two_reports_on_one_file_are_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let same = dir.path().join("out.xml");
+    let other_spelling = dir.path().join(".").join("out.xml");
+    let out = run(
+        dir.path(),
+        &[
+            "--json",
+            same.to_str().unwrap(),
+            "--junit",
+            other_spelling.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the junit and json reports would both be written to"),
+        "{stderr}"
+    );
+    assert!(!same.exists());
+    // Devices may take several reports.
+    let out = run(dir.path(), &["--json", "/dev/null", "--junit", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_fifo_with_no_writer_as_target_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("target.yaml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) on a path in our own temporary folder.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["validate"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("a FIFO that no program is writing to"),
+        "{stdout}{stderr}"
+    );
+}

@@ -7,6 +7,8 @@
 
 use std::process::Command;
 
+mod common;
+
 use smartcheck::reference::{Config, Faults, ReferenceServer};
 
 /// A value that changes under every encoding, long enough to be cut in report lines.
@@ -164,4 +166,54 @@ fn no_secret_leaks_in_any_form_from_any_built_in_suite() {
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A server that redirects to a redirect URI the client never registered hands the browser a
+/// live code there, one the harness never asked for: it is masked in the console, the debug
+/// log and every report like the codes the harness asked for (the code was once carried
+/// unmasked into `final_url`, `code` and `outcome` of results.json, junit.xml and the HTML).
+#[test]
+fn a_code_sent_to_an_unregistered_redirect_uri_is_masked_everywhere() {
+    let server = common::reference_server(&["authorize-unknown-redirect-redirected"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::run_target(
+        dir.path(),
+        &common::reference_target_for(&server),
+        &["reference::smart-app-launch::refuse-authorize", "--exact"],
+        &[
+            ("SMARTCHECK_REFERENCE_PASSWORD", "demo-password"),
+            ("SMARTCHECK_LOG", "debug"),
+        ],
+    );
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    // The fault is caught, so the browser did land on the unregistered URI with a code.
+    assert!(
+        console.contains("refuse-unregistered-redirect-not-redirected"),
+        "{console}\n{}",
+        &log[log.len().saturating_sub(3000)..]
+    );
+    let mut outputs = vec![
+        ("console".to_string(), console.into_bytes()),
+        ("log".to_string(), log.into_bytes()),
+    ];
+    outputs.extend(files(dir.path()));
+    assert!(outputs.iter().any(|(p, _)| p.ends_with("results.json")));
+    // The reference server's codes are 43 base64url characters; FHIR codes are short.
+    let code = regex::Regex::new(r#"code(?:=|\\?"\s*:\s*\\?")([A-Za-z0-9_\-]{32,})"#).unwrap();
+    let hits: Vec<String> = outputs
+        .iter()
+        .flat_map(|(path, bytes)| {
+            let text = String::from_utf8_lossy(bytes).to_string();
+            code.captures_iter(&text)
+                .map(|c| format!("{path}: {}", &c[0]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "{} codes unmasked:\n{}",
+        hits.len(),
+        hits.join("\n")
+    );
 }

@@ -103,9 +103,10 @@ impl Exchange {
         if let Some(auth) = self.request.header("authorization") {
             redactor.learn_from_authorization(auth);
         }
-        if let Ok(url) = url::Url::parse(&self.request.url) {
-            if let Some(query) = url.query() {
-                redactor.learn_from_form(query);
+        redactor.learn_from_url(&self.request.url);
+        for (name, value) in &self.request.headers {
+            if name.eq_ignore_ascii_case("cookie") {
+                redactor.learn_from_cookie_header(name, value);
             }
         }
         if let Some(body) = &self.request.body {
@@ -116,13 +117,16 @@ impl Exchange {
             }
         }
         if let Some(response) = &self.response {
-            if let Ok(value) = serde_json::from_str(&response.body) {
-                redactor.learn_from_json(&value);
+            match serde_json::from_str(&response.body) {
+                Ok(value) => redactor.learn_from_json(&value),
+                // A page or form body: a link or a refresh can carry a code or a token.
+                Err(_) => redactor.learn_from_text(&response.body),
             }
-            if let Some(location) = response.header("location") {
-                if let Ok(url) = url::Url::parse(location) {
-                    url.query().inspect(|q| redactor.learn_from_form(q));
-                    url.fragment().inspect(|f| redactor.learn_from_form(f));
+            for (name, value) in &response.headers {
+                if name.eq_ignore_ascii_case("set-cookie") {
+                    redactor.learn_from_cookie_header(name, value);
+                } else if name.eq_ignore_ascii_case("location") {
+                    redactor.learn_from_url(value);
                 }
             }
         }

@@ -122,6 +122,16 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
     if faults.has("token-endpoint-missing") {
         obj.remove("token_endpoint");
     }
+    for (fault, field) in [
+        ("management-endpoint-absent", "management_endpoint"),
+        ("introspection-endpoint-absent", "introspection_endpoint"),
+        ("revocation-endpoint-absent", "revocation_endpoint"),
+        ("pkce-methods-absent", "code_challenge_methods_supported"),
+    ] {
+        if faults.has(fault) {
+            obj.remove(field);
+        }
+    }
     if faults.has("capabilities-not-array") {
         let joined = obj["capabilities"]
             .as_array()

@@ -457,6 +457,26 @@ pub const FAULTS: &[Fault] = &[
         &["smart-config-capability-sets"],
     ),
     wide(
+        "management-endpoint-absent",
+        "smart-configuration lists a management_endpoint (RECOMMENDED)",
+        &["smart-config-management-endpoint-listed"],
+    ),
+    wide(
+        "introspection-endpoint-absent",
+        "smart-configuration lists an introspection_endpoint (RECOMMENDED)",
+        &["smart-config-introspection-endpoint-listed"],
+    ),
+    wide(
+        "revocation-endpoint-absent",
+        "smart-configuration lists a revocation_endpoint (RECOMMENDED)",
+        &["smart-config-revocation-endpoint-listed"],
+    ),
+    wide(
+        "pkce-methods-absent",
+        "smart-configuration lists code_challenge_methods_supported (REQUIRED)",
+        &["smart-config-pkce-s256"],
+    ),
+    wide(
         "brand-bundle-not-advertised",
         "smart-configuration links a Brand Bundle and names the primary Brand (RECOMMENDED)",
         &["smart-config-brand-bundle", "smart-config-brand-identifier"],
@@ -901,6 +921,8 @@ pub const FAULTS: &[Fault] = &[
             "ehr-public-token-expires-in",
             "backend-rs384-expires-in",
             "backend-es384-expires-in",
+            "backend-rs384-expires-in-stated",
+            "backend-es384-expires-in-stated",
             "refresh-expires-in",
         ],
     ),
@@ -917,6 +939,8 @@ pub const FAULTS: &[Fault] = &[
             "ehr-public-token-scope",
             "backend-rs384-scope",
             "backend-es384-scope",
+            "backend-rs384-scope-stated",
+            "backend-es384-scope-stated",
         ],
     ),
     f(
@@ -1326,6 +1350,16 @@ pub const FAULTS: &[Fault] = &[
         "backend access tokens live at most five minutes",
         &["backend-rs384-expires-in", "backend-es384-expires-in"],
     ),
+    f(
+        "backend-expires-in-missing",
+        "a backend token response states expires_in (required by SMART Backend Services)",
+        &[
+            "backend-rs384-expires-in",
+            "backend-es384-expires-in",
+            "backend-rs384-expires-in-stated",
+            "backend-es384-expires-in-stated",
+        ],
+    ),
     wide(
         "jwks-uri-keys-not-used",
         "a client registered by its JWK Set URL authenticates with the keys there (this server fetches the set, then refuses)",
@@ -1416,6 +1450,11 @@ pub const FAULTS: &[Fault] = &[
         "refresh-narrower-scope-ignored",
         "a narrower scope asked on refresh is ignored (RFC 6749 §3.3 MAY; SMART 2.2: the refresh scope is the original one)",
         &["refresh"],
+    ),
+    wide(
+        "refresh-scope-missing",
+        "a refresh response states its scope (required by SMART 2.2)",
+        &["refresh-scope-stated"],
     ),
     f(
         "refresh-scope-grows",
@@ -1772,6 +1811,51 @@ pub const FAULTS: &[Fault] = &[
 /// The set of faults a server runs with.
 #[derive(Debug, Clone, Default)]
 pub struct Faults(Vec<&'static str>);
+
+/// The requirements a fault breaks besides the primary (first) citation of the checks it is
+/// caught by, where those checks cite them too: most often a SMART sentence that restates
+/// RFC 6749 (Cache-Control on token responses), or a broader duty the narrower check's
+/// failure shows broken. `smartcheck requirements` counts a requirement as proven only by a
+/// fault that breaks it; a test asserts that every pair here is backed by a check that cites
+/// the requirement and that the fault matrix makes fail.
+pub const ALSO_BREAKS: &[(&str, &[&str])] = &[
+    ("token-endpoint-missing", &["smart-cf-03"]),
+    ("pkce-methods-absent", &["smart-cf-21"]),
+    ("introspection-endpoint-absent", &["smart-ti-01"]),
+    ("app-state-not-advertised", &["smart-cf-03"]),
+    ("smart-config-content-type", &["smart-cf-05"]),
+    ("pkce-verifier-not-checked", &["smart-al-01"]),
+    ("authorize-code-missing", &["smart-al-10"]),
+    ("authorize-state-not-echoed", &["smart-al-11"]),
+    ("token-error-not-json", &["smart-al-12"]),
+    ("token-no-cache-control", &["smart-al-18"]),
+    ("token-no-pragma", &["smart-al-19"]),
+    ("fhir-read-without-token", &["smart-al-24", "smart-bs-16"]),
+    (
+        "fhir-invalid-token-accepted",
+        &["smart-al-24", "smart-bs-16"],
+    ),
+    (
+        "fhir-expired-token-accepted",
+        &["smart-al-25", "smart-bs-16"],
+    ),
+    ("refresh-other-client", &["smart-al-27"]),
+    ("refresh-broadens-scope", &["smart-al-28"]),
+    ("refresh-scope-grows", &["smart-al-28"]),
+    (
+        "token-no-patient-context",
+        &["smart-sc-06", "smart-sc-07", "smart-sc-08"],
+    ),
+    ("jwks-bad-key", &["smart-sc-15"]),
+    ("id-token-unsigned", &["smart-sc-17"]),
+    ("oidc-no-rs256", &["smart-sc-17"]),
+    ("token-error-status-200", &["smart-bs-05"]),
+    ("token-access-token-missing", &["smart-bs-08"]),
+    ("backend-token-lifetime-long", &["smart-bs-14"]),
+    ("registration-client-id-missing", &["smart-ca-07"]),
+    ("app-state-one-per-code", &["smart-as-08"]),
+    ("app-state-extension-dropped", &["smart-as-14"]),
+];
 
 /// A fault name that is not in [`FAULTS`].
 #[derive(Debug, thiserror::Error)]

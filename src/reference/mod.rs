@@ -28,5 +28,5 @@ pub mod store;
 #[allow(clippy::result_large_err)]
 pub mod token;
 
-pub use faults::{Fault, Faults, FAULTS};
+pub use faults::{Fault, Faults, ALSO_BREAKS, FAULTS};
 pub use server::{Config, ReferenceServer};

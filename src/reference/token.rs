@@ -318,6 +318,9 @@ fn token_body(
     body.insert("token_type".into(), json!(token_type));
     if faults.has("token-expires-in-string") {
         body.insert("expires_in".into(), json!(expires_in.to_string()));
+    } else if faults.has("backend-expires-in-missing") && grant.username.is_none() {
+        // SMART Backend Services: expires_in is required there (RFC 6749 §5.1 only
+        // recommends it), so a backend token response without it breaks the profile.
     } else {
         body.insert("expires_in".into(), json!(expires_in));
     }
@@ -529,13 +532,18 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
         store.access_tokens.remove(&issued.access_token);
     }
     drop(store);
-    let body = token_body(
+    let mut body = token_body(
         shared,
         &grant,
         &issued.access_token,
         issued.refresh_token.as_deref(),
         issued.expires_in,
     );
+    if faults.has("refresh-scope-missing") {
+        // SMART 2.2 requires scope in a refresh response, where RFC 6749 §5.1 lets a
+        // server leave it out when it equals the scope requested.
+        body.remove("scope");
+    }
     // OpenID Connect Core §12.2: a refresh may return an id_token; this server does when
     // openid was granted.
     with_id_token(shared, &grant, true, body)

@@ -60,10 +60,7 @@ pub(crate) fn write_file(path: &std::path::Path, contents: &[u8]) -> Result<(), 
             let kind = meta.file_type();
             if kind.is_char_device() || kind.is_fifo() {
                 use std::io::Write;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&resolved)
-                    .map_err(failed)?;
+                let mut file = open_for_writing(&resolved, kind.is_fifo()).map_err(failed)?;
                 return file
                     .write_all(contents)
                     .and_then(|_| file.flush())
@@ -92,6 +89,29 @@ pub(crate) fn write_file(path: &std::path::Path, contents: &[u8]) -> Result<(), 
         })?;
     }
     replace_atomically(&resolved, contents).map_err(failed)
+}
+
+/// How long a report waits for a program to open its FIFO for reading.
+const FIFO_READER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens a device or FIFO for writing. A FIFO that no program opens for reading within
+/// [`FIFO_READER_WAIT`] is refused, where a plain open would hold the run for ever.
+fn open_for_writing(path: &std::path::Path, fifo: bool) -> std::io::Result<std::fs::File> {
+    let deadline = std::time::Instant::now() + FIFO_READER_WAIT;
+    loop {
+        match crate::files::open_without_waiting(path, true) {
+            Err(e) if fifo && e.raw_os_error() == Some(libc::ENXIO) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(std::io::Error::other(format!(
+                        "it is a FIFO that no program opened for reading within {} s",
+                        FIFO_READER_WAIT.as_secs()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Writes `contents` to a new temporary file next to `path` and renames it over `path`.
@@ -193,6 +213,17 @@ mod tests {
         };
         write_file(&fifo, b"through the pipe").unwrap();
         assert_eq!(reader.join().unwrap(), "through the pipe");
+    }
+
+    #[test]
+    fn a_fifo_nobody_reads_is_refused_instead_of_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) on a path in our own temporary folder.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let error = write_file(&fifo, b"nobody reads").unwrap_err().to_string();
+        assert!(error.contains("no program opened for reading"), "{error}");
     }
 
     #[test]

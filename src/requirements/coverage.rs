@@ -1,5 +1,6 @@
-//! Which checks of which suites test each requirement of the catalogue, and the coverage that
-//! adds up to per source and per page (`smartcheck requirements`).
+//! Which checks of which suites test each requirement of the catalogue, which faults of the
+//! reference server prove those checks catch a break of it, and the coverage that adds up to
+//! per source and per page (`smartcheck requirements`).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,10 @@ pub struct Row {
     pub text: String,
     /// `suite::case::check` of every check that cites the requirement.
     pub checks: Vec<String>,
+    /// The reference-server faults that prove a check catches a break of the requirement:
+    /// each breaks it, and the fault matrix asserts that a check whose primary (first)
+    /// citation it is fails (or warns, for a SHOULD) under it. Only these count as tested.
+    pub faults: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub untestable: Option<String>,
 }
@@ -28,7 +33,10 @@ pub struct Row {
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Tally {
     pub requirements: usize,
+    /// Proven: cited by a check that a fault shows to catch a break of it.
     pub tested: usize,
+    /// Cited by checks, none of them proven by a fault: not counted as tested.
+    pub checked_not_proven: usize,
     pub untestable: usize,
     pub untested: usize,
 }
@@ -36,8 +44,10 @@ pub struct Tally {
 impl Tally {
     fn add(&mut self, row: &Row) {
         self.requirements += 1;
-        if !row.checks.is_empty() {
+        if !row.faults.is_empty() {
             self.tested += 1;
+        } else if !row.checks.is_empty() {
+            self.checked_not_proven += 1;
         } else if row.untestable.is_some() {
             self.untestable += 1;
         } else {
@@ -64,15 +74,45 @@ pub struct Summary {
     pub smart_statements: Tally,
 }
 
-/// Maps every check of the suites to the requirements it cites.
-pub fn coverage(catalogue: &Catalogue, suites: &[Suite]) -> Coverage {
+/// A fault of the reference server and the check ids the fault matrix asserts it makes fail.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultProof<'a> {
+    pub fault: &'a str,
+    pub caught_by: &'a [&'a str],
+    /// Requirements it breaks besides the primary citations of those checks (counted only
+    /// where one of those checks cites them).
+    pub also_breaks: &'a [&'a str],
+}
+
+/// Maps every check of the suites to the requirements it cites, and every requirement to the
+/// faults that prove a check catches a break of it (a fault proves the primary citation of
+/// each check it is caught by).
+pub fn coverage(catalogue: &Catalogue, suites: &[Suite], proofs: &[FaultProof]) -> Coverage {
     let mut by_id: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut faults_by_check: BTreeMap<&str, Vec<&FaultProof>> = BTreeMap::new();
+    for proof in proofs {
+        for check in proof.caught_by {
+            faults_by_check.entry(check).or_default().push(proof);
+        }
+    }
+    let mut proven_by: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut checks = 0;
     for suite in suites {
         for case in &suite.cases {
             for step in &case.steps {
                 for check in &step.checks {
                     checks += 1;
+                    let faults = faults_by_check.get(check.id.as_str());
+                    for (i, cited) in check.cited.iter().enumerate() {
+                        for proof in faults.into_iter().flatten() {
+                            if i == 0 || proof.also_breaks.contains(&cited.id.as_str()) {
+                                let list = proven_by.entry(cited.id.as_str()).or_default();
+                                if !list.iter().any(|f| f == proof.fault) {
+                                    list.push(proof.fault.to_string());
+                                }
+                            }
+                        }
+                    }
                     for cited in &check.cited {
                         by_id
                             .entry(cited.id.as_str())
@@ -97,6 +137,10 @@ pub fn coverage(catalogue: &Catalogue, suites: &[Suite]) -> Coverage {
             kind: entry.kind,
             text: entry.text.clone(),
             checks: by_id.get(entry.id.as_str()).cloned().unwrap_or_default(),
+            faults: proven_by
+                .get(entry.id.as_str())
+                .cloned()
+                .unwrap_or_default(),
             untestable: entry.untestable.clone(),
         };
         sources.entry(entry.source.clone()).or_default().add(&row);
@@ -145,10 +189,13 @@ pub fn render_text(coverage: &Coverage) -> String {
             row.url,
             row.text
         ));
-        if !row.checks.is_empty() {
-            for check in &row.checks {
-                out.push_str(&format!("    tested by {check}\n"));
-            }
+        for check in &row.checks {
+            out.push_str(&format!("    tested by {check}\n"));
+        }
+        if !row.faults.is_empty() {
+            out.push_str(&format!("    proven by fault {}\n", row.faults.join(", ")));
+        } else if !row.checks.is_empty() {
+            out.push_str("    checked but not proven (no fault shows a check catching a break)\n");
         } else if let Some(reason) = &row.untestable {
             out.push_str(&format!("    untestable: {reason}\n"));
         } else {
@@ -157,8 +204,8 @@ pub fn render_text(coverage: &Coverage) -> String {
     }
     let line = |name: &str, t: &Tally| {
         format!(
-            "  {name:<34} {:>4} requirements  {:>4} tested  {:>3} untestable  {:>4} untested\n",
-            t.requirements, t.tested, t.untestable, t.untested
+            "  {name:<34} {:>4} requirements  {:>4} proven  {:>3} checked but not proven  {:>3} untestable  {:>4} untested\n",
+            t.requirements, t.tested, t.checked_not_proven, t.untestable, t.untested
         )
     };
     out.push_str(&format!(
@@ -183,7 +230,7 @@ mod tests {
     #[test]
     fn counts_tested_untestable_and_untested_per_page() {
         let catalogue = Catalogue::builtin();
-        let cov = coverage(catalogue, &[]);
+        let cov = coverage(catalogue, &[], &[]);
         assert_eq!(cov.summary.checks, 0);
         let s = &cov.summary.smart_statements;
         assert_eq!(s.requirements, 154, "the audit's 154 server statements");

@@ -235,7 +235,7 @@ impl Progress {
                 .iter()
                 .map(|t| TargetInfo {
                     name: t.target.name.clone(),
-                    fhir_base: t.target.fhir_base_str(),
+                    fhir_base: t.target.fhir_base_shown(),
                     file: t.target.file.clone(),
                     discovery_from_target: t.target.discovery.keys().cloned().collect(),
                     tls_insecure: t.target.tls.insecure,

@@ -42,18 +42,29 @@ fn read(path: &Path) -> Result<String, Vec<LoadError>> {
             format!("cannot read the file: {e}"),
         )]
     };
-    let handle = std::fs::File::open(path).map_err(cannot)?;
-    if handle.metadata().is_ok_and(|m| m.is_dir()) {
+    use std::os::unix::fs::FileTypeExt;
+    // A FIFO with no writer would otherwise hold the open for ever; a pipe with a writer
+    // (`--target <(...)`) is read to its end.
+    let handle = crate::files::open_without_waiting(path, false).map_err(cannot)?;
+    let kind = handle.metadata().map(|m| m.file_type()).ok();
+    if kind.is_some_and(|k| k.is_dir()) {
         return Err(vec![LoadError::whole_file(
             &file,
             "cannot read the file: it is a directory",
         )]);
     }
+    let is_fifo = kind.is_some_and(|k| k.is_fifo());
     let mut bytes = Vec::new();
     handle
         .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
+    if is_fifo && bytes.is_empty() {
+        return Err(vec![LoadError::whole_file(
+            &file,
+            "cannot read the file: it is a FIFO that no program is writing to",
+        )]);
+    }
     text_of(&file, bytes)
 }
 

@@ -532,6 +532,12 @@ impl Target {
         self.fhir_base.as_str().trim_end_matches('/').to_string()
     }
 
+    /// The FHIR base as it is shown (`validate`, the reports): a password in its userinfo is
+    /// masked whatever its length, since a short one escapes free-text masking.
+    pub fn fhir_base_shown(&self) -> String {
+        shown_url(&self.fhir_base)
+    }
+
     /// The FHIR base the target's EHR launches apps with (`iss`), without a trailing slash.
     pub fn ehr_fhir_base(&self) -> String {
         match self
@@ -691,5 +697,37 @@ impl Target {
             }
         }
         context
+    }
+}
+
+/// `url` without a trailing slash, a password in its userinfo replaced by the mask.
+pub(crate) fn shown_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() && shown.set_password(Some("x")).is_ok() {
+        // `[redacted]` itself would be percent-encoded in a userinfo.
+        let text = shown
+            .as_str()
+            .replacen(":x@", &format!(":{}@", crate::redact::MASK), 1);
+        return text.trim_end_matches('/').to_string();
+    }
+    shown.as_str().trim_end_matches('/').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_password_in_a_url_is_masked_whatever_its_length() {
+        let url = url::Url::parse("https://user:pw@ehr.example/fhir/").unwrap();
+        assert_eq!(
+            super::shown_url(&url),
+            "https://user:[redacted]@ehr.example/fhir"
+        );
+        let plain = url::Url::parse("https://x:x@h.example/x:x@").unwrap();
+        assert_eq!(
+            super::shown_url(&plain),
+            "https://x:[redacted]@h.example/x:x@"
+        );
+        let none = url::Url::parse("https://ehr.example/fhir").unwrap();
+        assert_eq!(super::shown_url(&none), "https://ehr.example/fhir");
     }
 }

@@ -181,6 +181,24 @@ impl CaseState {
         if !outcome.passed_over.is_empty() {
             document["screens_passed_over"] = json!(outcome.passed_over);
         }
+        // Every credential that arrived, wherever it arrived (a code on an unregistered
+        // redirect URI, a token in the page the browser stopped on), is masked from now on.
+        for cb in [&callback, &unregistered_hit, &outcome.launch]
+            .into_iter()
+            .flatten()
+        {
+            for (name, value) in &cb.params {
+                if crate::redact::Redactor::is_secret_field(name) {
+                    settings.redactor.register_str(value);
+                }
+            }
+        }
+        if let Some(url) = &outcome.final_url {
+            settings.redactor.learn_from_url(url);
+        }
+        if let Some(stopped) = &outcome.stopped {
+            settings.redactor.learn_from_text(stopped);
+        }
         let hit = callback.as_ref().or(unregistered_hit.as_ref());
         if let Some(cb) = hit {
             if let Value::Object(params) = cb.to_json() {

@@ -1023,6 +1023,28 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 format!("launched with iss {iss:?}"),
             )
         }
+        "issuer-trailing-slash" => {
+            // By default the issuer is the origin, with no trailing `/`.
+            let config = p.read(".well-known/smart-configuration", None).await.json();
+            ensure(
+                config["issuer"].as_str().is_some_and(|i| !i.ends_with('/')),
+                config["issuer"].to_string(),
+            )
+        }
+        "ehr-launch-iss-trailing-slash" => {
+            // By default the EHR launches with iss = the FHIR base, with no trailing `/`.
+            let r = p
+                .send(
+                    p.http
+                        .get(p.url("/ehr/launch?launch_url=http%3A%2F%2F127.0.0.1%3A9%2Flaunch")),
+                )
+                .await;
+            let iss = r.location().and_then(|l| l.get("iss").map(str::to_string));
+            ensure(
+                iss.as_deref() == Some(p.server.fhir_base().as_str()),
+                format!("launched with iss {iss:?}"),
+            )
+        }
         other => Err(format!("no probe for conforming switch {other}")),
     }
 }

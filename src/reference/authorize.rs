@@ -596,6 +596,13 @@ pub async fn ehr_launch(State(shared): State<Shared>, RawQuery(query): RawQuery)
             created: now(),
         },
     );
+    // The same base written with a trailing `/` (a conforming switch): iss names the
+    // endpoint either way.
+    let iss = if shared.faults.has("ehr-launch-iss-trailing-slash") {
+        format!("{iss}/")
+    } else {
+        iss
+    };
     let launch = (!shared.faults.has("ehr-launch-no-launch-param")).then_some(id.as_str());
     redirect(launch_url, &[("iss", Some(&iss)), ("launch", launch)])
 }

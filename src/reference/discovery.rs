@@ -82,7 +82,7 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
         }
     };
     let mut doc = json!({
-        "issuer": shared.origin,
+        "issuer": shared.issuer(),
         "jwks_uri": format!("{}/jwks.json", shared.origin),
         "authorization_endpoint": relative("authorization-endpoint-relative", &e.authorize, "/authorize"),
         "token_endpoint": e.token,
@@ -342,7 +342,7 @@ pub async fn openid_configuration(State(shared): State<Shared>, headers: HeaderM
     }
     let o = &shared.origin;
     let mut doc = json!({
-        "issuer": if faults.has("oidc-issuer-differs") { format!("{o}/other-issuer") } else { o.clone() },
+        "issuer": if faults.has("oidc-issuer-differs") { format!("{o}/other-issuer") } else { shared.issuer() },
         "authorization_endpoint": format!("{o}/authorize"),
         "token_endpoint": format!("{o}/token"),
         "jwks_uri": format!("{o}/jwks.json"),

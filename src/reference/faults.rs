@@ -282,7 +282,17 @@ pub const FAULTS: &[Fault] = &[
     wide(
         "oidc-config-missing",
         "openid-configuration answers 200",
-        &["oidc-config-status"],
+        &["oidc-config-status", "standalone-basic-oidc-config-status"],
+    ),
+    variant(
+        "issuer-trailing-slash",
+        "the issuer ends in `/` (smart-configuration, openid-configuration, id_token and introspection alike); the OpenID configuration is found with the `/` removed",
+        &["smart-configuration", "openid-configuration", "standalone-basic"],
+    ),
+    variant(
+        "ehr-launch-iss-trailing-slash",
+        "the EHR launches with iss = the FHIR base and a trailing `/`",
+        &["ehr-basic", "ehr-public"],
     ),
     f(
         "oidc-issuer-differs",

@@ -127,7 +127,7 @@ pub fn describe(shared: &Shared, token: &str) -> Value {
         "client_id": grant.client_id,
         "exp": exp,
         "token_type": "Bearer",
-        "iss": shared.origin,
+        "iss": shared.issuer(),
     });
     if faults.has("introspection-no-iss") {
         body.as_object_mut().map(|b| b.remove("iss"));

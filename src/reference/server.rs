@@ -53,6 +53,17 @@ impl std::ops::Deref for Shared {
 }
 
 impl Inner {
+    /// The OpenID issuer: the origin, with a trailing `/` under the conforming switch
+    /// `issuer-trailing-slash` (an issuer is a URL; OpenID Connect Discovery §4 removes a
+    /// terminating `/` before appending `/.well-known/openid-configuration`).
+    pub fn issuer(&self) -> String {
+        if self.faults.has("issuer-trailing-slash") {
+            format!("{}/", self.origin)
+        } else {
+            self.origin.clone()
+        }
+    }
+
     pub fn fhir_base(&self) -> String {
         format!("{}/fhir", self.origin)
     }

@@ -406,7 +406,7 @@ fn id_token(
     } else if refreshed && faults.has("refresh-id-token-other-iss") {
         format!("{}/refreshed", shared.origin)
     } else {
-        shared.origin.clone()
+        shared.issuer()
     };
     let exp = if faults.has("id-token-expired") {
         issued - 600

@@ -200,13 +200,19 @@ mod tests {
             .is_char_device());
     }
 
-    #[test]
-    fn a_fifo_is_written_through() {
+    /// A FIFO in a new temporary folder (kept while the folder lives).
+    fn new_fifo() -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo(3) on a path in our own temporary folder.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        (dir, fifo)
+    }
+
+    #[test]
+    fn a_fifo_is_written_through() {
+        let (_dir, fifo) = new_fifo();
         let reader = {
             let fifo = fifo.clone();
             std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
@@ -217,11 +223,7 @@ mod tests {
 
     #[test]
     fn a_fifo_nobody_reads_is_refused_instead_of_waited_for() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo(3) on a path in our own temporary folder.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (_dir, fifo) = new_fifo();
         let error = write_file(&fifo, b"nobody reads").unwrap_err().to_string();
         assert!(error.contains("no program opened for reading"), "{error}");
     }

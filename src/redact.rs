@@ -154,6 +154,15 @@ impl Redactor {
         }
     }
 
+    /// Registers a value found by its name in free text or a cookie: only from
+    /// [`MIN_CUT_PREFIX`] bytes on, so that `token=true` or a `lang=en-US` cookie does not mask
+    /// every `true` of a report (credentials are far longer).
+    fn register_guessed(&self, value: &str) {
+        if value.trim().len() >= MIN_CUT_PREFIX {
+            self.register_str(value);
+        }
+    }
+
     /// Bytes of secret forms compiled into matchers so far in this run (a measure of the
     /// masking's work that does not depend on the machine's speed).
     pub fn compiled_bytes(&self) -> usize {
@@ -285,7 +294,7 @@ impl Redactor {
         };
         for pair in pairs {
             if let Some((_, v)) = pair.split_once('=') {
-                self.register_str(v.trim().trim_matches('"'));
+                self.register_guessed(v.trim().trim_matches('"'));
             }
         }
     }
@@ -310,8 +319,8 @@ impl Redactor {
                         .next()
                         .map(|(_, v)| v.into_owned())
                         .unwrap_or_default();
-                self.register_str(&decoded);
-                self.register_str(value.as_str());
+                self.register_guessed(&decoded);
+                self.register_guessed(value.as_str());
             }
         }
     }
@@ -836,6 +845,10 @@ mod tests {
         // A name that merely ends in a credential name is not one.
         r.learn_from_text("status_code=20000 postcode=NW16XE");
         assert_eq!(r.redact("20000 NW16XE"), "20000 NW16XE");
+        // Short values found by name are not taken for credentials.
+        r.learn_from_text("?token=true&code=abc1");
+        r.learn_from_cookie_header("cookie", "lang=en-US");
+        assert_eq!(r.redact("true abc1 en-US"), "true abc1 en-US");
     }
 
     #[test]

@@ -182,7 +182,7 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
     let mut faults: Vec<&Fault> = FAULTS
         .iter()
         .filter(|f| {
-            (!f.caught_by.is_empty() || f.is_variant())
+            (!f.caught_by.is_empty() || !f.unproven.is_empty() || f.is_variant())
                 && only.as_ref().is_none_or(|o| o.iter().any(|n| n == f.name))
         })
         .collect();
@@ -194,6 +194,7 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
         None => f
             .caught_by
             .iter()
+            .chain(f.unproven)
             .filter_map(|id| clean.get(*id).map(|c| &c.case))
             .collect::<BTreeSet<_>>()
             .len(),
@@ -264,13 +265,10 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
                     problems.lock().unwrap().extend(found);
                     continue;
                 }
-                let cases: BTreeSet<&String> =
-                    fault.caught_by.iter().map(|id| &clean[*id].case).collect();
-                let suites: BTreeSet<String> = fault
-                    .caught_by
-                    .iter()
-                    .map(|id| clean[*id].suite.clone())
-                    .collect();
+                let named = || fault.caught_by.iter().chain(fault.unproven);
+                let cases: BTreeSet<&String> = named().map(|id| &clean[*id].case).collect();
+                let suites: BTreeSet<String> =
+                    named().map(|id| clean[*id].suite.clone()).collect();
                 let suites: Vec<String> = suites.into_iter().collect();
                 let skip: Vec<String> = all_cases
                     .iter()
@@ -288,8 +286,23 @@ fn clean_server_passes_every_check_and_each_fault_is_caught_exactly() {
                         )),
                     }
                 }
+                // A stall after a request that had to be refused proves no refusal: its
+                // checks are inconclusive (errored), never passed.
+                for id in fault.unproven {
+                    match got.get(*id) {
+                        Some(seen)
+                            if seen.verdict == "errored"
+                                && seen.reason.contains("refusal not proven") => {}
+                        other => found.push(format!(
+                            "{}: check {id} should be errored as \"refusal not proven\", was {:?}",
+                            fault.name,
+                            other.map(|s| (&s.verdict, &s.reason))
+                        )),
+                    }
+                }
                 for (id, seen) in &got {
                     if fault.caught_by.contains(&id.as_str())
+                        || fault.unproven.contains(&id.as_str())
                         || clean.get(id).map(|c| &c.verdict) == Some(&seen.verdict)
                     {
                         continue;

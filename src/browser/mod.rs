@@ -2,7 +2,9 @@
 //! names the WebDriver crate.
 
 pub mod driver;
+pub mod page;
 pub mod screens;
 
 pub use driver::{kill_all_local_drivers, BrowserPool, Network, Session};
+pub use page::PageSummary;
 pub use screens::{ScreenOutcome, StepFailure};

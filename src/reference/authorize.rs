@@ -63,6 +63,16 @@ fn redirect_error(
     )
 }
 
+/// An error shown to the person instead of a redirect; answered 200 under the conforming
+/// switch `authorize-error-page-200` (only a browser, reading the page, can tell it refuses).
+fn shown_error(shared: &Shared, description: &str) -> Response {
+    if shared.faults.has("authorize-error-page-200") {
+        pages::error_with_status(axum::http::StatusCode::OK, description)
+    } else {
+        pages::error(description)
+    }
+}
+
 /// The cookie that keeps a browser signed in.
 const SIGN_IN_COOKIE: &str = "reference_sign_in";
 
@@ -128,7 +138,7 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
             }
         }
         // RFC 6749 §4.1.2.1: an invalid client identifier is shown, never redirected.
-        return pages::error("unknown client_id");
+        return shown_error(shared, "unknown client_id");
     };
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return pages::error("redirect_uri is missing");
@@ -144,7 +154,7 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
             );
         }
         // RFC 6749 §4.1.2.1: never redirect to an unregistered URI.
-        return pages::error("redirect_uri is not registered for this client");
+        return shown_error(shared, "redirect_uri is not registered for this client");
     }
     let state = params.get("state");
     let fail = |error: &str, description: &str| {
@@ -192,7 +202,10 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
             a.trim_end_matches('/') == shared.fhir_base()
         }
     });
-    if !aud_ok && !faults.has("authorize-aud-not-checked") {
+    if !aud_ok
+        && !faults.has("authorize-aud-not-checked")
+        && !faults.has("authorize-foreign-aud-stalls")
+    {
         return fail("invalid_request", "aud must be this server's FHIR base URL");
     }
     let challenge = params.get("code_challenge");
@@ -358,6 +371,10 @@ fn needs_patient_choice(shared: &Shared, p: &Pending) -> bool {
 }
 
 fn next_page(shared: &Shared, txn: &str, p: &Pending) -> Response {
+    if shared.faults.has("authorize-foreign-aud-stalls") && !is_own_base(shared, p.aud.as_deref()) {
+        // Wrong on purpose: a foreign aud was accepted and the patient list never loads.
+        return pages::patients_loading(txn);
+    }
     if needs_patient_choice(shared, p) {
         let user = p.username.as_deref().and_then(|u| shared.data.user(u));
         let patients: Vec<(String, String)> = user
@@ -378,6 +395,11 @@ fn next_page(shared: &Shared, txn: &str, p: &Pending) -> Response {
         patient.as_deref(),
         shared.faults.has("consent-zero-size-checkbox"),
     )
+}
+
+/// Whether `aud` (without its trailing slash) is one of this server's FHIR bases.
+fn is_own_base(shared: &Shared, aud: Option<&str>) -> bool {
+    aud.is_some_and(|a| a == shared.fhir_base() || a == shared.ehr_fhir_base())
 }
 
 /// The patient in context: the EHR launch's, the one picked, or a user's only patient.

@@ -22,6 +22,10 @@ pub struct Fault {
     /// skip reasons name it) and the cases that must then skip the part that needs it, with
     /// no check failed or errored.
     pub offers_less: Option<(&'static str, &'static [&'static str])>,
+    /// For a server that accepts a request it must refuse and then stalls without showing
+    /// an error (no code, no error redirect, no error page): the checks of the refusal, each
+    /// of which must be errored as "refusal not proven", never passed. A stall proves nothing.
+    pub unproven: &'static [&'static str],
 }
 
 impl Fault {
@@ -45,6 +49,7 @@ const fn variant(
         variant_cases: cases,
         target: None,
         offers_less: None,
+        unproven: &[],
     }
 }
 
@@ -85,6 +90,7 @@ const fn f(name: &'static str, breaks: &'static str, caught_by: &'static [&'stat
         variant_cases: &[],
         target: None,
         offers_less: None,
+        unproven: &[],
     }
 }
 
@@ -101,6 +107,20 @@ const fn wide(
         variant_cases: &[],
         target: None,
         offers_less: None,
+        unproven: &[],
+    }
+}
+
+/// A server that accepts a request it must refuse and then stalls on a screen with no error
+/// on it: the refusal checks `unproven` are errored as inconclusive, never passed.
+const fn stalls(
+    name: &'static str,
+    breaks: &'static str,
+    unproven: &'static [&'static str],
+) -> Fault {
+    Fault {
+        unproven,
+        ..f(name, breaks, &[])
     }
 }
 
@@ -1134,6 +1154,21 @@ pub const FAULTS: &[Fault] = &[
         "authorize-aud-not-checked",
         "aud must be the FHIR base URL",
         &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code", "refuse-post-wrong-aud-no-code"],
+    ),
+    variant(
+        "authorize-error-page-200",
+        "an unknown client_id or an unregistered redirect_uri is shown on an error page answered 200, which only a browser reading the page can tell from a sign-in page",
+        &["refuse-authorize"],
+    ),
+    stalls(
+        "authorize-foreign-aud-stalls",
+        "a foreign aud is refused (this server accepts it, signs the person in, then shows a patient list that never loads: no code and no error, which proves no refusal)",
+        &[
+            "refuse-wrong-aud-no-code",
+            "refuse-aud-other-scheme-no-code",
+            "refuse-post-wrong-aud-no-code",
+            "refuse-post-wrong-aud-state",
+        ],
     ),
     f(
         "authorize-state-not-echoed",

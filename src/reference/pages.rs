@@ -38,8 +38,14 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 /// An error shown to the person instead of a redirect (RFC 6749 §4.1.2.1: an invalid client or
 /// redirect URI is never redirected to).
 pub fn error(description: &str) -> Response {
+    error_with_status(StatusCode::BAD_REQUEST, description)
+}
+
+/// An error page answered with `status` (200 under the `authorize-error-page-200` switch, as
+/// some servers answer their error pages).
+pub fn error_with_status(status: StatusCode, description: &str) -> Response {
     page(
-        StatusCode::BAD_REQUEST,
+        status,
         "Authorization error",
         &format!("<p id=\"error\" class=\"error\">{}</p>", esc(description)),
     )
@@ -126,6 +132,19 @@ pub fn patient_picker(txn: &str, patients: &[(String, String)]) -> Response {
              <input type=\"hidden\" name=\"txn\" value=\"{txn}\">{options}\
              <button id=\"select-patient\" type=\"submit\">Continue</button></form>",
             txn = esc(txn)
+        ),
+    )
+}
+
+/// A patient picker whose list never loads (the `authorize-foreign-aud-stalls` fault): a
+/// spinner, no error, nothing to choose.
+pub fn patients_loading(txn: &str) -> Response {
+    page(
+        StatusCode::OK,
+        "Choose a patient",
+        &format!(
+            "<div id=\"patient-list\" data-txn=\"{}\" aria-busy=\"true\">Loading patients\u{2026}</div>",
+            esc(txn)
         ),
     )
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::case::{RunSettings, TargetRun};
 use super::listener::{self, Listener};
-use crate::browser::{self, ScreenOutcome, Session};
+use crate::browser::{self, PageSummary, ScreenOutcome, Session};
 use crate::http::{Exchange, OutgoingRequest};
 use crate::secret::Secret;
 use crate::smart::authorize::AuthorizationRequest;

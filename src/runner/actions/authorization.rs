@@ -240,6 +240,17 @@ impl CaseState {
                     .unwrap_or_default()
             ),
         });
+        if action.expect_refusal {
+            // How the server refused, for the report: an error redirect, or the answer or page
+            // the flow stopped on (a stop that showed no refusal errored the step above).
+            let redirected_error = callback
+                .as_ref()
+                .and_then(|cb| cb.get("error"))
+                .map(|error| format!("an error redirect (error={error})"));
+            if let Some(refusal) = redirected_error.or(outcome.refusal.take()) {
+                document["refusal"] = json!(refusal);
+            }
+        }
         if let Some(code) = &code {
             settings.redactor.register_str(code);
         }
@@ -287,6 +298,9 @@ struct FlowOutcome {
     without_browser: bool,
     /// The optional screen steps passed over, each with the reason.
     passed_over: Vec<String>,
+    /// How the server refused a request it must refuse, when it did so without a redirect
+    /// (an error answer over plain HTTP, an error page in the browser).
+    refusal: Option<String>,
 }
 
 /// The launch an `ehr-launch` step received, read back from its result (`params`).
@@ -386,12 +400,13 @@ async fn open_ehr_launch(
         Ok(ScreenOutcome::Cancelled) => return Err(ActionEnd::Skip(crate::interrupt::reason())),
         Ok(_) => None,
         Err(failure) => Some(format!(
-            "the EHR screen step {} could not be played: {}{}",
+            "the EHR screen step {} could not be played: {}{}; {}",
             failure.step,
             failure.reason,
             slow.as_deref()
                 .map(|s| format!(" (before that: {s})"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            PageSummary::read(session).await.describe()
         )),
     };
     let timeout = target.browser.redirect_timeout + target.browser.step_timeout;
@@ -636,6 +651,7 @@ impl Flow<'_> {
                 "the server answered {} with a page and no redirect (seen over plain HTTP; no browser was needed)",
                 response.status
             ));
+            outcome.refusal = Some(format!("an error answer (HTTP {})", response.status));
         } else {
             return None;
         }
@@ -786,18 +802,19 @@ impl Flow<'_> {
                     return Err(ActionEnd::Skip(crate::interrupt::reason()));
                 }
                 Err(failure) => {
+                    let shown = PageSummary::read(session).await;
                     let reason = format!(
-                        "the screen step {} could not be played: {}{}",
+                        "the screen step {} could not be played: {}{}; {}",
                         failure.step,
                         failure.reason,
                         slow.as_deref()
                             .map(|s| format!(" (before that: {s})"))
-                            .unwrap_or_default()
+                            .unwrap_or_default(),
+                        shown.describe()
                     );
                     if self.action.expect_refusal {
-                        outcome.stopped = Some(reason);
-                        outcome.final_url = session.current_url().await;
-                        let _ = session.goto("about:blank").await;
+                        self.judge_stop(session, &artifacts_dir, &shown, reason, &mut outcome)
+                            .await;
                         phases.pages_ms += ms(pages);
                         return Ok(outcome);
                     }
@@ -819,10 +836,20 @@ impl Flow<'_> {
         listener.wait(&redirect_paths, wait, cancel).await;
         phases.redirect_ms += ms(waiting);
         outcome.final_url = session.current_url().await;
-        if !redirected()
-            && self.action.interaction != Interaction::None
-            && !self.action.expect_refusal
-        {
+        if !redirected() && self.action.expect_refusal {
+            // The screens were played and no redirect came: the page shows whether the
+            // server refused.
+            let shown = PageSummary::read(session).await;
+            let reason = format!(
+                "every screen was played and no redirect came within {}; {}",
+                humantime::format_duration(wait),
+                shown.describe()
+            );
+            self.judge_stop(session, &artifacts_dir, &shown, reason, &mut outcome)
+                .await;
+            return Ok(outcome);
+        }
+        if !redirected() && self.action.interaction != Interaction::None {
             // A server that never redirects is a finding of the checks; the picture helps.
             let (files, _) = session.capture(&artifacts_dir, self.step_id).await;
             outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
@@ -833,6 +860,41 @@ impl Flow<'_> {
             .park(&listener.url_of("/"), outcome.final_url.as_deref())
             .await;
         Ok(outcome)
+    }
+}
+
+impl Flow<'_> {
+    /// A request the server must refuse stopped in the browser without a redirect (`how`
+    /// says where). Only a page that shows a refusal (an error status, or words that name
+    /// one) proves it; any other stop (a screen that never came, a patient list that never
+    /// loaded) is what a server that accepted the request and then failed would show too, so
+    /// the step errors as inconclusive, with the screenshot, and no check of it can pass.
+    async fn judge_stop(
+        &self,
+        session: &Session,
+        artifacts_dir: &std::path::Path,
+        shown: &PageSummary,
+        how: String,
+        outcome: &mut FlowOutcome,
+    ) {
+        match shown.refusal() {
+            Some(refusal) => {
+                outcome.final_url = session.current_url().await;
+                outcome.stopped = Some(how);
+                outcome.refusal = Some(refusal);
+            }
+            None => {
+                let (files, page) = session.capture(artifacts_dir, self.step_id).await;
+                outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
+                outcome.final_url = page;
+                outcome.error = Some(format!(
+                    "refusal not proven: {how}. No error redirect, error answer or error page \
+                     came; a server that accepted the request and then could not complete its \
+                     screens would look the same (see the screenshot)"
+                ));
+            }
+        }
+        let _ = session.goto("about:blank").await;
     }
 }
 

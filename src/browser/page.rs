@@ -1,0 +1,196 @@
+//! What the page in the browser shows: its HTTP status, title, content type and visible
+//! text. It says where a flow stopped (in a screen step's failure message), and whether a
+//! page the browser stopped on under a request the server must refuse is a refusal at all.
+
+use std::sync::LazyLock;
+
+use super::Session;
+
+/// The longest excerpt of the visible text a message quotes.
+const EXCERPT: usize = 240;
+
+/// The page as a person would see it, read through WebDriver.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageSummary {
+    /// The HTTP status of the document's last navigation (Navigation Timing's
+    /// `responseStatus`); `None` where the browser does not say (older browsers, `about:`).
+    pub status: Option<u16>,
+    pub title: String,
+    /// `document.contentType`: `application/json` when the browser shows a JSON answer.
+    pub content_type: String,
+    /// The visible text (`innerText`), whitespace collapsed, at most a few thousand characters.
+    pub text: String,
+}
+
+/// Words by which a page says that a request was refused: the OAuth 2.0 error codes, and the
+/// phrases error pages use. A page that failed for another reason ("could not load the
+/// patients", "something went wrong") says none of them, and proves no refusal.
+static REFUSAL: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?ix)
+        \b(invalid_request|invalid_client|invalid_scope|invalid_grant|invalid_target
+          |invalid_redirect_uri|unauthorized_client|access_denied|unsupported_response_type)\b
+        | \binvalid\b
+        | \bnot\s+(allowed|permitted|authori[sz]ed|registered|supported|recogni[sz]ed|valid)\b
+        | \b(unauthori[sz]ed|forbidden|denied|rejected|refused|unsupported|mismatch(ed)?)\b
+        | \bbad\s+request\b
+        | \bdoes\s+not\s+match\b
+        | \bunknown\s+(client|application|app|audience|aud|redirect|resource|scope)",
+    )
+    .expect("a valid pattern")
+});
+
+impl PageSummary {
+    /// Reads the page now in the browser; an empty summary when WebDriver cannot say.
+    pub async fn read(session: &Session) -> PageSummary {
+        const SCRIPT: &str = r#"
+            const nav = (performance.getEntriesByType && performance.getEntriesByType('navigation')[0]) || null;
+            const status = nav && typeof nav.responseStatus === 'number' && nav.responseStatus > 0
+                ? nav.responseStatus : null;
+            const text = document.body ? (document.body.innerText || '') : '';
+            return { status: status, title: document.title || '',
+                     contentType: document.contentType || '', text: text.slice(0, 8000) };
+        "#;
+        let Ok(answer) = session.driver.execute(SCRIPT, Vec::new()).await else {
+            return PageSummary::default();
+        };
+        let value = answer.json();
+        PageSummary {
+            status: value["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
+            title: collapse(value["title"].as_str().unwrap_or_default()),
+            content_type: value["contentType"].as_str().unwrap_or_default().into(),
+            text: collapse(value["text"].as_str().unwrap_or_default()),
+        }
+    }
+
+    /// Whether the page shows a refusal, and by what: an error status, or words that name one.
+    pub fn refusal(&self) -> Option<String> {
+        if let Some(status) = self.status.filter(|s| *s >= 400) {
+            return Some(format!(
+                "an error page (HTTP {status}): {}",
+                self.describe()
+            ));
+        }
+        let said = REFUSAL
+            .find(&self.title)
+            .or_else(|| REFUSAL.find(&self.text))?;
+        Some(format!(
+            "an error page (it says \u{201c}{}\u{201d}): {}",
+            said.as_str(),
+            self.describe()
+        ))
+    }
+
+    /// One line for a message: status, title, and the start of the visible text (the JSON
+    /// body when the page is one).
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(status) = self.status {
+            parts.push(format!("HTTP {status}"));
+        }
+        if self.content_type.contains("json") {
+            parts.push(format!("a JSON body {}", excerpt(&self.text)));
+        } else {
+            if !self.title.is_empty() {
+                parts.push(format!("title \u{201c}{}\u{201d}", excerpt(&self.title)));
+            }
+            if self.text.is_empty() {
+                parts.push("no visible text".into());
+            } else {
+                parts.push(format!("text \u{201c}{}\u{201d}", excerpt(&self.text)));
+            }
+        }
+        format!("the page shows {}", parts.join(", "))
+    }
+}
+
+/// Runs of whitespace (line breaks of the layout) become one space.
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The start of `text`, cut at a character boundary, with an ellipsis when cut.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT) {
+        Some((cut, _)) => format!("{}\u{2026}", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(status: Option<u16>, title: &str, text: &str) -> PageSummary {
+        PageSummary {
+            status,
+            title: title.into(),
+            content_type: "text/html".into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn an_error_status_or_an_error_word_is_a_refusal() {
+        assert!(page(Some(400), "Sign in", "Welcome").refusal().is_some());
+        assert!(page(Some(200), "Error", "error=invalid_request")
+            .refusal()
+            .is_some());
+        assert!(
+            page(Some(200), "Oops", "The aud parameter is not recognized")
+                .refusal()
+                .is_some()
+        );
+        assert!(page(None, "Authorization error", "Unknown client")
+            .refusal()
+            .is_some());
+        assert!(page(Some(200), "", "Access denied.").refusal().is_some());
+    }
+
+    #[test]
+    fn a_page_that_merely_failed_is_no_refusal() {
+        assert_eq!(
+            page(Some(200), "Choose a patient", "Loading patients…").refusal(),
+            None
+        );
+        assert_eq!(
+            page(
+                Some(200),
+                "Sign in",
+                "Something went wrong. Could not load the patient list."
+            )
+            .refusal(),
+            None
+        );
+        assert_eq!(page(None, "", "").refusal(), None);
+        // "invalidated" is no "invalid"; a word inside another is no word.
+        assert_eq!(
+            page(Some(200), "", "Your cache was invalidated").refusal(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_description_quotes_title_and_text_and_cuts_long_text() {
+        let long = "word ".repeat(200);
+        let shown = page(Some(200), "Consent", &collapse(&long)).describe();
+        assert!(shown.starts_with(
+            "the page shows HTTP 200, title \u{201c}Consent\u{201d}, text \u{201c}word word"
+        ));
+        assert!(shown.ends_with("\u{2026}\u{201d}"), "{shown}");
+        let json = PageSummary {
+            status: Some(400),
+            title: String::new(),
+            content_type: "application/json".into(),
+            text: r#"{"error":"invalid_scope"}"#.into(),
+        };
+        assert_eq!(
+            json.describe(),
+            r#"the page shows HTTP 400, a JSON body {"error":"invalid_scope"}"#
+        );
+        assert_eq!(
+            page(None, "", "").describe(),
+            "the page shows no visible text"
+        );
+    }
+}

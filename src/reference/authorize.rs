@@ -21,10 +21,10 @@ const LAUNCH_LIFETIME: i64 = 600;
 /// of 10 minutes is RECOMMENDED"); this server gives one minute.
 pub const CODE_LIFETIME: i64 = 60;
 
-/// A 302 to `uri` with these query parameters added.
 /// The scope the `scopes-supported-not-supported` switch lists in scopes_supported and refuses.
 pub const UNSUPPORTED_LISTED_SCOPE: &str = "patient/*.cruds";
 
+/// A 302 to `uri` with these query parameters added.
 fn redirect(uri: &str, params: &[(&str, Option<&str>)]) -> Response {
     let Ok(mut url) = url::Url::parse(uri) else {
         return pages::error("the redirect URI does not parse");
@@ -176,6 +176,25 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
             "invalid_request",
             "this server offers EHR launches only: launch is required",
         );
+    }
+    if params.get("response_type") == Some("token")
+        && faults.has("authorize-response-type-error-in-fragment")
+    {
+        // Conforming too: the implicit grant's error response goes in the fragment (RFC 6749
+        // §4.2.2.1), as servers that know `token` and do not offer it answer.
+        let mut answer = url::form_urlencoded::Serializer::new(String::new());
+        answer.append_pair("error", "unsupported_response_type");
+        if let Some(state) = state {
+            answer.append_pair("state", state);
+        }
+        let location = format!("{redirect_uri}#{}", answer.finish());
+        return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+    }
+    if params.get("response_type") != Some("code")
+        && faults.has("authorize-response-type-error-page")
+    {
+        // Wrong on purpose: refused, but on a page the app never sees.
+        return pages::error("response_type must be code");
     }
     if params.get("response_type") != Some("code")
         && !faults.has("authorize-response-type-not-checked")

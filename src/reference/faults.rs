@@ -1148,7 +1148,17 @@ pub const FAULTS: &[Fault] = &[
     f(
         "authorize-response-type-not-checked",
         "response_type other than code is refused",
-        &["refuse-response-type-no-code"],
+        &["refuse-response-type-no-code", "refuse-response-type-error"],
+    ),
+    variant(
+        "authorize-response-type-error-in-fragment",
+        "response_type=token is refused with error=unsupported_response_type in the redirect's fragment, as the implicit grant returns its errors (RFC 6749 §4.2.2.1)",
+        &["refuse-authorize"],
+    ),
+    f(
+        "authorize-response-type-error-page",
+        "an unsupported response_type is returned to the app as error=unsupported_response_type on its redirect URI (this server shows an error page: no code, and nothing the app can read)",
+        &["refuse-response-type-error"],
     ),
     f(
         "authorize-aud-not-checked",

@@ -207,6 +207,40 @@ impl CaseState {
                 }
             }
         }
+        // The redirect's fragment, which the listener never receives (browsers keep it): the
+        // implicit grant returns its answer and its errors there (RFC 6749 §4.2.2, §4.2.2.1).
+        let fragment = callback
+            .as_ref()
+            .and_then(|_| fragment_at(outcome.final_url.as_deref()?, &request.redirect_uri));
+        if let Some(params) = &fragment {
+            for (name, value) in params {
+                if crate::redact::Redactor::is_secret_field(name) {
+                    settings.redactor.register_str(value);
+                }
+            }
+            let params: serde_json::Map<String, Value> =
+                params.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            document["fragment"] = Value::Object(params);
+        }
+        let param = |name: &str| -> Option<(&str, &'static str)> {
+            let in_query = callback.as_ref().and_then(|cb| cb.get(name));
+            let in_fragment = || {
+                fragment
+                    .as_ref()
+                    .and_then(|f| f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()))
+            };
+            in_query
+                .map(|v| (v, "query"))
+                .or_else(|| in_fragment().map(|v| (v, "fragment")))
+        };
+        // The error returned to the app, from the redirect's query or its fragment.
+        if let Some((error, place)) = param("error") {
+            document["returned_error"] = json!({
+                "error": error,
+                "error_description": param("error_description").map(|(d, _)| d),
+                "in": place,
+            });
+        }
         let code = callback
             .as_ref()
             .and_then(|c| c.get("code"))
@@ -214,12 +248,17 @@ impl CaseState {
         // One line that says how the authorization ended, for the checks' `actual:`.
         document["outcome"] = json!(match (&callback, &code) {
             (Some(_), Some(_)) => "code".to_string(),
-            (Some(cb), None) => match cb.get("error") {
-                Some(error) => format!(
-                    "error={error}{}",
-                    cb.get("error_description")
-                        .map(|d| format!(" ({d})"))
-                        .unwrap_or_default()
+            (Some(_), None) => match param("error") {
+                Some((error, place)) => format!(
+                    "error={error}{}{}",
+                    param("error_description")
+                        .map(|(d, _)| format!(" ({d})"))
+                        .unwrap_or_default(),
+                    if place == "fragment" {
+                        " in the fragment"
+                    } else {
+                        ""
+                    }
                 ),
                 None => "a redirect with neither code nor error".to_string(),
             },
@@ -243,10 +282,16 @@ impl CaseState {
         if action.expect_refusal {
             // How the server refused, for the report: an error redirect, or the answer or page
             // the flow stopped on (a stop that showed no refusal errored the step above).
-            let redirected_error = callback
-                .as_ref()
-                .and_then(|cb| cb.get("error"))
-                .map(|error| format!("an error redirect (error={error})"));
+            let redirected_error = param("error").map(|(error, place)| {
+                format!(
+                    "an error redirect (error={error}{})",
+                    if place == "fragment" {
+                        ", in the fragment"
+                    } else {
+                        ""
+                    }
+                )
+            });
             if let Some(refusal) = redirected_error.or(outcome.refusal.take()) {
                 document["refusal"] = json!(refusal);
             }
@@ -301,6 +346,23 @@ struct FlowOutcome {
     /// How the server refused a request it must refuse, when it did so without a redirect
     /// (an error answer over plain HTTP, an error page in the browser).
     refusal: Option<String>,
+}
+
+/// The parameters in the fragment of `url` when it is the redirect URI (same scheme, host,
+/// port and path), in order; `None` without a fragment or elsewhere.
+fn fragment_at(url: &str, redirect_uri: &str) -> Option<Vec<(String, String)>> {
+    let landed = url::Url::parse(url).ok()?;
+    let expected = url::Url::parse(redirect_uri).ok()?;
+    let same = landed.scheme() == expected.scheme()
+        && landed.host_str() == expected.host_str()
+        && landed.port_or_known_default() == expected.port_or_known_default()
+        && landed.path() == expected.path();
+    let fragment = landed.fragment().filter(|f| same && !f.is_empty())?;
+    Some(
+        url::form_urlencoded::parse(fragment.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    )
 }
 
 /// The launch an `ehr-launch` step received, read back from its result (`params`).

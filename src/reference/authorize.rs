@@ -413,6 +413,7 @@ fn next_page(shared: &Shared, txn: &str, p: &Pending) -> Response {
         &scopes::split(&p.scope),
         patient.as_deref(),
         shared.faults.has("consent-zero-size-checkbox"),
+        !shared.faults.has("consent-no-deny"),
     )
 }
 

@@ -1170,6 +1170,15 @@ pub const FAULTS: &[Fault] = &[
         "an unknown client_id or an unregistered redirect_uri is shown on an error page answered 200, which only a browser reading the page can tell from a sign-in page",
         &["refuse-authorize"],
     ),
+    Fault {
+        target: Some("fixtures/targets/reference-no-deny.yaml"),
+        ..offers_less(
+            "consent-no-deny",
+            "the consent page has no deny control (no source requires one), and the target names no `deny:` steps: the deny at consent is skipped, never failed",
+            "`browser.deny`",
+            &["refuse-authorize"],
+        )
+    },
     stalls(
         "authorize-foreign-aud-stalls",
         "a foreign aud is refused (this server accepts it, signs the person in, then shows a patient list that never loads: no code and no error, which proves no refusal)",

@@ -158,6 +158,7 @@ pub fn consent(
     scopes: &[&str],
     patient: Option<&str>,
     agree_box: bool,
+    deny_button: bool,
 ) -> Response {
     let agree = if agree_box {
         "<span class=\"agree\"><input type=\"checkbox\" id=\"agree\" name=\"agree\" \
@@ -189,9 +190,14 @@ pub fn consent(
              <input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
              <label><input type=\"checkbox\" id=\"remember\" name=\"remember\"> Remember my decision</label>{agree}\
              <button id=\"approve\" name=\"decision\" value=\"approve\" type=\"submit\">Approve</button>\
-             <button id=\"deny\" name=\"decision\" value=\"deny\" type=\"submit\">Deny</button></form>",
+             {deny}</form>",
             client = esc(client_name),
-            txn = esc(txn)
+            txn = esc(txn),
+            deny = if deny_button {
+                "<button id=\"deny\" name=\"decision\" value=\"deny\" type=\"submit\">Deny</button>"
+            } else {
+                ""
+            }
         ),
     )
 }

@@ -14,6 +14,16 @@ impl CaseState {
         context: &Value,
         settings: &RunSettings,
     ) -> ActionResult {
+        if action.interaction == Interaction::Deny
+            && run.target.browser.mode == BrowserMode::Webdriver
+            && run.target.browser.deny.is_empty()
+        {
+            // Nothing would be clicked and the flow would stall: no denial, nothing to judge.
+            return ActionResult::skip(format!(
+                "the target names no screen steps that deny at consent (`browser.deny` in {}), so no one can deny; add the steps that click the server's deny control (a server with none needs none: no source requires one)",
+                run.target.file
+            ));
+        }
         // The launch an earlier `ehr-launch` step received, which this authorization continues.
         let launched = match &action.ehr_launch {
             Some(step) => match launch_of_step(context, step) {

@@ -1045,6 +1045,68 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 format!("launched with iss {iss:?}"),
             )
         }
+        "authorize-error-page-200" => {
+            // By default an unknown client_id is shown an error page answered 400.
+            let client = Client {
+                id: "no-such-client".into(),
+                secret: None,
+            };
+            let r = p.authorize(&p.authorize_params(&client, SCOPE)).await;
+            ensure(r.status == 400, format!("{}: {}", r.status, r.body))
+        }
+        "authorize-response-type-error-in-fragment" => {
+            // By default response_type=token is refused in the redirect's query.
+            let client = p
+                .register("client_secret_basic", &["authorization_code"])
+                .await;
+            let mut params = p.authorize_params(&client, SCOPE);
+            for (k, v) in params.iter_mut() {
+                if k == "response_type" {
+                    *v = "token".into();
+                }
+            }
+            let r = p.authorize(&params).await;
+            let location = r.header("location").unwrap_or_default().to_string();
+            ensure(
+                location.contains("?error=unsupported_response_type") && !location.contains('#'),
+                location,
+            )
+        }
+        "consent-no-deny" => {
+            // By default the consent page has a deny button.
+            let client = p
+                .register("client_secret_basic", &["authorization_code"])
+                .await;
+            let page = p
+                .authorize(&p.authorize_params(&client, "patient/Patient.rs"))
+                .await;
+            let txn = txn_of(&page.body).unwrap_or_default();
+            let consent = p
+                .post_form(
+                    "/authorize/login",
+                    &[
+                        ("txn", &txn),
+                        ("username", "amy-shaw"),
+                        ("password", "demo-password"),
+                    ],
+                )
+                .await;
+            ensure(consent.body.contains("id=\"deny\""), consent.body)
+        }
+        "fhir-out-of-scope-search-empty" => {
+            // By default a search outside the token's scopes is refused with 403.
+            let (_, body, _) = p
+                .tokens("launch/patient patient/Patient.rs", "amy-shaw")
+                .await;
+            let patient = body["patient"].as_str().unwrap_or_default();
+            let r = p
+                .read(
+                    &format!("Condition?patient={patient}"),
+                    body["access_token"].as_str(),
+                )
+                .await;
+            ensure(r.status == 403, format!("{}: {}", r.status, r.body))
+        }
         other => Err(format!("no probe for conforming switch {other}")),
     }
 }

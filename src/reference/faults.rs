@@ -1723,13 +1723,22 @@ pub const FAULTS: &[Fault] = &[
         "introspection calls an expired token inactive",
         &["token-expiry-introspect-inactive"],
     ),
+    variant(
+        "fhir-out-of-scope-search-empty",
+        "a search for a resource type outside the granted scopes is answered 200 with an empty searchset: no data, which enforces the scopes as a refusal does",
+        &["bearer-reads", "backend-rs384"],
+    ),
+    wide(
+        "fhir-out-of-scope-500",
+        "a request outside the token's scopes gets 403 (RFC 6750 §3.1 insufficient_scope; this server answers 500, with no data)",
+        &["bearer-out-of-scope-refused", "backend-rs384-out-of-scope-refused"],
+    ),
     f(
         "fhir-scope-not-enforced",
         "reads outside the granted resource types are refused",
         &[
-            "bearer-out-of-scope-refused",
             "bearer-out-of-scope-no-data",
-            "backend-rs384-out-of-scope-refused",
+            "backend-rs384-out-of-scope-no-data",
         ],
     ),
     f(

@@ -208,7 +208,20 @@ fn authorized(
     if shared.faults.has("fhir-v1-read-not-search") && interaction == Interaction::Search {
         permitting.retain(|s| !s.v1);
     }
-    if permitting.is_empty() && !shared.faults.has("fhir-scope-not-enforced") {
+    // Under `fhir-out-of-scope-search-empty` a search outside the scopes is answered with an
+    // empty searchset instead (conforming too: no data is returned).
+    let searched_empty =
+        interaction == Interaction::Search && shared.faults.has("fhir-out-of-scope-search-empty");
+    if permitting.is_empty() && shared.faults.has("fhir-out-of-scope-500") {
+        // Wrong on purpose: no data, but a server error rather than 403 insufficient_scope.
+        return Err(outcome(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            "an internal error occurred",
+            None,
+        ));
+    }
+    if permitting.is_empty() && !shared.faults.has("fhir-scope-not-enforced") && !searched_empty {
         let verb = match interaction {
             Interaction::Create => "creating",
             Interaction::Read => "reading",
@@ -287,6 +300,8 @@ pub async fn search(
             None,
         );
     }
+    let out_of_scope = shared.faults.has("fhir-out-of-scope-search-empty")
+        && scopes::permitting(&grant.scope, &resource_type, Interaction::Search).is_empty();
     let reference = |v: &str| v.strip_prefix("Patient/").unwrap_or(v).to_string();
     let patient = params
         .get("patient")
@@ -295,6 +310,7 @@ pub async fn search(
     let matches: Vec<&Value> = shared
         .data
         .of_type(&resource_type)
+        .filter(|_| !out_of_scope)
         .filter(|r| params.get("_id").is_none_or(|id| r["id"] == id))
         .filter(|r| patient.as_deref().is_none_or(|p| patient_of(r) == Some(p)))
         .filter(|r| {

@@ -223,6 +223,17 @@ pub async fn create(
     if !may(&shared, &grant, subject_of(&resource), Interaction::Create) {
         return forbidden(&shared);
     }
+    if shared.faults.has("app-state-patient-subject-refused")
+        && subject_of(&resource).is_some_and(|s| s.contains("Patient/"))
+    {
+        // Wrong on purpose: Patient is one of the subjects an EHR SHALL support.
+        return outcome(
+            StatusCode::BAD_REQUEST,
+            "not-supported",
+            "this server keeps App State for Practitioners only",
+            None,
+        );
+    }
     let mut store = shared.store.lock();
     let states = &mut store.app_states;
     if shared.faults.has("app-state-one-per-code") {

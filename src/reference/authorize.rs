@@ -110,6 +110,15 @@ pub async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if shared.faults.has("authorize-post-refused") {
+        // Wrong on purpose: SMART authorization servers SHALL support POST too.
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET")],
+            "use GET for authorization requests",
+        )
+            .into_response();
+    }
     let user = signed_in(&shared, &headers);
     start(&shared, &String::from_utf8_lossy(&body), true, user)
 }

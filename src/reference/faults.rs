@@ -820,6 +820,9 @@ pub const FAULTS: &[Fault] = &[
             "authorize-post-redirect-code",
             "refuse-authorize-control-code",
             "refuse-pkce-control-code",
+            // Its access_denied also answers response_type=token, which wants
+            // unsupported_response_type.
+            "refuse-response-type-error",
         ],
     ),
     f(
@@ -1879,6 +1882,51 @@ pub const FAULTS: &[Fault] = &[
             "standalone-basic",
         ],
     ),
+    // Faults that prove a statement the checks above cite beside their primary requirement.
+    wide(
+        "authorize-post-refused",
+        "the authorization endpoint supports POST as well as GET (smart-al-07; this server answers a form POST with 405)",
+        &["authorize-post-redirect-code", "authorize-post-redirect-state"],
+    ),
+    wide(
+        "registration-jwks-refused",
+        "a client's JWK Set may be registered by value (smart-ca-03; this server accepts only jwks_uri)",
+        &["reg-asymmetric-status"],
+    ),
+    wide(
+        "client-assertion-jku-required",
+        "a client assertion without jku is verified with the keys registered (smart-ca-09; this server refuses it)",
+        &["backend-rs384-status", "backend-es384-status"],
+    ),
+    f(
+        "client-assertion-error-invalid-request",
+        "a client assertion that fails authentication is answered invalid_client (smart-ca-14; this server answers invalid_request)",
+        &[
+            "backend-wrong-signature-error",
+            "backend-unknown-kid-error",
+            "backend-alg-none-error",
+            "backend-hs256-error",
+            "backend-wrong-aud-error",
+            "backend-expired-error",
+            "backend-replayed-jti-error",
+            "backend-sub-not-iss-error",
+        ],
+    ),
+    wide(
+        "introspection-active-missing",
+        "an introspection answer carries `active` (RFC 7662 §2.2, smart-ti-02; this server leaves it out)",
+        &[
+            "introspect-active",
+            "introspect-garbage-inactive",
+            "introspect-garbage-nothing-else",
+            "token-expiry-introspect-inactive",
+        ],
+    ),
+    wide(
+        "app-state-patient-subject-refused",
+        "App State is kept for a Patient subject (smart-as-09, smart-as-12; this server refuses it)",
+        &["app-state-create-status", "app-state-search-subject-finds"],
+    ),
 ];
 
 /// The set of faults a server runs with.
@@ -1928,6 +1976,17 @@ pub const ALSO_BREAKS: &[(&str, &[&str])] = &[
     ("registration-client-id-missing", &["smart-ca-07"]),
     ("app-state-one-per-code", &["smart-as-08"]),
     ("app-state-extension-dropped", &["smart-as-14"]),
+    ("authorize-post-refused", &["smart-al-07"]),
+    // The code flow with the identity scopes (openid fhirUser) does not work at all.
+    ("authorize-refuses-everything", &["smart-sc-14"]),
+    ("registration-jwks-refused", &["smart-ca-03"]),
+    ("client-assertion-jku-required", &["smart-ca-09"]),
+    ("client-assertion-error-invalid-request", &["smart-ca-14"]),
+    ("introspection-active-missing", &["smart-ti-02"]),
+    (
+        "app-state-patient-subject-refused",
+        &["smart-as-09", "smart-as-12"],
+    ),
 ];
 
 /// A fault name that is not in [`FAULTS`].

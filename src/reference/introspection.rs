@@ -84,7 +84,13 @@ pub async fn introspect(State(shared): State<Shared>, headers: HeaderMap, body: 
     let Some(token) = params.get("token") else {
         return error(&shared, "invalid_request", "token is missing");
     };
-    let body = describe(&shared, token);
+    let mut body = describe(&shared, token);
+    if shared.faults.has("introspection-active-missing") {
+        // Wrong on purpose: RFC 7662 §2.2 requires `active`.
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("active");
+        }
+    }
     no_store_json(&shared, StatusCode::OK, &body)
 }
 

@@ -262,7 +262,17 @@ pub async fn authenticate(
                     "client_assertion_type must be {JWT_BEARER}"
                 )));
             }
-            verify_assertion(shared, &client, assertion.unwrap_or_default()).await?;
+            verify_assertion(shared, &client, assertion.unwrap_or_default())
+                .await
+                .map_err(|e| match e {
+                    // Wrong on purpose: a failed assertion is an invalid_client.
+                    ClientAuthError::InvalidClient(d)
+                        if shared.faults.has("client-assertion-error-invalid-request") =>
+                    {
+                        ClientAuthError::InvalidRequest(d)
+                    }
+                    other => other,
+                })?;
         }
     }
     Ok(client)
@@ -378,6 +388,10 @@ async fn verify_assertion(
                 "client assertions must be signed with RS384 or ES384, not {:?}",
                 header.alg
             )));
+        }
+        if header.jku.is_none() && faults.has("client-assertion-jku-required") {
+            // Wrong on purpose: without `jku` the keys registered with the client are used.
+            return Err(invalid("the client assertion has no `jku` header"));
         }
         let kid = header
             .kid

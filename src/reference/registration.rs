@@ -206,6 +206,13 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
             "jwks and jwks_uri must not both be present",
         ));
     }
+    if metadata.contains_key("jwks") && faults.has("registration-jwks-refused") {
+        // Wrong on purpose: SMART servers SHALL accept a JWK Set by value too.
+        return Err(bad(
+            "invalid_client_metadata",
+            "register your keys by jwks_uri; JWK Sets by value are not accepted",
+        ));
+    }
     let jwks = match metadata.get("jwks") {
         None => None,
         Some(v) => {

@@ -708,12 +708,14 @@ impl Flow<'_> {
                 return None;
             }
             outcome.final_url = Some(target.to_string());
-        } else if response.status >= 400 && self.action.expect_refusal {
+        } else if response.status >= 400 {
+            // An error answer settles a request to refuse (a refusal) and a valid one alike
+            // (a finding of the checks: no code came), unless a person could act on the page.
             if let Some(why) = page_for_a_person(&response.body) {
                 // A sign-in form under a 401 may still lead to a code once someone signs in:
                 // only the browser can tell.
                 tracing::debug!(
-                    "a {} answer to a request to refuse has {why}: played in the browser",
+                    "a {} answer to an authorization request has {why}: played in the browser",
                     response.status
                 );
                 return None;
@@ -723,7 +725,9 @@ impl Flow<'_> {
                 "the server answered {} with a page and no redirect (seen over plain HTTP; no browser was needed)",
                 response.status
             ));
-            outcome.refusal = Some(format!("an error answer (HTTP {})", response.status));
+            if self.action.expect_refusal {
+                outcome.refusal = Some(format!("an error answer (HTTP {})", response.status));
+            }
         } else {
             return None;
         }

@@ -1067,9 +1067,11 @@ pub fn builtin_groups() -> &'static BTreeMap<String, Vec<Check>> {
 /// The text of the built-in check groups.
 pub const BUILTIN_GROUPS: &str = include_str!("../../suites/lib/check-groups.yaml");
 
-/// Resolves a check's requirement ids in the catalogue and holds its level to theirs: a SHALL
-/// check needs a SHALL requirement that binds a server; any check needs a server requirement
-/// at SHOULD or above unless it says what it infers (`implied`), and then it is at most SHOULD.
+/// Resolves a check's requirement ids in the catalogue and holds its level to its first
+/// (primary) one, the requirement the check tests; the others are context and do not raise
+/// it. A SHALL check needs a primary SHALL requirement that binds a server; any check needs a
+/// primary server requirement at SHOULD or above unless it says what it infers (`implied`), and
+/// then it is at most SHOULD.
 fn requirements(p: &mut Problems, path: &str, check: &mut Check) {
     let catalogue = crate::requirements::Catalogue::builtin();
     let rpath = format!("{path}.requirement");
@@ -1099,7 +1101,8 @@ fn requirements(p: &mut Problems, path: &str, check: &mut Check) {
     if cited.len() != check.requirement.0.len() {
         return;
     }
-    let strongest = cited.iter().map(|e| e.server_strength()).max().unwrap_or(0);
+    // Only the primary requirement bounds the level.
+    let strongest = cited.first().map(|e| e.server_strength()).unwrap_or(0);
     let describe = |cited: &[&crate::requirements::Entry]| {
         cited
             .iter()
@@ -1138,7 +1141,11 @@ fn requirements(p: &mut Problems, path: &str, check: &mut Check) {
             ),
         )
         .add_expected(describe(&cited))
-        .add_help("use `level: SHOULD`, or cite the SHALL requirement the check rests on");
+        .add_help(if cited.iter().skip(1).any(|e| e.server_strength() == 2) {
+            "the first requirement is the one the check tests and the only one that bounds its level: put the SHALL requirement it rests on first, or use `level: SHOULD`"
+        } else {
+            "use `level: SHOULD`, or cite the SHALL requirement the check rests on"
+        });
     }
     check.cited = cited
         .iter()

@@ -338,13 +338,15 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
         };
     }
     let Some(v) = value else {
-        let expected = match op {
-            Op::Present => "present".to_string(),
-            Op::Type(t) => format!("a value of type {}", t.as_str()),
-            Op::AbsoluteUrl => "an absolute URL".to_string(),
-            other => format!("a value for `{}`", other.name()),
+        if let Op::Present = op {
+            return miss("present", None);
+        }
+        // What the operator wants of any value (`"access_denied"`, `one of [...]`), with
+        // "absent" as what was found: the operator is applied to a null to word it.
+        return match apply(op, Some(&Value::Null), context)? {
+            Err(mismatch) => miss(mismatch.expected, None),
+            Ok(()) => miss(format!("a value for `{}`", op.name()), None),
         };
-        return miss(expected, None);
     };
     match op {
         Op::Present => ok,
@@ -564,6 +566,33 @@ mod tests {
             Ok(r) => r,
             Err(_) => panic!("problem"),
         }
+    }
+
+    #[test]
+    fn an_absent_value_is_judged_against_the_expected_value_shown() {
+        let m = op(Op::Equals(json!("access_denied")), None).unwrap_err();
+        assert_eq!(
+            (m.expected.as_str(), m.actual.as_str()),
+            ("\"access_denied\"", "absent")
+        );
+        let m = op(Op::OneOf(vec![json!("a"), json!("b")]), None).unwrap_err();
+        assert_eq!(m.expected, "one of [\"a\",\"b\"]");
+        let m = op(Op::Equals(json!("{{ steps.a.json.x }}")), None).unwrap_err();
+        assert_eq!(m.expected, "\"http://h/t\"");
+        let m = op(Op::Matches("^(?i)bearer$".into()), None).unwrap_err();
+        assert_eq!(m.expected, "a string matching /^(?i)bearer$/");
+        let m = op(Op::AtMost(3600.0), None).unwrap_err();
+        assert_eq!(m.expected, "a number no greater than 3600");
+        // An operator that a null would meet still fails on an absent value.
+        let m = op(Op::Equals(json!(null)), None).unwrap_err();
+        assert_eq!(
+            (m.expected.as_str(), m.actual.as_str()),
+            ("a value for `equals`", "absent")
+        );
+        assert_eq!(
+            op(Op::Type(JsonType::String), None).unwrap_err().expected,
+            "a value of type string"
+        );
     }
 
     #[test]

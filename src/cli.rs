@@ -176,13 +176,14 @@ pub struct InputArgs {
 /// Which cases, like `cargo test`. Case names are `target::suite::case`.
 #[derive(Debug, Args)]
 pub struct SelectionArgs {
-    /// Run only cases whose name contains FILTER.
+    /// Run only cases whose `suite::case` contains FILTER (a FILTER with `::` is looked for in
+    /// the whole `target::suite::case` name).
     #[arg(value_name = "FILTER")]
     pub filter: Option<String>,
     /// Match FILTER exactly instead of as a substring.
     #[arg(long)]
     pub exact: bool,
-    /// Skip cases whose name contains PATTERN (repeatable).
+    /// Skip cases whose `suite::case` contains PATTERN (repeatable; with `::`, the whole name).
     #[arg(long, value_name = "PATTERN")]
     pub skip: Vec<String>,
     /// List the cases instead of running them.

@@ -66,14 +66,19 @@ impl Partition {
 }
 
 impl Selection {
-    /// Whether a case name is selected: it matches the filter (if any) and no `--skip`
-    /// pattern, by substring or, with `--exact`, whole (as libtest decides).
+    /// Whether a case name (`target::suite::case`) is selected: it matches the filter (if any)
+    /// and no `--skip` pattern, by substring or, with `--exact`, whole (as libtest decides). A
+    /// pattern without `::` is looked for in `suite::case` only: it names cases, and a target
+    /// whose name happens to hold it (`es384`) must not bring in every case of that target.
     pub fn selects(&self, name: &str) -> bool {
+        let cases_part = name.split_once("::").map_or(name, |(_, rest)| rest);
         let matches = |pattern: &str| {
             if self.exact {
                 name == pattern
-            } else {
+            } else if pattern.contains("::") {
                 name.contains(pattern)
+            } else {
+                cases_part.contains(pattern)
             }
         };
         self.filter.as_deref().is_none_or(matches) && !self.skip.iter().any(|s| matches(s))
@@ -365,4 +370,40 @@ pub fn execute(
         return None;
     }
     Some(progress.report(targets, settings.cancel.is_cancelled(), settings.strict))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn selection(filter: Option<&str>, exact: bool, skip: &[&str]) -> Selection {
+        Selection {
+            filter: filter.map(str::to_string),
+            exact,
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+            list: false,
+            test_threads: None,
+            color: None,
+            partition: None,
+        }
+    }
+
+    #[test]
+    fn a_filter_names_cases_not_targets() {
+        let es384 = "es384::smart-app-launch::standalone-basic";
+        let case = "sandbox::smart-app-launch::standalone-es384";
+        let only = selection(Some("es384"), false, &[]);
+        assert!(!only.selects(es384), "a target's name is no case name");
+        assert!(only.selects(case));
+        // With `::` the whole name is searched: the target can be named.
+        let target = selection(Some("es384::"), false, &[]);
+        assert!(target.selects(es384));
+        assert!(!target.selects(case));
+        assert!(selection(Some("smart-app-launch::standalone"), false, &[]).selects(case));
+        // --skip reads names alike; --exact compares whole names.
+        assert!(selection(None, false, &["es384"]).selects(es384));
+        assert!(!selection(None, false, &["es384"]).selects(case));
+        assert!(selection(Some(case), true, &[]).selects(case));
+        assert!(!selection(Some("standalone-es384"), true, &[]).selects(case));
+    }
 }

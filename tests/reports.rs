@@ -323,3 +323,60 @@ fn server_issued_credentials_never_reach_the_reports() {
         "the exchanges were attached"
     );
 }
+
+/// A case that passes with checks skipped says so: the console names it with its share and
+/// the first reason, the JSON has `skipped_checks`, JUnit a property, HTML a note.
+#[test]
+fn a_case_that_passed_with_checks_skipped_says_how_many_everywhere() {
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::parse(&["consent-no-deny"]).unwrap(),
+            debug_endpoints: false,
+            password: None,
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = smartcheck(
+        &[
+            "run",
+            "--target",
+            "fixtures/targets/reference-no-deny.yaml",
+            "--suite",
+            "suites/smart-app-launch.yaml",
+            "--exact",
+            "reference-no-deny::smart-app-launch::refuse-authorize",
+            "--report-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[
+            ("SMARTCHECK_REFERENCE_FHIR_BASE", &server.fhir_base()),
+            ("SMARTCHECK_REFERENCE_ORIGIN", &server.origin()),
+            ("SMARTCHECK_REFERENCE_PASSWORD", "demo-password"),
+        ],
+    );
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    assert!(
+        console.contains("passed with checks skipped")
+            && console.contains("refuse-authorize: ok, 2 of 9 checks skipped (the target names no screen steps that deny"),
+        "{console}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let share = &json["cases"][0]["skipped_checks"];
+    assert_eq!(
+        (share["skipped"].as_u64(), share["checks"].as_u64()),
+        (Some(2), Some(9)),
+        "{share}"
+    );
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"name="checks-skipped" value="ok, 2 of 9 checks skipped""#),
+        "{junit}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("ok, 2 of 9 checks skipped: a skipped check tested nothing"));
+}

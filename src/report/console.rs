@@ -94,6 +94,27 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             "warnings (SHOULD requirements not met; --strict makes them failures):\n\n{warnings}"
         ));
     }
+    // A case that passed with checks skipped tested less than its `ok` says: name each, with
+    // its share and the first reason, so that nobody takes it for a whole pass.
+    let partly: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|case| {
+            let share = case.skipped_checks.as_ref()?;
+            Some(format!(
+                "  {}: {} ({})\n",
+                case.name,
+                share.describe(),
+                cut(&share.first_reason, 160)
+            ))
+        })
+        .collect();
+    if !partly.is_empty() {
+        out.push_str(&format!(
+            "passed with checks skipped (a skipped check tested nothing; the first reason of each):\n{}",
+            partly.concat()
+        ));
+    }
     for whole in report.latency.iter().filter(|l| l.endpoint == "*") {
         let slowest = report
             .latency
@@ -225,6 +246,14 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         out.push_str(&format!("reports: {}\n", written.join(", ")));
     }
     out
+}
+
+/// `text` cut at a character boundary to at most `max` characters, with an ellipsis when cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}\u{2026}", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 fn indent(text: &str) -> String {

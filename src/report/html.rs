@@ -49,6 +49,7 @@ h3 { font-size: 16px; margin: 0 0 6px; }
 .badge.passed, .strip .passed { background: var(--pass); } .badge.failed, .strip .failed { background: var(--fail); }
 .badge.errored, .strip .errored { background: var(--err); } .badge.warned, .strip .warned { background: var(--warn); }
 .badge.skipped, .strip .skipped { background: var(--skip); } .badge.flaky, .strip .flaky { background: var(--flaky); }
+.partly-skipped { color: var(--warn); font-weight: 600; }
 nav a { margin-right: 14px; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 14px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
@@ -503,15 +504,27 @@ fn cases(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
         }
         let _ = writeln!(
             h,
-            "<details class=\"case\" id=\"{}\" data-outcome=\"{word}\"><summary><span class=\"badge {word}\">{word}</span> <strong>{}</strong> {} <small>({} checks, {} ms)</small></summary>",
+            "<details class=\"case\" id=\"{}\" data-outcome=\"{word}\"><summary><span class=\"badge {word}\">{word}</span> <strong>{}</strong> {} <small>({} checks{}, {} ms)</small></summary>",
             anchor(&case.name),
             esc(&case.name),
             esc(&case.title),
             counts.total(),
+            case.skipped_checks
+                .as_ref()
+                .map(|s| format!(", <span class=\"partly-skipped\">{} skipped</span>", s.skipped))
+                .unwrap_or_default(),
             case.duration_ms
         );
         if let Some(reason) = &case.reason {
             let _ = writeln!(h, "<p>{}</p>", esc(reason));
+        }
+        if let Some(share) = &case.skipped_checks {
+            let _ = writeln!(
+                h,
+                "<p class=\"partly-skipped\">{}: a skipped check tested nothing (first reason: {})</p>",
+                esc(&share.describe()),
+                esc(&share.first_reason)
+            );
         }
         h.push_str("<table><thead><tr><th>step</th><th>check</th><th>level</th><th>verdict</th><th>requirement</th>");
         if strips.is_some() {

@@ -64,6 +64,10 @@ fn suite(case: &CaseReport) -> TestSuite {
     if let Some(reason) = &case.reason {
         suite.add_property(("reason", reason.as_str()));
     }
+    if let Some(share) = &case.skipped_checks {
+        suite.add_property(("checks-skipped", share.describe().as_str()));
+        suite.add_property(("first-skip-reason", share.first_reason.as_str()));
+    }
     let classname = format!("{}/{}", case.suite, case.case);
     if !case.attempts.is_empty() {
         suite.add_property(("attempts", (case.attempts.len() + 1).to_string().as_str()));

@@ -181,6 +181,64 @@ pub struct CaseReport {
     /// outcome and steps above are those of the last attempt.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
+    /// For a case that passed with some of its checks skipped: how many, of how many. Its
+    /// `passed` says less than a case whose every check ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_checks: Option<SkippedChecks>,
+}
+
+/// How many of a passing case's checks were skipped, and the first reason given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedChecks {
+    pub skipped: usize,
+    pub checks: usize,
+    pub first_reason: String,
+}
+
+impl SkippedChecks {
+    /// The skipped share of `steps`' checks, when some were skipped and some were not.
+    pub fn of(steps: &[StepReport]) -> Option<SkippedChecks> {
+        let verdicts = || {
+            steps
+                .iter()
+                .flat_map(|s| s.checks.iter().map(|c| &c.verdict))
+        };
+        let checks = verdicts().count();
+        let skipped = verdicts()
+            .filter(|v| matches!(v, Verdict::Skipped { .. }))
+            .count();
+        if skipped == 0 || skipped == checks {
+            return None;
+        }
+        // A skipped step's own reason says why; its checks' "prerequisite missing" only
+        // repeats it.
+        let first_reason = steps
+            .iter()
+            .find_map(|s| {
+                if s.state == StepState::Skipped
+                    && s.checks
+                        .iter()
+                        .any(|c| matches!(c.verdict, Verdict::Skipped { .. }))
+                {
+                    return s.reason.clone();
+                }
+                s.checks.iter().find_map(|c| match &c.verdict {
+                    Verdict::Skipped { reason } => Some(reason.clone()),
+                    _ => None,
+                })
+            })
+            .unwrap_or_default();
+        Some(SkippedChecks {
+            skipped,
+            checks,
+            first_reason,
+        })
+    }
+
+    /// `ok, 10 of 14 checks skipped`.
+    pub fn describe(&self) -> String {
+        format!("ok, {} of {} checks skipped", self.skipped, self.checks)
+    }
 }
 
 /// Whether a step ran.
@@ -304,6 +362,9 @@ impl CaseReport {
     pub fn redacted(&self, redactor: &Redactor) -> CaseReport {
         let mut copy = self.clone();
         copy.reason = copy.reason.map(|r| redactor.redact(&r));
+        if let Some(share) = &mut copy.skipped_checks {
+            share.first_reason = redactor.redact(&share.first_reason);
+        }
         redact_steps(&mut copy.steps, redactor);
         for attempt in &mut copy.attempts {
             attempt.errors = attempt.errors.iter().map(|e| redactor.redact(e)).collect();

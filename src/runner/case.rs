@@ -83,6 +83,7 @@ fn report_shell(run: &TargetRun, suite: &Suite, case: &Case) -> CaseReport {
         duration_ms: 0,
         steps: Vec::new(),
         attempts: Vec::new(),
+        skipped_checks: None,
     }
 }
 
@@ -251,6 +252,9 @@ pub async fn run_case(
     state.finish(&run, &settings).await;
     report.duration_ms = started.elapsed().as_millis() as u64;
     report.outcome = CaseReport::outcome_of(&report.steps);
+    if report.outcome == crate::report::CaseOutcome::Passed {
+        report.skipped_checks = crate::report::model::SkippedChecks::of(&report.steps);
+    }
     if report.outcome == crate::report::CaseOutcome::Skipped {
         // The first step that was skipped says why (a later check's "prerequisite missing"
         // only repeats it).

@@ -118,6 +118,11 @@ fn secrets_never_reach_console_or_reports() {
 
 /// A failing run with failures, errors and skips.
 fn faulty_run(dir: &std::path::Path) -> (Output, ReferenceServer) {
+    faulty_run_with(dir, &[])
+}
+
+/// `faulty_run` with more `run` arguments.
+fn faulty_run_with(dir: &std::path::Path, more: &[&str]) -> (Output, ReferenceServer) {
     let server = ReferenceServer::start(
         "127.0.0.1",
         0,
@@ -133,18 +138,20 @@ fn faulty_run(dir: &std::path::Path) -> (Output, ReferenceServer) {
         },
     )
     .unwrap();
+    let mut args = vec![
+        "run",
+        "--target",
+        "fixtures/targets/reference.yaml",
+        "--suite",
+        "suites/smart-discovery.yaml",
+        "--report-dir",
+        dir.to_str().unwrap(),
+        "--test-threads",
+        "1",
+    ];
+    args.extend_from_slice(more);
     let out = smartcheck(
-        &[
-            "run",
-            "--target",
-            "fixtures/targets/reference.yaml",
-            "--suite",
-            "suites/smart-discovery.yaml",
-            "--report-dir",
-            dir.to_str().unwrap(),
-            "--test-threads",
-            "1",
-        ],
+        &args,
         &[
             ("SMARTCHECK_REFERENCE_FHIR_BASE", &server.fhir_base()),
             ("SMARTCHECK_REFERENCE_ORIGIN", &server.origin()),
@@ -157,8 +164,28 @@ fn faulty_run(dir: &std::path::Path) -> (Output, ReferenceServer) {
 #[test]
 fn junit_loads_in_junitparser_with_matching_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, _server) = faulty_run(dir.path());
+    // A second target nobody answers at: its checks error (`<error>` in JUnit).
+    let unreachable = dir.path().join("unreachable.yaml");
+    std::fs::write(
+        &unreachable,
+        "name: unreachable\nfhir-base: http://127.0.0.1:9/fhir\nsmart-version: 2\nregistration: dynamic\ntimeouts:\n  connect: 1s\n",
+    )
+    .unwrap();
+    let (out, _server) = faulty_run_with(dir.path(), &["--target", unreachable.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
+    // The unreachable server's checks share one cause per request: the summary groups them.
+    let console = String::from_utf8_lossy(&out.stdout);
+    let causes =
+        regex::Regex::new(r"causes: the (\d+) failed or errored checks come from (\d+) causes")
+            .unwrap()
+            .captures(&console)
+            .unwrap_or_else(|| panic!("no causes line: {console}"));
+    let (bad, grouped): (u32, u32) = (causes[1].parse().unwrap(), causes[2].parse().unwrap());
+    assert!(grouped < bad / 4, "{console}");
+    assert!(
+        console.contains("\u{d7} errored: GET http://127.0.0.1:9/fhir/.well-known/smart-configuration: cannot connect"),
+        "{console}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
             .unwrap();

@@ -205,9 +205,20 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             }
         }
     }
+    let causes = causes(report);
+    let bad = causes.iter().map(|c| c.checks.len()).sum::<usize>();
+    if causes.len() < bad {
+        out.push_str(&format!(
+            "causes: the {bad} failed or errored checks come from {} (one finding seen in several checks or cases counts once):\n",
+            plural(causes.len(), "cause")
+        ));
+        for cause in &causes {
+            out.push_str(&format!("  {}\n", cause.describe()));
+        }
+    }
     let flaky = report.summary.cases.flaky;
     out.push_str(&format!(
-        "smartcheck: {} in {}: {} passed, {} failed, {} warned, {} errored, {} skipped{}\n",
+        "smartcheck: {} in {}: {} passed, {} failed, {} warned, {} errored, {} skipped{}{}\n",
         plural(c.total(), "check"),
         plural(report.cases.len(), "case"),
         c.passed,
@@ -215,6 +226,14 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         c.warned,
         c.errored,
         c.skipped,
+        if causes.len() < bad {
+            format!(
+                "; the failed and errored from {}",
+                plural(causes.len(), "cause")
+            )
+        } else {
+            String::new()
+        },
         if flaky > 0 {
             format!("; {} flaky (passed on a retry)", plural(flaky, "case"))
         } else {
@@ -246,6 +265,64 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         out.push_str(&format!("reports: {}\n", written.join(", ")));
     }
     out
+}
+
+/// Failed or errored checks that share one root cause: the same title (a check group's check
+/// in several cases, or the same request in several flows), expected and actual value; or, for
+/// errored ones, the same reason.
+struct Cause {
+    what: String,
+    checks: Vec<String>,
+}
+
+impl Cause {
+    fn describe(&self) -> String {
+        const SHOWN: usize = 3;
+        let mut ids: Vec<&str> = self.checks.iter().map(String::as_str).take(SHOWN).collect();
+        let more = self.checks.len().saturating_sub(SHOWN);
+        let more_text = format!("{more} more");
+        if more > 0 {
+            ids.push(&more_text);
+        }
+        format!(
+            "{}\u{d7} {} ({})",
+            self.checks.len(),
+            cut(&self.what, 200),
+            ids.join(", ")
+        )
+    }
+}
+
+/// The failed and errored checks of the run grouped by cause, the most frequent first (ties
+/// in the order first seen).
+fn causes(report: &RunReport) -> Vec<Cause> {
+    let mut causes: Vec<Cause> = Vec::new();
+    // Each cause's place in `causes`: a run of many failures is grouped in linear time.
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for case in &report.cases {
+        for check in case.checks() {
+            let what = match &check.verdict {
+                Verdict::Failed(m) => format!(
+                    "{}: expected {}, actual {}",
+                    check.title, m.expected, m.actual
+                ),
+                Verdict::Errored { reason } => format!("errored: {reason}"),
+                _ => continue,
+            };
+            match index.get(&what) {
+                Some(&at) => causes[at].checks.push(check.id.clone()),
+                None => {
+                    index.insert(what.clone(), causes.len());
+                    causes.push(Cause {
+                        what,
+                        checks: vec![check.id.clone()],
+                    });
+                }
+            }
+        }
+    }
+    causes.sort_by_key(|c| std::cmp::Reverse(c.checks.len()));
+    causes
 }
 
 /// `text` cut at a character boundary to at most `max` characters, with an ellipsis when cut.

@@ -525,12 +525,32 @@ async fn run_step(
                 !s.accepts(response.status) && (200..300).any(|code| s.accepts(code))
             })
         });
+    // When the body is not JSON and the step's own SHALL check that it is a JSON object fails
+    // for it, the checks that read JSON fields would only restate that failure (errored, one
+    // each): they are skipped, naming the check that judges it.
+    let json_judged_by = (from_http
+        && serde_json::from_str::<serde::de::IgnoredAny>(&response.body).is_err())
+    .then(|| {
+        step.checks.iter().find(|c| {
+            c.level == Level::Shall
+                && c.body
+                    .as_ref()
+                    .is_some_and(|b| b.is_json_object == Some(true))
+        })
+    })
+    .flatten();
     report.checks = step
         .checks
         .iter()
         .map(|check| {
             let verdict = match check.when.as_ref().map(|w| when_holds(w, context)) {
                 Some(Err(reason)) => Verdict::Skipped { reason },
+                _ if check.json.is_some() && json_judged_by.is_some() => Verdict::Skipped {
+                    reason: format!(
+                        "not evaluated: the response body is not JSON, which check `{}` judges",
+                        json_judged_by.map(|c| c.id.as_str()).unwrap_or_default()
+                    ),
+                },
                 _ if status_failed && check.status.is_none() => Verdict::Skipped {
                     reason: format!(
                         "not evaluated: the server answered {}, not the status this step expects",

@@ -820,9 +820,6 @@ pub const FAULTS: &[Fault] = &[
             "authorize-post-redirect-code",
             "refuse-authorize-control-code",
             "refuse-pkce-control-code",
-            // Its access_denied also answers response_type=token, which wants
-            // unsupported_response_type.
-            "refuse-response-type-error",
         ],
     ),
     f(

@@ -385,7 +385,9 @@ fn remember_newest_tokens(report: &StepReport, step_id: &str, context: &mut Valu
 }
 
 /// A refusal proves something only when the same server accepted the matching valid request:
-/// the passed checks of a step whose `control` step did not succeed become errored.
+/// the judged checks (passed, failed or warned) of a step whose `control` step did not succeed
+/// become errored. No control, no verdict: a server that refuses everything has not shown that
+/// it refuses this request for its fault, nor which error code it would give.
 fn apply_positive_controls(case: &Case, steps: &mut [StepReport]) {
     for (index, step) in case.steps.iter().enumerate() {
         let Some(control) = &step.control else {
@@ -402,7 +404,10 @@ fn apply_positive_controls(case: &Case, steps: &mut [StepReport]) {
             continue;
         };
         for check in &mut report.checks {
-            if matches!(check.verdict, Verdict::Passed) {
+            if matches!(
+                check.verdict,
+                Verdict::Passed | Verdict::Failed(_) | Verdict::Warned(_)
+            ) {
                 check.verdict = Verdict::Errored {
                     reason: format!(
                         "no positive control: {why}; a refusal proves nothing unless the same server accepted the matching valid request in this case"

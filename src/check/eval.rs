@@ -343,9 +343,13 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
         }
         // What the operator wants of any value (`"access_denied"`, `one of [...]`), with
         // "absent" as what was found: the operator is applied to a null to word it.
-        return match apply(op, Some(&Value::Null), context)? {
-            Err(mismatch) => miss(mismatch.expected, None),
-            Ok(()) => miss(format!("a value for `{}`", op.name()), None),
+        // An absent value fails even where the value to compare with is not available.
+        return match apply(op, Some(&Value::Null), context) {
+            Ok(Err(mismatch)) => miss(mismatch.expected, None),
+            Ok(Ok(())) | Err(Problem::Missing(_)) => {
+                miss(format!("a value for `{}`", op.name()), None)
+            }
+            Err(problem) => Err(problem),
         };
     };
     match op {
@@ -592,6 +596,12 @@ mod tests {
         assert_eq!(
             op(Op::Type(JsonType::String), None).unwrap_err().expected,
             "a value of type string"
+        );
+        // Absent fails even when the value to compare with is not available.
+        let m = op(Op::Equals(json!("{{ steps.none.json.x }}")), None).unwrap_err();
+        assert_eq!(
+            (m.expected.as_str(), m.actual.as_str()),
+            ("a value for `equals`", "absent")
         );
     }
 

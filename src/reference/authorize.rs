@@ -255,7 +255,13 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
             )
         }
         (None, _) if client.auth_method == AuthMethod::None && !faults.has("pkce-optional") => {
-            return fail("invalid_request", "public clients must use PKCE (S256)")
+            // Under the fault the refusal names the wrong error.
+            let error = if faults.has("pkce-missing-wrong-error") {
+                "access_denied"
+            } else {
+                "invalid_request"
+            };
+            return fail(error, "public clients must use PKCE (S256)");
         }
         (None, _) => {}
     }

@@ -371,8 +371,6 @@ pub const FAULTS: &[Fault] = &[
         "App State can be updated (this server answers every update 405)",
         &[
             "app-state-update-status",
-            "app-state-update-stale-refused",
-            "app-state-update-needs-if-match",
             "app-state-deleted-update-412",
         ],
     ),
@@ -464,7 +462,7 @@ pub const FAULTS: &[Fault] = &[
     wide(
         "app-state-delete-refused",
         "App State can be deleted (this server answers every delete 405)",
-        &["app-state-delete-status", "app-state-delete-stale-refused"],
+        &["app-state-delete-status"],
     ),
     f(
         "app-state-deleted-resurrectable",
@@ -748,11 +746,8 @@ pub const FAULTS: &[Fault] = &[
         "RFC 7592 read answers 200 with the client information",
         &[
             "reg-read-status",
-            "reg-read-no-token-401",
-            "reg-read-wrong-token-401",
             "reg-reread-client-name",
             "reg-reread-redirect-uris",
-            "reg-read-after-delete-401",
         ],
     ),
     f(
@@ -1202,7 +1197,6 @@ pub const FAULTS: &[Fault] = &[
             "ehr-public-redirect-state",
             "authorize-post-redirect-state",
             "deny-consent-state",
-            "refuse-post-wrong-aud-state",
         ],
     ),
     f(
@@ -1210,10 +1204,15 @@ pub const FAULTS: &[Fault] = &[
         "Deny redirects with error=access_denied",
         &["deny-consent-access-denied"],
     ),
-    f(
+    wide(
         "pkce-optional",
         "public clients must send a PKCE code_challenge",
         &["refuse-missing-pkce-no-code"],
+    ),
+    f(
+        "pkce-missing-wrong-error",
+        "an authorization request without a code_challenge is refused with error=invalid_request (RFC 7636 §4.4.1; this server says access_denied)",
+        &["refuse-missing-pkce-invalid-request"],
     ),
     f(
         "pkce-plain-accepted",

@@ -388,7 +388,10 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
                 Value::String(s) if needle.is_string() && s.contains(&stringify(&needle)) => ok,
                 Value::Array(_) => miss(format!("an array containing {}", show(&needle)), Some(v)),
                 Value::String(_) => miss(format!("a string containing {}", show(&needle)), Some(v)),
-                _ => miss(format!("an array containing {}", show(&needle)), Some(v)),
+                _ => miss(
+                    format!("an array or a string containing {}", show(&needle)),
+                    Some(v),
+                ),
             }
         }
         Op::ContainsAny(needles) => {

@@ -472,3 +472,49 @@ fn an_unreachable_server_errors_the_flows_instead_of_skipping_them() {
         );
     }
 }
+
+/// A check that would judge a value the target supplied (`discovery:`) instead of the server
+/// is skipped with that reason, never passed: here the target lists capabilities, and the
+/// Capability Set check of the discovered capabilities reads them.
+#[test]
+fn a_check_of_values_the_target_supplied_is_skipped_never_passed() {
+    let clean = server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let reference = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let target = dir.path().join("supplied.yaml");
+    std::fs::write(
+        &target,
+        reference.replace(
+            "registration: dynamic\n",
+            "registration: dynamic\ndiscovery:\n  capabilities: [launch-standalone, client-public, permission-v1]\n",
+        ),
+    )
+    .unwrap();
+    let got = run(
+        &clean,
+        &[
+            "--target",
+            target.to_str().unwrap(),
+            "--suite",
+            "suites/smart-discovery.yaml",
+            "smart-configuration",
+        ],
+    );
+    let check = got.report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().unwrap().iter())
+        .find(|c| c["id"] == "smart-config-capability-sets")
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", got.console));
+    assert_eq!(check["verdict"], "skipped", "{check}");
+    assert!(
+        check["reason"].as_str().unwrap().starts_with(
+            "not evaluated: it reads `capabilities`, which the target supplied (`discovery` in "
+        ),
+        "{check}"
+    );
+    // The checks of the server's own document still judge the server.
+    assert_eq!(got.code, Some(0), "{}", got.console);
+}

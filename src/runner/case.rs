@@ -550,6 +550,13 @@ async fn run_step(
         .map(|check| {
             let verdict = match check.when.as_ref().map(|w| when_holds(w, context)) {
                 Some(Err(reason)) => Verdict::Skipped { reason },
+                _ if supplied_by_target(check, &result.document).is_some() => Verdict::Skipped {
+                    reason: format!(
+                        "not evaluated: it reads `{}`, which the target supplied (`discovery` in {}), not the server; a check of the target's own word proves nothing",
+                        supplied_by_target(check, &result.document).unwrap_or_default(),
+                        run.target.file
+                    ),
+                },
                 _ if check.json.is_some() && json_judged_by.is_some() => Verdict::Skipped {
                     reason: format!(
                         "not evaluated: the response body is not JSON, which check `{}` judges",
@@ -576,6 +583,26 @@ async fn run_step(
         })
         .collect();
     report
+}
+
+/// The field of a `discover` result that a JSON check reads, when the target supplied it (its
+/// `discovery` values, which `sources` marks): the check would judge the target's word, not
+/// the server. `capability_sets` stand on `capabilities`.
+fn supplied_by_target(check: &Check, document: &Option<Value>) -> Option<String> {
+    let sources = document.as_ref()?.get("sources")?;
+    let path = &check.json.as_ref()?.path;
+    let field: String = path
+        .strip_prefix("$.")?
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let stands_on = if field == "capability_sets" {
+        "capabilities"
+    } else {
+        field.as_str()
+    };
+    (sources.get(stands_on)?.as_str()? == crate::smart::discovery::FROM_TARGET)
+        .then(|| stands_on.to_string())
 }
 
 /// A built-in step's document, in the shape checks read (`json` paths on its body).

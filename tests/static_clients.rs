@@ -197,4 +197,26 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
             .contains("the target's static clients have no `redirect-uri`"),
         "{authorize}"
     );
+
+    // An EHR launch case registers (here: finds) its client before the EHR launches: a target
+    // without that client kind skips the case before any browser opens.
+    let out = smartcheck_with(&backend_path, "ehr-basic");
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["outcome"], "skipped", "{case}");
+    assert!(
+        case["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no static `client_secret_basic` client"),
+        "{}",
+        case["reason"]
+    );
+    assert!(
+        report["browser"].is_null() || report["browser"]["sessions"] == 0,
+        "a browser was started: {}",
+        report["browser"]
+    );
 }

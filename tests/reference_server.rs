@@ -1093,6 +1093,26 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 .await;
             ensure(consent.body.contains("id=\"deny\""), consent.body)
         }
+        "refresh-broader-ignored" => {
+            // By default a refresh asking for more than was granted is refused.
+            let (client, body, _) = p.tokens(SCOPE, "amy-shaw").await;
+            let refresh = body["refresh_token"].as_str().unwrap_or_default();
+            let broader = format!("{SCOPE} patient/Condition.rs user/*.rs");
+            let r = p
+                .token(
+                    &client,
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", refresh),
+                        ("scope", &broader),
+                    ],
+                )
+                .await;
+            ensure(
+                r.status == 400 && r.json()["error"] == "invalid_scope",
+                format!("{}: {}", r.status, r.body),
+            )
+        }
         "fhir-out-of-scope-search-empty" => {
             // By default a search outside the token's scopes is refused with 403.
             let (_, body, _) = p

@@ -26,6 +26,13 @@ pub struct Fault {
     /// an error (no code, no error redirect, no error page): the checks of the refusal, each
     /// of which must be errored as "refusal not proven", never passed. A stall proves nothing.
     pub unproven: &'static [&'static str],
+    /// For a conforming alternative: checks of its cases that judge only the other allowed
+    /// behaviour and are skipped by their `when` under this one (a refusal's error code when
+    /// the server ignores the request instead). Every other check must still pass.
+    pub may_skip: &'static [&'static str],
+    /// For a conforming alternative: checks that only this behaviour reaches (the clean server
+    /// shows the other one, where their `when` skips them); under it they must pass.
+    pub exercises: &'static [&'static str],
 }
 
 impl Fault {
@@ -50,6 +57,8 @@ const fn variant(
         target: None,
         offers_less: None,
         unproven: &[],
+        may_skip: &[],
+        exercises: &[],
     }
 }
 
@@ -91,6 +100,8 @@ const fn f(name: &'static str, breaks: &'static str, caught_by: &'static [&'stat
         target: None,
         offers_less: None,
         unproven: &[],
+        may_skip: &[],
+        exercises: &[],
     }
 }
 
@@ -108,6 +119,25 @@ const fn wide(
         target: None,
         offers_less: None,
         unproven: &[],
+        may_skip: &[],
+        exercises: &[],
+    }
+}
+
+/// A conforming alternative of two the spec allows: the checks `may_skip` judge only the clean
+/// server's behaviour and are skipped by their `when` under this one; the checks `exercises`
+/// judge only this one (skipped on the clean server) and must pass under it.
+const fn other_allowed(
+    name: &'static str,
+    behaves: &'static str,
+    cases: &'static [&'static str],
+    may_skip: &'static [&'static str],
+    exercises: &'static [&'static str],
+) -> Fault {
+    Fault {
+        may_skip,
+        exercises,
+        ..variant(name, behaves, cases)
     }
 }
 
@@ -1303,7 +1333,7 @@ pub const FAULTS: &[Fault] = &[
             "backend-unsupported-type-refused",
             "backend-jwks-uri-dropped-key-refused",
             "refresh-garbage-status",
-            "refresh-broader-status",
+            "refresh-broader-not-granted",
             "refresh-other-client-status",
             "refresh-no-client-auth-status",
             "refresh-rotated-status",
@@ -1356,10 +1386,27 @@ pub const FAULTS: &[Fault] = &[
         "the id_token carries the nonce sent",
         &["standalone-basic-id-token-nonce"],
     ),
-    f(
+    wide(
         "refresh-broadens-scope",
         "a refresh cannot broaden the scope",
-        &["refresh-broader-status", "refresh-broader-error"],
+        &["refresh-broader-not-granted"],
+    ),
+    wide(
+        "refresh-broader-server-error",
+        "a refresh asking for more than was granted is refused with 400 or answered with the original grant (this server answers 500 server_error)",
+        &["refresh-broader-status"],
+    ),
+    f(
+        "refresh-broader-wrong-error",
+        "a refresh refused for asking more than was granted says invalid_scope (RFC 6749 §5.2; this server says invalid_grant)",
+        &["refresh-broader-error"],
+    ),
+    other_allowed(
+        "refresh-broader-ignored",
+        "a refresh asking for more than was granted is answered with the original grant (scope stated), not refused: RFC 6749 §6 forbids the client to ask, and the server may refuse or ignore it",
+        &["refresh"],
+        &["refresh-broader-error"],
+        &["refresh-broader-not-granted"],
     ),
     f(
         "refresh-without-client-auth",

@@ -497,14 +497,32 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
             );
         }
         // RFC 6749 §6: the new scope "MUST NOT include any scope not originally granted".
-        if !scopes::is_subset(asked, &stored.grant.scope) && !faults.has("refresh-broadens-scope") {
+        let broader = !scopes::is_subset(asked, &stored.grant.scope);
+        if broader && faults.has("refresh-broader-wrong-error") {
+            // Wrong on purpose: refused, but not as invalid_scope.
+            return error(shared, "invalid_grant", "the scope cannot be granted");
+        }
+        if broader && faults.has("refresh-broader-server-error") {
+            // Wrong on purpose: neither a refusal nor the original grant.
+            return oauth::no_store_json(
+                shared,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"error": "server_error", "error_description": "scope lookup failed"}),
+            );
+        }
+        if broader
+            && !faults.has("refresh-broadens-scope")
+            && !faults.has("refresh-broader-ignored")
+        {
             return error(
                 shared,
                 "invalid_scope",
                 "the scope is broader than the original grant",
             );
         }
-        if !faults.has("refresh-narrower-scope-ignored") {
+        // Conforming too: the broader request is ignored and the original grant refreshed.
+        let ignored = broader && faults.has("refresh-broader-ignored");
+        if !faults.has("refresh-narrower-scope-ignored") && !ignored {
             grant.scope = asked.to_string();
         }
     }

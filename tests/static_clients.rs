@@ -149,20 +149,26 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
     }
     assert!(!console.contains(&secret));
 
+    // The run's only case was skipped, and its reason says `why`; the report is returned.
+    let skipped_saying = |out: std::process::Output, why: &str| -> Value {
+        assert_eq!(out.status.code(), Some(0));
+        let report: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                .unwrap();
+        let case = &report["cases"][0];
+        assert_eq!(case["outcome"], "skipped", "{case}");
+        assert!(
+            case["reason"].as_str().unwrap().contains(why),
+            "{}",
+            case["reason"]
+        );
+        report
+    };
+
     // A case that needs a second client of a kind skips, saying so, when the target names none.
-    let out = smartcheck("token-other-client");
-    assert_eq!(out.status.code(), Some(0));
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
-    let case = &report["cases"][0];
-    assert_eq!(case["outcome"], "skipped", "{case}");
-    assert!(
-        case["reason"]
-            .as_str()
-            .unwrap()
-            .contains("the target names no second static `client_secret_basic` client"),
-        "{}",
-        case["reason"]
+    skipped_saying(
+        smartcheck("token-other-client"),
+        "the target names no second static `client_secret_basic` client",
     );
 
     // A target of private_key_jwt clients only (a backend service) needs no redirect URI;
@@ -200,19 +206,9 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
 
     // An EHR launch case registers (here: finds) its client before the EHR launches: a target
     // without that client kind skips the case before any browser opens.
-    let out = smartcheck_with(&backend_path, "ehr-basic");
-    assert_eq!(out.status.code(), Some(0));
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
-    let case = &report["cases"][0];
-    assert_eq!(case["outcome"], "skipped", "{case}");
-    assert!(
-        case["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no static `client_secret_basic` client"),
-        "{}",
-        case["reason"]
+    let report = skipped_saying(
+        smartcheck_with(&backend_path, "ehr-basic"),
+        "no static `client_secret_basic` client",
     );
     assert!(
         report["browser"].is_null() || report["browser"]["sessions"] == 0,

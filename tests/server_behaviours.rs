@@ -518,3 +518,35 @@ fn a_check_of_values_the_target_supplied_is_skipped_never_passed() {
     // The checks of the server's own document still judge the server.
     assert_eq!(got.code, Some(0), "{}", got.console);
 }
+
+/// A case that needs a standalone launch registers no client on a server that offers none: its
+/// client step is skipped, naming the capability, before anything is sent.
+#[test]
+fn a_case_that_needs_a_launch_registers_no_client_where_there_is_none() {
+    let ehr_only = server(&["no-standalone-launch"]);
+    let got = run(
+        &ehr_only,
+        &[
+            "--suite",
+            "suites/smart-app-launch.yaml",
+            "standalone-basic",
+        ],
+    );
+    assert_eq!(got.code, Some(0), "{}", got.console);
+    let case = &got.report["cases"][0];
+    let client = case["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "client")
+        .unwrap();
+    assert_eq!(client["state"], "skipped", "{client}");
+    assert!(
+        client["reason"]
+            .as_str()
+            .unwrap()
+            .contains("launch-standalone"),
+        "{client}"
+    );
+    assert!(client["exchange"].is_null(), "{client}");
+}

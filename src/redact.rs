@@ -309,9 +309,15 @@ impl Redactor {
     }
 
     /// Learns the credentials of every `name=value` with a credential name in free text
-    /// (a URL inside a log line, a page or a message: `?code=…`, `#access_token=…`), before
-    /// the text is masked.
+    /// (a URL inside a log line, a page or a message: `?code=…`, `#access_token=…`), and of
+    /// every JSON member `"name": "value"` in it (a JSON page quoted in a message), before the
+    /// text is masked.
     pub fn learn_from_text(&self, text: &str) {
+        for found in CREDENTIAL_JSON_MEMBER.captures_iter(text) {
+            if let Some(value) = found.get(2) {
+                self.register_guessed(value.as_str());
+            }
+        }
         for found in CREDENTIAL_PARAMETER.captures_iter(text) {
             if let Some(value) = found.get(2) {
                 let decoded =
@@ -452,6 +458,14 @@ static CREDENTIAL_PARAMETER: std::sync::LazyLock<regex::Regex> = std::sync::Lazy
     ))
     .expect("a constant pattern")
 });
+
+/// A JSON member with a credential name and a string value in free text (`"code": "…"`).
+static CREDENTIAL_JSON_MEMBER: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| {
+        let names = SECRET_FIELDS.join("|");
+        regex::Regex::new(&format!(r#"(?i)"({names})"\s*:\s*"([^"\\]+)""#))
+            .expect("a constant pattern")
+    });
 
 /// `name=value` with the value masked (a pair without `=` is kept as it is).
 fn mask_cookie_pair(pair: &str) -> String {
@@ -846,6 +860,9 @@ mod tests {
         r.learn_from_text("status_code=20000 postcode=NW16XE");
         assert_eq!(r.redact("20000 NW16XE"), "20000 NW16XE");
         // Short values found by name are not taken for credentials.
+        // A JSON member in free text (a JSON page quoted in a message) is learned too.
+        r.learn_from_text(r#"the page shows a JSON body {"access_token": "js0n-t0ken-1", "scope":"openid"}"#);
+        assert_eq!(r.redact("js0n-t0ken-1 openid"), "[redacted] openid");
         r.learn_from_text("?token=true&code=abc1");
         r.learn_from_cookie_header("cookie", "lang=en-US");
         assert_eq!(r.redact("true abc1 en-US"), "true abc1 en-US");

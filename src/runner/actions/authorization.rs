@@ -206,8 +206,13 @@ impl CaseState {
         if let Some(url) = &outcome.final_url {
             settings.redactor.learn_from_url(url);
         }
-        if let Some(stopped) = &outcome.stopped {
-            settings.redactor.learn_from_text(stopped);
+        // The page's text quoted in these messages may carry a code or a token the harness
+        // never asked for (a JSON answer shown in the browser).
+        for message in [&outcome.stopped, &outcome.error, &outcome.refusal]
+            .into_iter()
+            .flatten()
+        {
+            settings.redactor.learn_from_text(message);
         }
         let hit = callback.as_ref().or(unregistered_hit.as_ref());
         if let Some(cb) = hit {
@@ -566,6 +571,11 @@ impl CaseState {
         }
         if let Some(page) = &outcome.final_url {
             document["final_url"] = json!(page);
+            settings.redactor.learn_from_url(page);
+        }
+        if let Some(error) = &outcome.error {
+            // It quotes the page the EHR stopped on, which may carry a credential.
+            settings.redactor.learn_from_text(error);
         }
         ActionResult {
             document: Some(document),

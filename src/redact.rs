@@ -460,12 +460,10 @@ static CREDENTIAL_PARAMETER: std::sync::LazyLock<regex::Regex> = std::sync::Lazy
 });
 
 /// A JSON member with a credential name and a string value in free text (`"code": "…"`).
-static CREDENTIAL_JSON_MEMBER: std::sync::LazyLock<regex::Regex> =
-    std::sync::LazyLock::new(|| {
-        let names = SECRET_FIELDS.join("|");
-        regex::Regex::new(&format!(r#"(?i)"({names})"\s*:\s*"([^"\\]+)""#))
-            .expect("a constant pattern")
-    });
+static CREDENTIAL_JSON_MEMBER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    let names = SECRET_FIELDS.join("|");
+    regex::Regex::new(&format!(r#"(?i)"({names})"\s*:\s*"([^"\\]+)""#)).expect("a constant pattern")
+});
 
 /// `name=value` with the value masked (a pair without `=` is kept as it is).
 fn mask_cookie_pair(pair: &str) -> String {
@@ -861,7 +859,9 @@ mod tests {
         assert_eq!(r.redact("20000 NW16XE"), "20000 NW16XE");
         // Short values found by name are not taken for credentials.
         // A JSON member in free text (a JSON page quoted in a message) is learned too.
-        r.learn_from_text(r#"the page shows a JSON body {"access_token": "js0n-t0ken-1", "scope":"openid"}"#);
+        r.learn_from_text(
+            r#"the page shows a JSON body {"access_token": "js0n-t0ken-1", "scope":"openid"}"#,
+        );
         assert_eq!(r.redact("js0n-t0ken-1 openid"), "[redacted] openid");
         r.learn_from_text("?token=true&code=abc1");
         r.learn_from_cookie_header("cookie", "lang=en-US");

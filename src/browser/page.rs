@@ -20,6 +20,8 @@ pub struct PageSummary {
     pub content_type: String,
     /// The visible text (`innerText`), whitespace collapsed, at most a few thousand characters.
     pub text: String,
+    /// The page's address (`chrome-error://…` for the browser's own error page).
+    pub url: String,
 }
 
 /// Words by which a page says that a request was refused: the OAuth 2.0 error codes, and the
@@ -48,7 +50,7 @@ impl PageSummary {
             const status = nav && typeof nav.responseStatus === 'number' && nav.responseStatus > 0
                 ? nav.responseStatus : null;
             const text = document.body ? (document.body.innerText || '') : '';
-            return { status: status, title: document.title || '',
+            return { status: status, title: document.title || '', url: String(location.href),
                      contentType: document.contentType || '', text: text.slice(0, 8000) };
         "#;
         let Ok(answer) = session.driver.execute(SCRIPT, Vec::new()).await else {
@@ -60,11 +62,23 @@ impl PageSummary {
             title: collapse(value["title"].as_str().unwrap_or_default()),
             content_type: value["contentType"].as_str().unwrap_or_default().into(),
             text: collapse(value["text"].as_str().unwrap_or_default()),
+            url: value["url"].as_str().unwrap_or_default().into(),
         }
+    }
+
+    /// The browser's own page (a network error, a blank page): the server said nothing there,
+    /// whatever its words ("127.0.0.1 refused to connect").
+    fn is_the_browsers_own(&self) -> bool {
+        ["chrome-error:", "about:", "data:"]
+            .iter()
+            .any(|scheme| self.url.starts_with(scheme))
     }
 
     /// Whether the page shows a refusal, and by what: an error status, or words that name one.
     pub fn refusal(&self) -> Option<String> {
+        if self.is_the_browsers_own() {
+            return None;
+        }
         if let Some(status) = self.status.filter(|s| *s >= 400) {
             return Some(format!(
                 "an error page (HTTP {status}): {}",
@@ -127,6 +141,7 @@ mod tests {
             title: title.into(),
             content_type: "text/html".into(),
             text: text.into(),
+            url: "http://127.0.0.1:9/authorize".into(),
         }
     }
 
@@ -163,6 +178,16 @@ mod tests {
             None
         );
         assert_eq!(page(None, "", "").refusal(), None);
+        // The browser's own error page is no answer of the server's, whatever it says.
+        let unreachable = PageSummary {
+            url: "chrome-error://chromewebdata/".into(),
+            ..page(
+                None,
+                "127.0.0.1",
+                "This site can't be reached 127.0.0.1 refused to connect.",
+            )
+        };
+        assert_eq!(unreachable.refusal(), None);
         // "invalidated" is no "invalid"; a word inside another is no word.
         assert_eq!(
             page(Some(200), "", "Your cache was invalidated").refusal(),
@@ -183,6 +208,7 @@ mod tests {
             title: String::new(),
             content_type: "application/json".into(),
             text: r#"{"error":"invalid_scope"}"#.into(),
+            url: "http://127.0.0.1:9/authorize".into(),
         };
         assert_eq!(
             json.describe(),

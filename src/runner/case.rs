@@ -548,12 +548,13 @@ async fn run_step(
         .checks
         .iter()
         .map(|check| {
+            let supplied = supplied_by_target(check, &result.document);
             let verdict = match check.when.as_ref().map(|w| when_holds(w, context)) {
                 Some(Err(reason)) => Verdict::Skipped { reason },
-                _ if supplied_by_target(check, &result.document).is_some() => Verdict::Skipped {
+                _ if supplied.is_some() => Verdict::Skipped {
                     reason: format!(
                         "not evaluated: it reads `{}`, which the target supplied (`discovery` in {}), not the server; a check of the target's own word proves nothing",
-                        supplied_by_target(check, &result.document).unwrap_or_default(),
+                        supplied.unwrap_or_default(),
                         run.target.file
                     ),
                 },

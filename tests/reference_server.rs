@@ -1011,13 +1011,7 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 .as_array()
                 .is_some_and(|c| c.iter().any(|c| c == "launch-ehr"));
             ensure(offers, config["capabilities"].to_string())?;
-            let r = p
-                .send(
-                    p.http
-                        .get(p.url("/ehr/launch?launch_url=http%3A%2F%2F127.0.0.1%3A9%2Flaunch")),
-                )
-                .await;
-            let iss = r.location().and_then(|l| l.get("iss").map(str::to_string));
+            let iss = launched_iss(p).await;
             ensure(
                 iss.as_deref() == Some(p.server.fhir_base().as_str()),
                 format!("launched with iss {iss:?}"),
@@ -1033,13 +1027,7 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
         }
         "ehr-launch-iss-trailing-slash" => {
             // By default the EHR launches with iss = the FHIR base, with no trailing `/`.
-            let r = p
-                .send(
-                    p.http
-                        .get(p.url("/ehr/launch?launch_url=http%3A%2F%2F127.0.0.1%3A9%2Flaunch")),
-                )
-                .await;
-            let iss = r.location().and_then(|l| l.get("iss").map(str::to_string));
+            let iss = launched_iss(p).await;
             ensure(
                 iss.as_deref() == Some(p.server.fhir_base().as_str()),
                 format!("launched with iss {iss:?}"),
@@ -1129,6 +1117,17 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
         }
         other => Err(format!("no probe for conforming switch {other}")),
     }
+}
+
+/// The `iss` the EHR simulator launches an app with.
+async fn launched_iss(p: &Probe) -> Option<String> {
+    let r = p
+        .send(
+            p.http
+                .get(p.url("/ehr/launch?launch_url=http%3A%2F%2F127.0.0.1%3A9%2Flaunch")),
+        )
+        .await;
+    r.location().and_then(|l| l.get("iss").map(str::to_string))
 }
 
 /// A conforming switch that changed nothing would make the fault matrix's "every check still

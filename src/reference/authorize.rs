@@ -216,20 +216,7 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
     let Some(scope) = params.get("scope") else {
         return fail("invalid_scope", "scope is required");
     };
-    // SMART App Launch 2.2: aud is the FHIR base the app wants tokens for.
-    let aud_ok = params.get("aud").is_some_and(|a| {
-        if faults.has("authorize-aud-path-only") {
-            // Wrong on purpose: only the path is compared, so another host or scheme passes.
-            let path =
-                |u: &str| url::Url::parse(u).map(|u| u.path().trim_end_matches('/').to_string());
-            path(a).ok() == path(&shared.fhir_base()).ok()
-        } else if params.get("launch").is_some() {
-            // An EHR launch's authorization is for the base the EHR launched with.
-            a.trim_end_matches('/') == shared.ehr_fhir_base()
-        } else {
-            a.trim_end_matches('/') == shared.fhir_base()
-        }
-    });
+    let aud_ok = aud_matches(shared, &params);
     if !aud_ok
         && !faults.has("authorize-aud-not-checked")
         && !faults.has("authorize-foreign-aud-stalls")
@@ -238,32 +225,8 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
     }
     let challenge = params.get("code_challenge");
     let method = params.get("code_challenge_method");
-    match (challenge, method) {
-        (Some(_), Some("S256")) => {}
-        (Some(_), Some("plain")) if faults.has("pkce-plain-accepted") => {}
-        (Some(_), Some(other)) => {
-            return fail(
-                "invalid_request",
-                &format!("code_challenge_method {other} is not supported; use S256"),
-            )
-        }
-        (Some(_), None) if faults.has("pkce-plain-accepted") => {}
-        (Some(_), None) => {
-            return fail(
-                "invalid_request",
-                "code_challenge_method is required (S256)",
-            )
-        }
-        (None, _) if client.auth_method == AuthMethod::None && !faults.has("pkce-optional") => {
-            // Under the fault the refusal names the wrong error.
-            let error = if faults.has("pkce-missing-wrong-error") {
-                "access_denied"
-            } else {
-                "invalid_request"
-            };
-            return fail(error, "public clients must use PKCE (S256)");
-        }
-        (None, _) => {}
+    if let Some((error, description)) = pkce_refusal(shared, &client, challenge, method) {
+        return fail(error, &description);
     }
     let launch = match params.get("launch") {
         Some(id) => match shared.store.lock().launches.get(id).cloned() {
@@ -355,6 +318,57 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
         return next_page(shared, &txn, &pending);
     }
     pages::login(&txn, &client_name(shared, client_id), None)
+}
+
+/// Whether `aud` is the FHIR base the app asks tokens for (SMART App Launch 2.2): this
+/// server's, or for an EHR launch the base the EHR launched with.
+fn aud_matches(shared: &Shared, params: &Params) -> bool {
+    params.get("aud").is_some_and(|a| {
+        if shared.faults.has("authorize-aud-path-only") {
+            // Wrong on purpose: only the path is compared, so another host or scheme passes.
+            let path =
+                |u: &str| url::Url::parse(u).map(|u| u.path().trim_end_matches('/').to_string());
+            path(a).ok() == path(&shared.fhir_base()).ok()
+        } else if params.get("launch").is_some() {
+            a.trim_end_matches('/') == shared.ehr_fhir_base()
+        } else {
+            a.trim_end_matches('/') == shared.fhir_base()
+        }
+    })
+}
+
+/// Why the PKCE parameters refuse the request (the error code and its description), if they
+/// do: S256 only, and a public client must send a challenge (RFC 7636 §4.4.1).
+fn pkce_refusal(
+    shared: &Shared,
+    client: &super::store::Client,
+    challenge: Option<&str>,
+    method: Option<&str>,
+) -> Option<(&'static str, String)> {
+    let faults = &shared.faults;
+    match (challenge, method) {
+        (Some(_), Some("S256")) => None,
+        (Some(_), Some("plain")) if faults.has("pkce-plain-accepted") => None,
+        (Some(_), Some(other)) => Some((
+            "invalid_request",
+            format!("code_challenge_method {other} is not supported; use S256"),
+        )),
+        (Some(_), None) if faults.has("pkce-plain-accepted") => None,
+        (Some(_), None) => Some((
+            "invalid_request",
+            "code_challenge_method is required (S256)".into(),
+        )),
+        (None, _) if client.auth_method == AuthMethod::None && !faults.has("pkce-optional") => {
+            // Under the fault the refusal names the wrong error.
+            let error = if faults.has("pkce-missing-wrong-error") {
+                "access_denied"
+            } else {
+                "invalid_request"
+            };
+            Some((error, "public clients must use PKCE (S256)".into()))
+        }
+        (None, _) => None,
+    }
 }
 
 fn client_name(shared: &Shared, client_id: &str) -> String {

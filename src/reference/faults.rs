@@ -902,11 +902,7 @@ pub const FAULTS: &[Fault] = &[
             "standalone-es384-refresh-status",
             "refresh-same-scope-status",
             "refresh-narrower-status",
-            "token-refusals-control-token-status",
-            "token-other-client-control-token-status",
-            "refuse-pkce-control-token-status",
             "revoke-refresh-before-status",
-            "token-verifier-missing-confidential-control-token-status",
         ],
     ),
     wide(
@@ -930,6 +926,10 @@ pub const FAULTS: &[Fault] = &[
             "standalone-post-refresh-access-token",
             "standalone-rs384-refresh-access-token",
             "standalone-es384-refresh-access-token",
+            "token-refusals-control-token-issued",
+            "token-other-client-control-token-issued",
+            "refuse-pkce-control-token-issued",
+            "token-verifier-missing-confidential-control-token-issued",
         ],
     ),
     f(
@@ -1697,6 +1697,7 @@ pub const FAULTS: &[Fault] = &[
             "bearer-no-token-401",
             "bearer-no-token-www-authenticate",
             "s4s-read-without-token-401",
+            "s4s-read-without-token-www-authenticate",
         ],
     ),
     f(
@@ -1713,6 +1714,7 @@ pub const FAULTS: &[Fault] = &[
         &[
             "bearer-no-token-www-authenticate",
             "bearer-garbage-token-www-authenticate",
+            "s4s-read-without-token-www-authenticate",
         ],
     ),
     variant(

@@ -187,6 +187,10 @@ pub struct Entry {
     pub untestable: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The entry whose keyword this one's words continue or take their force from (a fragment
+    /// such as "and ensure that it has not expired"); its level is this entry's level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governed_by: Option<String>,
     /// The catalogue source the entry belongs to (set on load).
     #[serde(skip_deserializing, default)]
     pub source: String,

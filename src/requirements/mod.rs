@@ -3,5 +3,6 @@
 pub mod catalogue;
 pub mod citation;
 pub mod coverage;
+pub mod levels;
 
 pub use catalogue::{Binds, Catalogue, Entry, ReqLevel, Source, Verification};

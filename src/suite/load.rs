@@ -1972,7 +1972,7 @@ mod tests {
         }
     }
 
-    const GROUP_SUITE: &str = "suite: s\ntitle: t\nspec: { name: S, version: 2.2.0, url: https://x.example/ }\ngroups:\n  mine:\n    - id: status\n      title: t\n      requirement: rfc6749-5.1-200\n      status: 200\ncases:\n  - id: one\n    title: t\n    steps:\n      - id: token\n        request: { url: https://x.example/token }\n        use-checks: [mine, token-response]\n        checks:\n          - id: own\n            title: t\n            requirement: rfc6749-5.1-no-store\n            header: { name: Cache-Control, contains: no-store }\n";
+    const GROUP_SUITE: &str = "suite: s\ntitle: t\nspec: { name: S, version: 2.2.0, url: https://x.example/ }\ngroups:\n  mine:\n    - id: status\n      title: t\n      requirement: rfc6749-5.1-no-store\n      status: 200\ncases:\n  - id: one\n    title: t\n    steps:\n      - id: token\n        request: { url: https://x.example/token }\n        use-checks: [mine, token-response]\n        checks:\n          - id: own\n            title: t\n            requirement: rfc6749-5.1-no-store\n            header: { name: Cache-Control, contains: no-store }\n";
 
     #[test]
     fn used_groups_come_first_with_the_case_id_as_prefix_and_their_requirements_resolved() {
@@ -1985,7 +1985,7 @@ mod tests {
         assert_eq!(checks.len(), 2 + builtin_groups()["token-response"].len());
         // A group check is located at the `use-checks` line that runs it.
         assert_eq!(checks[0].location.line, 16);
-        assert_eq!(checks[0].cited[0].id, "rfc6749-5.1-200");
+        assert_eq!(checks[0].cited[0].id, "rfc6749-5.1-no-store");
         assert_eq!(checks[0].cited[0].level, "SHALL");
     }
 

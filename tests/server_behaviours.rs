@@ -296,7 +296,7 @@ cases:
           url: "{{ target.fhir-base | no-trailing-slash }}/../token"
           form: { grant_type: authorization_code, code: not-a-code, client_id: nobody, redirect_uri: "http://127.0.0.1:1/cb" }
         checks:
-          - { id: garbage-status, title: t, requirement: rfc6749-5.2-400, status: 403 }
+          - { id: garbage-status, title: t, requirement: rfc6749-5.2-invalid-grant, status: 403 }
           - { id: garbage-error, title: t, requirement: rfc6749-5.2-invalid-grant, json: { path: $.error, equals: invalid_grant } }
       - id: success
         title: the same, expecting a success
@@ -305,7 +305,7 @@ cases:
           url: "{{ target.fhir-base | no-trailing-slash }}/../token"
           form: { grant_type: authorization_code, code: not-a-code, client_id: nobody, redirect_uri: "http://127.0.0.1:1/cb" }
         checks:
-          - { id: success-status, title: t, requirement: rfc6749-5.1-200, status: 200 }
+          - { id: success-status, title: t, requirement: smart-al-12, status: 200 }
           - { id: success-token, title: t, requirement: smart-al-13, json: { path: $.access_token, type: string } }
       - id: after
         needs: [success]

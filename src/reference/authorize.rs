@@ -152,7 +152,14 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return pages::error("redirect_uri is missing");
     };
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+    let registered = |r: &String| {
+        r == redirect_uri
+            // Faults: the loose comparisons real servers use instead of RFC 6749 §3.1.2.3's
+            // simple string comparison.
+            || faults.has("redirect-uri-prefix-match") && redirect_uri.starts_with(r.as_str())
+            || faults.has("redirect-uri-case-insensitive") && r.eq_ignore_ascii_case(redirect_uri)
+    };
+    if !client.redirect_uris.iter().any(registered) {
         if faults.has("authorize-unknown-redirect-redirected") {
             return redirect_error(
                 shared,

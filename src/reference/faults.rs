@@ -1040,6 +1040,11 @@ pub const FAULTS: &[Fault] = &[
         &["standalone-basic-refreshed-id-token-sub"],
     ),
     f(
+        "refresh-id-token-no-aud",
+        "a refreshed id_token keeps the original aud (OpenID Connect Core §12.2)",
+        &["standalone-basic-refreshed-id-token-aud"],
+    ),
+    f(
         "id-token-wrong-iss",
         "the id_token's iss is the issuer",
         &["standalone-basic-id-token-iss"],
@@ -1134,6 +1139,8 @@ pub const FAULTS: &[Fault] = &[
             "token-verifier-challenge-json",
             "token-wrong-secret-json",
             "token-verifier-missing-confidential-json",
+            "token-no-client-auth-json",
+            "token-without-redirect-uri-json",
         ],
     ),
     f(
@@ -1165,6 +1172,19 @@ pub const FAULTS: &[Fault] = &[
         ],
     ),
     // Authorization, token, introspection, revocation and FHIR faults.
+    f(
+        "redirect-uri-prefix-match",
+        "the redirect_uri is compared with the registered one as a simple string (RFC 6749 §3.1.2.3); this server accepts any URI that starts with a registered one",
+        &[
+            "refuse-redirect-extra-segment-not-redirected",
+            "refuse-redirect-extra-query-not-redirected",
+        ],
+    ),
+    f(
+        "redirect-uri-case-insensitive",
+        "the redirect_uri is compared with the registered one as a simple string (RFC 6749 §3.1.2.3); this server ignores case",
+        &["refuse-redirect-other-case-not-redirected"],
+    ),
     f(
         "authorize-unknown-redirect-redirected",
         "an unregistered redirect_uri is never redirected to",
@@ -1407,6 +1427,22 @@ pub const FAULTS: &[Fault] = &[
         &["refresh"],
         &["refresh-broader-error"],
         &["refresh-broader-not-granted"],
+    ),
+    f(
+        "redirect-uri-optional-at-token",
+        "a code exchange without the redirect_uri its authorization request sent is refused (RFC 6749 §4.1.3)",
+        &[
+            "token-without-redirect-uri-no-token",
+            "token-without-redirect-uri-error",
+        ],
+    ),
+    f(
+        "code-without-client-auth",
+        "a confidential client's code exchange needs client authentication",
+        &[
+            "token-no-client-auth-no-token",
+            "token-no-client-auth-error",
+        ],
     ),
     f(
         "refresh-without-client-auth",

@@ -146,18 +146,26 @@ async fn client_for(
     let bare = headers.get(axum::http::header::AUTHORIZATION).is_none()
         && params.get("client_secret").is_none()
         && params.get("client_assertion").is_none();
-    if grant_type == Some("refresh_token")
-        && bare
-        && shared.faults.has("refresh-without-client-auth")
-    {
-        let token = params.get("refresh_token").unwrap_or_default();
+    // Faults: a confidential client's grant taken without its authentication (RFC 6749 §4.1.3
+    // and §6 require it), the client found by the `client_id` it names or the grant it holds.
+    let unauthenticated = match grant_type {
+        Some("refresh_token") => shared.faults.has("refresh-without-client-auth"),
+        Some("authorization_code") => shared.faults.has("code-without-client-auth"),
+        _ => false,
+    };
+    if bare && unauthenticated {
         let store = shared.store.lock();
-        let id = params.get("client_id").map(str::to_string).or_else(|| {
-            store
+        let held = || match grant_type {
+            Some("refresh_token") => store
                 .refresh_tokens
-                .get(token)
-                .map(|t| t.grant.client_id.clone())
-        });
+                .get(params.get("refresh_token").unwrap_or_default())
+                .map(|t| t.grant.client_id.clone()),
+            _ => store
+                .codes
+                .get(params.get("code").unwrap_or_default())
+                .map(|c| c.grant.client_id.clone()),
+        };
+        let id = params.get("client_id").map(str::to_string).or_else(held);
         if let Some(client) = id.and_then(|id| store.clients.get(&id).cloned()) {
             return Ok(client);
         }
@@ -215,8 +223,10 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
             "the code was issued to another client",
         );
     }
-    if params.get("redirect_uri") != Some(code.redirect_uri.as_str())
+    let sent_redirect_uri = params.get("redirect_uri");
+    if sent_redirect_uri != Some(code.redirect_uri.as_str())
         && !faults.has("redirect-uri-not-checked-at-token")
+        && !(sent_redirect_uri.is_none() && faults.has("redirect-uri-optional-at-token"))
     {
         return error(
             shared,
@@ -428,6 +438,9 @@ fn id_token(
         "exp": exp,
         "iat": iat,
     });
+    if refreshed && faults.has("refresh-id-token-no-aud") {
+        claims.as_object_mut().map(|c| c.remove("aud"));
+    }
     if let Some(nonce) = grant
         .nonce
         .as_ref()

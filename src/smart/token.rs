@@ -9,7 +9,7 @@ use crate::http::OutgoingRequest;
 #[derive(Debug, Clone)]
 pub struct CodeExchange {
     pub code: String,
-    pub redirect_uri: String,
+    pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
 }
 
@@ -22,8 +22,10 @@ pub fn code_exchange_request(
     let mut form = vec![
         ("grant_type".to_string(), "authorization_code".to_string()),
         ("code".to_string(), exchange.code.clone()),
-        ("redirect_uri".to_string(), exchange.redirect_uri.clone()),
     ];
+    if let Some(uri) = &exchange.redirect_uri {
+        form.push(("redirect_uri".into(), uri.clone()));
+    }
     if let Some(v) = &exchange.code_verifier {
         form.push(("code_verifier".into(), v.clone()));
     }
@@ -87,7 +89,7 @@ mod tests {
     fn exchange() -> CodeExchange {
         CodeExchange {
             code: "c1".into(),
-            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            redirect_uri: Some("http://127.0.0.1:9/cb".into()),
             code_verifier: Some("v1".into()),
         }
     }

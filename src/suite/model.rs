@@ -468,6 +468,13 @@ pub enum RedirectChoice {
     Registered,
     /// A URI on the listener that was never registered: the server must not redirect to it.
     Unregistered,
+    /// The registered URI with one more path segment (`/smartcheck-extra`): a server that
+    /// compares by prefix redirects there (RFC 6749 §3.1.2.3 asks for simple string comparison).
+    ExtraSegment,
+    /// The registered URI with a query parameter added (`smartcheck-extra=1`).
+    ExtraQuery,
+    /// The registered URI with its path in upper case: paths compare case-sensitively.
+    OtherCase,
 }
 
 /// What the person in the browser does.
@@ -574,6 +581,10 @@ pub struct ExchangeCodeAction {
     /// Send this redirect_uri instead of the authorization's.
     #[serde(default)]
     pub redirect_uri: Option<String>,
+    /// Leave `redirect_uri` out, although the authorization request sent one (RFC 6749 §4.1.3
+    /// requires it then).
+    #[serde(default)]
+    pub without_redirect_uri: bool,
     #[serde(default)]
     pub verifier: VerifierChoice,
     #[serde(default)]

@@ -77,16 +77,17 @@ impl CaseState {
             Ok(l) => l,
             Err(e) => return ActionResult::error(e),
         };
-        if client.redirect_uri.is_empty() && action.redirect_uri == RedirectChoice::Registered {
+        if client.redirect_uri.is_empty() && action.redirect_uri != RedirectChoice::Unregistered {
             return ActionResult::skip(format!(
                 "the target's static clients have no `redirect-uri` (the one registered with the server; {}), so no authorization-code flow can end at the harness",
                 run.target.file
             ));
         }
-        let redirect_uri = match action.redirect_uri {
-            RedirectChoice::Registered => client.redirect_uri.clone(),
-            RedirectChoice::Unregistered => listener.unregistered_uri(),
-        };
+        let (redirect_uri, watched) =
+            match redirect_for(action.redirect_uri, &client.redirect_uri, listener) {
+                Ok(chosen) => chosen,
+                Err(why) => return ActionResult::skip(why),
+            };
         let launch_uri = listener.launch_uri();
         let state = pkce::random_urlsafe(32);
         let nonce = AuthorizationRequest::wants_openid(&scope).then(|| pkce::random_urlsafe(24));
@@ -125,6 +126,7 @@ impl CaseState {
             run,
             settings,
             step_id,
+            watched: &watched,
         };
         let outcome = match run.target.browser.mode {
             BrowserMode::Manual => flow.manual(&mut request, &launch_uri).await,
@@ -156,11 +158,19 @@ impl CaseState {
             Some(l) => l,
             None => return ActionResult::error("the listener is gone"),
         };
-        let callback = outcome
+        let mut callback = outcome
             .callback
             .take()
             .or_else(|| listener.take(listener.callback_path()));
-        let unregistered_hit = listener.take(listener::UNREGISTERED_PATH);
+        let mut unregistered_hit = listener.take(&watched);
+        // The registered path with the query the harness added is the registered URI's
+        // listener path, but not the registered URI.
+        if callback
+            .as_ref()
+            .is_some_and(|cb| cb.params.iter().any(|(name, _)| name == EXTRA_QUERY.0))
+        {
+            unregistered_hit = unregistered_hit.or(callback.take());
+        }
         let mut document = json!({
             "redirected": callback.is_some(),
             "redirected_to_unregistered": unregistered_hit.is_some(),
@@ -340,6 +350,68 @@ struct Flow<'a> {
     run: &'a TargetRun,
     settings: &'a RunSettings,
     step_id: &'a str,
+    /// The listener path where a redirect to the request's `redirect_uri` arrives when that
+    /// URI is not the registered one.
+    watched: &'a str,
+}
+
+/// The query parameter [`RedirectChoice::ExtraQuery`] adds to the registered redirect URI.
+const EXTRA_QUERY: (&str, &str) = ("smartcheck-extra", "1");
+
+/// The `redirect_uri` an authorization request names for `choice`, and the listener path a
+/// redirect to it reaches when it is not the registered URI; why not, where the variant cannot
+/// be made (a registered URI that is not the listener's, or a path without letters).
+fn redirect_for(
+    choice: RedirectChoice,
+    registered: &str,
+    listener: &crate::runner::listener::Listener,
+) -> Result<(String, String), String> {
+    let unregistered = listener::UNREGISTERED_PATH.to_string();
+    let variant = |change: &dyn Fn(&mut url::Url) -> Result<(), String>| {
+        let mut url = url::Url::parse(registered).map_err(|e| {
+            format!("the registered redirect URI `{registered}` does not parse: {e}")
+        })?;
+        let ours = url::Url::parse(&listener.redirect_uri()).ok();
+        if ours
+            .as_ref()
+            .map(|o| (o.host_str(), o.port_or_known_default()))
+            != Some((url.host_str(), url.port_or_known_default()))
+        {
+            return Err(format!(
+                "the registered redirect URI `{registered}` is not the harness's listener, so a redirect to a variant of it could not be seen"
+            ));
+        }
+        change(&mut url)?;
+        let path = url.path().to_string();
+        Ok((url.to_string(), path))
+    };
+    match choice {
+        RedirectChoice::Registered => Ok((registered.to_string(), unregistered)),
+        RedirectChoice::Unregistered => Ok((listener.unregistered_uri(), unregistered)),
+        RedirectChoice::ExtraSegment => variant(&|url| {
+            let path = format!("{}/smartcheck-extra", url.path().trim_end_matches('/'));
+            url.set_path(&path);
+            Ok(())
+        }),
+        RedirectChoice::ExtraQuery => variant(&|url| {
+            url.query_pairs_mut()
+                .append_pair(EXTRA_QUERY.0, EXTRA_QUERY.1);
+            Ok(())
+        })
+        // The redirect arrives on the registered path; its added parameter tells it apart.
+        .map(|(uri, _)| (uri, unregistered)),
+        RedirectChoice::OtherCase => variant(&|url| {
+            let upper = url.path().to_ascii_uppercase();
+            if upper == url.path() {
+                return Err(format!(
+                    "the registered redirect URI's path `{}` has no lower-case letter to change",
+                    url.path()
+                ));
+            }
+            url.set_path(&upper);
+            Ok(())
+        }),
+    }
 }
 
 #[derive(Default)]
@@ -702,8 +774,9 @@ impl Flow<'_> {
             };
             // The unregistered URI first: a request that sends it as its redirect_uri must
             // not be answered there, and a server that does is caught at that path.
-            let path = if is(&listener.unregistered_uri()) {
-                listener::UNREGISTERED_PATH
+            let watched_uri = listener.url_of(self.watched);
+            let path = if is(&watched_uri) {
+                self.watched
             } else if is(&request.redirect_uri) || is(&listener.redirect_uri()) {
                 listener.callback_path()
             } else {
@@ -842,7 +915,7 @@ impl Flow<'_> {
             }
         };
         let slow = open_page(session, &open, cancel).await?;
-        let redirect_paths = [listener.callback_path(), listener::UNREGISTERED_PATH];
+        let redirect_paths = [listener.callback_path(), self.watched];
         let redirected = || redirect_paths.iter().any(|p| listener.has(p));
         let screens: Vec<(&str, &[crate::suite::target::ScreenStep])> =
             match self.action.interaction {

@@ -41,8 +41,9 @@ impl CaseState {
             action.client_auth
         ));
         let redirect_uri = match &action.redirect_uri {
-            Some(r) => tri!(render(r, context)),
-            None => auth.redirect_uri.clone(),
+            _ if action.without_redirect_uri => None,
+            Some(r) => Some(tri!(render(r, context))),
+            None => Some(auth.redirect_uri.clone()),
         };
         let verifier = auth
             .verifier

@@ -1309,6 +1309,8 @@ pub const FAULTS: &[Fault] = &[
             "ehr-basic-token-cache-control",
             "ehr-public-token-cache-control",
             "refresh-cache-control",
+            "backend-rs384-cache-control",
+            "backend-es384-cache-control",
         ],
     ),
     f(
@@ -1861,6 +1863,25 @@ pub const FAULTS: &[Fault] = &[
             "backend-assertion-type-status",
             "backend-assertion-type-error",
         ],
+    ),
+    f(
+        "client-assertion-claims-optional",
+        "a client assertion carries iss, sub, aud and exp (RFC 7523 §3); this server takes them as optional",
+        &[
+            "backend-no-exp-status",
+            "backend-no-exp-error",
+            "backend-no-aud-status",
+            "backend-no-aud-error",
+            "backend-no-sub-status",
+            "backend-no-sub-error",
+            "backend-no-iss-status",
+            "backend-no-iss-error",
+        ],
+    ),
+    f(
+        "client-assertion-nbf-not-checked",
+        "a client assertion is not accepted before its nbf (RFC 7523 §3)",
+        &["backend-not-yet-valid-status", "backend-not-yet-valid-error"],
     ),
     f(
         "client-assertion-expired-accepted",

@@ -202,8 +202,16 @@ pub async fn authenticate(
         } else {
             "iss"
         };
+        // Under `client-assertion-claims-optional` an assertion without `iss` names its
+        // client by `sub`.
+        let optional = shared.faults.has("client-assertion-claims-optional");
         unverified_claims(jwt)
-            .and_then(|c| c[names].as_str().map(str::to_string))
+            .and_then(|c| {
+                let named = c[names]
+                    .as_str()
+                    .or(optional.then(|| c["sub"].as_str()).flatten());
+                named.map(str::to_string)
+            })
             .ok_or_else(|| invalid("the client assertion is not a JWT with an `iss`"))?
     } else {
         params
@@ -407,8 +415,18 @@ async fn verify_assertion(
         let mut validation = Validation::new(header.alg);
         validation.leeway = 30;
         validation.validate_exp = !faults.has("client-assertion-expired-accepted");
-        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-        if faults.has("client-assertion-aud-not-checked") {
+        // RFC 7523 §3: a JWT with an `nbf` "MUST NOT be accepted for processing" before it.
+        validation.validate_nbf = !faults.has("client-assertion-nbf-not-checked");
+        // Fault: the claims RFC 7523 §3 requires are taken as optional.
+        let optional = faults.has("client-assertion-claims-optional");
+        let has = |claim: &str| unverified_claims(jwt).is_some_and(|c| !c[claim].is_null());
+        if optional {
+            validation.set_required_spec_claims::<&str>(&[]);
+            validation.validate_exp &= has("exp");
+        } else {
+            validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        }
+        if faults.has("client-assertion-aud-not-checked") || optional && !has("aud") {
             validation.validate_aud = false;
         } else {
             validation.set_audience(&[shared.token_endpoint()]);
@@ -417,18 +435,23 @@ async fn verify_assertion(
             .map_err(|e| invalid(format!("the client assertion is not valid: {e}")))?
             .claims
     };
+    let optional = faults.has("client-assertion-claims-optional");
     let sub_ok = claims.sub.as_deref() == Some(&client.client_id)
-        || faults.has("client-assertion-sub-not-checked");
+        || faults.has("client-assertion-sub-not-checked")
+        || optional && claims.sub.is_none();
     let iss_ok = claims.iss.as_deref() == Some(&client.client_id)
-        || faults.has("client-assertion-iss-not-checked");
+        || faults.has("client-assertion-iss-not-checked")
+        || optional && claims.iss.is_none();
     if !iss_ok || !sub_ok {
         return Err(invalid(
             "the client assertion's iss and sub must be the client_id",
         ));
     }
-    let exp = claims
-        .exp
-        .ok_or_else(|| invalid("the client assertion has no exp"))?;
+    let exp = match claims.exp {
+        Some(exp) => exp,
+        None if optional => now(),
+        None => return Err(invalid("the client assertion has no exp")),
+    };
     if exp > now() + 300 + 30 && !faults.has("client-assertion-long-exp-accepted") {
         return Err(invalid(
             "the client assertion's exp is more than five minutes ahead",

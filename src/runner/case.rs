@@ -326,15 +326,16 @@ fn accepted(step: &StepReport) -> Result<(), String> {
 
 /// A positive control: accepted, or, when the valid request is one the server answers with an
 /// error on purpose (a known client's bad code is `invalid_grant`, not `invalid_client`), every
-/// check of it passed; and at least one of its checks passed (a control whose checks were all
-/// skipped shows nothing).
+/// check of it passed (a warning is no pass: a read answered 401 whose SHOULD status check
+/// warned shows no accepted request); and at least one of its checks passed (a control whose
+/// checks were all skipped shows nothing).
 fn succeeded(step: &StepReport) -> Result<(), String> {
     if let Err(why) = accepted(step) {
         let all_passed = step.state == StepState::Ran
             && step
                 .checks
                 .iter()
-                .all(|c| !matches!(c.verdict, Verdict::Failed(_) | Verdict::Errored { .. }));
+                .all(|c| matches!(c.verdict, Verdict::Passed | Verdict::Skipped { .. }));
         if !all_passed {
             return Err(why);
         }
@@ -663,6 +664,68 @@ async fn act(
 mod tests {
     use super::*;
     use crate::http::RecordedRequest;
+
+    fn answered(status: u16, verdicts: &[Verdict]) -> StepReport {
+        StepReport {
+            id: "read".into(),
+            title: None,
+            state: StepState::Ran,
+            reason: None,
+            location: Default::default(),
+            duration_ms: 0,
+            browser_ms: 0,
+            browser_phases: None,
+            exchange: Some(Exchange {
+                request: RecordedRequest {
+                    method: "GET".into(),
+                    url: "http://127.0.0.1/fhir/Patient/1".into(),
+                    headers: vec![],
+                    body: None,
+                },
+                response: Some(RecordedResponse {
+                    status,
+                    headers: vec![],
+                    body: String::new(),
+                    body_bytes: 0,
+                }),
+                error: None,
+                started_at: String::new(),
+                duration_ms: 1,
+                retried_after: None,
+                withheld: None,
+            }),
+            related: vec![],
+            result: None,
+            artifacts: vec![],
+            checks: verdicts
+                .iter()
+                .map(|v| CheckReport {
+                    id: "c".into(),
+                    title: "t".into(),
+                    level: Default::default(),
+                    requirements: vec![],
+                    implied: None,
+                    location: Default::default(),
+                    verdict: v.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_control_whose_check_only_warned_on_an_error_answer_accepted_nothing() {
+        let mismatch = || crate::check::verdict::Mismatch {
+            expected: "200".into(),
+            actual: "401".into(),
+        };
+        let warned = answered(401, &[Verdict::Warned(mismatch())]);
+        let why = succeeded(&warned).unwrap_err();
+        assert!(why.contains("answered 401"), "{why}");
+        // A 2xx is accepted whatever its SHOULD checks say; an error answer every check of
+        // which passed is a control that answers with an error on purpose.
+        assert!(succeeded(&answered(200, &[Verdict::Warned(mismatch())])).is_ok());
+        assert!(succeeded(&answered(400, &[Verdict::Passed])).is_ok());
+    }
 
     #[test]
     fn a_step_context_has_exactly_the_fields_templates_may_name() {

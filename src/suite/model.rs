@@ -689,6 +689,36 @@ pub struct AssertionTweaks {
     /// Signed with a key that is not the client's (its `kid` kept).
     #[serde(default)]
     pub wrong_key: bool,
+    /// Claims left out of the assertion (RFC 7523 §3 requires `iss`, `sub`, `aud` and `exp`).
+    #[serde(default)]
+    pub omit: Vec<AssertionClaim>,
+    /// Seconds from now to an `nbf` (not before) claim: a positive value makes an assertion
+    /// that is not valid yet.
+    #[serde(default)]
+    pub not_before: Option<i64>,
+}
+
+/// A claim of a client assertion that a negative case may leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AssertionClaim {
+    Iss,
+    Sub,
+    Aud,
+    Exp,
+    Jti,
+}
+
+impl AssertionClaim {
+    pub fn name(self) -> &'static str {
+        match self {
+            AssertionClaim::Iss => "iss",
+            AssertionClaim::Sub => "sub",
+            AssertionClaim::Aud => "aud",
+            AssertionClaim::Exp => "exp",
+            AssertionClaim::Jti => "jti",
+        }
+    }
 }
 
 /// Which refresh token a `refresh` step presents.

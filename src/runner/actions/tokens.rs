@@ -174,6 +174,14 @@ impl CaseState {
                 if let Some(iss) = &tweaks.iss {
                     claims["iss"] = json!(tri!(render(iss, context)));
                 }
+                if let Some(seconds) = tweaks.not_before {
+                    claims["nbf"] = json!(chrono::Utc::now().timestamp() + seconds);
+                }
+                if let Some(object) = claims.as_object_mut() {
+                    for claim in &tweaks.omit {
+                        object.remove(claim.name());
+                    }
+                }
                 let kid = tweaks.kid.as_deref().unwrap_or(kid);
                 if tweaks.unsigned {
                     crate::smart::client::unsigned_jwt(kid, &claims)

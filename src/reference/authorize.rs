@@ -330,8 +330,16 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
 /// Whether `aud` is the FHIR base the app asks tokens for (SMART App Launch 2.2): this
 /// server's, or for an EHR launch the base the EHR launched with.
 fn aud_matches(shared: &Shared, params: &Params) -> bool {
-    params.get("aud").is_some_and(|a| {
-        if shared.faults.has("authorize-aud-path-only") {
+    let Some(aud) = params.get("aud") else {
+        // Fault: an authorization that names no resource server is taken.
+        return shared.faults.has("authorize-aud-optional");
+    };
+    let origin = |u: &str| url::Url::parse(u).map(|u| u.origin().ascii_serialization());
+    Some(aud).is_some_and(|a| {
+        if shared.faults.has("authorize-aud-origin-only") {
+            // Wrong on purpose: any URL on this server's origin passes.
+            origin(a).ok() == origin(&shared.fhir_base()).ok()
+        } else if shared.faults.has("authorize-aud-path-only") {
             // Wrong on purpose: only the path is compared, so another host or scheme passes.
             let path =
                 |u: &str| url::Url::parse(u).map(|u| u.path().trim_end_matches('/').to_string());

@@ -1187,6 +1187,16 @@ pub const FAULTS: &[Fault] = &[
         &["refuse-redirect-other-case-not-redirected"],
     ),
     f(
+        "authorize-aud-origin-only",
+        "aud must be the FHIR base; this server takes any URL on its origin",
+        &["refuse-aud-other-path-no-code"],
+    ),
+    f(
+        "authorize-aud-optional",
+        "an authorization request without aud gets no code; this server issues one",
+        &["refuse-no-aud-no-code"],
+    ),
+    f(
         "authorize-unknown-redirect-redirected",
         "an unregistered redirect_uri is never redirected to",
         &["refuse-unregistered-redirect-not-redirected"],

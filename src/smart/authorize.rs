@@ -11,6 +11,7 @@ pub struct AuthorizationRequest {
     pub redirect_uri: String,
     pub scope: String,
     pub state: String,
+    /// The resource server's URL; empty only when a negative case leaves it out on purpose.
     pub aud: String,
     /// SMART EHR launch: the opaque `launch` the EHR handed over.
     pub launch: Option<String>,
@@ -48,8 +49,10 @@ impl AuthorizationRequest {
             ("redirect_uri", self.redirect_uri.clone()),
             ("scope", self.scope.clone()),
             ("state", self.state.clone()),
-            ("aud", self.aud.clone()),
         ];
+        if !self.aud.is_empty() {
+            out.push(("aud", self.aud.clone()));
+        }
         if let Some(launch) = &self.launch {
             out.push(("launch", launch.clone()));
         }

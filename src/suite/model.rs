@@ -515,6 +515,9 @@ pub struct AuthorizeAction {
     /// The `aud` sent; the target's FHIR base unless given.
     #[serde(default)]
     pub aud: Option<String>,
+    /// Send no `aud` at all (a negative case: SMART requires the app to send one).
+    #[serde(default)]
+    pub without_aud: bool,
     #[serde(default)]
     pub redirect_uri: RedirectChoice,
     #[serde(default)]

@@ -66,6 +66,7 @@ impl CaseState {
         };
         let scope = tri!(render(&action.scope, context));
         let aud = match &action.aud {
+            _ if action.without_aud => String::new(),
             Some(a) => tri!(render(a, context)),
             None => run.target.fhir_base_str(),
         };
@@ -182,7 +183,7 @@ impl CaseState {
                 "client_id": client_id,
                 "redirect_uri": redirect_uri,
                 "scope": request.scope,
-                "aud": request.aud,
+                "aud": (!request.aud.is_empty()).then_some(&request.aud),
                 "launch": request.launch,
                 "code_challenge": pkce_params.as_ref().map(|p| p.0.clone()),
                 "code_challenge_method": pkce_params.as_ref().map(|p| p.1.clone()),
@@ -501,7 +502,7 @@ fn continue_launch(
     action: &AuthorizeAction,
 ) {
     request.launch = launch.get("launch").map(str::to_string);
-    if action.aud.is_none() {
+    if action.aud.is_none() && !action.without_aud {
         if let Some(iss) = launch.get("iss") {
             request.aud = iss.to_string();
         }

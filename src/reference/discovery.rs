@@ -127,6 +127,10 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
         ("introspection-endpoint-absent", "introspection_endpoint"),
         ("revocation-endpoint-absent", "revocation_endpoint"),
         ("pkce-methods-absent", "code_challenge_methods_supported"),
+        (
+            "auth-methods-absent",
+            "token_endpoint_auth_methods_supported",
+        ),
     ] {
         if faults.has(fault) {
             obj.remove(field);

@@ -1222,6 +1222,11 @@ pub const FAULTS: &[Fault] = &[
         &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code", "refuse-post-wrong-aud-no-code"],
     ),
     variant(
+        "auth-methods-absent",
+        "smart-configuration leaves out token_endpoint_auth_methods_supported (OPTIONAL in SMART 2.2): RFC 8414's default, client_secret_basic, holds, so the client_secret_basic cases run",
+        &["standalone-basic", "token-refusals", "refresh"],
+    ),
+    variant(
         "authorize-error-page-200",
         "an unknown client_id or an unregistered redirect_uri is shown on an error page answered 200, which only a browser reading the page can tell from a sign-in page",
         &["refuse-authorize"],

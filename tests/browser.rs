@@ -893,7 +893,13 @@ fn a_consent_page_that_never_redirects_ends_within_the_redirect_timeout_with_a_s
     let console = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{console}");
     assert!(
-        console.contains("no redirect to the redirect_uri (the browser stopped at http://"),
+        console.contains("no redirect to the redirect_uri: every screen was played"),
+        "{console}"
+    );
+    // What the page said, so the person need not open the screenshot to see where it stuck.
+    assert!(
+        console.contains("every screen was played and no redirect came within")
+            && console.contains("Allow access?"),
         "{console}"
     );
     let shots: Vec<_> = std::fs::read_dir(dir.path().join("artifacts"))

@@ -295,14 +295,15 @@ impl CaseState {
                     .as_deref()
                     .unwrap_or("the server answered with a page")
             ),
+            // What the page showed comes before its (long) URL, which a report may cut short.
             (None, _) => format!(
-                "no redirect to the redirect_uri (the browser stopped at {}){}",
-                outcome.final_url.as_deref().unwrap_or("an unknown page"),
+                "no redirect to the redirect_uri{} (the browser stopped at {})",
                 outcome
                     .stopped
                     .as_deref()
-                    .map(|s| format!("; {s}"))
-                    .unwrap_or_default()
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default(),
+                outcome.final_url.as_deref().unwrap_or("an unknown page"),
             ),
         });
         if action.expect_refusal {
@@ -1010,7 +1011,14 @@ impl Flow<'_> {
             return Ok(outcome);
         }
         if !redirected() && self.action.interaction != Interaction::None {
-            // A server that never redirects is a finding of the checks; the picture helps.
+            // A server that never redirects is a finding of the checks; the picture and what
+            // the page says (a bare JSON error, a spinner) help the person find out why.
+            let shown = PageSummary::read(session).await;
+            outcome.stopped = Some(format!(
+                "every screen was played and no redirect came within {}; {}",
+                humantime::format_duration(wait),
+                shown.describe()
+            ));
             let (files, _) = session.capture(&artifacts_dir, self.step_id).await;
             outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
         }

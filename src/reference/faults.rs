@@ -739,13 +739,32 @@ pub const FAULTS: &[Fault] = &[
         "redirect URIs must be URLs",
         &["reg-refuse-not-url-status", "reg-refuse-not-url-error"],
     ),
-    f(
-        "registration-unknown-auth-method-accepted",
-        "unknown token_endpoint_auth_method values are refused",
-        &[
-            "reg-refuse-auth-method-status",
-            "reg-refuse-auth-method-error",
-        ],
+    // Wide: a registration that was not refused has no error to judge (those checks skip).
+    wide(
+        "registration-unknown-auth-method-kept",
+        "an unknown token_endpoint_auth_method is refused or replaced (RFC 7591 §3.2.1); this server registers it as asked",
+        &["reg-refuse-auth-method-not-kept"],
+    ),
+    other_allowed(
+        "registration-replaces-unknown-auth-method",
+        "an unknown token_endpoint_auth_method is replaced with client_secret_basic (201) rather than refused: RFC 7591 §3.2.1 lets the server replace a requested value",
+        &["refuse-bad-metadata"],
+        &["reg-refuse-auth-method-json", "reg-refuse-auth-method-error"],
+        &["reg-refuse-auth-method-not-kept"],
+    ),
+    other_allowed(
+        "registration-replaces-metadata",
+        "a public client's registration is answered with a confidential client (client_secret_basic and a secret), and every client gets a name of the server's: RFC 7591 §3.2.1 lets the server replace requested values",
+        &["create-public", "manage-lifecycle"],
+        &["reg-public-no-client-secret"],
+        &[],
+    ),
+    other_allowed(
+        "registration-form-body-415",
+        "a form-encoded registration request is refused with 415 Unsupported Media Type and a plain-text page, not a 400 JSON error",
+        &["refuse-bad-metadata"],
+        &["reg-refuse-form-json", "reg-refuse-form-error"],
+        &[],
     ),
     f(
         "registration-form-body-accepted",

@@ -118,7 +118,11 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
         None => AuthMethod::ClientSecretBasic,
         Some(Value::String(s)) => match AuthMethod::parse(s) {
             Some(m) => m,
-            None if faults.has("registration-unknown-auth-method-accepted") => {
+            // Conforming (RFC 7591 §3.2.1 "MAY ... replace"), and the fault that keeps the
+            // unknown value (the client information then returns it).
+            None if faults.has("registration-replaces-unknown-auth-method")
+                || faults.has("registration-unknown-auth-method-kept") =>
+            {
                 AuthMethod::ClientSecretBasic
             }
             None => {
@@ -266,10 +270,18 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
 fn client_information(shared: &Shared, client: &Client) -> Value {
     let faults = &shared.faults;
     let mut body = client.metadata.clone();
-    body.insert(
-        "token_endpoint_auth_method".into(),
-        json!(client.auth_method.as_str()),
-    );
+    let kept = faults.has("registration-unknown-auth-method-kept")
+        && client
+            .metadata
+            .get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            .is_some_and(|m| AuthMethod::parse(m).is_none());
+    if !kept {
+        body.insert(
+            "token_endpoint_auth_method".into(),
+            json!(client.auth_method.as_str()),
+        );
+    }
     body.insert("grant_types".into(), json!(client.grant_types));
     body.insert("response_types".into(), json!(client.response_types));
     body.insert("redirect_uris".into(), json!(client.redirect_uris));
@@ -344,6 +356,15 @@ fn json_body(
         }
         return Ok(map);
     }
+    if !is_json && shared.faults.has("registration-form-body-415") {
+        // Conforming: a framework's own refusal of a body it cannot read.
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "Unsupported Media Type",
+        )
+            .into_response());
+    }
     if !is_json {
         return Err(reg_error(
             shared,
@@ -381,6 +402,17 @@ pub async fn register(State(shared): State<Shared>, headers: HeaderMap, body: By
         Ok(c) => c,
         Err(e) => return reg_error(&shared, e.code, &e.description),
     };
+    if shared.faults.has("registration-replaces-metadata") {
+        // Conforming (RFC 7591 §3.2.1: the server MAY replace requested values): a public
+        // client is made a confidential one, and the client is registered under its own name.
+        if client.auth_method == AuthMethod::None {
+            client.auth_method = AuthMethod::ClientSecretBasic;
+        }
+        if let Some(name) = client.metadata.get("client_name").and_then(Value::as_str) {
+            let name = format!("{name} (registered)");
+            client.metadata.insert("client_name".into(), json!(name));
+        }
+    }
     client.client_id = random_token();
     client.client_secret = issue_secret(&shared, client.auth_method, None);
     client.registration_access_token = random_token();

@@ -304,6 +304,8 @@ fn a_broken_consent_step_saves_a_screenshot_and_the_page() {
             "token-garbage-code-error",
             "authorize-wrong-redirect-uri-step",
             "authorize-wrong-secret-step",
+            "authorize-no-client-auth-step",
+            "authorize-without-redirect-uri-step",
         ],
         "{errored:#?}"
     );

@@ -1612,6 +1612,19 @@ pub const FAULTS: &[Fault] = &[
         &["revoke-access-inactive", "revoke-access-read-refused"],
     ),
     f(
+        "revocation-without-client-auth",
+        "a confidential client's revocation is refused without its authentication (RFC 7009 §2.1); this server revokes on a bare client_id",
+        &[
+            "revoke-no-client-auth-refused",
+            "revoke-no-client-auth-token-works",
+        ],
+    ),
+    f(
+        "revocation-hint-trusted",
+        "a token revoked under a wrong token_type_hint is found and revoked (RFC 7009 §2.1: the server MUST extend its search); this server looks only where the hint says",
+        &["revoke-wrong-hint-read-refused"],
+    ),
+    f(
         "revoked-refresh-still-usable",
         "a revoked refresh token no longer works",
         &[

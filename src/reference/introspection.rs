@@ -179,26 +179,57 @@ pub fn describe(shared: &Shared, token: &str) -> Value {
 
 /// `POST /revoke` (RFC 7009 §2.1). Unknown tokens are answered 200 (§2.2).
 pub async fn revoke(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let faults = &shared.faults;
+    // Fault: a request that names a client but does not authenticate it is taken as that
+    // client's (RFC 7009 §2.1: the server first validates the client credentials).
     let (params, client) = match form_and_client(&shared, &headers, &body, false).await {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(refused) => match Params::parse(&String::from_utf8_lossy(&body)) {
+            Ok(params)
+                if faults.has("revocation-without-client-auth")
+                    && headers.get(axum::http::header::AUTHORIZATION).is_none()
+                    && params.get("client_secret").is_none()
+                    && params.get("client_assertion").is_none() =>
+            {
+                let named = params.get("client_id").and_then(|id| {
+                    let store = shared.store.lock();
+                    store.clients.get(id).cloned()
+                });
+                match named {
+                    Some(c) => (params, Some(c)),
+                    None => return refused,
+                }
+            }
+            _ => return refused,
+        },
     };
     let client = client.map(|c| c.client_id).unwrap_or_default();
     let Some(token) = params.get("token") else {
         return error(&shared, "invalid_request", "token is missing");
     };
-    let faults = &shared.faults;
     let mut store = shared.store.lock();
-    let owner = store
-        .access_tokens
-        .get(token)
-        .map(|t| t.grant.client_id.clone())
-        .or_else(|| {
-            store
-                .refresh_tokens
-                .get(token)
-                .map(|t| t.grant.client_id.clone())
-        });
+    // RFC 7009 §2.1: a server that cannot find the token under the hint "MUST extend its
+    // search across all of its supported token types"; under the fault it looks only there.
+    let hint = params
+        .get("token_type_hint")
+        .filter(|_| faults.has("revocation-hint-trusted"));
+    let as_access = || {
+        store
+            .access_tokens
+            .get(token)
+            .map(|t| t.grant.client_id.clone())
+    };
+    let as_refresh = || {
+        store
+            .refresh_tokens
+            .get(token)
+            .map(|t| t.grant.client_id.clone())
+    };
+    let owner = match hint {
+        Some("access_token") => as_access(),
+        Some("refresh_token") => as_refresh(),
+        _ => as_access().or_else(as_refresh),
+    };
     match owner {
         None if faults.has("revocation-unknown-token-error") => {
             drop(store);

@@ -810,6 +810,10 @@ pub struct RevokeAction {
     /// The `client` step the token was issued to.
     #[serde(default = "default_client_step")]
     pub client: String,
+    /// `none` sends no client authentication (only `client_id`), which a confidential client's
+    /// revocation must not be taken without (RFC 7009 §2.1).
+    #[serde(default)]
+    pub client_auth: ClientAuthChoice,
 }
 
 /// How a FHIR request carries its access token.

@@ -157,7 +157,10 @@ impl CaseState {
         settings: &RunSettings,
     ) -> ActionResult {
         let endpoint = tri!(render(&action.endpoint, context));
-        let client = tri!(self.client_of(&action.client));
+        let client = tri!(with_auth_choice(
+            tri!(self.client_of(&action.client)),
+            action.client_auth
+        ));
         let mut form = vec![("token".to_string(), tri!(render(&action.token, context)))];
         if let Some(hint) = &action.token_type_hint {
             form.push(("token_type_hint".into(), hint.clone()));

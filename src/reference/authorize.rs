@@ -193,6 +193,18 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
             "this server offers EHR launches only: launch is required",
         );
     }
+    if params.get("response_type") == Some("token") && faults.has("authorize-implicit-grant") {
+        // Wrong on purpose: the implicit grant, which this server does not list, hands an
+        // access token to the browser in the fragment (RFC 6749 §4.2.2).
+        let mut answer = url::form_urlencoded::Serializer::new(String::new());
+        answer.append_pair("access_token", &super::store::random_token());
+        answer.append_pair("token_type", "Bearer");
+        if let Some(state) = state {
+            answer.append_pair("state", state);
+        }
+        let location = format!("{redirect_uri}#{}", answer.finish());
+        return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+    }
     if params.get("response_type") == Some("token")
         && faults.has("authorize-response-type-error-in-fragment")
     {

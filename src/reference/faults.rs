@@ -1240,6 +1240,14 @@ pub const FAULTS: &[Fault] = &[
         "aud must be the FHIR base URL",
         &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code", "refuse-post-wrong-aud-no-code"],
     ),
+    f(
+        "authorize-implicit-grant",
+        "response_type=token, which the server does not list, gets no access token; this server answers with one in the fragment (the implicit grant)",
+        &[
+            "refuse-response-type-no-access-token",
+            "refuse-response-type-error",
+        ],
+    ),
     variant(
         "auth-methods-absent",
         "smart-configuration leaves out token_endpoint_auth_methods_supported (OPTIONAL in SMART 2.2): RFC 8414's default, client_secret_basic, holds, so the client_secret_basic cases run",
@@ -1792,6 +1800,14 @@ pub const FAULTS: &[Fault] = &[
         &[
             "bearer-garbage-token-401",
             "bearer-garbage-token-www-authenticate",
+        ],
+    ),
+    f(
+        "fhir-any-issued-token-accepted",
+        "only an access token opens the FHIR API; this server also takes its refresh tokens and id_tokens as bearer tokens",
+        &[
+            "standalone-basic-id-token-not-bearer",
+            "standalone-basic-refresh-token-not-bearer",
         ],
     ),
     f(

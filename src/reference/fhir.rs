@@ -118,6 +118,27 @@ pub(super) fn caller(
     } else {
         store.active_access_token(&token)
     };
+    if known.is_none() && faults.has("fhir-any-issued-token-accepted") {
+        // Wrong on purpose: any token this server issued opens the API, a refresh token with
+        // its grant's rights and an id_token (this issuer's JWT) with system rights.
+        if let Some(refresh) = store.refresh_tokens.get(&token) {
+            return Ok(refresh.grant.clone());
+        }
+        let issuer = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, p).ok()
+            })
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|c| c["iss"].as_str().map(str::to_string));
+        if issuer.as_deref() == Some(shared.issuer().as_str()) {
+            return Ok(Grant {
+                scope: "system/*.rs".into(),
+                ..Grant::default()
+            });
+        }
+    }
     match known {
         Some(t) => Ok(t.grant.clone()),
         None if faults.has("fhir-invalid-token-accepted") => Ok(Grant {

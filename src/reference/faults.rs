@@ -810,8 +810,6 @@ pub const FAULTS: &[Fault] = &[
         "RFC 7592 update is supported",
         &[
             "reg-update-status",
-            "reg-update-token-field-400",
-            "reg-update-wrong-client-id-400",
         ],
     ),
     f(
@@ -1218,7 +1216,12 @@ pub const FAULTS: &[Fault] = &[
     f(
         "authorize-unknown-redirect-redirected",
         "an unregistered redirect_uri is never redirected to",
-        &["refuse-unregistered-redirect-not-redirected"],
+        &[
+            "refuse-unregistered-redirect-not-redirected",
+            "refuse-redirect-extra-segment-not-redirected",
+            "refuse-redirect-extra-query-not-redirected",
+            "refuse-redirect-other-case-not-redirected",
+        ],
     ),
     f(
         "authorize-response-type-not-checked",
@@ -1238,7 +1241,13 @@ pub const FAULTS: &[Fault] = &[
     f(
         "authorize-aud-not-checked",
         "aud must be the FHIR base URL",
-        &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code", "refuse-post-wrong-aud-no-code"],
+        &[
+            "refuse-wrong-aud-no-code",
+            "refuse-aud-other-scheme-no-code",
+            "refuse-post-wrong-aud-no-code",
+            "refuse-aud-other-path-no-code",
+            "refuse-no-aud-no-code",
+        ],
     ),
     f(
         "authorize-implicit-grant",
@@ -1275,6 +1284,8 @@ pub const FAULTS: &[Fault] = &[
             "refuse-aud-other-scheme-no-code",
             "refuse-post-wrong-aud-no-code",
             "refuse-post-wrong-aud-state",
+            "refuse-aud-other-path-no-code",
+            "refuse-no-aud-no-code",
         ],
     ),
     f(
@@ -1328,6 +1339,8 @@ pub const FAULTS: &[Fault] = &[
         &[
             "token-wrong-redirect-uri-status",
             "token-wrong-redirect-uri-error",
+            "token-without-redirect-uri-no-token",
+            "token-without-redirect-uri-error",
         ],
     ),
     f(
@@ -1404,6 +1417,11 @@ pub const FAULTS: &[Fault] = &[
             "refresh-rotated-status",
             "revoke-refresh-refused-status",
             "introspect-unauthenticated-refused",
+            "backend-no-exp-status",
+            "backend-no-aud-status",
+            "backend-no-sub-status",
+            "backend-no-iss-status",
+            "backend-not-yet-valid-status",
         ],
     ),
     f(
@@ -1519,6 +1537,8 @@ pub const FAULTS: &[Fault] = &[
             "backend-alg-none-error",
             "backend-hs256-status",
             "backend-hs256-error",
+            "backend-not-yet-valid-status",
+            "backend-not-yet-valid-error",
         ],
     ),
     f(
@@ -2076,6 +2096,10 @@ pub const FAULTS: &[Fault] = &[
             "backend-expired-error",
             "backend-replayed-jti-error",
             "backend-sub-not-iss-error",
+            "backend-no-exp-error",
+            "backend-no-aud-error",
+            "backend-no-sub-error",
+            "backend-not-yet-valid-error",
         ],
     ),
     wide(

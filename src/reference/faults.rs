@@ -1650,7 +1650,10 @@ pub const FAULTS: &[Fault] = &[
     f(
         "revocation-hint-trusted",
         "a token revoked under a wrong token_type_hint is found and revoked (RFC 7009 §2.1: the server MUST extend its search); this server looks only where the hint says",
-        &["revoke-wrong-hint-read-refused"],
+        &[
+            "revoke-refresh-refused-status",
+            "revoke-refresh-refused-error",
+        ],
     ),
     f(
         "revoked-refresh-still-usable",

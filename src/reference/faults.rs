@@ -735,6 +735,15 @@ pub const FAULTS: &[Fault] = &[
         ],
     ),
     f(
+        "registration-schemeless-redirect-accepted",
+        "redirect URIs are absolute (RFC 6749 §3.1.2); this server registers host:port/path",
+        &[
+            "reg-refuse-no-scheme-no-client",
+            "reg-refuse-no-scheme-status",
+            "reg-refuse-no-scheme-error",
+        ],
+    ),
+    f(
         "registration-non-url-redirect-accepted",
         "redirect URIs must be URLs",
         &["reg-refuse-not-url-status", "reg-refuse-not-url-error"],

@@ -188,6 +188,17 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
         let parsed = match url::Url::parse(uri) {
             Ok(u) => u,
             Err(_) if faults.has("registration-non-url-redirect-accepted") => continue,
+            // Wrong on purpose: `host:port/path`, as a person types it, taken as a URI.
+            Err(_)
+                if faults.has("registration-schemeless-redirect-accepted")
+                    && uri.split_once('/').is_some_and(|(authority, _)| {
+                        authority
+                            .rsplit_once(':')
+                            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+                    }) =>
+            {
+                continue
+            }
             Err(_) => {
                 return Err(bad(
                     "invalid_redirect_uri",

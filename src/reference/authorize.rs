@@ -232,8 +232,15 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
     if state.is_none() {
         return fail("invalid_request", "state is required");
     }
-    let Some(scope) = params.get("scope") else {
-        return fail("invalid_scope", "scope is required");
+    // RFC 6749 §3.3: no scope is processed with a default, or failed as invalid_scope.
+    let default_scope = "launch/patient openid fhirUser patient/*.rs";
+    let scope = match params.get("scope") {
+        Some(scope) => scope,
+        None if faults.has("authorize-default-scope") => default_scope,
+        None if faults.has("authorize-no-scope-wrong-error") => {
+            return fail("invalid_request", "scope is required")
+        }
+        None => return fail("invalid_scope", "scope is required"),
     };
     let aud_ok = aud_matches(shared, &params);
     if !aud_ok

@@ -1266,6 +1266,16 @@ pub const FAULTS: &[Fault] = &[
             "refuse-response-type-error",
         ],
     ),
+    f(
+        "authorize-no-scope-wrong-error",
+        "an authorization request without scope is processed with a default scope or failed as invalid_scope (RFC 6749 §3.3); this server answers invalid_request",
+        &["no-scope-invalid-scope"],
+    ),
+    variant(
+        "authorize-default-scope",
+        "an authorization request without scope is processed with the server's default scope (RFC 6749 §3.3 allows it) and gets a code",
+        &["refuse-authorize"],
+    ),
     variant(
         "auth-methods-absent",
         "smart-configuration leaves out token_endpoint_auth_methods_supported (OPTIONAL in SMART 2.2): RFC 8414's default, client_secret_basic, holds, so the client_secret_basic cases run",

@@ -47,9 +47,12 @@ impl AuthorizationRequest {
             ("response_type", self.response_type.clone()),
             ("client_id", self.client_id.clone()),
             ("redirect_uri", self.redirect_uri.clone()),
-            ("scope", self.scope.clone()),
-            ("state", self.state.clone()),
         ];
+        // An empty scope is one a negative case leaves out on purpose (RFC 6749 §3.3).
+        if !self.scope.is_empty() {
+            out.push(("scope", self.scope.clone()));
+        }
+        out.push(("state", self.state.clone()));
         if !self.aud.is_empty() {
             out.push(("aud", self.aud.clone()));
         }

@@ -518,6 +518,10 @@ pub struct AuthorizeAction {
     /// Send no `aud` at all (a negative case: SMART requires the app to send one).
     #[serde(default)]
     pub without_aud: bool,
+    /// Send no `scope` at all (RFC 6749 §3.3: the server uses a default or fails with
+    /// `invalid_scope`).
+    #[serde(default)]
+    pub without_scope: bool,
     #[serde(default)]
     pub redirect_uri: RedirectChoice,
     #[serde(default)]

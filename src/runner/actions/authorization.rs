@@ -64,7 +64,11 @@ impl CaseState {
                 ))
             }
         };
-        let scope = tri!(render(&action.scope, context));
+        let scope = if action.without_scope {
+            String::new()
+        } else {
+            tri!(render(&action.scope, context))
+        };
         let aud = match &action.aud {
             _ if action.without_aud => String::new(),
             Some(a) => tri!(render(a, context)),

@@ -203,6 +203,24 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
             caps.retain(|c| c != "launch-standalone" && c != "context-standalone-patient");
         }
     }
+    if faults.has("backend-only") {
+        // Conforming: a server for backend services only, with no launch and no authorization
+        // endpoint (SMART 2.2: authorization_endpoint is required only with a launch).
+        obj.remove("authorization_endpoint");
+        obj.insert(
+            "capabilities".into(),
+            json!([
+                "client-confidential-asymmetric",
+                "permission-v2",
+                "smart-app-state"
+            ]),
+        );
+        obj.insert(
+            "grant_types_supported".into(),
+            json!(["client_credentials"]),
+        );
+        obj.insert("response_types_supported".into(), json!([]));
+    }
     if faults.has("no-backend-services") {
         if let Some(grants) = obj
             .get_mut("grant_types_supported")
@@ -276,6 +294,11 @@ pub async fn metadata(State(shared): State<Shared>, headers: HeaderMap) -> Respo
         ]
     });
     let mut oauth_uris = oauth_uris;
+    if faults.has("backend-only") {
+        if let Some(list) = oauth_uris["extension"].as_array_mut() {
+            list.retain(|u| u["url"] != "authorize");
+        }
+    }
     if faults.has("metadata-authorize-differs") {
         oauth_uris["extension"][0]["valueUri"] = json!(format!("{o}/other/authorize"));
     }

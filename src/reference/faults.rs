@@ -1276,6 +1276,21 @@ pub const FAULTS: &[Fault] = &[
         "an authorization request without scope is processed with the server's default scope (RFC 6749 §3.3 allows it) and gets a code",
         &["refuse-authorize"],
     ),
+    other_allowed(
+        "backend-only",
+        "a server for backend services only: no launch capability, no authorization endpoint in smart-configuration or the CapabilityStatement, client_credentials its only grant (SMART 2.2 requires authorization_endpoint only with a launch)",
+        &["smart-configuration", "capability-statement", "backend-rs384"],
+        &[
+            "smart-config-authorization-endpoint",
+            "smart-config-grant-types",
+            "smart-config-issuer",
+            "smart-config-jwks-uri",
+            "smart-config-response-types",
+            "smart-config-capability-sets",
+            "metadata-oauth-authorize",
+        ],
+        &[],
+    ),
     variant(
         "auth-methods-absent",
         "smart-configuration leaves out token_endpoint_auth_methods_supported (OPTIONAL in SMART 2.2): RFC 8414's default, client_secret_basic, holds, so the client_secret_basic cases run",

@@ -169,6 +169,14 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
     if faults.has("jwks-uri-missing") {
         obj.remove("jwks_uri");
     }
+    if faults.has("id-token-keys-unpublished") {
+        // Wrong on purpose: id_tokens are issued, but neither sso-openid-connect nor the keys
+        // that sign them are published.
+        obj.remove("jwks_uri");
+        if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_array_mut) {
+            caps.retain(|c| c != "sso-openid-connect");
+        }
+    }
     if faults.has("asymmetric-algs-rs256-only") {
         obj.insert(
             "token_endpoint_auth_signing_alg_values_supported".into(),

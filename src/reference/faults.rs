@@ -218,6 +218,13 @@ pub const FAULTS: &[Fault] = &[
         "jwks_uri is present with sso-openid-connect",
         &["smart-config-jwks-uri"],
     ),
+    // Wide: the OpenID configuration and the id_token presence check judge sso-openid-connect
+    // servers only, and skip.
+    wide(
+        "id-token-keys-unpublished",
+        "a server that issues id_tokens publishes the keys to verify them; this one lists neither sso-openid-connect nor a jwks_uri, and its id_tokens cannot be checked",
+        &["standalone-basic-id-token-signature"],
+    ),
     f(
         "asymmetric-algs-rs256-only",
         "RS384 or ES384 advertised with client-confidential-asymmetric",

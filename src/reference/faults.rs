@@ -1079,6 +1079,14 @@ pub const FAULTS: &[Fault] = &[
         &["standalone-basic-refreshed-id-token-aud"],
     ),
     f(
+        "id-token-rs384",
+        "an id_token for a client that registered no id_token_signed_response_alg is signed with RS256 (the default; SMART: the EHR SHALL support RS256); this server signs with RS384, which it does not advertise",
+        &[
+            "standalone-basic-id-token-rs256",
+            "standalone-basic-id-token-alg",
+        ],
+    ),
+    f(
         "id-token-wrong-iss",
         "the id_token's iss is the issuer",
         &["standalone-basic-id-token-iss"],

@@ -476,7 +476,13 @@ fn id_token(
             b64(&claims)
         ));
     }
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    // Fault: another RSA algorithm than RS256, the default of a client that registered none.
+    let alg = if faults.has("id-token-rs384") {
+        jsonwebtoken::Algorithm::RS384
+    } else {
+        jsonwebtoken::Algorithm::RS256
+    };
+    let mut header = jsonwebtoken::Header::new(alg);
     header.kid = Some("reference-rs256".into());
     jsonwebtoken::encode(&header, &claims, &shared.signing_key)
 }

@@ -755,6 +755,17 @@ pub const FAULTS: &[Fault] = &[
         "redirect URIs must be URLs",
         &["reg-refuse-not-url-status", "reg-refuse-not-url-error"],
     ),
+    // Wide: a 500 is no refusal with an error to judge (those checks skip).
+    wide(
+        "registration-unknown-auth-method-500",
+        "an unknown token_endpoint_auth_method is refused with 400 or replaced; this server fails with 500",
+        &["reg-refuse-auth-method-status"],
+    ),
+    f(
+        "registration-metadata-error-code-wrong",
+        "invalid client metadata is refused with invalid_client_metadata; this server says invalid_request",
+        &["reg-refuse-auth-method-error"],
+    ),
     // Wide: a registration that was not refused has no error to judge (those checks skip).
     wide(
         "registration-unknown-auth-method-kept",
@@ -782,10 +793,11 @@ pub const FAULTS: &[Fault] = &[
         &["reg-refuse-form-json", "reg-refuse-form-error"],
         &[],
     ),
-    f(
+    // Wide: an accepted form has no error to judge (those checks skip).
+    wide(
         "registration-form-body-accepted",
         "registration requests are JSON",
-        &["reg-refuse-form-status", "reg-refuse-form-error"],
+        &["reg-refuse-form-status"],
     ),
     f(
         "registration-wrong-error-code",
@@ -843,6 +855,11 @@ pub const FAULTS: &[Fault] = &[
         "registration-update-keeps-secret",
         "an RFC 7592 update that omits client_secret keeps it (RFC 7592 §2.2: the server MAY ignore empty values)",
         &["manage-lifecycle"],
+    ),
+    f(
+        "registration-update-client-id-not-checked",
+        "an RFC 7592 update whose client_id is not the client's is refused; this server applies it",
+        &["reg-update-wrong-client-id-400"],
     ),
     f(
         "registration-update-accepts-token-field",
@@ -937,6 +954,7 @@ pub const FAULTS: &[Fault] = &[
             "refresh-same-scope-status",
             "refresh-narrower-status",
             "revoke-refresh-before-status",
+            "revoke-no-client-auth-token-works",
         ],
     ),
     wide(
@@ -1471,6 +1489,7 @@ pub const FAULTS: &[Fault] = &[
             "backend-no-sub-status",
             "backend-no-iss-status",
             "backend-not-yet-valid-status",
+            "revoke-no-client-auth-refused",
         ],
     ),
     f(

@@ -34,6 +34,22 @@ const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_cr
 
 /// A registration error (RFC 7591 §3.2.2), with no-store headers like every response here.
 fn reg_error(shared: &Shared, code: &str, description: &str) -> Response {
+    if code == "server_error" {
+        // Fault: a registration the server cannot handle ends in a 500, not a refusal.
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain")],
+            description.to_string(),
+        )
+            .into_response();
+    }
+    let code = if code == "invalid_client_metadata"
+        && shared.faults.has("registration-metadata-error-code-wrong")
+    {
+        "invalid_request"
+    } else {
+        code
+    };
     let code =
         if code == "invalid_redirect_uri" && shared.faults.has("registration-wrong-error-code") {
             "invalid_request"
@@ -120,6 +136,12 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
             Some(m) => m,
             // Conforming (RFC 7591 §3.2.1 "MAY ... replace"), and the fault that keeps the
             // unknown value (the client information then returns it).
+            None if faults.has("registration-unknown-auth-method-500") => {
+                return Err(bad(
+                    "server_error",
+                    format!("token_endpoint_auth_method `{s}` broke the registration"),
+                ))
+            }
             None if faults.has("registration-replaces-unknown-auth-method")
                 || faults.has("registration-unknown-auth-method-kept") =>
             {
@@ -520,7 +542,11 @@ pub async fn update(
         Ok(m) => m,
         Err(r) => return r,
     };
-    if map.get("client_id").and_then(Value::as_str) != Some(client_id.as_str()) {
+    if map.get("client_id").and_then(Value::as_str) != Some(client_id.as_str())
+        && !shared
+            .faults
+            .has("registration-update-client-id-not-checked")
+    {
         return reg_error(
             &shared,
             "invalid_client_metadata",

@@ -1033,6 +1033,76 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 format!("launched with iss {iss:?}"),
             )
         }
+        "registration-replaces-unknown-auth-method" => {
+            // By default an unknown token_endpoint_auth_method is refused.
+            let body = json!({
+                "redirect_uris": [CALLBACK],
+                "token_endpoint_auth_method": "client_secret_carrier_pigeon",
+            });
+            let r = p.send(p.http.post(p.url("/register")).json(&body)).await;
+            ensure(
+                r.status == 400 && r.json()["error"] == "invalid_client_metadata",
+                format!("{}: {}", r.status, r.body),
+            )
+        }
+        "registration-replaces-metadata" => {
+            // By default a public client is registered as asked, under its own name.
+            let body = json!({
+                "client_name": "mine",
+                "redirect_uris": [CALLBACK],
+                "token_endpoint_auth_method": "none",
+            });
+            let r = p.send(p.http.post(p.url("/register")).json(&body)).await;
+            let j = r.json();
+            ensure(
+                j["token_endpoint_auth_method"] == "none"
+                    && j["client_secret"].is_null()
+                    && j["client_name"] == "mine",
+                r.body.clone(),
+            )
+        }
+        "registration-form-body-415" => {
+            // By default a form body is refused with a 400 JSON error.
+            let r = p
+                .post_form("/register", &[("redirect_uris", CALLBACK)])
+                .await;
+            ensure(
+                r.status == 400 && r.json()["error"].is_string(),
+                format!("{}: {}", r.status, r.body),
+            )
+        }
+        "auth-methods-absent" => {
+            let config = p.read(".well-known/smart-configuration", None).await.json();
+            ensure(
+                config["token_endpoint_auth_methods_supported"].is_array(),
+                config.to_string(),
+            )
+        }
+        "backend-only" => {
+            // By default the server offers launches, with an authorization endpoint.
+            let config = p.read(".well-known/smart-configuration", None).await.json();
+            ensure(
+                config["authorization_endpoint"].is_string()
+                    && config["capabilities"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|x| x == "launch-standalone")),
+                config.to_string(),
+            )
+        }
+        "authorize-default-scope" => {
+            // By default an authorization request without scope is refused as invalid_scope.
+            let client = p
+                .register("client_secret_basic", &["authorization_code"])
+                .await;
+            let params: Vec<(String, String)> = p
+                .authorize_params(&client, SCOPE)
+                .into_iter()
+                .filter(|(k, _)| k != "scope")
+                .collect();
+            let r = p.authorize(&params).await;
+            let location = r.header("location").unwrap_or_default().to_string();
+            ensure(location.contains("error=invalid_scope"), location)
+        }
         "authorize-error-page-200" => {
             // By default an unknown client_id is shown an error page answered 400.
             let client = Client {

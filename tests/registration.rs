@@ -124,6 +124,31 @@ fn checks(report: &Value) -> Vec<(String, String, String)> {
 }
 
 #[test]
+fn a_refused_registration_is_named_as_the_cause_of_the_management_skips() {
+    let base = registration_only_server();
+    let dir = tempfile::tempdir().unwrap();
+    // Without the initial access token the registration is refused (401): nothing was
+    // registered, so nothing can be managed, whatever the server offers.
+    let target = format!(
+        "name: reg-refused\nfhir-base: {base}/fhir\nregistration-endpoint: {base}/private/register\n"
+    );
+    let (_, console, report) = run(&target, dir.path(), &["manage-lifecycle"]);
+    let managed: Vec<_> = checks(&report)
+        .into_iter()
+        .filter(|(id, _, _)| id.starts_with("reg-read") || id.starts_with("reg-update"))
+        .collect();
+    assert!(!managed.is_empty(), "{console}");
+    for (id, verdict, reason) in managed {
+        assert_eq!(verdict, "skipped", "{id}");
+        assert!(
+            !reason.contains("without RFC 7592")
+                && (reason.contains("registered no client") || reason.contains("answered 401")),
+            "{id}: {reason}"
+        );
+    }
+}
+
+#[test]
 fn rfc_7591_without_7592_gets_the_create_checks_and_a_clear_skip_for_management() {
     let base = registration_only_server();
     let dir = tempfile::tempdir().unwrap();

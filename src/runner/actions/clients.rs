@@ -301,9 +301,16 @@ impl CaseState {
                 action.from
             ));
         };
+        // The real cause first: a registration that was refused registered nothing to manage.
+        if registration.client_id.is_none() {
+            return ActionResult::skip(format!(
+                "prerequisite missing: step `{}` registered no client (its answer has no client_id)",
+                action.from
+            ));
+        }
         let Some((uri, token)) = &registration.management else {
             return ActionResult::skip(
-                "the registration has no registration_client_uri: the server offers RFC 7591 registration without RFC 7592 management",
+                "the registration answer has no registration_client_uri and registration_access_token: the server offers RFC 7591 registration without RFC 7592 management",
             );
         };
         let mut headers = vec![("Accept".to_string(), "application/json".to_string())];

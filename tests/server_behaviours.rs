@@ -382,7 +382,12 @@ fn an_stu1_server_runs_the_flow_suites_from_its_capability_statement() {
         .unwrap();
     let console = String::from_utf8_lossy(&out.stdout);
     let notes = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{console}\n{notes}");
+    // SMART 1.0: "The server SHALL use both" documents; this server has no smart-configuration.
+    assert_eq!(out.status.code(), Some(1), "{console}\n{notes}");
+    assert!(
+        console.contains("failed: smart1-well-known-status [SHALL]"),
+        "{console}"
+    );
     assert!(notes.contains("refuse-pkce"), "{notes}");
     assert!(
         notes.contains(
@@ -393,7 +398,10 @@ fn an_stu1_server_runs_the_flow_suites_from_its_capability_statement() {
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
     let summary = &report["summary"]["checks"];
-    assert_eq!(summary["failed"], 0);
+    assert_eq!(
+        summary["failed"], 1,
+        "only the two documents' rule: {summary}"
+    );
     assert_eq!(summary["errored"], 0);
     assert!(summary["passed"].as_u64().unwrap() >= 150, "{summary}");
     assert_eq!(
@@ -423,6 +431,33 @@ fn an_stu1_server_runs_the_flow_suites_from_its_capability_statement() {
             .contains("patient/Patient.read"),
         "no STU1 scope was sent"
     );
+}
+
+/// The same `smart-version: 1` target against a server that publishes both documents: the
+/// SMART 1.0 rule that asks for both passes.
+#[test]
+fn a_smart_1_server_with_both_documents_passes_the_both_documents_rule() {
+    let both = server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target", "fixtures/targets/reference-stu1.yaml"])
+        .args([
+            "--suite",
+            "suites/smart-discovery.yaml",
+            "smart1-both-documents",
+        ])
+        .args(["--color", "never", "--report-dir"])
+        .arg(dir.path())
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", both.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", both.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(report["summary"]["checks"]["passed"], 4, "{console}");
 }
 
 /// A server that answers nothing: the discovery of every flow case errors (and the run fails)

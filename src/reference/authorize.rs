@@ -237,6 +237,9 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
     let scope = match params.get("scope") {
         Some(scope) => scope,
         None if faults.has("authorize-default-scope") => default_scope,
+        None if faults.has("authorize-no-scope-error-page") => {
+            return pages::error("scope is required")
+        }
         None if faults.has("authorize-no-scope-wrong-error") => {
             return fail("invalid_request", "scope is required")
         }

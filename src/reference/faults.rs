@@ -753,13 +753,24 @@ pub const FAULTS: &[Fault] = &[
     f(
         "registration-non-url-redirect-accepted",
         "redirect URIs must be URLs",
-        &["reg-refuse-not-url-status", "reg-refuse-not-url-error"],
+        &[
+            "reg-refuse-not-url-status",
+            "reg-refuse-not-url-error",
+            "reg-refuse-no-scheme-no-client",
+            "reg-refuse-no-scheme-status",
+            "reg-refuse-no-scheme-error",
+        ],
     ),
     // Wide: a 500 is no refusal with an error to judge (those checks skip).
     wide(
         "registration-unknown-auth-method-500",
         "an unknown token_endpoint_auth_method is refused with 400 or replaced; this server fails with 500",
         &["reg-refuse-auth-method-status"],
+    ),
+    f(
+        "registration-form-body-wrong-error",
+        "a form-encoded registration request is refused with invalid_request or invalid_client_metadata; this server says invalid_redirect_uri",
+        &["reg-refuse-form-error"],
     ),
     f(
         "registration-metadata-error-code-wrong",
@@ -806,6 +817,7 @@ pub const FAULTS: &[Fault] = &[
             "reg-refuse-fragment-error",
             "reg-refuse-not-url-error",
             "reg-refuse-no-redirect-error",
+            "reg-refuse-no-scheme-error",
         ],
     ),
     wide(
@@ -1300,6 +1312,11 @@ pub const FAULTS: &[Fault] = &[
         ],
     ),
     f(
+        "authorize-no-scope-error-page",
+        "an authorization request without scope is answered at the redirect URI (a default scope, or invalid_scope); this server shows an error page the app never sees",
+        &["no-scope-answered"],
+    ),
+    f(
         "authorize-no-scope-wrong-error",
         "an authorization request without scope is processed with a default scope or failed as invalid_scope (RFC 6749 §3.3); this server answers invalid_request",
         &["no-scope-invalid-scope"],
@@ -1530,6 +1547,7 @@ pub const FAULTS: &[Fault] = &[
         &[
             "standalone-basic-id-token-signature",
             "standalone-basic-id-token-alg",
+            "standalone-basic-id-token-rs256",
         ],
     ),
     f(

@@ -401,7 +401,11 @@ fn json_body(
     if !is_json {
         return Err(reg_error(
             shared,
-            "invalid_request",
+            if shared.faults.has("registration-form-body-wrong-error") {
+                "invalid_redirect_uri"
+            } else {
+                "invalid_request"
+            },
             "the registration request must be a JSON document (Content-Type: application/json)",
         ));
     }

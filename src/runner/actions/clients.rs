@@ -301,8 +301,9 @@ impl CaseState {
                 action.from
             ));
         };
-        // The real cause first: a registration that was refused registered nothing to manage.
-        if registration.client_id.is_none() {
+        // The real cause first: a registration that was refused (no client_id and nothing to
+        // manage it by) registered nothing.
+        if registration.client_id.is_none() && registration.management.is_none() {
             return ActionResult::skip(format!(
                 "prerequisite missing: step `{}` registered no client (its answer has no client_id)",
                 action.from

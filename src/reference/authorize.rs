@@ -232,6 +232,26 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
     if state.is_none() {
         return fail("invalid_request", "state is required");
     }
+    // Wrong on purpose: RFC 6749 §3.1 says the server MUST ignore unrecognized parameters.
+    if faults.has("authorize-unknown-param-refused") {
+        const KNOWN: &[&str] = &[
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "aud",
+            "launch",
+            "code_challenge",
+            "code_challenge_method",
+            "nonce",
+            "resource",
+            "prompt",
+        ];
+        if let Some(name) = params.names().find(|k| !KNOWN.contains(k)) {
+            return fail("invalid_request", &format!("unknown parameter `{name}`"));
+        }
+    }
     // RFC 6749 §3.3: no scope is processed with a default, or failed as invalid_scope.
     let default_scope = "launch/patient openid fhirUser patient/*.rs";
     let scope = match params.get("scope") {

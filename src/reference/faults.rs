@@ -908,6 +908,7 @@ pub const FAULTS: &[Fault] = &[
             "authorize-post-redirect-code",
             "refuse-authorize-control-code",
             "refuse-pkce-control-code",
+            "unknown-parameter-code",
         ],
     ),
     f(
@@ -1310,6 +1311,11 @@ pub const FAULTS: &[Fault] = &[
             "refuse-response-type-no-access-token",
             "refuse-response-type-error",
         ],
+    ),
+    f(
+        "authorize-unknown-param-refused",
+        "an authorization request's unrecognized parameters are ignored (RFC 6749 §3.1); this server refuses them with invalid_request",
+        &["unknown-parameter-code"],
     ),
     f(
         "authorize-no-scope-error-page",

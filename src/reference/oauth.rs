@@ -32,6 +32,11 @@ impl Params {
         Ok(Params(map))
     }
 
+    /// The names of the parameters sent.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     /// A parameter; an empty value counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

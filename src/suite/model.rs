@@ -522,6 +522,10 @@ pub struct AuthorizeAction {
     /// `invalid_scope`).
     #[serde(default)]
     pub without_scope: bool,
+    /// Parameters added to the request as they are (a negative case's unknown parameter, which
+    /// RFC 6749 §3.1 says the server MUST ignore); a SMART parameter is never replaced.
+    #[serde(default)]
+    pub extra_params: BTreeMap<String, String>,
     #[serde(default)]
     pub redirect_uri: RedirectChoice,
     #[serde(default)]

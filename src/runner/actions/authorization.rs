@@ -121,7 +121,13 @@ impl CaseState {
                 .response_type
                 .clone()
                 .unwrap_or_else(|| "code".into()),
-            extra: run.target.authorize_params.clone(),
+            extra: run
+                .target
+                .authorize_params
+                .iter()
+                .cloned()
+                .chain(action.extra_params.clone())
+                .collect(),
         };
         if let Some(launch) = &launched {
             continue_launch(&mut request, launch, action);

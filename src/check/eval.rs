@@ -112,6 +112,11 @@ fn header_check(header: &HeaderCheck, response: &RecordedResponse, context: &Val
 fn json_check(json: &JsonCheck, response: &RecordedResponse, context: &Value) -> Evaluation {
     let body: Value = match serde_json::from_str(&response.body) {
         Ok(v) => v,
+        // A body that is not JSON holds no member at all: a check that asks for the member's
+        // absence (a refusal answered with a plain-text error issues no `client_id`) holds.
+        Err(_) if json.or_absent || json.operators().iter().all(|o| matches!(o, Op::Absent)) => {
+            return Evaluation::Matched
+        }
         Err(e) => {
             let content_type = response.header("content-type").unwrap_or("none");
             return Evaluation::Error(format!(
@@ -573,6 +578,33 @@ mod tests {
             Ok(r) => r,
             Err(_) => panic!("problem"),
         }
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_holds_no_member() {
+        let plain = RecordedResponse {
+            status: 400,
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body: "invalid_redirect_uri: not an absolute URL".into(),
+            body_bytes: 41,
+        };
+        let check = |yaml: &str| {
+            let json: JsonCheck = serde_yaml::from_str(yaml).unwrap();
+            json_check(&json, &plain, &json!({}))
+        };
+        assert!(matches!(
+            check("{ path: $.client_id, absent: true }"),
+            Evaluation::Matched
+        ));
+        assert!(matches!(
+            check("{ path: $.scope, equals: x, or-absent: true }"),
+            Evaluation::Matched
+        ));
+        // Any other question of a body that is not JSON cannot be answered.
+        assert!(matches!(
+            check("{ path: $.error, equals: invalid_redirect_uri }"),
+            Evaluation::Error(_)
+        ));
     }
 
     #[test]

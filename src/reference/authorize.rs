@@ -193,30 +193,10 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
             "this server offers EHR launches only: launch is required",
         );
     }
-    if params.get("response_type") == Some("token") && faults.has("authorize-implicit-grant") {
-        // Wrong on purpose: the implicit grant, which this server does not list, hands an
-        // access token to the browser in the fragment (RFC 6749 §4.2.2).
-        let mut answer = url::form_urlencoded::Serializer::new(String::new());
-        answer.append_pair("access_token", &super::store::random_token());
-        answer.append_pair("token_type", "Bearer");
-        if let Some(state) = state {
-            answer.append_pair("state", state);
+    if params.get("response_type") == Some("token") {
+        if let Some(answer) = token_response_type_answer(faults, redirect_uri, state) {
+            return answer;
         }
-        let location = format!("{redirect_uri}#{}", answer.finish());
-        return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
-    }
-    if params.get("response_type") == Some("token")
-        && faults.has("authorize-response-type-error-in-fragment")
-    {
-        // Conforming too: the implicit grant's error response goes in the fragment (RFC 6749
-        // §4.2.2.1), as servers that know `token` and do not offer it answer.
-        let mut answer = url::form_urlencoded::Serializer::new(String::new());
-        answer.append_pair("error", "unsupported_response_type");
-        if let Some(state) = state {
-            answer.append_pair("state", state);
-        }
-        let location = format!("{redirect_uri}#{}", answer.finish());
-        return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
     }
     if params.get("response_type") != Some("code")
         && faults.has("authorize-response-type-error-page")
@@ -232,25 +212,8 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
     if state.is_none() {
         return fail("invalid_request", "state is required");
     }
-    // Wrong on purpose: RFC 6749 §3.1 says the server MUST ignore unrecognized parameters.
-    if faults.has("authorize-unknown-param-refused") {
-        const KNOWN: &[&str] = &[
-            "response_type",
-            "client_id",
-            "redirect_uri",
-            "scope",
-            "state",
-            "aud",
-            "launch",
-            "code_challenge",
-            "code_challenge_method",
-            "nonce",
-            "resource",
-            "prompt",
-        ];
-        if let Some(name) = params.names().find(|k| !KNOWN.contains(k)) {
-            return fail("invalid_request", &format!("unknown parameter `{name}`"));
-        }
+    if let Some(name) = refused_unknown_parameter(faults, &params) {
+        return fail("invalid_request", &format!("unknown parameter `{name}`"));
     }
     // RFC 6749 §3.3: no scope is processed with a default, or failed as invalid_scope.
     let default_scope = "launch/patient openid fhirUser patient/*.rs";
@@ -367,6 +330,56 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
         return next_page(shared, &txn, &pending);
     }
     pages::login(&txn, &client_name(shared, client_id), None)
+}
+
+/// The fragment answers (RFC 6749 §4.2.2) to `response_type=token` under the switches that
+/// give one: the implicit grant's access token (a fault: this server does not list `token`),
+/// or its `unsupported_response_type` error (conforming, as servers that know the type answer).
+fn token_response_type_answer(
+    faults: &super::faults::Faults,
+    redirect_uri: &str,
+    state: Option<&str>,
+) -> Option<Response> {
+    let mut answer = url::form_urlencoded::Serializer::new(String::new());
+    if faults.has("authorize-implicit-grant") {
+        answer.append_pair("access_token", &super::store::random_token());
+        answer.append_pair("token_type", "Bearer");
+    } else if faults.has("authorize-response-type-error-in-fragment") {
+        answer.append_pair("error", "unsupported_response_type");
+    } else {
+        return None;
+    }
+    if let Some(state) = state {
+        answer.append_pair("state", state);
+    }
+    let location = format!("{redirect_uri}#{}", answer.finish());
+    Some((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+}
+
+/// Under the fault `authorize-unknown-param-refused`, the first parameter this server does not
+/// know (RFC 6749 §3.1 says it MUST ignore such parameters).
+fn refused_unknown_parameter<'p>(
+    faults: &super::faults::Faults,
+    params: &'p Params,
+) -> Option<&'p str> {
+    const KNOWN: &[&str] = &[
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "aud",
+        "launch",
+        "code_challenge",
+        "code_challenge_method",
+        "nonce",
+        "resource",
+        "prompt",
+    ];
+    if !faults.has("authorize-unknown-param-refused") {
+        return None;
+    }
+    params.names().find(|k| !KNOWN.contains(k))
 }
 
 /// Whether `aud` is the FHIR base the app asks tokens for (SMART App Launch 2.2): this

@@ -178,29 +178,38 @@ pub fn describe(shared: &Shared, token: &str) -> Value {
 }
 
 /// `POST /revoke` (RFC 7009 §2.1). Unknown tokens are answered 200 (§2.2).
+/// Under the fault `revocation-without-client-auth`: a request that names a client by
+/// `client_id` and authenticates in no way, taken as that client's.
+fn named_without_auth(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Option<(Params, Option<Client>)> {
+    let params = Params::parse(&String::from_utf8_lossy(body)).ok()?;
+    let bare = headers.get(axum::http::header::AUTHORIZATION).is_none()
+        && params.get("client_secret").is_none()
+        && params.get("client_assertion").is_none();
+    if !bare || !shared.faults.has("revocation-without-client-auth") {
+        return None;
+    }
+    let client = shared
+        .store
+        .lock()
+        .clients
+        .get(params.get("client_id")?)
+        .cloned()?;
+    Some((params, Some(client)))
+}
+
 pub async fn revoke(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let faults = &shared.faults;
     // Fault: a request that names a client but does not authenticate it is taken as that
     // client's (RFC 7009 §2.1: the server first validates the client credentials).
     let (params, client) = match form_and_client(&shared, &headers, &body, false).await {
         Ok(x) => x,
-        Err(refused) => match Params::parse(&String::from_utf8_lossy(&body)) {
-            Ok(params)
-                if faults.has("revocation-without-client-auth")
-                    && headers.get(axum::http::header::AUTHORIZATION).is_none()
-                    && params.get("client_secret").is_none()
-                    && params.get("client_assertion").is_none() =>
-            {
-                let named = params.get("client_id").and_then(|id| {
-                    let store = shared.store.lock();
-                    store.clients.get(id).cloned()
-                });
-                match named {
-                    Some(c) => (params, Some(c)),
-                    None => return refused,
-                }
-            }
-            _ => return refused,
+        Err(refused) => match named_without_auth(&shared, &headers, &body) {
+            Some(taken) => taken,
+            None => return refused,
         },
     };
     let client = client.map(|c| c.client_id).unwrap_or_default();

@@ -1089,6 +1089,34 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 config.to_string(),
             )
         }
+        "openid-unadvertised" => {
+            // By default a server that issues id_tokens lists sso-openid-connect.
+            let config = p.read(".well-known/smart-configuration", None).await.json();
+            ensure(
+                config["capabilities"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|x| x == "sso-openid-connect")),
+                config.to_string(),
+            )
+        }
+        "own-scope-vocabulary" => {
+            // By default the patient wildcard is listed and granted.
+            let config = p.read(".well-known/smart-configuration", None).await.json();
+            let client = p
+                .register("client_secret_basic", &["authorization_code"])
+                .await;
+            let r = p
+                .authorize(&p.authorize_params(&client, "patient/*.rs"))
+                .await;
+            let location = r.header("location").unwrap_or_default().to_string();
+            ensure(
+                config["scopes_supported"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|x| x == "patient/*.rs"))
+                    && !location.contains("error="),
+                format!("{config} / {} {location}", r.status),
+            )
+        }
         "authorize-default-scope" => {
             // By default an authorization request without scope is refused as invalid_scope.
             let client = p

@@ -585,3 +585,61 @@ fn a_case_that_needs_a_launch_registers_no_client_where_there_is_none() {
     );
     assert!(client["exchange"].is_null(), "{client}");
 }
+
+/// A server with its own scope vocabulary that does not list it (no `scopes_supported`) and
+/// refuses SMART's `patient/*.rs`: the standalone flow fails with the server's own refusal;
+/// with the target's `scopes.patient-read` naming the server's scopes it passes, and the
+/// report says what was asked for instead of what.
+#[test]
+fn a_targets_scope_map_asks_a_server_in_its_own_vocabulary() {
+    let own = server(&["own-scope-vocabulary", "scopes-supported-missing"]);
+    let args = [
+        "--suite",
+        "suites/smart-app-launch.yaml",
+        "--exact",
+        "reference::smart-app-launch::standalone-basic",
+    ];
+    let refused = run(&own, &args);
+    assert_eq!(refused.code, Some(1), "{}", refused.console);
+    assert!(
+        refused
+            .console
+            .contains("error=invalid_scope (this server grants patient scopes by resource type"),
+        "{}",
+        refused.console
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let reference = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let target = dir.path().join("own-scopes.yaml");
+    std::fs::write(
+        &target,
+        reference.replace(
+            "registration: dynamic\n",
+            "registration: dynamic\nscopes:\n  patient-read: \"patient/Patient.rs patient/Observation.rs\"\n",
+        ),
+    )
+    .unwrap();
+    let mut mapped_args = vec!["--target", target.to_str().unwrap()];
+    mapped_args.extend(args);
+    let mapped = run(&own, &mapped_args);
+    assert_eq!(mapped.code, Some(0), "{}", mapped.console);
+    let got = verdicts(&mapped.report);
+    assert_eq!(got["standalone-basic-redirect-code"], "passed");
+    assert_eq!(got["standalone-basic-token-status"], "passed");
+    let sent = &mapped.report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "authorize")
+        .expect("an authorize step")["result"]["sent"];
+    assert_eq!(
+        sent["scope"],
+        "launch/patient openid fhirUser patient/Patient.rs patient/Observation.rs offline_access"
+    );
+    assert_eq!(sent["scope_changes"][0]["asked"], "patient/*.rs");
+    assert_eq!(
+        sent["scope_changes"][0]["why"],
+        "the target's `scopes.patient-read` names the server's own scope"
+    );
+}

@@ -24,6 +24,10 @@ pub const CODE_LIFETIME: i64 = 60;
 /// The scope the `scopes-supported-not-supported` switch lists in scopes_supported and refuses.
 pub const UNSUPPORTED_LISTED_SCOPE: &str = "patient/*.cruds";
 
+/// The resource types the `own-scope-vocabulary` switch grants patient scopes for, one by one
+/// (it refuses `patient/*` wildcards).
+pub const OWN_VOCABULARY_TYPES: &[&str] = &["Patient", "Observation", "Condition", "Encounter"];
+
 /// A 302 to `uri` with these query parameters added.
 fn redirect(uri: &str, params: &[(&str, Option<&str>)]) -> Response {
     let Ok(mut url) = url::Url::parse(uri) else {
@@ -283,6 +287,19 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
             .any(|s| s.v1)
     {
         return fail("invalid_scope", "SMART v1 scopes are not supported here");
+    }
+    if shared.faults.has("offline-access-refused") && scopes::has(scope, "offline_access") {
+        return fail("invalid_scope", "offline_access is not granted here");
+    }
+    if shared.faults.has("own-scope-vocabulary")
+        && scopes::split(scope)
+            .iter()
+            .any(|s| s.starts_with("patient/*."))
+    {
+        return fail(
+            "invalid_scope",
+            "this server grants patient scopes by resource type (see scopes_supported), not patient/*",
+        );
     }
     if shared.faults.has("scopes-supported-not-supported")
         && scopes::has(scope, UNSUPPORTED_LISTED_SCOPE)

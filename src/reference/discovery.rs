@@ -169,6 +169,11 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
     if faults.has("jwks-uri-missing") {
         obj.remove("jwks_uri");
     }
+    if faults.has("openid-granted-no-id-token") || faults.has("openid-unadvertised") {
+        if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_array_mut) {
+            caps.retain(|c| c != "sso-openid-connect");
+        }
+    }
     if faults.has("id-token-keys-unpublished") {
         // Wrong on purpose: id_tokens are issued, but neither sso-openid-connect nor the keys
         // that sign them are published.
@@ -246,6 +251,28 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
             .and_then(Value::as_array_mut)
         {
             list.push(json!(super::authorize::UNSUPPORTED_LISTED_SCOPE));
+        }
+    }
+    if faults.has("own-scope-vocabulary") {
+        // Resource scopes by type only: the patient wildcards give way to one scope per type
+        // this server holds.
+        if let Some(list) = obj
+            .get_mut("scopes_supported")
+            .and_then(Value::as_array_mut)
+        {
+            list.retain(|s| !s.as_str().is_some_and(|s| s.starts_with("patient/*.")));
+            for resource_type in super::authorize::OWN_VOCABULARY_TYPES {
+                list.push(json!(format!("patient/{resource_type}.rs")));
+                list.push(json!(format!("patient/{resource_type}.read")));
+            }
+        }
+    }
+    if faults.has("offline-access-refused") {
+        if let Some(list) = obj
+            .get_mut("scopes_supported")
+            .and_then(Value::as_array_mut)
+        {
+            list.retain(|s| s != "offline_access");
         }
     }
     if faults.has("scopes-supported-missing") {

@@ -1327,6 +1327,33 @@ pub const FAULTS: &[Fault] = &[
         "an authorization request without scope is processed with a default scope or failed as invalid_scope (RFC 6749 §3.3); this server answers invalid_request",
         &["no-scope-invalid-scope"],
     ),
+    // Wide: without sso-openid-connect the OpenID configuration case and the id_token checks
+    // of the other flows skip.
+    wide(
+        "openid-granted-no-id-token",
+        "a token response for a granted openid scope carries an id_token (OpenID Connect Core §3.1.3.3), whatever the capabilities say; this server lists no sso-openid-connect, grants openid and issues none",
+        &["standalone-basic-token-id-token-openid-granted"],
+    ),
+    other_allowed(
+        "openid-unadvertised",
+        "a server that grants openid and issues id_tokens without listing sso-openid-connect (the id_token is still checked, against the keys its jwks_uri names)",
+        &["standalone-basic"],
+        &[
+            "standalone-basic-oidc-config-status",
+            "standalone-basic-token-id-token",
+        ],
+        &["standalone-basic-token-id-token-openid-granted"],
+    ),
+    wide(
+        "offline-access-refused",
+        "a server that lists permission-offline supports offline_access (SMART: permission-offline is 'support for refresh tokens (requested by offline_access scope)'); this server leaves it out of scopes_supported and refuses every authorization that asks for it",
+        &["standalone-basic-redirect-code"],
+    ),
+    variant(
+        "own-scope-vocabulary",
+        "a server with a scope vocabulary of its own: scopes_supported lists patient scopes per resource type and no patient/* wildcard, and an authorization asking for a wildcard is refused with invalid_scope (SMART lets a server support only the scopes it lists)",
+        &["standalone-basic", "standalone-public", "ehr-basic", "refresh"],
+    ),
     variant(
         "authorize-default-scope",
         "an authorization request without scope is processed with the server's default scope (RFC 6749 §3.3 allows it) and gets a code",

@@ -290,7 +290,10 @@ fn with_id_token(
     refreshed: bool,
     mut body: Map<String, Value>,
 ) -> Response {
-    if scopes::has(&grant.scope, "openid") && !shared.faults.has("token-no-id-token") {
+    if scopes::has(&grant.scope, "openid")
+        && !shared.faults.has("token-no-id-token")
+        && !shared.faults.has("openid-granted-no-id-token")
+    {
         match id_token(shared, grant, refreshed) {
             Ok(jwt) => {
                 body.insert("id_token".into(), json!(jwt));

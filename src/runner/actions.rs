@@ -22,7 +22,7 @@ use crate::secret::Secret;
 use crate::smart::authorize::AuthorizationRequest;
 use crate::smart::callback::Callback;
 use crate::smart::client::{encoding_key, Client, ClientAuth};
-use crate::smart::{id_token, pkce, token};
+use crate::smart::{id_token, pkce, scopes, token};
 use crate::suite::model::{
     AssertionAlg, AuthMethod, AuthorizeAction, AuthorizeMethod, ClientAction, ClientAuthChoice,
     ClientCredentialsAction, DebugTokenAction, EhrLaunchAction, ExchangeCodeAction, Interaction,
@@ -60,6 +60,9 @@ pub struct CaseState {
     chain_of: HashMap<String, String>,
     /// The browser session has played an authorization: the next one starts a fresh browser.
     session_authorized: bool,
+    /// What the case's last `discover` step found about scopes, for choosing the scopes the
+    /// case asks for in the server's vocabulary.
+    offered_scopes: scopes::Offered,
     /// Time spent driving the browser (session start, pages, screens, the wait for the
     /// redirect), summed over the case's steps.
     pub browser_time: std::time::Duration,
@@ -186,9 +189,16 @@ impl CaseState {
             refresh_chains: HashMap::new(),
             chain_of: HashMap::new(),
             session_authorized: false,
+            offered_scopes: scopes::Offered::default(),
             browser_time: std::time::Duration::ZERO,
             browser_phases: Default::default(),
         }
+    }
+
+    /// A suite's scope request in the server's vocabulary (see [`scopes`]): the target's
+    /// `scopes` map and what the case's `discover` step found.
+    fn scope_for(&self, asked: &str, run: &TargetRun) -> scopes::Chosen {
+        scopes::choose(asked, &run.target.scopes, &self.offered_scopes)
     }
 
     /// The case's listener, bound on first use: the target's fixed redirect URI, or a free

@@ -7,4 +7,5 @@ pub mod client;
 pub mod discovery;
 pub mod id_token;
 pub mod pkce;
+pub mod scopes;
 pub mod token;

@@ -1838,6 +1838,7 @@ fn parse_target(
             .iter()
             .map(|(k, v)| (k.clone(), expand(v)))
             .collect(),
+        scopes: raw.scopes.vocabulary(&expand),
     })
 }
 

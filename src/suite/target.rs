@@ -129,6 +129,62 @@ pub struct TargetFile {
     /// An endpoint discovery names on any other origin gets no credential.
     #[serde(default)]
     pub credential_origins: Vec<String>,
+    /// The server's own scopes for what the suites ask for, by need, where its vocabulary is
+    /// not SMART's (`patient-read: "patient/Patient.read patient/Coverage.read"`; an empty
+    /// value: the server grants nothing for that need, and the scope is left out). A need not
+    /// named here is chosen from the server's `scopes_supported` (see README, "Scopes").
+    #[serde(default)]
+    pub scopes: ScopeMap,
+}
+
+/// A target's `scopes`: the scopes the server grants for each need of the suites' requests.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScopeMap {
+    /// For `launch/patient` (a patient chosen at a standalone launch).
+    #[serde(default)]
+    pub launch_patient: Option<String>,
+    /// For `launch` (an EHR launch's context).
+    #[serde(default)]
+    pub launch: Option<String>,
+    /// For `openid` (an id_token).
+    #[serde(default)]
+    pub openid: Option<String>,
+    /// For `fhirUser` (the user's FHIR resource in the id_token).
+    #[serde(default)]
+    pub fhir_user: Option<String>,
+    /// For `offline_access` (a refresh token).
+    #[serde(default)]
+    pub offline: Option<String>,
+    /// For `online_access`.
+    #[serde(default)]
+    pub online: Option<String>,
+    /// For `patient/*.rs` (`patient/*.read` in SMART 1): reading the patient's data.
+    #[serde(default)]
+    pub patient_read: Option<String>,
+    /// For `user/Practitioner.rs` (`.read`): reading the signed-in user.
+    #[serde(default)]
+    pub user_read: Option<String>,
+}
+
+impl ScopeMap {
+    /// The named needs, each value passed through `expand` (`${ENV}`).
+    pub fn vocabulary(&self, expand: &dyn Fn(&str) -> String) -> crate::smart::scopes::Vocabulary {
+        use crate::smart::scopes::Need;
+        [
+            (Need::LaunchPatient, &self.launch_patient),
+            (Need::Launch, &self.launch),
+            (Need::Openid, &self.openid),
+            (Need::FhirUser, &self.fhir_user),
+            (Need::Offline, &self.offline),
+            (Need::Online, &self.online),
+            (Need::PatientRead, &self.patient_read),
+            (Need::UserRead, &self.user_read),
+        ]
+        .into_iter()
+        .filter_map(|(need, value)| value.as_deref().map(|v| (need, expand(v))))
+        .collect()
+    }
 }
 
 /// Every key of a target's template context ([`Target::context`]): what `{{ target.KEY }}` may
@@ -524,6 +580,8 @@ pub struct Target {
     pub credential_origins: Vec<url::Url>,
     /// Extra authorization request parameters, `${ENV}` resolved.
     pub authorize_params: Vec<(String, String)>,
+    /// The server's own scopes by need (the file's `scopes`).
+    pub scopes: crate::smart::scopes::Vocabulary,
 }
 
 impl Target {

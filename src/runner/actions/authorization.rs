@@ -64,10 +64,18 @@ impl CaseState {
                 ))
             }
         };
-        let scope = if action.without_scope {
-            String::new()
+        let (scope, scope_changes) = if action.without_scope {
+            (String::new(), Vec::new())
         } else {
-            tri!(render(&action.scope, context))
+            let asked = tri!(render(&action.scope, context));
+            let chosen = self.scope_for(&asked, run);
+            if chosen.scope.is_empty() && !asked.trim().is_empty() {
+                return ActionResult::skip(format!(
+                    "the server grants none of the scopes this case asks for: {}",
+                    chosen.left_out()
+                ));
+            }
+            (chosen.scope, chosen.changes)
         };
         let aud = match &action.aud {
             _ if action.without_aud => String::new(),
@@ -200,6 +208,10 @@ impl CaseState {
                 "response_type": request.response_type,
             },
         });
+        if !scope_changes.is_empty() {
+            // What the suite asked for and the server's vocabulary changed, with the reasons.
+            document["sent"]["scope_changes"] = json!(scope_changes);
+        }
         if let Some(launch) = &outcome.launch {
             document["launch"] = launch.to_json();
         }

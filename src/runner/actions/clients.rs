@@ -134,7 +134,10 @@ impl CaseState {
             metadata["response_types"] = json!(["code"]);
         }
         if let Some(scope) = &action.scope {
-            metadata["scope"] = json!(tri!(render(scope, context)));
+            // The scopes the client will ask for, in the server's vocabulary (a server may
+            // hold a client to the scopes it registered).
+            let asked = tri!(render(scope, context));
+            metadata["scope"] = json!(self.scope_for(&asked, run).scope);
         }
         let (alg, key_pem, kid) = match action.alg {
             AssertionAlg::RS384 => (Algorithm::RS384, CLIENT_RS384_KEY, "client-rs384"),

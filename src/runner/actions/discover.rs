@@ -162,6 +162,10 @@ pub async fn discover(
 
 impl Builtin for DiscoverAction {
     async fn run(&self, i: StepInput<'_>) -> ActionResult {
-        discover(self, i.run, i.context, i.settings).await
+        let result = discover(self, i.run, i.context, i.settings).await;
+        if let Some(document) = &result.document {
+            i.state.offered_scopes = crate::smart::scopes::Offered::from_discovery(document);
+        }
+        result
     }
 }

@@ -1540,6 +1540,8 @@ pub const FAULTS: &[Fault] = &[
             "backend-no-iss-status",
             "backend-not-yet-valid-status",
             "revoke-no-client-auth-refused",
+            "backend-no-grant-type-status",
+            "backend-unknown-client-status",
         ],
     ),
     f(
@@ -2061,6 +2063,16 @@ pub const FAULTS: &[Fault] = &[
         "token-unknown-grant-type-accepted",
         "an unknown grant_type is refused",
         &["backend-grant-type-status", "backend-grant-type-error"],
+    ),
+    f(
+        "token-missing-grant-type-unsupported",
+        "a token request without grant_type is missing a required parameter: invalid_request (RFC 6749 §5.2); this server answers unsupported_grant_type",
+        &["backend-no-grant-type-error"],
+    ),
+    f(
+        "token-unknown-client-invalid-request",
+        "an assertion of a client the server never issued fails client authentication: invalid_client (RFC 6749 §5.2, 'e.g., unknown client'); this server answers invalid_request",
+        &["backend-unknown-client-error"],
     ),
     f(
         "client-assertion-type-not-checked",

@@ -231,13 +231,22 @@ pub async fn authenticate(
             ));
         }
     }
-    let client = shared
-        .store
-        .lock()
-        .clients
-        .get(&claimed_id)
-        .cloned()
-        .ok_or_else(|| invalid("unknown client"))?;
+    let (client, sub_known) = {
+        let store = shared.store.lock();
+        let sub_known = assertion
+            .and_then(|jwt| unverified_claims(jwt))
+            .and_then(|c| c["sub"].as_str().map(|s| store.clients.contains_key(s)));
+        (store.clients.get(&claimed_id).cloned(), sub_known)
+    };
+    let client = client.ok_or_else(|| {
+        // Wrong on purpose: an assertion naming no client this server issued, by `iss` or
+        // `sub`, is taken for a malformed request rather than a failed client authentication.
+        if sub_known == Some(false) && shared.faults.has("token-unknown-client-invalid-request") {
+            ClientAuthError::InvalidRequest("no such client".into())
+        } else {
+            invalid("unknown client")
+        }
+    })?;
     let method = if basic.is_some() {
         AuthMethod::ClientSecretBasic
     } else if assertion.is_some() {

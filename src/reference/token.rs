@@ -124,6 +124,15 @@ pub async fn token(State(shared): State<Shared>, headers: HeaderMap, body: Bytes
                 &format!("grant_type {other} is not supported"),
             )
         }
+        // Wrong on purpose: a missing grant_type is a missing parameter (invalid_request), not
+        // an unsupported grant type.
+        None if shared.faults.has("token-missing-grant-type-unsupported") => {
+            return error(
+                &shared,
+                "unsupported_grant_type",
+                "grant_type is not supported",
+            )
+        }
         None => return error(&shared, "invalid_request", "grant_type is missing"),
     }
     let client = match client_for(&shared, &headers, &params, grant_type).await {

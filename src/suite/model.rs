@@ -667,6 +667,9 @@ pub struct ClientCredentialsAction {
     /// Send this `grant_type` instead of `client_credentials`.
     #[serde(default)]
     pub grant_type: Option<String>,
+    /// Send no `grant_type` at all (a request missing a required parameter).
+    #[serde(default)]
+    pub without_grant_type: bool,
     /// Send this `client_assertion_type` instead of the JWT bearer type (RFC 7523 §2.2).
     #[serde(default)]
     pub assertion_type: Option<String>,

@@ -252,11 +252,13 @@ impl CaseState {
         self.assertions
             .insert(step_id.to_string(), assertion.clone());
         let mut encoder = url::form_urlencoded::Serializer::new(String::new());
-        encoder
-            .append_pair(
+        if !action.without_grant_type {
+            encoder.append_pair(
                 "grant_type",
                 action.grant_type.as_deref().unwrap_or("client_credentials"),
-            )
+            );
+        }
+        encoder
             .append_pair("scope", &scope)
             .append_pair(
                 "client_assertion_type",

@@ -1785,6 +1785,11 @@ pub const FAULTS: &[Fault] = &[
         ],
     ),
     f(
+        "revocation-other-client-accepted",
+        "a revocation is refused when the token was issued to another client (RFC 7009 §2.1), and the token keeps working; this server revokes any client's token",
+        &["revoke-other-client-refused", "revoke-other-client-token-works"],
+    ),
+    f(
         "revocation-unknown-token-error",
         "revoking an unknown token answers 200",
         &["revoke-unknown-status"],

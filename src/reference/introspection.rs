@@ -245,7 +245,8 @@ pub async fn revoke(State(shared): State<Shared>, headers: HeaderMap, body: Byte
             return error(&shared, "invalid_request", "unknown token");
         }
         None => {}
-        Some(owner) if owner != client => {
+        // Fault: another client's token is revoked like the client's own.
+        Some(owner) if owner != client && !faults.has("revocation-other-client-accepted") => {
             drop(store);
             // RFC 7009 §2.1: the server "verifies whether the token was issued to the client making
             // the revocation request. If this validation fails, the request is refused".

@@ -995,6 +995,7 @@ pub const FAULTS: &[Fault] = &[
             "token-other-client-control-token-issued",
             "refuse-pkce-control-token-issued",
             "token-verifier-missing-confidential-control-token-issued",
+            "token-refusals-asymmetric-control-token-issued",
         ],
     ),
     f(
@@ -1230,6 +1231,7 @@ pub const FAULTS: &[Fault] = &[
             "refresh-other-client-error",
             "refresh-rotated-error",
             "revoke-refresh-refused-error",
+            "token-other-assertion-error",
         ],
     ),
     f(
@@ -1448,7 +1450,7 @@ pub const FAULTS: &[Fault] = &[
     f(
         "code-not-bound-to-client",
         "a code is bound to the client it was issued to",
-        &["token-other-client-status", "token-other-client-error"],
+        &["token-other-client-status", "token-other-client-error", "token-other-assertion-no-token", "token-other-assertion-error"],
     ),
     f(
         "redirect-uri-not-checked-at-token",
@@ -1626,6 +1628,8 @@ pub const FAULTS: &[Fault] = &[
         &[
             "token-no-client-auth-no-token",
             "token-no-client-auth-error",
+            "token-no-assertion-no-token",
+            "token-no-assertion-error",
         ],
     ),
     f(
@@ -1660,6 +1664,8 @@ pub const FAULTS: &[Fault] = &[
             "backend-hs256-error",
             "backend-not-yet-valid-status",
             "backend-not-yet-valid-error",
+            "token-forged-assertion-no-token",
+            "token-forged-assertion-error",
         ],
     ),
     f(
@@ -2162,6 +2168,7 @@ pub const FAULTS: &[Fault] = &[
             "refuse-authorize",
             "refuse-pkce",
             "token-refusals",
+            "token-refusals-asymmetric",
             "token-other-client",
             "token-verifier-missing-confidential",
             "bearer-reads",

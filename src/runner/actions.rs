@@ -353,6 +353,27 @@ fn with_auth_choice(mut client: Client, choice: ClientAuthChoice) -> Result<Clie
             }
             client.auth = ClientAuth::None;
         }
+        ClientAuthChoice::WrongKey => {
+            client.auth = match client.auth {
+                ClientAuth::PrivateKeyJwt {
+                    kid,
+                    alg: Algorithm::RS384,
+                    ..
+                } => ClientAuth::PrivateKeyJwt {
+                    key: Arc::new(
+                        encoding_key(NOT_THE_CLIENTS_KEY, Algorithm::RS384)
+                            .map_err(ActionEnd::Error)?,
+                    ),
+                    kid,
+                    alg: Algorithm::RS384,
+                },
+                _ => {
+                    return Err(ActionEnd::Skip(
+                        "an assertion signed with a wrong key needs a private_key_jwt client that signs with RS384".into(),
+                    ))
+                }
+            };
+        }
     }
     Ok(client)
 }

@@ -572,6 +572,9 @@ pub enum ClientAuthChoice {
     WrongSecret,
     /// No client authentication at all: only `client_id` in the body, as a public client sends.
     None,
+    /// A client assertion signed with a key that is not the client's, its `kid` kept
+    /// (confidential asymmetric clients signing with RS384).
+    WrongKey,
 }
 
 /// `exchange-code`: the authorization-code token request (RFC 6749 §4.1.3) with the client's

@@ -2028,6 +2028,16 @@ pub const FAULTS: &[Fault] = &[
         "introspection calls an expired token inactive",
         &["token-expiry-introspect-inactive"],
     ),
+    // Wide: the checks of the other Observation searches skip.
+    wide(
+        "fhir-granted-observations-refused",
+        "a token serves what the scope granted in its token response names (patient/Observation); this resource server refuses every Observation search",
+        &[
+            "bearer-granted-scope-searches",
+            "bearer-target-reads",
+            "v1-scopes-search",
+        ],
+    ),
     variant(
         "fhir-out-of-scope-search-empty",
         "a search for a resource type outside the granted scopes is answered 200 with an empty searchset: no data, which enforces the scopes as a refusal does",

@@ -313,6 +313,16 @@ pub async fn search(
         Ok(g) => g,
         Err(r) => return r,
     };
+    if resource_type == "Observation" && shared.faults.has("fhir-granted-observations-refused") {
+        // Wrong on purpose: the token's scope grants Observations, the resource server refuses
+        // them.
+        return outcome(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Observations are not available to this token",
+            None,
+        );
+    }
     if params.get("category").is_some() && shared.faults.has("fhir-category-search-unsupported") {
         return outcome(
             StatusCode::BAD_REQUEST,

@@ -1089,6 +1089,18 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 config.to_string(),
             )
         }
+        "sign-in-x-frame-options" => {
+            // By default the sign-in page limits framing by CSP frame-ancestors alone.
+            let client = p
+                .register("client_secret_basic", &["authorization_code"])
+                .await;
+            let r = p.authorize(&p.authorize_params(&client, SCOPE)).await;
+            let csp = r.header("content-security-policy").unwrap_or_default();
+            ensure(
+                csp.contains("frame-ancestors 'self'") && r.header("x-frame-options").is_none(),
+                format!("{} {csp}", r.status),
+            )
+        }
         "openid-unadvertised" => {
             // By default a server that issues id_tokens lists sso-openid-connect.
             let config = p.read(".well-known/smart-configuration", None).await.json();

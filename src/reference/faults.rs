@@ -1336,6 +1336,16 @@ pub const FAULTS: &[Fault] = &[
         "a token response for a granted openid scope carries an id_token (OpenID Connect Core §3.1.3.3), whatever the capabilities say; this server lists no sso-openid-connect, grants openid and issues none",
         &["standalone-basic-token-id-token-openid-granted"],
     ),
+    f(
+        "sign-in-page-framable",
+        "other sites may not frame the sign-in and consent pages (RFC 6749 §10.13, clickjacking); this server's pages say nothing about framing",
+        &["standalone-basic-sign-in-not-framable"],
+    ),
+    variant(
+        "sign-in-x-frame-options",
+        "the sign-in and consent pages limit framing with X-Frame-Options: SAMEORIGIN instead of a CSP frame-ancestors directive",
+        &["standalone-basic"],
+    ),
     other_allowed(
         "openid-unadvertised",
         "a server that grants openid and issues id_tokens without listing sso-openid-connect (the id_token is still checked, against the keys its jwks_uri names)",

@@ -234,7 +234,7 @@ pub async fn authenticate(
     let (client, sub_known) = {
         let store = shared.store.lock();
         let sub_known = assertion
-            .and_then(|jwt| unverified_claims(jwt))
+            .and_then(unverified_claims)
             .and_then(|c| c["sub"].as_str().map(|s| store.clients.contains_key(s)));
         (store.clients.get(&claimed_id).cloned(), sub_known)
     };

@@ -16,8 +16,10 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <body><h1>{title}</h1>\n{body}\n</body></html>\n",
         title = esc(title)
     );
+    // `frame-ancestors 'self'`: no other site may frame the sign-in and consent screens
+    // (clickjacking, RFC 6749 §10.13), while the server's own pages (the EHR) still may.
     let csp = format!(
-        "default-src 'none'; style-src 'unsafe-inline'; script-src {}",
+        "default-src 'none'; style-src 'unsafe-inline'; script-src {}; frame-ancestors 'self'",
         script_hash(LOCALE_SCRIPT)
     );
     (

@@ -166,7 +166,49 @@ fn router(shared: Shared, debug_endpoints: bool) -> Router {
             shared.clone(),
             super::cors::cors,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            framing,
+        ))
         .with_state(shared)
+}
+
+/// How the pages say who may frame them, under the switches that change it: the
+/// `sign-in-page-framable` fault drops `frame-ancestors` (any site may frame the sign-in and
+/// consent screens); the `sign-in-x-frame-options` switch says it with `X-Frame-Options:
+/// SAMEORIGIN` instead.
+async fn framing(
+    axum::extract::State(shared): axum::extract::State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let framable = shared.faults.has("sign-in-page-framable");
+    let legacy = shared.faults.has("sign-in-x-frame-options");
+    if !framable && !legacy {
+        return response;
+    }
+    let headers = response.headers_mut();
+    if let Some(csp) = headers
+        .get(axum::http::header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+    {
+        let kept: Vec<&str> = csp
+            .split(';')
+            .map(str::trim)
+            .filter(|d| !d.starts_with("frame-ancestors"))
+            .collect();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(axum::http::header::CONTENT_SECURITY_POLICY, value);
+        }
+        if legacy {
+            headers.insert(
+                axum::http::header::X_FRAME_OPTIONS,
+                axum::http::HeaderValue::from_static("SAMEORIGIN"),
+            );
+        }
+    }
+    response
 }
 
 /// A running reference server; it stops when dropped.

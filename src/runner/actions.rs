@@ -414,6 +414,7 @@ mod brands;
 mod clients;
 mod discover;
 mod lifecycle;
+mod sign_in_page;
 mod tokens;
 
 /// What a built-in step works with.

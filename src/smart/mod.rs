@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod callback;
 pub mod client;
 pub mod discovery;
+pub mod framing;
 pub mod id_token;
 pub mod pkce;
 pub mod scopes;

@@ -152,12 +152,21 @@ impl CaseState {
             BrowserMode::Webdriver => match flow.without_browser(self, &request, &launched).await {
                 Ok(settled) => Ok(settled),
                 Err(looked) => {
+                    // The first screen's headers, as the plain-HTTP look leads to it.
+                    let (sign_in_page, followed) = match &looked {
+                        Some(first) => {
+                            super::sign_in_page::follow(run, settings, first, &request.redirect_uri)
+                                .await
+                        }
+                        None => (None, Vec::new()),
+                    };
                     let started = std::time::Instant::now();
                     let outcome = flow.browser(self, &mut request).await;
                     self.browser_time += started.elapsed();
                     // The look over plain HTTP reached the server too: it is in the report.
                     outcome.map(|mut o| {
-                        o.exchanges.splice(0..0, looked);
+                        o.exchanges.splice(0..0, looked.into_iter().chain(followed));
+                        o.sign_in_page = sign_in_page;
                         o
                     })
                 }
@@ -223,6 +232,9 @@ impl CaseState {
         }
         if !outcome.passed_over.is_empty() {
             document["screens_passed_over"] = json!(outcome.passed_over);
+        }
+        if let Some(page) = outcome.sign_in_page.take() {
+            document["sign_in_page"] = page;
         }
         // Every credential that arrived, wherever it arrived (a code on an unregistered
         // redirect URI, a token in the page the browser stopped on), is masked from now on.
@@ -457,6 +469,8 @@ struct FlowOutcome {
     /// How the server refused a request it must refuse, when it did so without a redirect
     /// (an error answer over plain HTTP, an error page in the browser).
     refusal: Option<String>,
+    /// The first screen as plain HTTP gets it (see `sign_in_page`), when a page came.
+    sign_in_page: Option<Value>,
 }
 
 /// The parameters in the fragment of `url` when it is the redirect URI (same scheme, host,

@@ -1089,6 +1089,21 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 config.to_string(),
             )
         }
+        "debug-token-bare" => {
+            // By default the debug token answer states expires_in and the patient.
+            let r = p
+                .send(p.http.post(p.url("/oauth/debug/token")).json(&serde_json::json!({
+                    "client_id": p.register("client_secret_basic", &["authorization_code"]).await.id,
+                    "username": "daniel-adams",
+                    "patient_id": "smart-1288992",
+                })))
+                .await;
+            let body = r.json();
+            ensure(
+                body["expires_in"].is_number() && body["patient"].is_string(),
+                body.to_string(),
+            )
+        }
         "sign-in-x-frame-options" => {
             // By default the sign-in page limits framing by CSP frame-ancestors alone.
             let client = p

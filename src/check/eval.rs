@@ -451,6 +451,20 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
                 ),
             }
         }
+        Op::SecondsFromNow(least, most) => {
+            let now = chrono::Utc::now().timestamp() as f64;
+            let expected = format!(
+                "a time {least} to {most} seconds from now (a NumericDate or an HTTP date; now is {now})"
+            );
+            match time_value(v) {
+                Some(t) if (least..=most).contains(&&(t - now)) => ok,
+                Some(t) => miss(
+                    format!("{expected}; it is {} seconds from now", t - now),
+                    Some(v),
+                ),
+                None => miss(expected, Some(v)),
+            }
+        }
         Op::AbsoluteUrl => match v {
             Value::String(s) if is_absolute_url(s) => ok,
             _ => miss("an absolute URL (scheme and host)", Some(v)),
@@ -538,6 +552,18 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
 }
 
 /// An absolute URL: a scheme, a host, no spaces (RFC 3986 §4.3).
+/// A time as a NumericDate (RFC 7519 §2) or an HTTP date (RFC 9110 §5.6.7, IMF-fixdate), in
+/// seconds since 1970.
+fn time_value(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => chrono::DateTime::parse_from_rfc2822(s)
+            .ok()
+            .map(|t| t.timestamp() as f64),
+        _ => None,
+    }
+}
+
 pub fn is_absolute_url(s: &str) -> bool {
     !s.contains(char::is_whitespace)
         && url::Url::parse(s).is_ok_and(|u| u.has_host() && !u.cannot_be_a_base())
@@ -721,6 +747,27 @@ mod tests {
         let past = op(Op::InTheFuture, Some(json!(now - 600))).unwrap_err();
         assert!(past.expected.contains("in the future"), "{past:?}");
         assert!(op(Op::InTheFuture, Some(json!("soon"))).is_err());
+        let in_three_hours = now + 10800;
+        assert!(op(
+            Op::SecondsFromNow(10200.0, 11400.0),
+            Some(json!(in_three_hours))
+        )
+        .is_ok());
+        let date = chrono::DateTime::from_timestamp(in_three_hours, 0)
+            .unwrap()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        assert!(op(Op::SecondsFromNow(10200.0, 11400.0), Some(json!(date))).is_ok());
+        let an_hour = op(
+            Op::SecondsFromNow(10200.0, 11400.0),
+            Some(json!(now + 3600)),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{an_hour:?}").contains("seconds from now"),
+            "{an_hour:?}"
+        );
+        assert!(op(Op::SecondsFromNow(0.0, 1.0), Some(json!("tomorrow"))).is_err());
     }
 
     #[test]

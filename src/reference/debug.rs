@@ -73,6 +73,7 @@ pub async fn token(State(shared): State<Shared>, body: Bytes) -> Response {
         .get("approval_expires")
         .and_then(Value::as_f64)
         .map(|t| t as i64)
+        .filter(|_| !shared.faults.has("debug-token-approval-ignored"))
         .unwrap_or(now() + 365 * 24 * 3600);
     let grant = Grant {
         client_id,
@@ -88,6 +89,16 @@ pub async fn token(State(shared): State<Shared>, body: Bytes) -> Response {
     };
     let with_refresh = !shared.faults.has("debug-token-no-refresh");
     let issued = shared.store.lock().issue(&grant, lifetime, with_refresh);
+    if shared.faults.has("debug-token-bare") {
+        // As the S4S reference stack answers: the two tokens and nothing else.
+        return reply(
+            StatusCode::OK,
+            json!({
+                "access_token": issued.access_token,
+                "refresh_token": issued.refresh_token,
+            }),
+        );
+    }
     reply(
         StatusCode::OK,
         json!({

@@ -30,8 +30,9 @@ pub struct Fault {
     /// behaviour and are skipped by their `when` under this one (a refusal's error code when
     /// the server ignores the request instead). Every other check must still pass.
     pub may_skip: &'static [&'static str],
-    /// For a conforming alternative: checks that only this behaviour reaches (the clean server
-    /// shows the other one, where their `when` skips them); under it they must pass.
+    /// Checks that only this behaviour reaches (the clean server shows the other one, where
+    /// their `when` skips them): under a conforming alternative they must pass; under a fault
+    /// that leaves that part conforming they may.
     pub exercises: &'static [&'static str],
 }
 
@@ -220,11 +221,16 @@ pub const FAULTS: &[Fault] = &[
     ),
     // Wide: the OpenID configuration and the id_token presence check judge sso-openid-connect
     // servers only, and skip.
-    wide(
-        "id-token-keys-unpublished",
-        "a server that issues id_tokens publishes the keys to verify them; this one lists neither sso-openid-connect nor a jwks_uri, and its id_tokens cannot be checked",
-        &["standalone-basic-id-token-signature"],
-    ),
+    // Its id_token still comes with the granted openid scope, as the check for servers
+    // without sso-openid-connect sees.
+    Fault {
+        exercises: &["standalone-basic-token-id-token-openid-granted"],
+        ..wide(
+            "id-token-keys-unpublished",
+            "a server that issues id_tokens publishes the keys to verify them; this one lists neither sso-openid-connect nor a jwks_uri, and its id_tokens cannot be checked",
+            &["standalone-basic-id-token-signature"],
+        )
+    },
     f(
         "asymmetric-algs-rs256-only",
         "RS384 or ES384 advertised with client-confidential-asymmetric",
@@ -968,6 +974,7 @@ pub const FAULTS: &[Fault] = &[
             "refresh-narrower-status",
             "revoke-refresh-before-status",
             "revoke-no-client-auth-token-works",
+            "revoke-other-client-token-works",
         ],
     ),
     wide(
@@ -1554,6 +1561,7 @@ pub const FAULTS: &[Fault] = &[
             "revoke-no-client-auth-refused",
             "backend-no-grant-type-status",
             "backend-unknown-client-status",
+            "revoke-other-client-refused",
         ],
     ),
     f(
@@ -1782,6 +1790,8 @@ pub const FAULTS: &[Fault] = &[
         &[
             "revoke-no-client-auth-refused",
             "revoke-no-client-auth-token-works",
+            "revoke-other-client-refused",
+            "revoke-other-client-token-works",
         ],
     ),
     f(
@@ -1892,7 +1902,19 @@ pub const FAULTS: &[Fault] = &[
     f(
         "debug-token-lifetime-ignored",
         "the S4S debug token honours access_lifetime",
+        &["s4s-debug-token-lifetime", "s4s-debug-introspect-lifetime"],
+    ),
+    f(
+        "debug-token-approval-ignored",
+        "the S4S debug token honours approval_expires (debug introspection shows the approval's end)",
+        &["s4s-debug-introspect-approval"],
+    ),
+    other_allowed(
+        "debug-token-bare",
+        "the S4S debug token endpoint answers the two tokens and nothing else, as the S4S reference stack does (no expires_in, no patient): the lifetime is judged from debug introspection",
+        &["s4s-debug-endpoints"],
         &["s4s-debug-token-lifetime"],
+        &[],
     ),
     wide(
         "debug-token-no-refresh",

@@ -1244,6 +1244,14 @@ fn status_code<E: serde::de::Error>(v: u64) -> Result<u16, E> {
 
 /// Declares a struct of one subject field plus the shared matcher operators; the loader
 /// requires exactly one operator to be set.
+/// Bounds of `seconds-from-now`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecondsRange {
+    pub at_least: f64,
+    pub at_most: f64,
+}
+
 macro_rules! with_operators {
     (
         $(#[$meta:meta])*
@@ -1311,6 +1319,11 @@ macro_rules! with_operators {
             /// A NumericDate (seconds since 1970, RFC 7519 §2) later than now (`true`).
             #[serde(default)]
             pub in_the_future: Option<bool>,
+            /// A time (a NumericDate, or an HTTP date such as `Thu, 05 Jul 2018 17:41:24 GMT`)
+            /// this many seconds from now, within the bounds (`{ at-least: 10200, at-most:
+            /// 11400 }`): a lifetime judged from an expiry time.
+            #[serde(default)]
+            pub seconds_from_now: Option<SecondsRange>,
         }
 
         impl $name {
@@ -1336,6 +1349,7 @@ macro_rules! with_operators {
                 if let Some(n) = self.at_most { ops.push(Op::AtMost(n)); }
                 if let Some(n) = self.at_least { ops.push(Op::AtLeast(n)); }
                 if self.in_the_future == Some(true) { ops.push(Op::InTheFuture); }
+                if let Some(r) = self.seconds_from_now { ops.push(Op::SecondsFromNow(r.at_least, r.at_most)); }
                 ops
             }
 

@@ -76,6 +76,8 @@ pub enum Op {
     AtMost(f64),
     AtLeast(f64),
     InTheFuture,
+    /// A time between this many and that many seconds from now.
+    SecondsFromNow(f64, f64),
 }
 
 impl Op {
@@ -101,6 +103,7 @@ impl Op {
             Op::AtMost(_) => "at-most",
             Op::AtLeast(_) => "at-least",
             Op::InTheFuture => "in-the-future",
+            Op::SecondsFromNow(..) => "seconds-from-now",
         }
     }
 

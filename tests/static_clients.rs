@@ -216,3 +216,104 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
         report["browser"]
     );
 }
+
+/// A static backend client: "a scope beyond the registered one" is asked for only when the
+/// target says what the client was registered with (the harness cannot know it otherwise), and
+/// then judged against that scope.
+#[test]
+fn the_beyond_registered_probe_needs_a_static_clients_registered_scope() {
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::none(),
+            debug_endpoints: false,
+            password: None,
+        },
+    )
+    .unwrap();
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
+            .unwrap();
+    let registered = "system/Patient.rs system/Observation.rs";
+    let client: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/register", server.origin()))
+            .json(&json!({
+                "client_name": "static backend",
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "scope": registered,
+                "jwks": jwks,
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let key = std::env::current_dir()
+        .unwrap()
+        .join("fixtures/keys/client-rs384.key.pem")
+        .display()
+        .to_string();
+    let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let beyond = |scope_line: &str| -> Value {
+        let target = base.replace(
+            "registration: dynamic\n",
+            &format!("registration: static\nclients:\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: {key}, kid: client-rs384, alg: RS384{scope_line} }}\n"),
+        );
+        let path = dir.path().join("backend.yaml");
+        std::fs::write(&path, target).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+            .args(["run", "--target"])
+            .arg(&path)
+            .args([
+                "--suite",
+                "suites/smart-backend-services.yaml",
+                "--color",
+                "never",
+                "--report-dir",
+            ])
+            .arg(dir.path())
+            .arg("backend-refusals")
+            .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+            .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+            .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+            .env("JWT_ID", client["client_id"].as_str().unwrap())
+            .output()
+            .unwrap();
+        let console = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(0), "{console}");
+        let report: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+                .unwrap();
+        report["cases"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "beyond-registered")
+            .cloned()
+            .unwrap_or_else(|| panic!("{console}"))
+    };
+    let unknown = beyond("");
+    assert_eq!(unknown["state"], "skipped", "{unknown}");
+    assert!(
+        unknown["reason"]
+            .as_str()
+            .unwrap()
+            .contains("steps.client.json.scope"),
+        "{unknown}"
+    );
+    let known = beyond(&format!(", scope: \"{registered}\""));
+    assert_eq!(known["state"], "ran", "{known}");
+    let verdicts: Vec<&str> = known["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["passed", "passed"], "{known}");
+}

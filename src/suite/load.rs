@@ -1888,6 +1888,7 @@ fn static_clients(
                     private_key_file: c.private_key_file.as_deref().map(in_dir),
                     kid: c.kid.as_deref().map(expand),
                     alg: c.alg.clone(),
+                    scope: c.scope.as_deref().map(expand),
                 },
             )
         })

@@ -253,6 +253,10 @@ pub struct StaticClient {
     /// `RS384` or `ES384`.
     #[serde(default)]
     pub alg: Option<String>,
+    /// The scope the client was registered with (a backend client's `system/...` scopes), for
+    /// the checks that ask for more than that: without it they are skipped.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// How to start an EHR launch: open `url` with the app's launch URL added as `launch-uri-param`.

@@ -94,12 +94,15 @@ impl CaseState {
             auth,
             redirect_uri,
         };
-        let document = json!({
+        let mut document = json!({
             "client_id": client.client_id,
             "token_endpoint_auth_method": method,
             "redirect_uris": [client.redirect_uri],
             "registration": "static",
         });
+        if let Some(scope) = &given.scope {
+            document["scope"] = json!(scope);
+        }
         self.clients.insert(step_id.to_string(), client);
         ActionResult {
             document: Some(document),

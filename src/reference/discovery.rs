@@ -242,6 +242,9 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
             grants.retain(|g| g != "client_credentials");
         }
     }
+    if faults.has("grant-types-missing") {
+        obj.remove("grant_types_supported");
+    }
     if faults.has("response-types-no-code") {
         obj.insert("response_types_supported".into(), json!(["token"]));
     }

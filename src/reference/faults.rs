@@ -195,6 +195,11 @@ pub const FAULTS: &[Fault] = &[
         &["smart-config-capabilities"],
     ),
     f(
+        "grant-types-missing",
+        "grant_types_supported is REQUIRED of every server (SMART 2.2 conformance); this server leaves it out",
+        &["smart-config-grant-types-listed", "smart-config-grant-types"],
+    ),
+    f(
         "grant-types-no-authorization-code",
         "grant_types_supported has authorization_code",
         &["smart-config-grant-types"],

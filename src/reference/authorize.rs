@@ -688,7 +688,12 @@ pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
     if shared.faults.has("authorize-code-missing") {
         return redirect(&p.redirect_uri, &[("state", state)]);
     }
-    redirect(&p.redirect_uri, &[("code", Some(&code)), ("state", state)])
+    let mut answer = redirect(&p.redirect_uri, &[("code", Some(&code)), ("state", state)]);
+    if shared.faults.has("consent-redirect-307") {
+        // Wrong on purpose: the browser re-sends the consent form to the app.
+        *answer.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    }
+    answer
 }
 
 /// `GET /ehr/launch?launch_url=...&patient=...&encounter=...`: the EHR simulator. Makes a launch

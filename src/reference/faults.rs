@@ -1349,6 +1349,11 @@ pub const FAULTS: &[Fault] = &[
         &["standalone-basic-token-id-token-openid-granted"],
     ),
     f(
+        "consent-redirect-307",
+        "the redirect that answers the sign-in or consent form is not a 307 (RFC 9700 §4.12: the browser would re-send the form, credentials and all, to the app); this server answers the consent form with 307",
+        &["standalone-basic-redirect-not-307"],
+    ),
+    f(
         "sign-in-page-framable",
         "other sites may not frame the sign-in and consent pages (RFC 6749 §10.13, clickjacking); this server's pages say nothing about framing",
         &["standalone-basic-sign-in-not-framable"],

@@ -196,7 +196,11 @@ impl Listener {
     }
 }
 
-async fn hit(State(inner): State<Arc<Inner>>, OriginalUri(uri): OriginalUri) -> Response {
+async fn hit(
+    State(inner): State<Arc<Inner>>,
+    method: axum::http::Method,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     let path = uri.path().to_string();
     if let Some(id) = path.strip_prefix(PAGE_PREFIX) {
         let page = inner
@@ -237,7 +241,10 @@ async fn hit(State(inner): State<Arc<Inner>>, OriginalUri(uri): OriginalUri) -> 
     if path == "/favicon.ico" {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     }
-    let callback = Callback::parse(&path, uri.query());
+    // A POST's body (a form the browser re-sent after a 307) is never read: it may hold the
+    // person's password.
+    let mut callback = Callback::parse(&path, uri.query());
+    callback.method = method.to_string();
     inner
         .hits
         .lock()

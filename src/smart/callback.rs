@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 pub struct Callback {
     pub path: String,
     pub params: Vec<(String, String)>,
+    /// How the browser came: `GET` after a 302 or 303, `POST` when a form post was answered
+    /// with a 307 or 308 (the form, which may hold the person's credentials, is then sent to
+    /// the app). Empty where no request was seen (a pasted URL, a launch read back).
+    pub method: String,
 }
 
 impl Callback {
@@ -17,6 +21,7 @@ impl Callback {
             params: url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect(),
+            method: String::new(),
         }
     }
 

@@ -260,6 +260,9 @@ impl CaseState {
             settings.redactor.learn_from_text(message);
         }
         let hit = callback.as_ref().or(unregistered_hit.as_ref());
+        if let Some(method) = hit.map(|cb| &cb.method).filter(|m| !m.is_empty()) {
+            document["redirect_method"] = json!(method);
+        }
         if let Some(cb) = hit {
             if let Value::Object(params) = cb.to_json() {
                 for (k, v) in params {
@@ -499,6 +502,7 @@ fn launch_of_step(context: &Value, step: &str) -> Option<Callback> {
             .iter()
             .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
             .collect(),
+        method: String::new(),
     })
 }
 

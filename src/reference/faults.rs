@@ -930,7 +930,7 @@ pub const FAULTS: &[Fault] = &[
     f(
         "authorize-post-error-no-state",
         "an error redirect after a form-POST authorization carries the state",
-        &["refuse-post-wrong-aud-state"],
+        &["refuse-post-wrong-aud-state", "refuse-post-plain-pkce-state"],
     ),
     f(
         "authorize-unknown-client-redirected",
@@ -1467,7 +1467,7 @@ pub const FAULTS: &[Fault] = &[
     f(
         "pkce-plain-accepted",
         "the plain PKCE method is refused",
-        &["refuse-plain-pkce-no-code"],
+        &["refuse-plain-pkce-no-code", "refuse-post-plain-pkce-no-code"],
     ),
     f(
         "code-reusable",

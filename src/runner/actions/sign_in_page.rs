@@ -1,8 +1,9 @@
 //! The first screen of an authorization as a browser gets it over plain HTTP, for what its
 //! headers say: who may frame the sign-in page (clickjacking, RFC 6749 §10.13). The
-//! authorization request's own answer is followed through its redirects (at most five, GET,
-//! no cookies) until a page comes; a redirect back to the app's redirect URI ends the walk
-//! with no page.
+//! authorization request's own answer is followed through its redirects (at most five, GET)
+//! until a page comes, with the cookies the answers set sent back to their hosts (servers
+//! that keep the interaction in a cookie show an error page without it); a redirect back to
+//! the app's redirect URI ends the walk with no page.
 
 use serde_json::{json, Value};
 
@@ -22,11 +23,28 @@ pub(super) async fn follow(
     redirect_uri: &str,
 ) -> (Option<Value>, Vec<Exchange>) {
     let mut followed: Vec<Exchange> = Vec::new();
+    // (host, name, value) of every cookie set so far.
+    let mut jar: Vec<(String, String, String)> = Vec::new();
     for _ in 0..=MAX_REDIRECTS {
         let current = followed.last().unwrap_or(first);
         let Some(response) = &current.response else {
             return (None, followed);
         };
+        let host = url::Url::parse(&current.request.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        for (name, value) in &response.headers {
+            if !name.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            let pair = value.split(';').next().unwrap_or_default();
+            if let Some((cookie, content)) = pair.split_once('=') {
+                let cookie = cookie.trim().to_string();
+                jar.retain(|(h, n, _)| !(h == &host && n == &cookie));
+                jar.push((host.clone(), cookie, content.trim().to_string()));
+            }
+        }
         if (300..400).contains(&response.status) {
             let Some(next) = response
                 .header("location")
@@ -37,13 +55,22 @@ pub(super) async fn follow(
             if !matches!(next.scheme(), "http" | "https") || is_the_app(&next, redirect_uri) {
                 return (None, followed);
             }
+            let mut headers = vec![("Accept".to_string(), "text/html".to_string())];
+            let cookies: Vec<String> = jar
+                .iter()
+                .filter(|(h, _, _)| Some(h.as_str()) == next.host_str())
+                .map(|(_, n, v)| format!("{n}={v}"))
+                .collect();
+            if !cookies.is_empty() {
+                headers.push(("Cookie".to_string(), cookies.join("; ")));
+            }
             let exchange = run
                 .client
                 .send(
                     OutgoingRequest {
                         method: "GET".into(),
                         url: next.to_string(),
-                        headers: vec![("Accept".into(), "text/html".into())],
+                        headers,
                         body: None,
                     },
                     &settings.cancel,

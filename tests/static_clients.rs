@@ -217,16 +217,14 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
     );
 }
 
-/// A static backend client: "a scope beyond the registered one" is asked for only when the
-/// target says what the client was registered with (the harness cannot know it otherwise), and
-/// then judged against that scope.
-#[test]
-fn the_beyond_registered_probe_needs_a_static_clients_registered_scope() {
+/// Runs `backend-refusals` with a static backend client registered beforehand at a reference
+/// server with these faults (`scope_line` adds keys to the client's entry); the report.
+fn backend_refusals_with_a_static_client(faults: &[&str], scope_line: &str) -> Value {
     let server = ReferenceServer::start(
         "127.0.0.1",
         0,
         Config {
-            faults: Faults::none(),
+            faults: Faults::parse(faults).unwrap(),
             debug_endpoints: false,
             password: None,
         },
@@ -235,7 +233,6 @@ fn the_beyond_registered_probe_needs_a_static_clients_registered_scope() {
     let jwks: Value =
         serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
             .unwrap();
-    let registered = "system/Patient.rs system/Observation.rs";
     let client: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
         reqwest::Client::new()
             .post(format!("{}/register", server.origin()))
@@ -243,7 +240,7 @@ fn the_beyond_registered_probe_needs_a_static_clients_registered_scope() {
                 "client_name": "static backend",
                 "grant_types": ["client_credentials"],
                 "token_endpoint_auth_method": "private_key_jwt",
-                "scope": registered,
+                "scope": BACKEND_SCOPE,
                 "jwks": jwks,
             }))
             .send()
@@ -260,45 +257,53 @@ fn the_beyond_registered_probe_needs_a_static_clients_registered_scope() {
         .to_string();
     let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let beyond = |scope_line: &str| -> Value {
-        let target = base.replace(
-            "registration: dynamic\n",
-            &format!("registration: static\nclients:\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: {key}, kid: client-rs384, alg: RS384{scope_line} }}\n"),
-        );
-        let path = dir.path().join("backend.yaml");
-        std::fs::write(&path, target).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-            .args(["run", "--target"])
-            .arg(&path)
-            .args([
-                "--suite",
-                "suites/smart-backend-services.yaml",
-                "--color",
-                "never",
-                "--report-dir",
-            ])
-            .arg(dir.path())
-            .arg("backend-refusals")
-            .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
-            .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
-            .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
-            .env("JWT_ID", client["client_id"].as_str().unwrap())
-            .output()
-            .unwrap();
-        let console = String::from_utf8_lossy(&out.stdout).to_string();
-        assert_eq!(out.status.code(), Some(0), "{console}");
-        let report: Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
-                .unwrap();
-        report["cases"][0]["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "beyond-registered")
-            .cloned()
-            .unwrap_or_else(|| panic!("{console}"))
-    };
-    let unknown = beyond("");
+    let target = base.replace(
+        "registration: dynamic\n",
+        &format!("registration: static\nclients:\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: {key}, kid: client-rs384, alg: RS384{scope_line} }}\n"),
+    );
+    let path = dir.path().join("backend.yaml");
+    std::fs::write(&path, target).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target"])
+        .arg(&path)
+        .args([
+            "--suite",
+            "suites/smart-backend-services.yaml",
+            "--color",
+            "never",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .arg("backend-refusals")
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .env("JWT_ID", client["client_id"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap()
+}
+
+const BACKEND_SCOPE: &str = "system/Patient.rs system/Observation.rs";
+
+fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}: {report}"))
+}
+
+/// A static backend client: "a scope beyond the registered one" is asked for only when the
+/// target says what the client was registered with (the harness cannot know it otherwise), and
+/// then judged against that scope.
+#[test]
+fn the_beyond_registered_probe_needs_a_static_clients_registered_scope() {
+    let unknown = backend_refusals_with_a_static_client(&[], "");
+    let unknown = step(&unknown, "beyond-registered");
     assert_eq!(unknown["state"], "skipped", "{unknown}");
     assert!(
         unknown["reason"]
@@ -307,7 +312,9 @@ fn the_beyond_registered_probe_needs_a_static_clients_registered_scope() {
             .contains("steps.client.json.scope"),
         "{unknown}"
     );
-    let known = beyond(&format!(", scope: \"{registered}\""));
+    let known =
+        backend_refusals_with_a_static_client(&[], &format!(", scope: \"{BACKEND_SCOPE}\""));
+    let known = step(&known, "beyond-registered");
     assert_eq!(known["state"], "ran", "{known}");
     let verdicts: Vec<&str> = known["checks"]
         .as_array()
@@ -316,4 +323,24 @@ fn the_beyond_registered_probe_needs_a_static_clients_registered_scope() {
         .map(|c| c["verdict"].as_str().unwrap())
         .collect();
     assert_eq!(verdicts, ["passed", "passed"], "{known}");
+}
+
+/// A server whose discovery lists no RS384 assertions but accepts them from the static client
+/// the target names: the backend refusals (the jti replay among them) still run, since the
+/// target's client shows the server has one; a client to be registered would be skipped.
+#[test]
+fn a_static_backend_client_is_tested_whatever_discovery_lists() {
+    let report = backend_refusals_with_a_static_client(&["asymmetric-algs-rs256-only"], "");
+    let client = step(&report, "client");
+    assert_eq!(client["state"], "ran", "{client}");
+    let replay = step(&report, "replayed-jti");
+    assert_eq!(replay["state"], "ran", "{replay}");
+    assert!(
+        replay["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["verdict"] == "passed"),
+        "{replay}"
+    );
 }

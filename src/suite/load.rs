@@ -623,6 +623,9 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             if let Some(w) = &step.when {
                 when(&mut p, &format!("{spath}.when"), w, &earlier);
             }
+            if let Some(w) = step.client.as_ref().and_then(|c| c.offered.as_ref()) {
+                when(&mut p, &format!("{spath}.client.offered"), w, &earlier);
+            }
             for (ni, need) in step.needs.iter().enumerate() {
                 if !earlier.contains(&need.as_str()) {
                     p.at_value(

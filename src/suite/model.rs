@@ -390,6 +390,12 @@ pub struct ClientAction {
     /// loopback; otherwise the step is skipped with the reason).
     #[serde(default)]
     pub jwks: JwksChoice,
+    /// What discovery must say for the server to offer this kind of client (conditions as in
+    /// `when`). A client to be registered is skipped, with the reason, when they do not hold;
+    /// a static client the target names is used whatever discovery says (the target's client
+    /// shows the server has it, and a server that serves it unadvertised is still tested).
+    #[serde(default)]
+    pub offered: Option<When>,
 }
 
 /// How a client registers its JWK Set (SMART 2.2 §Client Authentication: Asymmetric).

@@ -15,6 +15,20 @@ impl CaseState {
         context: &Value,
         settings: &RunSettings,
     ) -> ActionResult {
+        let named_by_target = run.target.registration == Registration::Static
+            && if action.second {
+                &run.target.other_clients
+            } else {
+                &run.target.clients
+            }
+            .contains_key(action.auth_method.as_str());
+        if let Some(offered) = action.offered.as_ref().filter(|_| !named_by_target) {
+            if let Err(reason) = crate::check::when_holds(offered, context) {
+                return ActionResult::skip(format!(
+                    "the server does not offer this client ({reason})"
+                ));
+            }
+        }
         match run.target.registration {
             Registration::Static if action.jwks == JwksChoice::Uri => ActionResult::skip(format!(
                 "registering a client by its JWK Set URL needs dynamic registration; the target's clients are static ({})",

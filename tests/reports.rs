@@ -388,7 +388,7 @@ fn a_case_that_passed_with_checks_skipped_says_how_many_everywhere() {
     assert_eq!(out.status.code(), Some(0), "{console}");
     assert!(
         console.contains("passed with checks skipped")
-            && console.contains("refuse-authorize: ok, 2 of 18 checks skipped (the target names no screen steps that deny"),
+            && console.contains("refuse-authorize: ok, 2 of 20 checks skipped (the target names no screen steps that deny"),
         "{console}"
     );
     let json: serde_json::Value =
@@ -396,14 +396,14 @@ fn a_case_that_passed_with_checks_skipped_says_how_many_everywhere() {
     let share = &json["cases"][0]["skipped_checks"];
     assert_eq!(
         (share["skipped"].as_u64(), share["checks"].as_u64()),
-        (Some(2), Some(18)),
+        (Some(2), Some(20)),
         "{share}"
     );
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(
-        junit.contains(r#"name="checks-skipped" value="ok, 2 of 18 checks skipped""#),
+        junit.contains(r#"name="checks-skipped" value="ok, 2 of 20 checks skipped""#),
         "{junit}"
     );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert!(html.contains("ok, 2 of 18 checks skipped: a skipped check tested nothing"));
+    assert!(html.contains("ok, 2 of 20 checks skipped: a skipped check tested nothing"));
 }

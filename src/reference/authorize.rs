@@ -153,7 +153,13 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
         // RFC 6749 §4.1.2.1: an invalid client identifier is shown, never redirected.
         return shown_error(shared, "unknown client_id");
     };
-    let Some(redirect_uri) = params.get("redirect_uri") else {
+    // Wrong on purpose under the fault: without redirect_uri the first registered URI is
+    // used, however many the client registered.
+    let defaulted = client.redirect_uris.first().map(String::as_str);
+    let Some(redirect_uri) = params
+        .get("redirect_uri")
+        .or(defaulted.filter(|_| faults.has("authorize-redirect-uri-defaulted")))
+    else {
         return pages::error("redirect_uri is missing");
     };
     let registered = |r: &String| {

@@ -928,6 +928,11 @@ pub const FAULTS: &[Fault] = &[
         &["refuse-wrong-aud-no-code", "refuse-aud-other-scheme-no-code", "refuse-post-wrong-aud-no-code"],
     ),
     f(
+        "authorize-redirect-uri-defaulted",
+        "an authorization request without redirect_uri from a client that registered two gets no code (RFC 6749 §3.1.2.3, §4.1.2.1); this server sends one to the first registered URI",
+        &["refuse-no-redirect-uri-no-code"],
+    ),
+    f(
         "authorize-post-error-no-state",
         "an error redirect after a form-POST authorization carries the state",
         &["refuse-post-wrong-aud-state", "refuse-post-plain-pkce-state"],

@@ -17,6 +17,8 @@ use crate::smart::callback::Callback;
 pub const CALLBACK_PATH: &str = "/callback";
 /// A redirect URI that is never registered.
 pub const UNREGISTERED_PATH: &str = "/unregistered-callback";
+/// The second redirect URI a client registers with `second-redirect-uri`.
+pub const SECOND_PATH: &str = "/second-callback";
 /// The app's launch URL for EHR launches.
 pub const LAUNCH_PATH: &str = "/launch";
 const PAGE_PREFIX: &str = "/smartcheck-page/";
@@ -94,6 +96,10 @@ impl Listener {
 
     pub fn unregistered_uri(&self) -> String {
         self.url(UNREGISTERED_PATH)
+    }
+
+    pub fn second_uri(&self) -> String {
+        self.url(SECOND_PATH)
     }
 
     pub fn launch_uri(&self) -> String {

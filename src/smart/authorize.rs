@@ -8,7 +8,10 @@ use crate::http::OutgoingRequest;
 pub struct AuthorizationRequest {
     pub endpoint: url::Url,
     pub client_id: String,
+    /// The redirect URI the answer is expected at; not sent when `without_redirect_uri`.
     pub redirect_uri: String,
+    /// Leave `redirect_uri` out (a negative case: a client that registered several).
+    pub without_redirect_uri: bool,
     pub scope: String,
     pub state: String,
     /// The resource server's URL; empty only when a negative case leaves it out on purpose.
@@ -46,8 +49,10 @@ impl AuthorizationRequest {
         let mut out = vec![
             ("response_type", self.response_type.clone()),
             ("client_id", self.client_id.clone()),
-            ("redirect_uri", self.redirect_uri.clone()),
         ];
+        if !self.without_redirect_uri {
+            out.push(("redirect_uri", self.redirect_uri.clone()));
+        }
         // An empty scope is one a negative case leaves out on purpose (RFC 6749 §3.3).
         if !self.scope.is_empty() {
             out.push(("scope", self.scope.clone()));
@@ -118,6 +123,7 @@ mod tests {
             endpoint: url::Url::parse("https://as.example/authorize?tenant=a").unwrap(),
             client_id: "app".into(),
             redirect_uri: "http://127.0.0.1:9/cb".into(),
+            without_redirect_uri: false,
             scope: "launch/patient openid fhirUser".into(),
             state: "s1".into(),
             aud: "https://ehr.example/fhir".into(),

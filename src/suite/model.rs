@@ -396,6 +396,10 @@ pub struct ClientAction {
     /// shows the server has it, and a server that serves it unadvertised is still tested).
     #[serde(default)]
     pub offered: Option<When>,
+    /// Register a second redirect URI besides the listener's callback (dynamic registration
+    /// only), for `redirect-uri: omitted`.
+    #[serde(default)]
+    pub second_redirect_uri: bool,
 }
 
 /// How a client registers its JWK Set (SMART 2.2 §Client Authentication: Asymmetric).
@@ -481,6 +485,9 @@ pub enum RedirectChoice {
     ExtraQuery,
     /// The registered URI with its path in upper case: paths compare case-sensitively.
     OtherCase,
+    /// No `redirect_uri` at all, from a client that registered two (`second-redirect-uri`):
+    /// the server cannot know where to send the answer.
+    Omitted,
 }
 
 /// What the person in the browser does.

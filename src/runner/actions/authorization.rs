@@ -119,6 +119,7 @@ impl CaseState {
             endpoint,
             client_id: client_id.clone(),
             redirect_uri: redirect_uri.clone(),
+            without_redirect_uri: action.redirect_uri == RedirectChoice::Omitted,
             scope,
             state: state.clone(),
             aud,
@@ -208,7 +209,7 @@ impl CaseState {
                 "state": state,
                 "nonce": nonce,
                 "client_id": client_id,
-                "redirect_uri": redirect_uri,
+                "redirect_uri": (!request.without_redirect_uri).then_some(&redirect_uri),
                 "scope": request.scope,
                 "aud": (!request.aud.is_empty()).then_some(&request.aud),
                 "launch": request.launch,
@@ -426,6 +427,8 @@ fn redirect_for(
     };
     match choice {
         RedirectChoice::Registered => Ok((registered.to_string(), unregistered)),
+        // Nothing is sent; an answer may come at either registered URI, the second watched.
+        RedirectChoice::Omitted => Ok((registered.to_string(), listener::SECOND_PATH.to_string())),
         RedirectChoice::Unregistered => Ok((listener.unregistered_uri(), unregistered)),
         RedirectChoice::ExtraSegment => variant(&|url| {
             let path = format!("{}/smartcheck-extra", url.path().trim_end_matches('/'));

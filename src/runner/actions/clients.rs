@@ -34,6 +34,10 @@ impl CaseState {
                 "registering a client by its JWK Set URL needs dynamic registration; the target's clients are static ({})",
                 run.target.file
             )),
+            Registration::Static if action.second_redirect_uri => ActionResult::skip(format!(
+                "a client with a second redirect URI needs dynamic registration; the target's clients are static ({})",
+                run.target.file
+            )),
             Registration::Static => self.static_client(step_id, action, run),
             Registration::Dynamic => self.register(step_id, action, run, context, settings).await,
         }
@@ -137,13 +141,14 @@ impl CaseState {
                 Ok(e) => e,
                 Err(end) => return end.into(),
             };
-        let redirect_uri = match self.listener(run).await {
-            Ok(l) => l.redirect_uri(),
+        let redirect_uris = match self.listener(run).await {
+            Ok(l) if action.second_redirect_uri => vec![l.redirect_uri(), l.second_uri()],
+            Ok(l) => vec![l.redirect_uri()],
             Err(e) => return ActionResult::error(e),
         };
         let mut metadata = json!({
             "client_name": action.client_name.clone().unwrap_or_else(|| format!("smartcheck {}", self.case_name)),
-            "redirect_uris": [redirect_uri],
+            "redirect_uris": redirect_uris,
             "grant_types": action.grant_types,
             "token_endpoint_auth_method": action.auth_method.as_str(),
         });
@@ -261,7 +266,7 @@ impl CaseState {
             Client {
                 client_id,
                 auth,
-                redirect_uri,
+                redirect_uri: redirect_uris[0].clone(),
             },
         );
         ActionResult {

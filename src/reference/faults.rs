@@ -1577,6 +1577,7 @@ pub const FAULTS: &[Fault] = &[
             "backend-no-grant-type-status",
             "backend-unknown-client-status",
             "revoke-other-client-refused",
+            "backend-unregistered-jku-status",
         ],
     ),
     f(
@@ -2282,6 +2283,11 @@ pub const FAULTS: &[Fault] = &[
         "a client's JWK Set may be registered by value (smart-ca-03; this server accepts only jwks_uri)",
         &["reg-asymmetric-status"],
     ),
+    f(
+        "client-assertion-jku-not-checked",
+        "a client assertion whose jku is not the client's registered JWK Set URL fails verification (SMART 2.2, smart-ca-13 step 1); this server ignores jku and verifies with the registered keys",
+        &["backend-unregistered-jku-status", "backend-unregistered-jku-error"],
+    ),
     wide(
         "client-assertion-jku-required",
         "a client assertion without jku is verified with the keys registered (smart-ca-09; this server refuses it)",
@@ -2303,6 +2309,7 @@ pub const FAULTS: &[Fault] = &[
             "backend-no-aud-error",
             "backend-no-sub-error",
             "backend-not-yet-valid-error",
+            "backend-unregistered-jku-error",
         ],
     ),
     wide(

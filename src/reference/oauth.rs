@@ -415,6 +415,17 @@ async fn verify_assertion(
             // Wrong on purpose: without `jku` the keys registered with the client are used.
             return Err(invalid("the client assertion has no `jku` header"));
         }
+        // SMART 2.2 client-confidential-asymmetric, step 1: a `jku` must be the JWK Set URL
+        // registered for the client, else "the signature verification fails".
+        if let Some(jku) = &header.jku {
+            if client.jwks_uri.as_deref() != Some(jku.as_str())
+                && !faults.has("client-assertion-jku-not-checked")
+            {
+                return Err(invalid(
+                    "the client assertion's jku is not the JWK Set URL registered for the client",
+                ));
+            }
+        }
         let kid = header
             .kid
             .ok_or_else(|| invalid("the client assertion has no `kid`"))?;

@@ -127,9 +127,22 @@ pub fn sign_assertion(
     kid: &str,
     alg: Algorithm,
 ) -> Result<Secret, String> {
+    sign_assertion_with_jku(claims, key, kid, alg, None)
+}
+
+/// [`sign_assertion`] with a `jku` header (SMART 2.2: a server verifies it against the JWK
+/// Set URL registered for the client before it dereferences it).
+pub fn sign_assertion_with_jku(
+    claims: &serde_json::Value,
+    key: &EncodingKey,
+    kid: &str,
+    alg: Algorithm,
+    jku: Option<&str>,
+) -> Result<Secret, String> {
     let mut header = Header::new(alg);
     header.kid = Some(kid.to_string());
     header.typ = Some("JWT".into());
+    header.jku = jku.map(str::to_string);
     jsonwebtoken::encode(&header, claims, key)
         .map(Secret::new)
         .map_err(|e| format!("cannot sign the client assertion: {e}"))

@@ -726,6 +726,10 @@ pub struct AssertionTweaks {
     /// that is not valid yet.
     #[serde(default)]
     pub not_before: Option<i64>,
+    /// A `jku` header naming this JWK Set URL (one the client never registered: the server
+    /// must not fetch keys from it, SMART 2.2 client-confidential-asymmetric step 1).
+    #[serde(default)]
+    pub jku: Option<String>,
 }
 
 /// A claim of a client assertion that a negative case may leave out.

@@ -241,10 +241,18 @@ impl CaseState {
                     )
                     .map_err(ActionEnd::Error))
                 } else {
-                    tri!(
-                        crate::smart::client::sign_assertion(&claims, key, kid, *alg)
-                            .map_err(ActionEnd::Error)
+                    let jku = match &tweaks.jku {
+                        Some(j) => Some(tri!(render(j, context))),
+                        None => None,
+                    };
+                    tri!(crate::smart::client::sign_assertion_with_jku(
+                        &claims,
+                        key,
+                        kid,
+                        *alg,
+                        jku.as_deref()
                     )
+                    .map_err(ActionEnd::Error))
                 }
             }
         };

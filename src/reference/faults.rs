@@ -27,8 +27,10 @@ pub struct Fault {
     /// of which must be errored as "refusal not proven", never passed. A stall proves nothing.
     pub unproven: &'static [&'static str],
     /// For a conforming alternative: checks of its cases that judge only the other allowed
-    /// behaviour and are skipped by their `when` under this one (a refusal's error code when
-    /// the server ignores the request instead). Every other check must still pass.
+    /// behaviour and are skipped under this one, by their `when` or for a prerequisite this
+    /// behaviour does not give (a refusal's error code when the server ignores the request
+    /// instead; the assertion of a client whose registration was refused). Every other check
+    /// must still pass.
     pub may_skip: &'static [&'static str],
     /// Checks that only this behaviour reaches (the clean server shows the other one, where
     /// their `when` skips them): under a conforming alternative they must pass; under a fault
@@ -920,6 +922,7 @@ pub const FAULTS: &[Fault] = &[
             "refuse-authorize-control-code",
             "refuse-pkce-control-code",
             "unknown-parameter-code",
+            "refuse-authorize-two-uris-control-code",
         ],
     ),
     f(
@@ -985,6 +988,7 @@ pub const FAULTS: &[Fault] = &[
             "revoke-refresh-before-status",
             "revoke-no-client-auth-token-works",
             "revoke-other-client-token-works",
+            "backend-duplicate-kid-control-status",
         ],
     ),
     wide(
@@ -1578,6 +1582,7 @@ pub const FAULTS: &[Fault] = &[
             "backend-unknown-client-status",
             "revoke-other-client-refused",
             "backend-unregistered-jku-status",
+            "backend-duplicate-kid-status",
         ],
     ),
     f(
@@ -1700,6 +1705,10 @@ pub const FAULTS: &[Fault] = &[
             "backend-not-yet-valid-error",
             "token-forged-assertion-no-token",
             "token-forged-assertion-error",
+            "backend-unregistered-jku-status",
+            "backend-unregistered-jku-error",
+            "backend-duplicate-kid-status",
+            "backend-duplicate-kid-error",
         ],
     ),
     f(
@@ -2249,6 +2258,7 @@ pub const FAULTS: &[Fault] = &[
             "backend-rs384",
             "backend-es384",
             "backend-refusals",
+            "backend-duplicate-kid",
             "backend-unsupported-type",
             "backend-jwks-uri",
             "backend-token-expiry",
@@ -2283,6 +2293,18 @@ pub const FAULTS: &[Fault] = &[
         "a client's JWK Set may be registered by value (smart-ca-03; this server accepts only jwks_uri)",
         &["reg-asymmetric-status"],
     ),
+    other_allowed(
+        "registration-duplicate-kid-refused",
+        "a registration whose JWK Set has two keys under one kid is refused (invalid_client_metadata) instead of failing the ambiguous assertions later",
+        &["backend-duplicate-kid"],
+        &["backend-duplicate-kid-status", "backend-duplicate-kid-error"],
+        &[],
+    ),
+    f(
+        "client-assertion-duplicate-kid-accepted",
+        "an assertion whose kid names more than one registered key fails verification (SMART 2.2, smart-ca-13 step 3); this server takes the first key with that kid",
+        &["backend-duplicate-kid-status", "backend-duplicate-kid-error"],
+    ),
     f(
         "client-assertion-jku-not-checked",
         "a client assertion whose jku is not the client's registered JWK Set URL fails verification (SMART 2.2, smart-ca-13 step 1); this server ignores jku and verifies with the registered keys",
@@ -2310,6 +2332,7 @@ pub const FAULTS: &[Fault] = &[
             "backend-no-sub-error",
             "backend-not-yet-valid-error",
             "backend-unregistered-jku-error",
+            "backend-duplicate-kid-error",
         ],
     ),
     wide(

@@ -432,9 +432,36 @@ async fn verify_assertion(
         let keys = client_keys(shared, client).await?;
         let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(keys)
             .map_err(|e| invalid(format!("the client's JWK set does not parse: {e}")))?;
-        let jwk = set
-            .find(&kid)
-            .ok_or_else(|| invalid(format!("no registered key has kid `{kid}`")))?;
+        // SMART 2.2 step 3: the single key with that kid and a kty the algorithm needs; none,
+        // or more than one, and "the verification fails".
+        let kty_fits = |jwk: &&jsonwebtoken::jwk::Jwk| {
+            matches!(
+                (&jwk.algorithm, header.alg),
+                (
+                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_),
+                    Algorithm::RS384
+                ) | (
+                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_),
+                    Algorithm::ES384
+                )
+            )
+        };
+        let matching: Vec<&jsonwebtoken::jwk::Jwk> = set
+            .keys
+            .iter()
+            .filter(|k| k.common.key_id.as_deref() == Some(kid.as_str()))
+            .filter(kty_fits)
+            .collect();
+        let jwk = match matching.as_slice() {
+            [] => return Err(invalid(format!("no registered key has kid `{kid}`"))),
+            [one] => *one,
+            [first, ..] if faults.has("client-assertion-duplicate-kid-accepted") => *first,
+            _ => {
+                return Err(invalid(format!(
+                    "more than one registered key has kid `{kid}`"
+                )))
+            }
+        };
         let key = DecodingKey::from_jwk(jwk)
             .map_err(|e| invalid(format!("the registered key `{kid}` is unusable: {e}")))?;
         let mut validation = Validation::new(header.alg);

@@ -243,6 +243,22 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
             "jwks and jwks_uri must not both be present",
         ));
     }
+    if faults.has("registration-duplicate-kid-refused") {
+        // Another allowed behaviour: a key set whose kids are ambiguous is refused outright.
+        let kids: Vec<&str> = metadata
+            .get("jwks")
+            .and_then(|j| j["keys"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k["kid"].as_str())
+            .collect();
+        if kids.iter().enumerate().any(|(i, k)| kids[..i].contains(k)) {
+            return Err(bad(
+                "invalid_client_metadata",
+                "two keys of the JWK Set share a kid",
+            ));
+        }
+    }
     if metadata.contains_key("jwks") && faults.has("registration-jwks-refused") {
         // Wrong on purpose: SMART servers SHALL accept a JWK Set by value too.
         return Err(bad(

@@ -39,6 +39,8 @@ const CLIENT_ES384_KEY: &[u8] = include_bytes!("../../fixtures/keys/client-es384
 /// A key no client of the harness registers (the reference server's): signatures made with it
 /// must not verify.
 const NOT_THE_CLIENTS_KEY: &[u8] = include_bytes!("../../fixtures/keys/reference-rs256.key.pem");
+/// The public half of [`NOT_THE_CLIENTS_KEY`], as a JWK Set.
+const OTHER_RSA_JWKS: &str = include_str!("../../fixtures/keys/reference-jwks.json");
 
 /// What a case holds between its steps.
 pub struct CaseState {
@@ -49,6 +51,8 @@ pub struct CaseState {
     port_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
     session: Option<Session>,
     clients: HashMap<String, Client>,
+    /// Why a `client` step made no client, by step id (for the skips of the steps after it).
+    no_client: HashMap<String, String>,
     authorizations: HashMap<String, Authorization>,
     /// What `register` steps created, by step id.
     registrations: HashMap<String, Registered>,
@@ -183,6 +187,7 @@ impl CaseState {
             port_guard: None,
             session: None,
             clients: HashMap::new(),
+            no_client: HashMap::new(),
             authorizations: HashMap::new(),
             registrations: HashMap::new(),
             assertions: HashMap::new(),
@@ -306,9 +311,12 @@ impl CaseState {
     /// The client a `client` step provided, or the skip that says it did not.
     fn client_of(&self, step: &str) -> Result<Client, ActionEnd> {
         self.clients.get(step).cloned().ok_or_else(|| {
-            ActionEnd::Skip(format!(
-                "prerequisite missing: step `{step}` provided no client"
-            ))
+            ActionEnd::Skip(match self.no_client.get(step) {
+                Some(why) => {
+                    format!("prerequisite missing: step `{step}` provided no client: {why}")
+                }
+                None => format!("prerequisite missing: step `{step}` provided no client"),
+            })
         })
     }
 

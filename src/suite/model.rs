@@ -409,6 +409,10 @@ pub enum JwksChoice {
     #[default]
     Inline,
     Uri,
+    /// Inline, with a second RSA key (not the client's) under the client's RS384 `kid`: a
+    /// server must refuse an assertion whose `kid` matches more than one key (SMART 2.2
+    /// asymmetric client authentication, step 3), or refuse the set at registration.
+    DuplicateKid,
 }
 
 /// `client-jwks`: what the case's listener serves as the client's JWK Set (for a client

@@ -34,6 +34,10 @@ impl CaseState {
                 "registering a client by its JWK Set URL needs dynamic registration; the target's clients are static ({})",
                 run.target.file
             )),
+            Registration::Static if action.jwks == JwksChoice::DuplicateKid => ActionResult::skip(format!(
+                "registering a JWK Set with two keys under one kid needs dynamic registration; the target's clients are static ({})",
+                run.target.file
+            )),
             Registration::Static if action.second_redirect_uri => ActionResult::skip(format!(
                 "a client with a second redirect URI needs dynamic registration; the target's clients are static ({})",
                 run.target.file
@@ -171,6 +175,14 @@ impl CaseState {
                     let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
                     metadata["jwks"] = jwks;
                 }
+                JwksChoice::DuplicateKid => {
+                    if action.alg != AssertionAlg::RS384 {
+                        return ActionResult::skip(
+                            "a JWK Set with two keys under one kid is made for RS384 clients",
+                        );
+                    }
+                    metadata["jwks"] = duplicate_kid_jwks(kid);
+                }
                 JwksChoice::Uri => {
                     let url = match &run.target.client_jwks_url {
                         Some(url) => url.clone(),
@@ -217,6 +229,20 @@ impl CaseState {
                 None => format!(": {e}"),
             })
             .unwrap_or_default();
+        if client_id.is_none()
+            && action.jwks == JwksChoice::DuplicateKid
+            && status.is_some_and(|s| (400..500).contains(&s))
+        {
+            // Refusing the ambiguous set outright is as good as failing its assertions.
+            return ActionResult {
+                exchange: Some(exchange),
+                end: Some(ActionEnd::Skip(format!(
+                    "the server refused to register a JWK Set with two keys under one kid (answered {}{said}), so no assertion can be ambiguous",
+                    status.unwrap_or_default()
+                ))),
+                ..Default::default()
+            };
+        }
         let (Some(answer), Some(client_id)) = (answer, client_id) else {
             let why = match (status, &exchange.error) {
                 (Some(s), _) => {
@@ -439,9 +465,14 @@ fn registration_request(run: &TargetRun, endpoint: &str, metadata: &Value) -> Ou
 
 impl Builtin for ClientAction {
     async fn run(&self, i: StepInput<'_>) -> ActionResult {
-        i.state
+        let result = i
+            .state
             .client(i.step_id, self, i.run, i.context, i.settings)
-            .await
+            .await;
+        if let Some(ActionEnd::Skip(why) | ActionEnd::Error(why)) = &result.end {
+            i.state.no_client.insert(i.step_id.to_string(), why.clone());
+        }
+        result
     }
 }
 
@@ -537,4 +568,20 @@ impl Builtin for ClientJwksAction {
             ..Default::default()
         }
     }
+}
+
+/// The harness's RS384 public key and, under the same `kid`, an RSA key that is not the
+/// client's (the reference server's published key).
+fn duplicate_kid_jwks(kid: &str) -> Value {
+    let ours: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
+    let others: Value = serde_json::from_str(OTHER_RSA_JWKS).unwrap_or_default();
+    let mine = ours["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == kid))
+        .cloned()
+        .unwrap_or_default();
+    let mut impostor = others["keys"][0].clone();
+    impostor["kid"] = json!(kid);
+    impostor["alg"] = json!("RS384");
+    json!({ "keys": [mine, impostor] })
 }

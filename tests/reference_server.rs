@@ -1089,6 +1089,23 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 config.to_string(),
             )
         }
+        "registration-duplicate-kid-refused" => {
+            // By default a JWK Set with two keys under one kid is registered (its assertions
+            // fail later).
+            let mut jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap();
+            let twin = jwks["keys"][0].clone();
+            jwks["keys"].as_array_mut().unwrap().push(twin);
+            let r = p
+                .send(p.http.post(p.url("/register")).json(&json!({
+                    "client_name": "duplicate kid",
+                    "grant_types": ["client_credentials"],
+                    "response_types": [],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks": jwks,
+                })))
+                .await;
+            ensure(r.status == 201, format!("{} {}", r.status, r.body))
+        }
         "debug-token-bare" => {
             // By default the debug token answer states expires_in and the patient.
             let r = p

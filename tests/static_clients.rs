@@ -6,18 +6,32 @@ use std::process::Command;
 use serde_json::{json, Value};
 use smartcheck::reference::{Config, Faults, ReferenceServer};
 
-#[test]
-fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
-    let server = ReferenceServer::start(
+fn reference_server(faults: &[&str]) -> ReferenceServer {
+    ReferenceServer::start(
         "127.0.0.1",
         0,
         Config {
-            faults: Faults::none(),
+            faults: Faults::parse(faults).unwrap(),
             debug_endpoints: false,
             password: None,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// The harness's RS384 client key by its absolute path: a relative key file is relative to
+/// the target file, and the targets of these tests live in temporary folders.
+fn client_key_path() -> String {
+    std::env::current_dir()
+        .unwrap()
+        .join("fixtures/keys/client-rs384.key.pem")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
+    let server = reference_server(&[]);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -57,13 +71,7 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
     let jwt = register("private_key_jwt");
 
     let dir = tempfile::tempdir().unwrap();
-    // A relative key file is relative to the target file: the target lives in a temporary
-    // folder, so the key is named by its absolute path.
-    let key = std::env::current_dir()
-        .unwrap()
-        .join("fixtures/keys/client-rs384.key.pem")
-        .display()
-        .to_string();
+    let key = client_key_path();
     let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
     let target = base.replace(
         "registration: dynamic\n",
@@ -220,16 +228,7 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
 /// Runs `backend-refusals` with a static backend client registered beforehand at a reference
 /// server with these faults (`scope_line` adds keys to the client's entry); the report.
 fn backend_refusals_with_a_static_client(faults: &[&str], scope_line: &str) -> Value {
-    let server = ReferenceServer::start(
-        "127.0.0.1",
-        0,
-        Config {
-            faults: Faults::parse(faults).unwrap(),
-            debug_endpoints: false,
-            password: None,
-        },
-    )
-    .unwrap();
+    let server = reference_server(faults);
     let jwks: Value =
         serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
             .unwrap();
@@ -250,11 +249,7 @@ fn backend_refusals_with_a_static_client(faults: &[&str], scope_line: &str) -> V
             .await
             .unwrap()
     });
-    let key = std::env::current_dir()
-        .unwrap()
-        .join("fixtures/keys/client-rs384.key.pem")
-        .display()
-        .to_string();
+    let key = client_key_path();
     let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let target = base.replace(

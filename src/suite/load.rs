@@ -1232,6 +1232,12 @@ fn operators(p: &mut Problems, path: &str, ops: &[Op], false_flags: &[&str], ste
         let opath = format!("{path}.{}", op.name());
         match op {
             Op::Matches(re) => regex(p, &opath, re),
+            Op::SecondsFromNow(least, most) if least > most => {
+                p.at_value(
+                    &opath,
+                    format!("`at-least` ({least}) is more than `at-most` ({most}): no time is both"),
+                );
+            }
             Op::StartsWith(s) | Op::SubsetOf(s) | Op::EqualsAsSet(s) => {
                 p.template(&opath, s, steps)
             }

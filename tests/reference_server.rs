@@ -1089,7 +1089,7 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                 config.to_string(),
             )
         }
-        "registration-duplicate-kid-refused" => {
+        "registration-duplicate-kid-refused" | "registration-duplicate-kid-kept-one" => {
             // By default a JWK Set with two keys under one kid is registered (its assertions
             // fail later).
             let mut jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap();
@@ -1104,7 +1104,14 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
                     "jwks": jwks,
                 })))
                 .await;
-            ensure(r.status == 201, format!("{} {}", r.status, r.body))
+            ensure(
+                r.status == 201
+                    && r.json()["jwks"]["keys"]
+                        .as_array()
+                        .map(|keys| keys.iter().filter(|k| k["kid"] == "client-rs384").count())
+                        == Some(2),
+                format!("{} {}", r.status, r.body),
+            )
         }
         "debug-token-bare" => {
             // By default the debug token answer states expires_in and the patient.

@@ -2300,6 +2300,13 @@ pub const FAULTS: &[Fault] = &[
         &["backend-duplicate-kid-status", "backend-duplicate-kid-error"],
         &[],
     ),
+    other_allowed(
+        "registration-duplicate-kid-kept-one",
+        "a registration whose JWK Set has two keys under one kid is answered with the first key of each kid (RFC 7591 §3.2.1: the server may replace metadata), so no assertion is ambiguous",
+        &["backend-duplicate-kid"],
+        &["backend-duplicate-kid-status", "backend-duplicate-kid-error"],
+        &[],
+    ),
     f(
         "client-assertion-duplicate-kid-accepted",
         "an assertion whose kid names more than one registered key fails verification (SMART 2.2, smart-ca-13 step 3); this server takes the first key with that kid",

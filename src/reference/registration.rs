@@ -124,7 +124,7 @@ fn string_list(value: Option<&Value>, field: &str) -> Result<Option<Vec<String>>
 /// Validates registration metadata into a client (without its credentials).
 fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invalid> {
     let faults = &shared.faults;
-    let metadata: Map<String, Value> = body
+    let mut metadata: Map<String, Value> = body
         .iter()
         .filter(|(k, _)| KNOWN_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -277,6 +277,28 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
             })?;
             Some(v.clone())
         }
+    };
+    // Another allowed behaviour (RFC 7591 §3.2.1: the server MAY replace metadata): a set whose
+    // kids repeat is registered with the first key of each kid, and answered so.
+    let jwks = match jwks {
+        Some(set) if faults.has("registration-duplicate-kid-kept-one") => {
+            let mut seen: Vec<Value> = Vec::new();
+            let keys: Vec<Value> = set["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|k| {
+                    let first = !seen.contains(&k["kid"]);
+                    seen.push(k["kid"].clone());
+                    first
+                })
+                .cloned()
+                .collect();
+            let kept = json!({ "keys": keys });
+            metadata.insert("jwks".into(), kept.clone());
+            Some(kept)
+        }
+        other => other,
     };
     let jwks_uri = match metadata.get("jwks_uri") {
         None => None,

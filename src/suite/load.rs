@@ -1235,7 +1235,9 @@ fn operators(p: &mut Problems, path: &str, ops: &[Op], false_flags: &[&str], ste
             Op::SecondsFromNow(least, most) if least > most => {
                 p.at_value(
                     &opath,
-                    format!("`at-least` ({least}) is more than `at-most` ({most}): no time is both"),
+                    format!(
+                        "`at-least` ({least}) is more than `at-most` ({most}): no time is both"
+                    ),
                 );
             }
             Op::StartsWith(s) | Op::SubsetOf(s) | Op::EqualsAsSet(s) => {

@@ -257,6 +257,24 @@ impl CaseState {
                 ..Default::default()
             };
         };
+        if action.jwks == JwksChoice::DuplicateKid
+            && answer["jwks"]["keys"]
+                .as_array()
+                .is_some_and(|keys| keys.iter().filter(|k| k["kid"] == kid).count() < 2)
+        {
+            // The server replaced the set (RFC 7591 §3.2.1 lets it) and kept one key under the
+            // kid: nothing is ambiguous, and accepting the assertion would be right. The client
+            // is still deleted at the end of the case.
+            self.registrations
+                .insert(step_id.to_string(), Registered::from_answer(&answer));
+            return ActionResult {
+                exchange: Some(exchange),
+                end: Some(ActionEnd::Skip(
+                    "the server registered one key under the kid the JWK Set gave two (it replaced the set), so no assertion is ambiguous".into(),
+                )),
+                ..Default::default()
+            };
+        }
         let secret = answer["client_secret"].as_str().map(Secret::new);
         let auth = match action.auth_method {
             AuthMethod::None => ClientAuth::None,

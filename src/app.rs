@@ -320,6 +320,17 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         );
         let (strict, list) = (options.strict, options.selection.list);
         move || {
+            // Past the run's end its own reports are being written, with every case: they
+            // are awaited (a minute at most) rather than replaced by an empty one.
+            if progress.stage() != runner::Progress::RUNNING {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while progress.stage() != runner::Progress::WRITTEN
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                return;
+            }
             if !list {
                 let report = progress.report(&runs, true, strict).redacted(&redactor);
                 let (written, _) = paths.write(&report);
@@ -400,7 +411,14 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             options.slow_after,
         ))
     };
-    let report = runner::execute(&runtime, &runs, planned, &selection, settings, progress);
+    let report = runner::execute(
+        &runtime,
+        &runs,
+        planned,
+        &selection,
+        settings,
+        progress.clone(),
+    );
     if let Some(live) = live {
         live.stop();
     }
@@ -444,6 +462,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         }
     }
     let (written, harness_error) = paths.write(&report);
+    progress.written();
     let harness_error = harness_error || history_error;
     print!("{}", redactor.redact(&console::summary(&report, &written)));
     let differences = expected

@@ -57,48 +57,91 @@ pub struct Redactor {
 /// searched by O(log n) matchers.
 #[derive(Default)]
 struct State {
-    /// Every registered form, to register each once.
-    known: HashSet<String>,
+    /// Every registered form, to register each once (shared with the batches).
+    known: HashSet<Arc<str>>,
     /// Forms not yet in a matcher.
-    pending: Vec<String>,
+    pending: Vec<Arc<str>>,
     /// The built batches, oldest (largest) first.
     batches: Vec<Arc<Matchers>>,
     /// Bytes of forms compiled into matchers so far: the work the tests count.
     compiled_bytes: usize,
 }
 
+/// How many bytes at the end of each form the whole-match automaton holds. An automaton
+/// over whole forms costs about ten times their bytes (a JWT access token has a dozen forms
+/// of 700 bytes): a thousand targets' tokens took gigabytes. Over their last 16 bytes it is
+/// small whatever the tokens' length; a match is then confirmed against the whole form.
+const TAIL: usize = 16;
+
 /// The matchers of one batch of forms.
 struct Matchers {
-    forms: Vec<String>,
-    /// Every form, every occurrence (overlapping): the union of the matches is masked, so a
-    /// secret that contains or overlaps another is masked whole.
-    whole: aho_corasick::AhoCorasick,
-    /// The first [`MIN_CUT_PREFIX`] bytes (to a character boundary) of every form longer than
-    /// that, for the starts of secrets cut short; `heads[i]` is pattern `i`'s form.
+    /// The batch's forms, sorted and distinct (prefix look-ups for secrets cut short).
+    forms: Vec<Arc<str>>,
+    /// The last [`TAIL`] bytes of every form; pattern `i` is `forms[i]`'s end. Every
+    /// occurrence (overlapping) that the whole form confirms is masked, and the union of the
+    /// matches: a secret that contains or overlaps another is masked whole.
+    tails: aho_corasick::AhoCorasick,
+    /// The distinct first [`MIN_CUT_PREFIX`] bytes (to a character boundary) of the forms
+    /// longer than that: where a secret cut short may start.
     starts: aho_corasick::AhoCorasick,
-    heads: Vec<String>,
     /// The longest form, in bytes: how far before a cut a secret can start.
     longest: usize,
 }
 
+/// An automaton over `patterns` (a contiguous NFA: small, and quick to build).
+fn automaton<P: AsRef<[u8]>>(
+    patterns: impl IntoIterator<Item = P>,
+) -> Option<aho_corasick::AhoCorasick> {
+    aho_corasick::AhoCorasick::builder()
+        .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+        .build(patterns)
+        .ok()
+}
+
 impl Matchers {
-    fn build(forms: Vec<String>) -> Option<Self> {
-        let whole = aho_corasick::AhoCorasick::new(&forms).ok()?;
-        let head = |v: &String| v.ceil_char_boundary(MIN_CUT_PREFIX);
-        let heads: Vec<String> = forms
+    /// The matchers of `forms` (sorted and distinct).
+    fn build(forms: Vec<Arc<str>>) -> Option<Self> {
+        let tails = automaton(
+            forms
+                .iter()
+                .map(|f| &f.as_bytes()[f.len().saturating_sub(TAIL)..]),
+        )?;
+        let heads: std::collections::BTreeSet<&str> = forms
             .iter()
-            .filter(|v| v.len() > head(v))
-            .cloned()
+            .filter_map(|f| {
+                let head = f.ceil_char_boundary(MIN_CUT_PREFIX);
+                (f.len() > head).then(|| &f[..head])
+            })
             .collect();
-        let starts = aho_corasick::AhoCorasick::new(heads.iter().map(|v| &v[..head(v)])).ok()?;
-        let longest = forms.iter().map(String::len).max().unwrap_or(0);
+        let starts = automaton(heads)?;
+        let longest = forms.iter().map(|f| f.len()).max().unwrap_or(0);
         Some(Matchers {
             forms,
-            whole,
+            tails,
             starts,
-            heads,
             longest,
         })
+    }
+
+    /// Every occurrence of a whole form in `text`, as byte spans.
+    fn spans<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
+        self.tails.find_overlapping_iter(text).filter_map(move |m| {
+            let form = &self.forms[m.pattern().as_usize()];
+            let start = m.end().checked_sub(form.len())?;
+            (text.as_bytes().get(start..m.end()) == Some(form.as_bytes()))
+                .then_some((start, m.end()))
+        })
+    }
+
+    /// Whether `piece` is the start of a longer form of this batch.
+    fn starts_a_form(&self, piece: &str) -> bool {
+        let at = self.forms.partition_point(|f| f.as_ref() < piece);
+        // The forms that start with `piece` follow it in sorted order: the first one at or
+        // after it, or the next when that one is `piece` itself.
+        self.forms[at..]
+            .iter()
+            .take(2)
+            .any(|f| f.len() > piece.len() && f.starts_with(piece))
     }
 }
 
@@ -122,8 +165,10 @@ impl State {
         self.batches.clone()
     }
 
-    fn push_batch(&mut self, forms: Vec<String>) {
-        self.compiled_bytes += forms.iter().map(String::len).sum::<usize>();
+    fn push_batch(&mut self, mut forms: Vec<Arc<str>>) {
+        forms.sort_unstable();
+        forms.dedup();
+        self.compiled_bytes += forms.iter().map(|f| f.len()).sum::<usize>();
         if let Some(built) = Matchers::build(forms) {
             self.batches.push(Arc::new(built));
         }
@@ -148,7 +193,9 @@ impl Redactor {
         let forms = encoded_forms(value);
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         for form in forms {
-            if form.len() >= MIN_FREE_TEXT_LEN && state.known.insert(form.clone()) {
+            if form.len() >= MIN_FREE_TEXT_LEN && !state.known.contains(form.as_str()) {
+                let form: Arc<str> = form.into();
+                state.known.insert(form.clone());
                 state.pending.push(form);
             }
         }
@@ -189,7 +236,9 @@ impl Redactor {
     /// Whether `text` holds a registered secret, in any registered form, as it is (a request
     /// about to be sent; control characters are not rewritten first, unlike [`Self::redact`]).
     pub fn finds_secret(&self, text: &str) -> bool {
-        self.batches().iter().any(|m| m.whole.find(text).is_some())
+        self.batches()
+            .iter()
+            .any(|m| m.spans(text).next().is_some())
     }
 
     /// The matchers of the registered forms, the pending ones built first.
@@ -221,12 +270,8 @@ impl Redactor {
         if batches.is_empty() {
             return text.into_owned();
         }
-        let spans = batches.iter().flat_map(|m| {
-            m.whole
-                .find_overlapping_iter(text.as_ref())
-                .map(|found| (found.start(), found.end()))
-        });
-        let masked = mask_spans(&text, spans.collect());
+        let spans = batches.iter().flat_map(|m| m.spans(&text)).collect();
+        let masked = mask_spans(&text, spans);
         let cut = batches
             .iter()
             .flat_map(|m| cut_prefix_spans(&masked, m))
@@ -662,11 +707,8 @@ fn cut_prefix_spans(text: &str, matchers: &Matchers) -> Vec<(usize, usize)> {
         let start = matchers
             .starts
             .find_overlapping_iter(&before[from..])
-            .map(|m| (from + m.start(), &matchers.heads[m.pattern().as_usize()]))
-            .filter(|(start, secret)| {
-                end - start < secret.len() && secret.starts_with(&before[*start..])
-            })
-            .map(|(start, _)| start)
+            .map(|m| from + m.start())
+            .filter(|start| matchers.starts_a_form(&before[*start..]))
             .min();
         spans.extend(start.map(|start| (start, end)));
     }

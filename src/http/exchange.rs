@@ -48,6 +48,19 @@ pub struct Exchange {
     pub withheld: Option<String>,
 }
 
+impl Exchange {
+    /// Drops the headers and bodies (what a light case in a run's memory does without); the
+    /// request line, status, sizes, timing and errors stay.
+    pub fn lighten(&mut self) {
+        self.request.headers = Vec::new();
+        self.request.body = None;
+        if let Some(response) = &mut self.response {
+            response.headers = Vec::new();
+            response.body = String::new();
+        }
+    }
+}
+
 impl RecordedResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -115,12 +115,17 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             partly.concat()
         ));
     }
+    // Each target's slowest endpoint by p95 (the last of equals, as listed).
+    let mut slowest_of: std::collections::HashMap<&str, &super::latency::Latency> =
+        std::collections::HashMap::new();
+    for l in report.latency.iter().filter(|l| l.endpoint != "*") {
+        let slowest = slowest_of.entry(l.target.as_str()).or_insert(l);
+        if l.p95_ms >= slowest.p95_ms {
+            *slowest = l;
+        }
+    }
     for whole in report.latency.iter().filter(|l| l.endpoint == "*") {
-        let slowest = report
-            .latency
-            .iter()
-            .filter(|l| l.target == whole.target && l.endpoint != "*")
-            .max_by_key(|l| l.p95_ms);
+        let slowest = slowest_of.get(whole.target.as_str());
         out.push_str(&format!(
             "latency: target `{}`: {} answers, median {} ms, p95 {} ms, max {} ms{}\n",
             whole.target,
@@ -158,21 +163,17 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
     }
     // With several targets, each one's own line: which server broke is the first question.
     if report.targets.len() > 1 {
+        let per_target = report.per_target();
         for target in &report.targets {
-            let cases: Vec<_> = report
-                .cases
-                .iter()
-                .filter(|c| c.target == target.name)
-                .collect();
-            let mut counts = crate::report::model::Counts::default();
-            for check in cases.iter().flat_map(|c| c.checks()) {
-                counts.add(&check.verdict);
-            }
+            let (cases, counts) = per_target
+                .get(target.name.as_str())
+                .cloned()
+                .unwrap_or_default();
             out.push_str(&format!(
                 "target `{}`: {} in {}: {} passed, {} failed, {} warned, {} errored, {} skipped\n",
                 target.name,
                 plural(counts.total(), "check"),
-                plural(cases.len(), "case"),
+                plural(cases, "case"),
                 counts.passed,
                 counts.failed,
                 counts.warned,

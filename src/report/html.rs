@@ -11,7 +11,7 @@ use std::path::Path;
 use base64::Engine as _;
 
 use super::model::{CaseReport, CheckReport, Counts, StepReport};
-use super::{write_file, CaseOutcome, ReportError, RunReport};
+use super::{CaseOutcome, ReportError, RunReport};
 use crate::check::Verdict;
 use crate::markup::escape as esc;
 
@@ -23,8 +23,40 @@ const MAX_EMBEDDED_IMAGE: u64 = 4 * 1024 * 1024;
 /// start time.
 pub type Strips = BTreeMap<(String, String), Vec<(String, String)>>;
 
+/// Writes the page as it is made: a fleet's report is never one string in memory.
 pub fn write(report: &RunReport, strips: Option<&Strips>, path: &Path) -> Result<(), ReportError> {
-    write_file(path, to_html(report, strips).as_bytes())
+    super::write_with(path, |out| write_page(report, strips, out))
+}
+
+/// The page being written: text gathers in `text` and goes out a piece (a finding, a case) at
+/// a time; the first write error is kept and ends the writing.
+struct Page<'o> {
+    text: String,
+    out: &'o mut dyn std::io::Write,
+    error: Option<std::io::Error>,
+}
+
+impl Page<'_> {
+    fn push_str(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+
+    /// Sends what has gathered on to the file.
+    fn piece_done(&mut self) {
+        if self.error.is_none() {
+            if let Err(e) = self.out.write_all(self.text.as_bytes()) {
+                self.error = Some(e);
+            }
+        }
+        self.text.clear();
+    }
+}
+
+impl std::fmt::Write for Page<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.text.push_str(text);
+        Ok(())
+    }
 }
 
 /// An `id` attribute value from any text.
@@ -82,7 +114,23 @@ document.querySelectorAll('[data-details]').forEach(function (button) {
 
 /// The whole page of an already redacted report.
 pub fn to_html(report: &RunReport, strips: Option<&Strips>) -> String {
-    let mut h = String::new();
+    let mut bytes = Vec::new();
+    // Writing into memory cannot fail.
+    let _ = write_page(report, strips, &mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn write_page(
+    report: &RunReport,
+    strips: Option<&Strips>,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut page = Page {
+        text: String::new(),
+        out,
+        error: None,
+    };
+    let h = &mut page;
     let s = &report.summary;
     let failing = s.checks.failed + s.checks.errored;
     let title = if report.interrupted {
@@ -92,7 +140,18 @@ pub fn to_html(report: &RunReport, strips: Option<&Strips>) -> String {
     } else {
         "all passing".to_string()
     };
-    let targets: Vec<&str> = report.targets.iter().map(|t| t.name.as_str()).collect();
+    // A fleet's page is named after its first targets, not a thousand of them.
+    let mut targets: Vec<&str> = report
+        .targets
+        .iter()
+        .take(5)
+        .map(|t| t.name.as_str())
+        .collect();
+    let more = report.targets.len().saturating_sub(targets.len());
+    let more_text = format!("{more} more");
+    if more > 0 {
+        targets.push(&more_text);
+    }
     let _ = write!(
         h,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -102,14 +161,21 @@ pub fn to_html(report: &RunReport, strips: Option<&Strips>) -> String {
         esc(&title),
         esc(&targets.join(", "))
     );
-    header(&mut h, report);
+    header(h, report);
+    h.piece_done();
     h.push_str("<main>\n");
-    failures(&mut h, report, strips);
-    flaky(&mut h, report);
-    warnings(&mut h, report, strips);
-    targets_table(&mut h, report);
-    cases(&mut h, report, strips);
-    latency(&mut h, report);
+    failures(h, report, strips);
+    h.piece_done();
+    flaky(h, report);
+    h.piece_done();
+    warnings(h, report, strips);
+    h.piece_done();
+    targets_table(h, report);
+    h.piece_done();
+    cases(h, report, strips);
+    h.piece_done();
+    latency(h, report);
+    h.piece_done();
     h.push_str("</main>\n");
     let _ = write!(
         h,
@@ -118,10 +184,14 @@ pub fn to_html(report: &RunReport, strips: Option<&Strips>) -> String {
         esc(&report.format),
         report.version
     );
-    h
+    h.piece_done();
+    match page.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
-fn header(h: &mut String, report: &RunReport) {
+fn header(h: &mut Page, report: &RunReport) {
     let s = &report.summary;
     let _ = write!(
         h,
@@ -173,61 +243,73 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// Every failed or errored check, then (in `warnings`) the SHOULDs not met.
-fn failures(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
-    let found: Vec<(&CaseReport, &StepReport, &CheckReport)> = checks_where(report, |v| {
-        matches!(v, Verdict::Failed(_) | Verdict::Errored { .. })
-    });
-    let _ = writeln!(
+fn failures(h: &mut Page, report: &RunReport, strips: Option<&Strips>) {
+    findings(
         h,
+        report,
+        strips,
         "<section id=\"failures\">\n<h2>Failures ({})</h2>",
-        found.len()
+        "<p>No check failed or errored.</p>\n",
+        |v| matches!(v, Verdict::Failed(_) | Verdict::Errored { .. }),
     );
-    if found.is_empty() {
-        h.push_str("<p>No check failed or errored.</p>\n");
-    }
-    for (case, step, check) in found {
-        finding(h, case, step, check, strips);
-    }
-    h.push_str("</section>\n");
 }
 
-fn warnings(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
-    let found = checks_where(report, |v| matches!(v, Verdict::Warned(_)));
-    let _ = writeln!(
+fn warnings(h: &mut Page, report: &RunReport, strips: Option<&Strips>) {
+    findings(
         h,
+        report,
+        strips,
         "<section id=\"warnings\">\n<h2>Warnings: SHOULD requirements not met ({})</h2>",
-        found.len()
+        "<p>None.</p>\n",
+        |v| matches!(v, Verdict::Warned(_)),
     );
-    if found.is_empty() {
-        h.push_str("<p>None.</p>\n");
-    }
-    for (case, step, check) in found {
-        finding(h, case, step, check, strips);
-    }
-    h.push_str("</section>\n");
 }
 
-fn checks_where(
+/// A section of the checks whose verdict `keep` selects, each with its exchanges: the
+/// cases that have some are read whole, one at a time.
+fn findings(
+    h: &mut Page,
     report: &RunReport,
+    strips: Option<&Strips>,
+    heading: &str,
+    none: &str,
     keep: impl Fn(&Verdict) -> bool,
-) -> Vec<(&CaseReport, &StepReport, &CheckReport)> {
-    let mut found = Vec::new();
+) {
+    let count = report
+        .cases
+        .iter()
+        .flat_map(|c| c.checks())
+        .filter(|c| keep(&c.verdict))
+        .count();
+    let _ = writeln!(h, "{}", heading.replace("{}", &count.to_string()));
+    if count == 0 {
+        h.push_str(none);
+    }
     for case in &report.cases {
-        for step in &case.steps {
-            for check in &step.checks {
-                if keep(&check.verdict) {
-                    found.push((case, step, check));
-                }
+        if !case.checks().any(|c| keep(&c.verdict)) {
+            continue;
+        }
+        let whole = match case.full() {
+            Ok(whole) => whole,
+            Err(e) => {
+                let _ = writeln!(h, "<p>{}: {}</p>", esc(&case.name), esc(&e));
+                continue;
+            }
+        };
+        for step in &whole.steps {
+            for check in step.checks.iter().filter(|c| keep(&c.verdict)) {
+                finding(h, &whole, step, check, strips);
+                h.piece_done();
             }
         }
     }
-    found
+    h.push_str("</section>\n");
 }
 
 /// One check that did not pass: what was expected and found, the requirement, the exchanges
 /// and the screenshots.
 fn finding(
-    h: &mut String,
+    h: &mut Page,
     case: &CaseReport,
     step: &StepReport,
     check: &CheckReport,
@@ -309,7 +391,7 @@ fn finding(
 }
 
 /// The step's exchanges and result, collapsed.
-fn exchanges(h: &mut String, step: &StepReport) {
+fn exchanges(h: &mut Page, step: &StepReport) {
     let mut parts: Vec<(String, String)> = Vec::new();
     if let Some(e) = &step.exchange {
         parts.push((
@@ -340,7 +422,7 @@ fn exchanges(h: &mut String, step: &StepReport) {
 }
 
 /// The screenshots a failed browser step saved, embedded; other saved files by name.
-fn screenshots(h: &mut String, step: &StepReport) {
+fn screenshots(h: &mut Page, step: &StepReport) {
     for file in &step.artifacts {
         let path = Path::new(file);
         let small = std::fs::metadata(path)
@@ -379,7 +461,7 @@ fn strip(marks: &[(String, String)]) -> String {
     out
 }
 
-fn flaky(h: &mut String, report: &RunReport) {
+fn flaky(h: &mut Page, report: &RunReport) {
     let retried: Vec<&CaseReport> = report
         .cases
         .iter()
@@ -394,6 +476,13 @@ fn flaky(h: &mut String, report: &RunReport) {
         h.push_str("<p>No case was run again.</p>\n");
     }
     for case in retried {
+        let case = match case.full() {
+            Ok(whole) => whole,
+            Err(e) => {
+                let _ = writeln!(h, "<p>{}: {}</p>", esc(&case.name), esc(&e));
+                continue;
+            }
+        };
         let word = case.outcome.name();
         let _ = writeln!(
             h,
@@ -421,30 +510,31 @@ fn flaky(h: &mut String, report: &RunReport) {
             h.push_str("</li>");
         }
         h.push_str("</ol></article>\n");
+        h.piece_done();
     }
     h.push_str("</section>\n");
 }
 
-fn targets_table(h: &mut String, report: &RunReport) {
+fn targets_table(h: &mut Page, report: &RunReport) {
     h.push_str(
         "<section id=\"targets\">\n<h2>Targets</h2>\n<table><thead><tr><th>target</th><th>FHIR base</th>\
          <th>cases</th><th>passed</th><th>failed</th><th>errored</th><th>warned</th><th>skipped</th>\
          <th>median / p95 ms</th><th>TLS</th></tr></thead><tbody>\n",
     );
+    let per_target = report.per_target();
+    let whole: std::collections::HashMap<&str, &super::latency::Latency> = report
+        .latency
+        .iter()
+        .filter(|l| l.endpoint == "*")
+        .map(|l| (l.target.as_str(), l))
+        .collect();
     for target in &report.targets {
-        let cases: Vec<&CaseReport> = report
-            .cases
-            .iter()
-            .filter(|c| c.target == target.name)
-            .collect();
-        let mut counts = Counts::default();
-        for check in cases.iter().flat_map(|c| c.checks()) {
-            counts.add(&check.verdict);
-        }
-        let latency = report
-            .latency
-            .iter()
-            .find(|l| l.target == target.name && l.endpoint == "*")
+        let (cases, counts) = per_target
+            .get(target.name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let latency = whole
+            .get(target.name.as_str())
             .map(|l| format!("{} / {}", l.median_ms, l.p95_ms))
             .unwrap_or_else(|| "–".into());
         let tls = match (&target.tls, target.tls_insecure) {
@@ -464,7 +554,7 @@ fn targets_table(h: &mut String, report: &RunReport) {
             esc(&target.name),
             esc(&target.name),
             esc(&target.fhir_base),
-            cases.len(),
+            cases,
             counts.passed,
             counts.failed,
             counts.errored,
@@ -490,7 +580,7 @@ fn targets_table(h: &mut String, report: &RunReport) {
     h.push_str("</section>\n");
 }
 
-fn cases(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
+fn cases(h: &mut Page, report: &RunReport, strips: Option<&Strips>) {
     let _ = writeln!(
         h,
         "<section id=\"cases\">\n<h2>Cases ({})</h2>",
@@ -569,11 +659,12 @@ fn cases(h: &mut String, report: &RunReport, strips: Option<&Strips>) {
             }
         }
         h.push_str("</tbody></table></details>\n");
+        h.piece_done();
     }
     h.push_str("</section>\n");
 }
 
-fn latency(h: &mut String, report: &RunReport) {
+fn latency(h: &mut Page, report: &RunReport) {
     h.push_str(
         "<section id=\"latency\">\n<h2>Latency</h2>\n<table><thead><tr><th>target</th><th>endpoint</th>\
          <th>answers</th><th>median ms</th><th>p95 ms</th><th>max ms</th></tr></thead><tbody>\n",
@@ -628,7 +719,12 @@ mod tests {
         let articles = html.matches("<article class=\"finding failed\"").count()
             + html.matches("<article class=\"finding errored\"").count();
         assert_eq!(articles, failed);
-        let (_, _, check) = checks_where(&report, |v| matches!(v, Verdict::Failed(_)))[0];
+        let check = report
+            .cases
+            .iter()
+            .flat_map(|c| c.checks())
+            .find(|c| matches!(c.verdict, Verdict::Failed(_)))
+            .unwrap();
         assert!(html.contains(&esc(&check.requirements[0].text)));
     }
 

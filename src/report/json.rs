@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{write_file, ReportError, RunReport};
+use super::{write_with, ReportError, RunReport};
 
 /// Serializes an already redacted report.
 pub fn to_json(report: &RunReport) -> Result<String, ReportError> {
@@ -12,8 +12,10 @@ pub fn to_json(report: &RunReport) -> Result<String, ReportError> {
     })
 }
 
+/// Writes the report as it is serialized: a run of thousands of cases is never one string.
 pub fn write(report: &RunReport, path: &Path) -> Result<(), ReportError> {
-    let mut text = to_json(report)?;
-    text.push('\n');
-    write_file(path, text.as_bytes())
+    write_with(path, |out| {
+        serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")
+    })
 }

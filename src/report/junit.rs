@@ -6,47 +6,92 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::console::describe_failure;
-use super::model::{CaseReport, CheckReport, StepReport};
-use super::{write_file, ReportError, RunReport};
+use super::model::{CaseReport, CheckReport, StepReport, TargetInfo};
+use super::{ReportError, RunReport};
 use crate::check::Verdict;
 
 /// Builds the XML of an already redacted report.
 pub fn to_xml(report: &RunReport) -> Result<String, ReportError> {
-    let mut junit = Report::new("smartcheck");
-    junit.set_time(Duration::from_millis(report.duration_ms));
-    if let Ok(ts) = chrono::DateTime::parse_from_rfc3339(&report.started_at) {
-        junit.set_timestamp(ts);
-    }
-    for case in &report.cases {
-        let mut suite = suite(case);
-        if let Some(target) = report.targets.iter().find(|t| t.name == case.target) {
-            if let Some(facts) = &target.tls {
-                suite.add_property(("tls-version", facts.version.as_str()));
-                suite.add_property(("tls-certificate-not-after", facts.not_after.as_str()));
-            }
-            if target.tls_insecure {
-                suite.add_property((
-                    "tls",
-                    crate::report::model::insecure_warning(&target.name).as_str(),
-                ));
-            }
-            if !target.discovery_from_target.is_empty() {
-                suite.add_property((
-                    "discovery-from-target",
-                    target.discovery_from_target.join(", ").as_str(),
-                ));
-            }
-        }
-        junit.add_test_suite(suite);
-    }
-    junit.to_string().map_err(|e| ReportError::Serialize {
+    let mut xml = Vec::new();
+    write_xml(report, &mut xml).map_err(|e| ReportError::Serialize {
+        kind: "JUnit",
+        message: e.to_string(),
+    })?;
+    String::from_utf8(xml).map_err(|e| ReportError::Serialize {
         kind: "JUnit",
         message: e.to_string(),
     })
 }
 
+/// Writes the XML as it is made, one case at a time: a run of thousands of cases is never
+/// one document in memory.
 pub fn write(report: &RunReport, path: &Path) -> Result<(), ReportError> {
-    write_file(path, to_xml(report)?.as_bytes())
+    super::write_with(path, |out| write_xml(report, out))
+}
+
+const END: &str = "</testsuites>\n";
+
+/// The document quick-junit would write for the whole report, in pieces: its root element
+/// (with the run's counts) opened, then each case's `<testsuite>` as quick-junit writes it
+/// inside a report of one, then the root closed.
+fn write_xml(report: &RunReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut root = Report::new("smartcheck");
+    root.set_time(Duration::from_millis(report.duration_ms));
+    if let Ok(ts) = chrono::DateTime::parse_from_rfc3339(&report.started_at) {
+        root.set_timestamp(ts);
+    }
+    let checks = &report.summary.checks;
+    root.tests = checks.total();
+    root.failures = checks.failed;
+    root.errors = checks.errored;
+    let opened = root.to_string().map_err(std::io::Error::other)?;
+    out.write_all(opened.strip_suffix(END).unwrap_or(&opened).as_bytes())?;
+    let targets: std::collections::HashMap<&str, &TargetInfo> = report
+        .targets
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    for case in &report.cases {
+        let mut one = Report::new("smartcheck");
+        let full = case.full().map_err(std::io::Error::other)?;
+        one.add_test_suite(suite_with_target(
+            targets.get(case.target.as_str()).copied(),
+            &full,
+        ));
+        let text = one.to_string().map_err(std::io::Error::other)?;
+        // The lines between the XML declaration and root element and the root's end.
+        let inner = text
+            .splitn(3, '\n')
+            .nth(2)
+            .and_then(|rest| rest.strip_suffix(END))
+            .unwrap_or_default();
+        out.write_all(inner.as_bytes())?;
+    }
+    out.write_all(END.as_bytes())
+}
+
+/// A case's `<testsuite>` with its target's TLS and discovery facts as properties.
+fn suite_with_target(target: Option<&TargetInfo>, case: &CaseReport) -> TestSuite {
+    let mut suite = suite(case);
+    if let Some(target) = target {
+        if let Some(facts) = &target.tls {
+            suite.add_property(("tls-version", facts.version.as_str()));
+            suite.add_property(("tls-certificate-not-after", facts.not_after.as_str()));
+        }
+        if target.tls_insecure {
+            suite.add_property((
+                "tls",
+                crate::report::model::insecure_warning(&target.name).as_str(),
+            ));
+        }
+        if !target.discovery_from_target.is_empty() {
+            suite.add_property((
+                "discovery-from-target",
+                target.discovery_from_target.join(", ").as_str(),
+            ));
+        }
+    }
+    suite
 }
 
 fn suite(case: &CaseReport) -> TestSuite {
@@ -176,8 +221,8 @@ fn test_case(classname: &str, step: &StepReport, check: &CheckReport) -> TestCas
     tc.add_property(("title", check.title.as_str()));
     tc.add_property(("level", check.level.as_str()));
     for requirement in &check.requirements {
-        tc.add_property(("requirement", requirement.id.as_str()));
-        tc.add_property(("requirement-url", requirement.url.as_str()));
+        tc.add_property(("requirement", &*requirement.id));
+        tc.add_property(("requirement-url", &*requirement.url));
     }
     if let Some(implied) = &check.implied {
         tc.add_property(("implied", implied.as_str()));

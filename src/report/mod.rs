@@ -8,6 +8,7 @@ pub mod junit;
 pub mod latency;
 pub mod merge;
 pub mod model;
+pub mod spool;
 
 pub use model::{CaseOutcome, CaseReport, CheckReport, RunReport, StepReport, StepState};
 
@@ -36,7 +37,18 @@ pub enum ReportError {
 /// - a symlink: the same at the file it points to (the link stays a link);
 /// - a character device or a FIFO (`/dev/stdout`, `/dev/null`, a pipe): written through;
 /// - a directory, a socket or a block device: refused.
+#[cfg(test)]
 pub(crate) fn write_file(path: &std::path::Path, contents: &[u8]) -> Result<(), ReportError> {
+    write_with(path, |out| out.write_all(contents))
+}
+
+/// [`write_file`] for a report written piece by piece: `fill` writes it into a buffered
+/// writer, so that a report of thousands of cases is never held whole in memory.
+pub(crate) fn write_with(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), ReportError> {
+    use std::io::Write;
     let failed = |source: std::io::Error| ReportError::Write {
         path: path.display().to_string(),
         source,
@@ -59,12 +71,9 @@ pub(crate) fn write_file(path: &std::path::Path, contents: &[u8]) -> Result<(), 
             use std::os::unix::fs::FileTypeExt;
             let kind = meta.file_type();
             if kind.is_char_device() || kind.is_fifo() {
-                use std::io::Write;
-                let mut file = open_for_writing(&resolved, kind.is_fifo()).map_err(failed)?;
-                return file
-                    .write_all(contents)
-                    .and_then(|_| file.flush())
-                    .map_err(failed);
+                let file = open_for_writing(&resolved, kind.is_fifo()).map_err(failed)?;
+                let mut out = std::io::BufWriter::new(file);
+                return fill(&mut out).and_then(|_| out.flush()).map_err(failed);
             }
             if !kind.is_file() {
                 let what = if kind.is_dir() {
@@ -88,7 +97,7 @@ pub(crate) fn write_file(path: &std::path::Path, contents: &[u8]) -> Result<(), 
             source,
         })?;
     }
-    replace_atomically(&resolved, contents).map_err(failed)
+    replace_atomically(&resolved, fill).map_err(failed)
 }
 
 /// How long a report waits for a program to open its FIFO for reading.
@@ -114,9 +123,11 @@ fn open_for_writing(path: &std::path::Path, fifo: bool) -> std::io::Result<std::
     }
 }
 
-/// Writes `contents` to a new temporary file next to `path` and renames it over `path`.
-fn replace_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
+/// Writes what `fill` writes to a new temporary file next to `path` and renames it over `path`.
+fn replace_atomically(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -130,9 +141,10 @@ fn replace_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Resul
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .and_then(|mut file| {
-            file.write_all(contents)?;
-            file.sync_all()
+        .and_then(|file| {
+            let mut out = std::io::BufWriter::new(file);
+            fill(&mut out)?;
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()
         })
         .and_then(|_| std::fs::rename(&tmp, path));
     if written.is_err() {

@@ -40,7 +40,23 @@ pub struct RunReport {
     /// The cases' time split into server, browser and harness time.
     #[serde(default)]
     pub time: super::latency::TimeSplit,
+    /// Each case whole (a light one read back from the run's spool as it is written).
+    #[serde(serialize_with = "serialize_whole_cases")]
     pub cases: Vec<CaseReport>,
+}
+
+/// The cases as a JSON array, each whole: a light case is read back and written before the
+/// next one is read, so that the run's exchanges are never all in memory at once.
+fn serialize_whole_cases<S: serde::Serializer>(
+    cases: &[CaseReport],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::{Error, SerializeSeq};
+    let mut seq = serializer.serialize_seq(Some(cases.len()))?;
+    for case in cases {
+        seq.serialize_element(&*case.full().map_err(S::Error::custom)?)?;
+    }
+    seq.end()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -185,6 +201,11 @@ pub struct CaseReport {
     /// `passed` says less than a case whose every check ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped_checks: Option<SkippedChecks>,
+    /// Set when the run keeps the case on disk and this copy is light (see
+    /// [`CaseReport::lighten`]): the way back to the whole case, which [`CaseReport::full`]
+    /// reads.
+    #[serde(skip)]
+    pub detail: Option<super::spool::Detail>,
 }
 
 /// How many of a passing case's checks were skipped, and the first reason given.
@@ -358,19 +379,54 @@ impl CaseReport {
         }
     }
 
-    /// A copy with every secret masked: exchanges, messages, reasons.
+    /// A copy with every secret masked: exchanges, messages, reasons. A light copy's detail
+    /// is masked when it is read back.
     pub fn redacted(&self, redactor: &Redactor) -> CaseReport {
         let mut copy = self.clone();
-        copy.reason = copy.reason.map(|r| redactor.redact(&r));
-        if let Some(share) = &mut copy.skipped_checks {
+        copy.redact_in_place(redactor);
+        copy
+    }
+
+    /// Masks every secret of this case where it is.
+    pub fn redact_in_place(&mut self, redactor: &Redactor) {
+        self.reason = self.reason.take().map(|r| redactor.redact(&r));
+        if let Some(share) = &mut self.skipped_checks {
             share.first_reason = redactor.redact(&share.first_reason);
         }
-        redact_steps(&mut copy.steps, redactor);
-        for attempt in &mut copy.attempts {
+        redact_steps(&mut self.steps, redactor);
+        for attempt in &mut self.attempts {
             attempt.errors = attempt.errors.iter().map(|e| redactor.redact(e)).collect();
             redact_steps(&mut attempt.steps, redactor);
         }
-        copy
+        self.detail = self.detail.as_ref().map(|d| d.masked_by(redactor));
+    }
+
+    /// Drops what only the reports' detail shows: the headers and bodies of the exchanges and
+    /// the findings of the steps' results (a browser step keeps the URL it was sent to). What
+    /// the console, the summaries, the latency figures and the history read stays.
+    pub fn lighten(&mut self) {
+        let steps = self
+            .steps
+            .iter_mut()
+            .chain(self.attempts.iter_mut().flat_map(|a| a.steps.iter_mut()));
+        for step in steps {
+            for exchange in step.exchange.iter_mut().chain(step.related.iter_mut()) {
+                exchange.lighten();
+            }
+            step.result = step.result.take().and_then(|result| {
+                let url = result.pointer("/sent/url")?.clone();
+                Some(serde_json::json!({ "sent": { "url": url } }))
+            });
+        }
+    }
+
+    /// The whole case: itself, or, for a light copy, the case read back from the run's spool
+    /// (masked as this copy is).
+    pub fn full(&self) -> Result<std::borrow::Cow<'_, CaseReport>, String> {
+        match &self.detail {
+            None => Ok(std::borrow::Cow::Borrowed(self)),
+            Some(detail) => detail.read().map(std::borrow::Cow::Owned),
+        }
     }
 
     /// Why an attempt that did not pass may be run again: the steps that errored (no answer,
@@ -448,14 +504,30 @@ impl RunReport {
         summary
     }
 
-    /// A copy with every secret masked, for writers.
-    pub fn redacted(&self, redactor: &Redactor) -> RunReport {
-        let mut copy = self.clone();
-        copy.cases = self.cases.iter().map(|c| c.redacted(redactor)).collect();
-        for latency in &mut copy.latency {
+    /// The report with every secret masked, for writers (masked where it is: a fleet's
+    /// report is not copied).
+    pub fn redacted(mut self, redactor: &Redactor) -> RunReport {
+        for case in &mut self.cases {
+            case.redact_in_place(redactor);
+        }
+        for latency in &mut self.latency {
             latency.endpoint = redactor.redact_url(&latency.endpoint);
         }
-        copy
+        self
+    }
+
+    /// Per target name, its cases and the counts of their checks' verdicts (one pass over the
+    /// cases, whatever the number of targets).
+    pub fn per_target(&self) -> std::collections::HashMap<&str, (usize, Counts)> {
+        let mut per: std::collections::HashMap<&str, (usize, Counts)> = Default::default();
+        for case in &self.cases {
+            let (cases, counts) = per.entry(case.target.as_str()).or_default();
+            *cases += 1;
+            for check in case.checks() {
+                counts.add(&check.verdict);
+            }
+        }
+        per
     }
 
     /// Whether the run fails (exit code 1): a failed or errored check.

@@ -105,8 +105,8 @@ pub fn coverage(catalogue: &Catalogue, suites: &[Suite], proofs: &[FaultProof]) 
                     let faults = faults_by_check.get(check.id.as_str());
                     for (i, cited) in check.cited.iter().enumerate() {
                         for proof in faults.into_iter().flatten() {
-                            if i == 0 || proof.also_breaks.contains(&cited.id.as_str()) {
-                                let list = proven_by.entry(cited.id.as_str()).or_default();
+                            if i == 0 || proof.also_breaks.contains(&&*cited.id) {
+                                let list = proven_by.entry(&*cited.id).or_default();
                                 if !list.iter().any(|f| f == proof.fault) {
                                     list.push(proof.fault.to_string());
                                 }
@@ -115,7 +115,7 @@ pub fn coverage(catalogue: &Catalogue, suites: &[Suite], proofs: &[FaultProof]) 
                     }
                     for cited in &check.cited {
                         by_id
-                            .entry(cited.id.as_str())
+                            .entry(&*cited.id)
                             .or_default()
                             .push(format!("{}::{}::{}", suite.suite, case.id, check.id));
                     }

@@ -84,6 +84,7 @@ fn report_shell(run: &TargetRun, suite: &Suite, case: &Case) -> CaseReport {
         steps: Vec::new(),
         attempts: Vec::new(),
         skipped_checks: None,
+        detail: None,
     }
 }
 

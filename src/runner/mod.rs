@@ -201,6 +201,12 @@ pub struct Progress {
     started_at: String,
     start: Instant,
     cases: Mutex<Vec<(usize, CaseReport)>>,
+    /// Where finished cases are kept whole while memory holds them light (none when no spool
+    /// file could be made: then they stay whole in memory).
+    spool: Mutex<Option<Arc<crate::report::spool::Spool>>>,
+    /// The finished cases went into the run's last report ([`Progress::REPORTING`]), whose
+    /// files are then written ([`Progress::WRITTEN`]).
+    stage: std::sync::atomic::AtomicU8,
 }
 
 impl Default for Progress {
@@ -209,21 +215,76 @@ impl Default for Progress {
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             start: Instant::now(),
             cases: Mutex::default(),
+            stage: Default::default(),
+            spool: Mutex::new(match crate::report::spool::Spool::new() {
+                Ok(spool) => Some(spool),
+                Err(e) => {
+                    eprintln!("note: finished cases stay whole in memory: no spool file ({e})");
+                    None
+                }
+            }),
         }
     }
 }
 
 impl Progress {
-    fn push(&self, order: usize, case: CaseReport) {
+    fn push(&self, order: usize, mut case: CaseReport) {
+        let spool = self.spool.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(Err(e)) = spool.map(|file| file.keep(&mut case)) {
+            eprintln!("note: finished cases stay whole in memory from here on: the spool file failed ({e})");
+            *self.spool.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         self.cases
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((order, case));
     }
 
-    /// The report of the cases finished so far (not redacted; writers redact).
+    /// The report of the cases finished so far (not redacted; writers redact); they stay
+    /// here for a later report.
     pub fn report(&self, targets: &[Arc<TargetRun>], interrupted: bool, strict: bool) -> RunReport {
-        let mut cases = self.cases.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cases = self.cases.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.report_of(cases, targets, interrupted, strict)
+    }
+
+    pub const RUNNING: u8 = 0;
+    pub const REPORTING: u8 = 1;
+    pub const WRITTEN: u8 = 2;
+
+    /// The report of the run, which takes the finished cases (nothing is copied).
+    fn last_report(
+        &self,
+        targets: &[Arc<TargetRun>],
+        interrupted: bool,
+        strict: bool,
+    ) -> RunReport {
+        let cases = {
+            let mut held = self.cases.lock().unwrap_or_else(|e| e.into_inner());
+            self.stage
+                .store(Self::REPORTING, std::sync::atomic::Ordering::SeqCst);
+            std::mem::take(&mut *held)
+        };
+        self.report_of(cases, targets, interrupted, strict)
+    }
+
+    /// Where the run is: [`Progress::RUNNING`], [`Progress::REPORTING`] or [`Progress::WRITTEN`].
+    pub fn stage(&self) -> u8 {
+        self.stage.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The run's reports are written.
+    pub fn written(&self) {
+        self.stage
+            .store(Self::WRITTEN, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn report_of(
+        &self,
+        mut cases: Vec<(usize, CaseReport)>,
+        targets: &[Arc<TargetRun>],
+        interrupted: bool,
+        strict: bool,
+    ) -> RunReport {
         cases.sort_by_key(|(order, _)| *order);
         let cases: Vec<CaseReport> = cases.into_iter().map(|(_, c)| c).collect();
         let duration_ms = self.start.elapsed().as_millis() as u64;
@@ -369,7 +430,7 @@ pub fn execute(
     if selection.list {
         return None;
     }
-    Some(progress.report(targets, settings.cancel.is_cancelled(), settings.strict))
+    Some(progress.last_report(targets, settings.cancel.is_cancelled(), settings.strict))
 }
 
 #[cfg(test)]

@@ -1153,10 +1153,10 @@ fn requirements(p: &mut Problems, path: &str, check: &mut Check) {
     check.cited = cited
         .iter()
         .map(|e| Requirement {
-            id: e.id.clone(),
-            url: e.url.clone(),
-            level: e.level.as_str().to_string(),
-            text: e.text.clone(),
+            id: e.id.as_str().into(),
+            url: e.url.as_str().into(),
+            level: e.level.as_str().into(),
+            text: e.text.as_str().into(),
         })
         .collect();
 }
@@ -1998,8 +1998,8 @@ mod tests {
         assert_eq!(checks.len(), 2 + builtin_groups()["token-response"].len());
         // A group check is located at the `use-checks` line that runs it.
         assert_eq!(checks[0].location.line, 16);
-        assert_eq!(checks[0].cited[0].id, "rfc6749-5.1-no-store");
-        assert_eq!(checks[0].cited[0].level, "SHALL");
+        assert_eq!(&*checks[0].cited[0].id, "rfc6749-5.1-no-store");
+        assert_eq!(&*checks[0].cited[0].level, "SHALL");
     }
 
     #[test]

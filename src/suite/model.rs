@@ -1090,17 +1090,19 @@ impl Level {
     }
 }
 
-/// A catalogue requirement a check cites, resolved by the loader (reports carry it).
+/// A catalogue requirement a check cites, resolved by the loader (reports carry it). Every
+/// report of the check shares the loader's text: a fleet's thousands of verdicts do not each
+/// hold a copy of the source's words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Requirement {
     /// The catalogue id, e.g. `smart-cf-22`.
-    pub id: String,
+    pub id: std::sync::Arc<str>,
     /// The published section, e.g. `https://hl7.org/fhir/smart-app-launch/conformance.html#metadata`.
-    pub url: String,
+    pub url: std::sync::Arc<str>,
     /// SHALL, SHALL NOT, SHOULD, SHOULD NOT or MAY, as the source says.
-    pub level: String,
+    pub level: std::sync::Arc<str>,
     /// The source's own words.
-    pub text: String,
+    pub text: std::sync::Arc<str>,
 }
 
 /// The ids of the catalogue requirements a check tests (`smartcheck requirements` lists them):

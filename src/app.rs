@@ -211,6 +211,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     let redactor = Redactor::new();
     crate::logging::redact_with(&redactor);
     let mut runs = Vec::new();
+    let mut connections = crate::http::client::Connections::default();
     for target in targets {
         for secret in target.known_secrets() {
             redactor.register(&secret);
@@ -218,7 +219,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         for (client_id, secret) in target.basic_credentials() {
             redactor.register_basic(&client_id, &secret);
         }
-        match HttpClient::for_target(&target) {
+        match HttpClient::for_target_in(&target, &mut connections) {
             Ok(client) => runs.push(Arc::new(TargetRun::new(target, client))),
             Err(e) => {
                 eprintln!("error: target `{}` ({}): {e}", target.name, target.file);

@@ -41,6 +41,23 @@ pub struct OutgoingRequest {
     pub body: Option<String>,
 }
 
+/// The HTTP clients of a run, one pair per set of connection settings (connect and request
+/// timeouts, TLS verification, CA file): a fleet of a thousand targets of one kind holds one
+/// TLS configuration and one connection pool, not a thousand. Requests carry their target's
+/// own headers; a pooled connection carries nothing from one request to the next.
+#[derive(Default)]
+pub struct Connections(
+    std::collections::HashMap<
+        (
+            std::time::Duration,
+            std::time::Duration,
+            bool,
+            Option<(String, Vec<u8>)>,
+        ),
+        (reqwest::Client, reqwest::Client),
+    >,
+);
+
 /// Sends requests for one target and records each exchange.
 #[derive(Clone)]
 pub struct HttpClient {
@@ -58,12 +75,50 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn for_target(target: &Target) -> Result<HttpClient, ClientError> {
+        Self::for_target_in(target, &mut Connections::default())
+    }
+
+    /// The client of `target`, sharing the connection pools and TLS configuration of the
+    /// run's other targets with the same connection settings.
+    pub fn for_target_in(
+        target: &Target,
+        connections: &mut Connections,
+    ) -> Result<HttpClient, ClientError> {
+        let ca = match &target.tls.ca_file {
+            Some(path) => Some((
+                path.clone(),
+                std::fs::read(path).map_err(|source| ClientError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?,
+            )),
+            None => None,
+        };
+        let key = (
+            target.timeouts.connect,
+            target.timeouts.request,
+            target.tls.insecure,
+            ca,
+        );
+        let (client, fresh) = match connections.0.get(&key) {
+            Some(pair) => pair.clone(),
+            None => {
+                let pair = (
+                    Self::builder(target, key.3.as_ref())?
+                        .build()
+                        .map_err(ClientError::Build)?,
+                    Self::builder(target, key.3.as_ref())?
+                        .pool_max_idle_per_host(0)
+                        .build()
+                        .map_err(ClientError::Build)?,
+                );
+                connections.0.insert(key, pair.clone());
+                pair
+            }
+        };
         Ok(HttpClient {
-            client: Self::builder(target)?.build().map_err(ClientError::Build)?,
-            fresh: Self::builder(target)?
-                .pool_max_idle_per_host(0)
-                .build()
-                .map_err(ClientError::Build)?,
+            client,
+            fresh,
             max_response_bytes: target.max_response_bytes,
             request_timeout: target.timeouts.request,
             default_headers: target
@@ -75,19 +130,20 @@ impl HttpClient {
         })
     }
 
-    fn builder(target: &Target) -> Result<reqwest::ClientBuilder, ClientError> {
+    /// A client builder for `target`, trusting the CA file's certificates (`ca`: its path
+    /// and contents).
+    fn builder(
+        target: &Target,
+        ca: Option<&(String, Vec<u8>)>,
+    ) -> Result<reqwest::ClientBuilder, ClientError> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(target.timeouts.connect)
             .timeout(target.timeouts.request)
             .user_agent(concat!("smartcheck/", env!("CARGO_PKG_VERSION")))
             .danger_accept_invalid_certs(target.tls.insecure);
-        if let Some(path) = &target.tls.ca_file {
-            let pem = std::fs::read(path).map_err(|source| ClientError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+        if let Some((path, pem)) = ca {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
                 ClientError::CaPem {
                     path: path.clone(),
                     source,

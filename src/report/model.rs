@@ -417,7 +417,9 @@ impl CaseReport {
                 let url = result.pointer("/sent/url")?.clone();
                 Some(serde_json::json!({ "sent": { "url": url } }))
             });
+            step.checks.shrink_to_fit();
         }
+        self.steps.shrink_to_fit();
     }
 
     /// The whole case: itself, or, for a light copy, the case read back from the run's spool

@@ -47,15 +47,15 @@ pub struct OutgoingRequest {
 /// own headers; a pooled connection carries nothing from one request to the next.
 #[derive(Default)]
 pub struct Connections(
-    std::collections::HashMap<
-        (
-            std::time::Duration,
-            std::time::Duration,
-            bool,
-            Option<(String, Vec<u8>)>,
-        ),
-        (reqwest::Client, reqwest::Client),
-    >,
+    std::collections::HashMap<ConnectionSettings, (reqwest::Client, reqwest::Client)>,
+);
+
+/// Connect timeout, request timeout, `tls.insecure`, and the CA file's path and contents.
+type ConnectionSettings = (
+    std::time::Duration,
+    std::time::Duration,
+    bool,
+    Option<(String, Vec<u8>)>,
 );
 
 /// Sends requests for one target and records each exchange.

@@ -464,6 +464,18 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     }
     let (written, harness_error) = paths.write(&report);
     progress.written();
+    if let Some(kb) = peak_resident_kb() {
+        tracing::debug!("peak resident memory: {kb} kB");
+    }
+    let work = redactor.work();
+    tracing::debug!(
+        "masking work: {} forms of {} bytes, {} bytes compiled, {} matchers of {} bytes",
+        work.forms,
+        work.form_bytes,
+        work.compiled_bytes,
+        work.matchers,
+        work.matcher_bytes
+    );
     let harness_error = harness_error || history_error;
     print!("{}", redactor.redact(&console::summary(&report, &written)));
     let differences = expected
@@ -575,6 +587,15 @@ impl ReportPaths {
         }
         (written, failed)
     }
+}
+
+/// This process's peak resident set since it started, in kB (Linux's `VmHWM`): what a run
+/// took, which a parent's rusage cannot say (it counts the parent's own pages copied before
+/// the exec).
+fn peak_resident_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Watches for Ctrl-C (SIGINT), SIGTERM and SIGHUP, handled alike. The first: stop sending,

@@ -67,6 +67,21 @@ struct State {
     compiled_bytes: usize,
 }
 
+/// The masking's work in a run, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskingWork {
+    /// Distinct forms of the registered secrets.
+    pub forms: usize,
+    /// Their bytes.
+    pub form_bytes: usize,
+    /// Bytes of forms compiled into matchers, counting each rebuild.
+    pub compiled_bytes: usize,
+    /// Matchers a text is searched by.
+    pub matchers: usize,
+    /// Memory the matchers hold.
+    pub matcher_bytes: usize,
+}
+
 /// How many bytes at the end of each form the whole-match automaton holds. An automaton
 /// over whole forms costs about ten times their bytes (a JWT access token has a dozen forms
 /// of 700 bytes): a thousand targets' tokens took gigabytes. Over their last 16 bytes it is
@@ -207,6 +222,23 @@ impl Redactor {
     fn register_guessed(&self, value: &str) {
         if value.trim().len() >= MIN_CUT_PREFIX {
             self.register_str(value);
+        }
+    }
+
+    /// What masking has cost so far, counted rather than timed (`SMARTCHECK_LOG=debug` prints
+    /// it at the end of a run; the fleet tests read it).
+    pub fn work(&self) -> MaskingWork {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        MaskingWork {
+            forms: state.known.len(),
+            form_bytes: state.known.iter().map(|f| f.len()).sum(),
+            compiled_bytes: state.compiled_bytes,
+            matchers: state.batches.len(),
+            matcher_bytes: state
+                .batches
+                .iter()
+                .map(|b| b.tails.memory_usage() + b.starts.memory_usage())
+                .sum(),
         }
     }
 
@@ -595,12 +627,21 @@ fn encoded_forms(value: &str) -> Vec<String> {
         quoted[1..quoted.len().saturating_sub(1).max(1)].to_string()
     };
     // XML and HTML escapers differ in which of `> " '` they escape, and how.
+    // Only the escapes of characters the text holds make other forms: a token without
+    // `> " '` has one XML form, not 24 copies of itself (a 1 MB token took 24 MB here).
     let xml = |s: &str| -> Vec<String> {
         let base = s.replace('&', "&amp;").replace('<', "&lt;");
+        let choices = |c: char, escapes: &'static [&'static str]| -> &'static [&'static str] {
+            if base.contains(c) {
+                escapes
+            } else {
+                &escapes[..1]
+            }
+        };
         let mut out = Vec::new();
-        for gt in [">", "&gt;"] {
-            for quote in ["\"", "&quot;", "&#34;"] {
-                for apos in ["'", "&apos;", "&#39;", "&#x27;"] {
+        for gt in choices('>', &[">", "&gt;"]) {
+            for quote in choices('"', &["\"", "&quot;", "&#34;"]) {
+                for apos in choices('\'', &["'", "&apos;", "&#39;", "&#x27;"]) {
                     out.push(
                         base.replace('>', gt)
                             .replace('"', quote)
@@ -624,21 +665,30 @@ fn encoded_forms(value: &str) -> Vec<String> {
         out.push_str(rest);
         out
     };
-    let mut forms = vec![value.to_string()];
-    let encoded = [
+    // Each form is kept once, as it is made: a large secret's many like forms are not all
+    // held at once.
+    let mut forms: Vec<String> = vec![value.to_string()];
+    let keep = |form: String, forms: &mut Vec<String>| {
+        if !forms.contains(&form) {
+            forms.push(form);
+        }
+    };
+    for e in [
         form(value),
         utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
         utf8_percent_encode(value, USERINFO).to_string(),
         utf8_percent_encode(value, QUERY).to_string(),
-    ];
-    for e in &encoded {
-        forms.push(e.clone());
-        forms.push(lower_hex(e));
-        forms.push(form(e));
+    ] {
+        keep(lower_hex(&e), &mut forms);
+        keep(form(&e), &mut forms);
+        keep(e, &mut forms);
     }
-    forms.extend([json(value), debug(value), json(&json(value))]);
-    forms.extend(xml(value));
-    forms.extend(xml(&json(value)));
+    for f in [json(value), debug(value), json(&json(value))] {
+        keep(f, &mut forms);
+    }
+    for f in xml(value).into_iter().chain(xml(&json(value))) {
+        keep(f, &mut forms);
+    }
     // Text is made printable before it is masked: a secret with control characters is
     // matched in that form.
     let shown: Vec<String> = forms
@@ -648,9 +698,10 @@ fn encoded_forms(value: &str) -> Vec<String> {
             std::borrow::Cow::Borrowed(_) => None,
         })
         .collect();
-    forms.extend(shown);
+    for f in shown {
+        keep(f, &mut forms);
+    }
     forms.sort();
-    forms.dedup();
     forms
 }
 

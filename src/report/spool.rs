@@ -50,6 +50,24 @@ impl std::fmt::Debug for Detail {
     }
 }
 
+/// Writes at `at` and on.
+struct Appender<'f> {
+    file: &'f std::fs::File,
+    at: u64,
+}
+
+impl std::io::Write for Appender<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.file.write_all_at(bytes, self.at)?;
+        self.at += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Spool {
     /// A new spool in the system's temporary folder.
     pub fn new() -> std::io::Result<Arc<Spool>> {
@@ -61,15 +79,21 @@ impl Spool {
 
     /// Writes `case` whole and makes it light, with the way back to what it lost.
     pub fn keep(self: &Arc<Self>, case: &mut CaseReport) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(&*case).map_err(std::io::Error::other)?;
         let place = {
             let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
-            self.file.write_all_at(&bytes, *end)?;
+            // Serialized straight into the file: a case with large answers is not first
+            // made one large string.
+            let mut out = std::io::BufWriter::new(Appender {
+                file: &self.file,
+                at: *end,
+            });
+            serde_json::to_writer(&mut out, &*case).map_err(std::io::Error::other)?;
+            let written = out.into_inner().map_err(|e| e.into_error())?;
             let place = Place {
                 offset: *end,
-                len: bytes.len(),
+                len: (written.at - *end) as usize,
             };
-            *end += bytes.len() as u64;
+            *end = written.at;
             place
         };
         case.lighten();

@@ -500,14 +500,21 @@ async fn run_step(
         return report;
     }
     // What the checks read: the step's HTTP response, or the document the step made.
+    // Borrowed from the exchange: a large answer is not copied for its checks.
     let (response, from_http) = match (&report.exchange, &result.document) {
         (Some(exchange), _) => match &exchange.response {
-            Some(r) => (r.clone(), true),
+            Some(r) => (std::borrow::Cow::Borrowed(r), true),
             // Exchanges without a response ended the step above.
-            None => (document_response(&json!({})), false),
+            None => (
+                std::borrow::Cow::Owned(document_response(&json!({}))),
+                false,
+            ),
         },
-        (None, Some(doc)) => (document_response(doc), false),
-        (None, None) => (document_response(&json!({})), false),
+        (None, Some(doc)) => (std::borrow::Cow::Owned(document_response(doc)), false),
+        (None, None) => (
+            std::borrow::Cow::Owned(document_response(&json!({}))),
+            false,
+        ),
     };
     context["steps"][step.id.as_str()] = match (&report.exchange, &result.document) {
         (Some(exchange), _) => step_context(exchange),

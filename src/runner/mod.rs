@@ -409,7 +409,11 @@ pub fn execute(
                 let outcome = report.outcome;
                 let message = match outcome {
                     CaseOutcome::Failed | CaseOutcome::Errored => {
-                        Some(case_failure_message(&report.redacted(&settings.redactor)))
+                        // Made from the case as it is and masked as text (credentials
+                        // named in it learned first): the case is not copied to be masked.
+                        let message = case_failure_message(&report);
+                        settings.redactor.learn_from_text(&message);
+                        Some(settings.redactor.redact(&message))
                     }
                     _ => None,
                 };

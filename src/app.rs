@@ -228,6 +228,13 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         }
     }
     let suites: Vec<Arc<Suite>> = suites.into_iter().map(Arc::new).collect();
+    let unsupplied = unsupplied_values(&runs, &suites);
+    if !unsupplied.is_empty() {
+        for problem in &unsupplied {
+            eprintln!("{problem}");
+        }
+        return exit::USAGE;
+    }
     let (mut planned, notes) = runner::plan(&runs, &suites);
     for note in &notes {
         eprintln!("note: {note}");
@@ -587,6 +594,60 @@ impl ReportPaths {
         }
         (written, failed)
     }
+}
+
+/// The suites' `{{ secrets.NAME }}` that a target they run against has no secret for, and
+/// their `{{ target.vars.NAME }}` that a target lacks while it has a var of a like name (a
+/// typo): values the run can never supply. A var a target leaves out altogether is the
+/// target's choice, and the checks that need it are skipped, saying so.
+fn unsupplied_values(runs: &[Arc<TargetRun>], suites: &[Arc<Suite>]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for run in runs {
+        let target = &run.target;
+        for suite in suites
+            .iter()
+            .filter(|s| s.versions().contains(&target.smart_version))
+        {
+            for reference in &suite.target_refs {
+                let (known, hint): (Vec<&str>, Option<String>) = if reference.map == "secrets" {
+                    let known: Vec<&str> = target.secrets.keys().map(String::as_str).collect();
+                    if known.contains(&reference.name.as_str()) {
+                        continue;
+                    }
+                    let hint =
+                        crate::suite::error::did_you_mean(&reference.name, known.iter().copied());
+                    (known, hint)
+                } else {
+                    let known: Vec<&str> = target.vars.keys().map(String::as_str).collect();
+                    if known.contains(&reference.name.as_str()) {
+                        continue;
+                    }
+                    match crate::suite::error::did_you_mean(&reference.name, known.iter().copied())
+                    {
+                        Some(hint) => (known, Some(hint)),
+                        None => continue,
+                    }
+                };
+                let written = if reference.map == "secrets" {
+                    format!("{{{{ secrets.{} }}}}", reference.name)
+                } else {
+                    format!("{{{{ target.vars.{} }}}}", reference.name)
+                };
+                problems.push(format!(
+                    "error: `{written}` names no {} of target `{}` ({}), which suite `{}` runs against\n  --> {}\n  = expected: one of its {}: {}{}",
+                    if reference.map == "secrets" { "secret" } else { "var" },
+                    target.name,
+                    target.file,
+                    suite.suite,
+                    reference.location,
+                    reference.map,
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") },
+                    hint.map(|h| format!("\n  = help: {h}")).unwrap_or_default()
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// This process's peak resident set since it started, in kB (Linux's `VmHWM`): what a run

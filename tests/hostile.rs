@@ -70,7 +70,7 @@ impl Behaviour {
             HugeHeader => "message head is too large",
             CompressedBomb => "is not JSON",
             InvalidJson => "is not JSON",
-            DeeplyNestedJson => "is not JSON",
+            DeeplyNestedJson => "is nested deeper than 128 levels",
             WrongContentType => "text/html",
             EmptyBody => "an empty body",
             ServerErrorPage => "500",

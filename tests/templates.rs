@@ -54,3 +54,67 @@ fn every_template_is_documented_and_validates() {
         );
     }
 }
+
+/// A suite that reads a target's secret and var by names the target does not have: the run
+/// refuses to start (exit 2) and says where, rather than skipping the checks and passing.
+#[test]
+fn a_secret_or_var_no_target_can_supply_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.yaml");
+    std::fs::write(
+        &suite,
+        r#"suite: s
+title: t
+spec: { name: SMART App Launch, version: 2.2.0, url: https://hl7.org/fhir/smart-app-launch/ }
+cases:
+  - id: c
+    title: c
+    steps:
+      - id: read
+        request:
+          url: "{{ target.fhir-base }}/Patient/{{ target.vars.pateint }}"
+          headers: { X-Api-Key: "{{ secrets.api-kye }}" }
+        checks:
+          - id: a
+            title: t
+            requirement: rfc6749-5.1-no-store
+            status: 200
+"#,
+    )
+    .unwrap();
+    let run = |target: &str| {
+        let path = dir.path().join("target.yaml");
+        std::fs::write(&path, target).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+            .args(["run", "--color", "never", "--target"])
+            .arg(&path)
+            .arg("--suite")
+            .arg(&suite)
+            .arg("--report-dir")
+            .arg(dir.path().join("reports"))
+            .output()
+            .unwrap()
+    };
+    let base =
+        "name: t\nfhir-base: http://127.0.0.1:9/fhir\ntimeouts:\n  connect: 1s\n  request: 1s\n";
+    let out = run(&format!(
+        "{base}vars:\n  patient: p1\nsecrets:\n  api-key: k-123456789\n"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for expected in [
+        "`{{ secrets.api-kye }}` names no secret of target `t`",
+        "did you mean `api-key`?",
+        "`{{ target.vars.pateint }}` names no var of target `t`",
+        "did you mean `patient`?",
+        "suite.yaml:10:",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in:\n{stderr}");
+    }
+    // A target with no var of a like name left `patient` out: the check is skipped (the
+    // secret is still required).
+    let out = run(&format!("{base}secrets:\n  api-kye: k-123456789\n"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("names no"), "{stderr}");
+}

@@ -109,6 +109,17 @@ fn header_check(header: &HeaderCheck, response: &RecordedResponse, context: &Val
     run_ops(&header.operators(), value.as_ref(), context)
 }
 
+/// What is wrong with a body that did not parse: not JSON at all, or JSON nested deeper than
+/// the parser reads (serde_json stops at 128 levels, so that a hostile answer cannot exhaust
+/// the stack). Said after "the response body".
+pub fn json_problem(e: &serde_json::Error) -> &'static str {
+    if e.to_string().starts_with("recursion limit exceeded") {
+        "is nested deeper than 128 levels, more than smartcheck reads (it may be valid JSON)"
+    } else {
+        "is not JSON"
+    }
+}
+
 fn json_check(json: &JsonCheck, response: &RecordedResponse, context: &Value) -> Evaluation {
     let body: Value = match serde_json::from_str(&response.body) {
         Ok(v) => v,
@@ -120,7 +131,8 @@ fn json_check(json: &JsonCheck, response: &RecordedResponse, context: &Value) ->
         Err(e) => {
             let content_type = response.header("content-type").unwrap_or("none");
             return Evaluation::Error(format!(
-                "the response body is not JSON (Content-Type: {content_type}; {e}); it starts with {}",
+                "the response body {} (Content-Type: {content_type}; {e}); it starts with {}",
+                json_problem(&e),
                 preview(&response.body)
             ));
         }
@@ -586,8 +598,79 @@ fn jwk_set_problem(value: &Value) -> Option<String> {
         if let Err(e) = jsonwebtoken::DecodingKey::from_jwk(&jwk) {
             return Some(format!("key {i} ({kid}) is not a usable public key: {e}"));
         }
+        // jsonwebtoken takes the numbers as they are; a verifier refuses what follows.
+        if let Some(problem) = key_numbers_problem(key) {
+            return Some(format!(
+                "key {i} ({kid}) is not a usable public key: {problem}"
+            ));
+        }
     }
     None
+}
+
+/// What a verifier would refuse in a key's numbers: an RSA modulus with leading zero octets
+/// (RFC 7518 §6.3.1.1: "MUST utilize the minimum number of octets"), shorter than 2048 bits
+/// (§3.3: "A key of size 2048 bits or larger MUST be used") or longer than 16384, even; an
+/// exponent that is not odd and at least 3; EC coordinates not of the curve's length
+/// (§6.2.1.2: "the full coordinate size").
+fn key_numbers_problem(key: &Value) -> Option<String> {
+    use base64::Engine;
+    let number = |name: &str| -> Option<Vec<u8>> {
+        let text = key.get(name)?.as_str()?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .ok()
+    };
+    match key.get("kty").and_then(Value::as_str) {
+        Some("RSA") => {
+            let n = number("n").unwrap_or_default();
+            let e = number("e").unwrap_or_default();
+            if n.first() == Some(&0) {
+                let zeros = n.iter().take_while(|b| **b == 0).count();
+                return Some(format!(
+                    "its modulus `n` starts with {zeros} zero octet(s) (RFC 7518 §6.3.1.1: the minimum number of octets)"
+                ));
+            }
+            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+            if bits < 2048 {
+                return Some(format!(
+                    "its modulus `n` has {bits} bits; RSA keys for RS256/RS384/RS512 are 2048 bits or more (RFC 7518 §3.3)"
+                ));
+            }
+            if bits > 16384 {
+                return Some(format!(
+                    "its modulus `n` has {bits} bits, more than any verifier accepts (16384)"
+                ));
+            }
+            if n.last().is_some_and(|b| b % 2 == 0) {
+                return Some("its modulus `n` is even, so it is no product of two primes".into());
+            }
+            let e_small = e.iter().skip_while(|b| **b == 0).count() <= 1
+                && e.last().copied().unwrap_or(0) < 3;
+            if e.last().is_none_or(|b| b % 2 == 0) || e_small {
+                return Some("its exponent `e` is not an odd number of at least 3".into());
+            }
+            None
+        }
+        Some("EC") => {
+            let size = match key.get("crv").and_then(Value::as_str) {
+                Some("P-256") => 32,
+                Some("P-384") => 48,
+                Some("P-521") => 66,
+                _ => return None,
+            };
+            for name in ["x", "y"] {
+                let len = number(name).map_or(0, |c| c.len());
+                if len != size {
+                    return Some(format!(
+                        "its `{name}` coordinate has {len} octets; on this curve it has {size} (RFC 7518 §6.2.1.2)"
+                    ));
+                }
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -631,6 +714,25 @@ mod tests {
             check("{ path: $.error, equals: invalid_redirect_uri }"),
             Evaluation::Error(_)
         ));
+    }
+
+    #[test]
+    fn json_nested_past_the_parsers_depth_is_not_called_not_json() {
+        let deep = format!("{}{}", "[".repeat(130), "]".repeat(130));
+        let response = RecordedResponse {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body_bytes: deep.len(),
+            body: deep,
+        };
+        let json: JsonCheck = serde_yaml::from_str("{ path: $.issuer, present: true }").unwrap();
+        match json_check(&json, &response, &json!({})) {
+            Evaluation::Error(e) => {
+                assert!(e.contains("nested deeper than 128 levels"), "{e}");
+                assert!(!e.contains("not JSON"), "{e}");
+            }
+            _ => panic!("a body smartcheck cannot read is no verdict"),
+        }
     }
 
     #[test]
@@ -782,6 +884,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(bad.actual.contains("key 0 (r1)"), "{}", bad.actual);
+        // Numbers a verifier would refuse: a modulus of zeros (3.5 MB of them in a hostile
+        // JWK Set), a 1024-bit modulus, an EC coordinate cut short.
+        use base64::Engine;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let rsa =
+            |n: Vec<u8>| json!({"keys": [{"kty": "RSA", "kid": "r", "n": b64(&n), "e": "AQAB"}]});
+        let zeros = op(Op::JwkSet, Some(rsa(vec![0; 4096]))).unwrap_err();
+        assert!(zeros.actual.contains("zero octet"), "{}", zeros.actual);
+        let mut short = vec![0xC5; 128];
+        short[127] = 0x01;
+        let short = op(Op::JwkSet, Some(rsa(short))).unwrap_err();
+        assert!(short.actual.contains("1024 bits"), "{}", short.actual);
+        let mut fine = vec![0xC5; 256];
+        fine[255] = 0x01;
+        assert!(op(Op::JwkSet, Some(rsa(fine))).is_ok());
+        let cut = op(
+            Op::JwkSet,
+            Some(json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+                "x": b64(&[7; 31]), "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]})),
+        )
+        .unwrap_err();
+        assert!(cut.actual.contains("`x` coordinate"), "{}", cut.actual);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! one small script and the screenshots are inline, and a Content-Security-Policy forbids
 //! anything else). Failures come first, each with its requirement in the source's own words,
 //! expected against actual, the redacted HTTP exchanges (collapsed) and the screenshot of a
-//! failed browser step; then flaky cases, warnings, every target and case, latency and time.
+//! failed browser step; then every target, flaky cases, warnings, every case (a large run's
+//! passed checks counted, not listed), latency and time.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -166,11 +167,11 @@ fn write_page(
     h.push_str("<main>\n");
     failures(h, report, strips);
     h.piece_done();
+    targets_table(h, report);
+    h.piece_done();
     flaky(h, report);
     h.piece_done();
     warnings(h, report, strips);
-    h.piece_done();
-    targets_table(h, report);
     h.piece_done();
     cases(h, report, strips);
     h.piece_done();
@@ -231,8 +232,8 @@ fn header(h: &mut Page, report: &RunReport) {
         report.cases.len()
     );
     h.push_str(
-        "<nav><a href=\"#failures\">Failures</a><a href=\"#flaky\">Flaky</a><a href=\"#warnings\">Warnings</a>\
-         <a href=\"#targets\">Targets</a><a href=\"#cases\">Cases</a><a href=\"#latency\">Latency</a></nav>\n\
+        "<nav><a href=\"#failures\">Failures</a><a href=\"#targets\">Targets</a><a href=\"#flaky\">Flaky</a>\
+         <a href=\"#warnings\">Warnings</a><a href=\"#cases\">Cases</a><a href=\"#latency\">Latency</a></nav>\n\
          <p class=\"controls\"><button type=\"button\" data-details=\"open\">Expand all</button>\
          <button type=\"button\" data-details=\"close\">Collapse all</button></p>\n</header>\n",
     );
@@ -580,12 +581,25 @@ fn targets_table(h: &mut Page, report: &RunReport) {
     h.push_str("</section>\n");
 }
 
+/// Above this many cases the page lists each case's checks that did not pass, and counts the
+/// passed ones: a fleet's page of every passed check (90 MB for 1,000 targets) would not
+/// open in a browser; results.json and junit.xml keep them all.
+const COMPACT_ABOVE_CASES: usize = 300;
+
 fn cases(h: &mut Page, report: &RunReport, strips: Option<&Strips>) {
     let _ = writeln!(
         h,
         "<section id=\"cases\">\n<h2>Cases ({})</h2>",
         report.cases.len()
     );
+    let compact = report.cases.len() > COMPACT_ABOVE_CASES;
+    if compact {
+        let _ = writeln!(
+            h,
+            "<p>{} cases: each case lists the checks that did not pass; the passed ones are counted here and listed in results.json and junit.xml.</p>",
+            report.cases.len()
+        );
+    }
     for case in &report.cases {
         let word = case.outcome.name();
         let mut counts = Counts::default();
@@ -616,6 +630,15 @@ fn cases(h: &mut Page, report: &RunReport, strips: Option<&Strips>) {
                 esc(&share.first_reason)
             );
         }
+        let rows = case
+            .checks()
+            .filter(|c| !compact || c.verdict != Verdict::Passed)
+            .count();
+        if rows == 0 {
+            h.push_str("</details>\n");
+            h.piece_done();
+            continue;
+        }
         h.push_str("<table><thead><tr><th>step</th><th>check</th><th>level</th><th>verdict</th><th>requirement</th>");
         if strips.is_some() {
             h.push_str("<th>last runs</th>");
@@ -623,6 +646,9 @@ fn cases(h: &mut Page, report: &RunReport, strips: Option<&Strips>) {
         h.push_str("</tr></thead><tbody>\n");
         for step in &case.steps {
             for check in &step.checks {
+                if compact && check.verdict == Verdict::Passed {
+                    continue;
+                }
                 let verdict = check.verdict.name();
                 let note = match &check.verdict {
                     Verdict::Skipped { reason } => format!(": {}", esc(reason)),
@@ -726,6 +752,31 @@ mod tests {
             .find(|c| matches!(c.verdict, Verdict::Failed(_)))
             .unwrap();
         assert!(html.contains(&esc(&check.requirements[0].text)));
+    }
+
+    #[test]
+    fn a_large_run_lists_the_checks_that_did_not_pass_and_counts_the_rest() {
+        let passed_row = "badge passed\">passed</span></td>";
+        let report = golden();
+        assert!(to_html(&report, None).contains(passed_row));
+        let mut large = golden();
+        let cases = large.cases.clone();
+        while large.cases.len() <= COMPACT_ABOVE_CASES {
+            large.cases.extend(cases.iter().cloned());
+        }
+        let html = to_html(&large, None);
+        assert!(!html.contains(passed_row), "a passed check is listed");
+        assert!(html.contains("the passed ones are counted here"));
+        // Every failure is still listed in its case, and first on the page.
+        let failed_rows = html.matches("badge failed\">failed</span></td>").count();
+        let failed: usize = large
+            .cases
+            .iter()
+            .flat_map(|c| c.checks())
+            .filter(|c| matches!(c.verdict, Verdict::Failed(_)))
+            .count();
+        assert_eq!(failed_rows, failed);
+        assert!(html.find("id=\"targets\"").unwrap() < html.find("id=\"warnings\"").unwrap());
     }
 
     #[test]

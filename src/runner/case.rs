@@ -569,7 +569,7 @@ async fn run_step(
                 },
                 _ if check.json.is_some() && json_judged_by.is_some() => Verdict::Skipped {
                     reason: format!(
-                        "not evaluated: the response body is not JSON, which check `{}` judges",
+                        "not evaluated: the response body cannot be read as JSON, which check `{}` judges",
                         json_judged_by.map(|c| c.id.as_str()).unwrap_or_default()
                     ),
                 },

@@ -383,6 +383,12 @@ struct Problems<'a> {
     text: &'a str,
     index: PositionIndex,
     errors: Vec<LoadError>,
+    /// Inside a case's step: the values its steps capture up to this one (what
+    /// `{{ vars.NAME }}` may read); elsewhere none is known and none is checked.
+    captures: Option<Vec<String>>,
+    /// Every `{{ secrets.NAME }}` and `{{ target.vars.NAME }}` seen, for the run to check
+    /// against its targets.
+    target_refs: Vec<super::model::TargetRef>,
 }
 
 impl<'a> Problems<'a> {
@@ -407,6 +413,15 @@ impl<'a> Problems<'a> {
         offset: usize,
         message: impl Into<String>,
     ) -> &mut LoadError {
+        let pos = self.value_position(path, offset);
+        self.errors
+            .push(LoadError::new(self.file, self.text, pos, message));
+        self.errors.last_mut().expect("just pushed")
+    }
+
+    /// Line and column of byte `offset` inside the value at `path` (its start when the value
+    /// spans lines).
+    fn value_position(&self, path: &str, offset: usize) -> (usize, usize) {
         let (line, col) = self.index.value(path);
         let source = self
             .text
@@ -418,14 +433,11 @@ impl<'a> Problems<'a> {
             .nth(col.saturating_sub(1))
             .is_some_and(|c| c == '"' || c == '\'');
         let single_line = source.chars().skip(col.saturating_sub(1)).count() > offset;
-        let pos = if single_line {
+        if single_line {
             (line, col + offset + usize::from(quote))
         } else {
             (line, col)
-        };
-        self.errors
-            .push(LoadError::new(self.file, self.text, pos, message));
-        self.errors.last_mut().expect("just pushed")
+        }
     }
 
     fn location(&self, path: &str) -> Location {
@@ -497,7 +509,51 @@ impl<'a> Problems<'a> {
                                 }
                             }
                         }
-                    } else if expr.path[0] == "target" {
+                    } else if expr.path[0] == "vars" {
+                        if let (Some(name), Some(captured)) = (expr.path.get(1), &self.captures) {
+                            if !captured.contains(name) {
+                                let hint = did_you_mean(name, captured.iter().map(String::as_str));
+                                let listed = if captured.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    captured.join(", ")
+                                };
+                                self.inside_value(
+                                    path,
+                                    expr.offset,
+                                    format!(
+                                        "no step of this case captures `{name}` before this point"
+                                    ),
+                                )
+                                .add_expected(format!(
+                                    "a value a step's `capture:` takes, here: {listed}"
+                                ))
+                                .add_help_opt(hint);
+                            }
+                        }
+                    } else if expr.path[0] == "secrets"
+                        || (expr.path[0] == "target"
+                            && expr.path.get(1).is_some_and(|k| k == "vars"))
+                    {
+                        let (map, at) = if expr.path[0] == "secrets" {
+                            ("secrets", 1)
+                        } else {
+                            ("vars", 2)
+                        };
+                        if let Some(name) = expr.path.get(at) {
+                            let (line, column) = self.value_position(path, expr.offset);
+                            self.target_refs.push(super::model::TargetRef {
+                                map,
+                                name: name.clone(),
+                                location: Location {
+                                    file: self.file.to_string(),
+                                    line,
+                                    column,
+                                },
+                            });
+                        }
+                    }
+                    if expr.path[0] == "target" {
                         if let Some(key) = expr.path.get(1) {
                             self.known_name(
                                 path,
@@ -534,6 +590,8 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
         text,
         index: PositionIndex::build(text),
         errors: Vec::new(),
+        captures: None,
+        target_refs: Vec::new(),
     };
     if let Some(problem) = id_problem(&suite.suite) {
         p.at_value("suite", format!("suite id {problem}"))
@@ -607,8 +665,12 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             .filter(|s| s.ehr_launch.is_some())
             .map(|s| s.id.clone())
             .collect();
+        let mut captured: Vec<String> = Vec::new();
         for (si, step) in case.steps.iter_mut().enumerate() {
             let spath = format!("{cpath}.steps[{si}]");
+            // A step's checks read its own captures too (they are taken before the checks).
+            captured.extend(step.capture.keys().cloned());
+            p.captures = Some(captured.clone());
             step.location = p.location(&spath);
             p.id(&spath, &step.id, "step");
             if step_ids.contains(&step.id) {
@@ -765,6 +827,7 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             }
             step_ids.push(step.id.clone());
         }
+        p.captures = None;
         for (si, step) in case.steps.iter().enumerate() {
             let Some(control) = &step.control else {
                 continue;
@@ -790,6 +853,8 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
         }
     }
     if p.errors.is_empty() {
+        suite.target_refs = std::mem::take(&mut p.target_refs);
+        suite.target_refs.dedup();
         Ok(suite)
     } else {
         Err(p.errors)
@@ -1363,6 +1428,8 @@ fn parse_target(
         text,
         index: PositionIndex::build(text),
         errors: Vec::new(),
+        captures: None,
+        target_refs: Vec::new(),
     };
     // Every `${NAME}` in the file must be set: report each missing one where it is written.
     let mut reported = HashSet::new();

@@ -33,6 +33,20 @@ pub struct Suite {
     #[serde(skip)]
     #[schemars(skip)]
     pub file: String,
+    /// Where the suite reads a target's `secrets` and `vars` (set by the loader): a run
+    /// checks them against each target before it starts.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub target_refs: Vec<TargetRef>,
+}
+
+/// A `{{ secrets.NAME }}` or `{{ target.vars.NAME }}` in a suite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRef {
+    /// `secrets` or `vars`.
+    pub map: &'static str,
+    pub name: String,
+    pub location: Location,
 }
 
 /// Which specification a suite checks.

@@ -26,7 +26,10 @@ fn json_object(exchange: &Exchange) -> Result<Value, String> {
     match serde_json::from_str::<Value>(&response.body) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err("answered JSON that is not an object".into()),
-        Err(e) => Err(format!("answered a body that is not JSON ({e})")),
+        Err(e) => Err(format!(
+            "answered a body that {} ({e})",
+            crate::check::eval::json_problem(&e)
+        )),
     }
 }
 

@@ -467,12 +467,9 @@ impl Redactor {
 
     /// Masks named credential fields in a JSON document, then free text.
     pub fn redact_json_text(&self, body: &str) -> String {
-        match serde_json::from_str::<serde_json::Value>(body) {
-            Ok(mut value) => {
-                mask_json(&mut value);
-                self.redact(&serde_json::to_string_pretty(&value).unwrap_or_default())
-            }
-            Err(_) => self.redact(body),
+        match mask_named_json_fields(body) {
+            Some(masked) => self.redact(&masked),
+            None => self.redact(body),
         }
     }
 
@@ -495,21 +492,7 @@ impl Redactor {
 
     /// Masks named credential fields in a form body or query string, then free text.
     pub fn redact_form_text(&self, encoded: &str) -> String {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes())
-            .map(|(k, v)| {
-                let v = if Self::is_secret_field(&k) {
-                    MASK.to_string()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        let mut out = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &pairs {
-            out.append_pair(k, v);
-        }
-        self.redact(&out.finish())
+        self.redact(&mask_named_form_fields(encoded))
     }
 
     /// Masks credential query parameters in a URL, then free text.
@@ -541,6 +524,28 @@ static CREDENTIAL_JSON_MEMBER: std::sync::LazyLock<regex::Regex> = std::sync::La
     let names = SECRET_FIELDS.join("|");
     regex::Regex::new(&format!(r#"(?i)"({names})"\s*:\s*"([^"\\]+)""#)).expect("a constant pattern")
 });
+
+/// A form body or query string with the values of credential fields masked (by their names
+/// alone: no secret needs to be known).
+pub fn mask_named_form_fields(encoded: &str) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(encoded.as_bytes()) {
+        if Redactor::is_secret_field(&k) {
+            out.append_pair(&k, MASK);
+        } else {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
+}
+
+/// A JSON document pretty-printed with the values of credential members masked (by their
+/// names alone), or `None` when the text is not JSON.
+pub fn mask_named_json_fields(text: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
+    mask_json(&mut value);
+    serde_json::to_string_pretty(&value).ok()
+}
 
 /// `name=value` with the value masked (a pair without `=` is kept as it is).
 fn mask_cookie_pair(pair: &str) -> String {

@@ -49,6 +49,23 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// Cuts a large body (request or response) to what the reports show, once the step that
+    /// read it is done: a run does not hold megabytes an answer brought until the reports
+    /// are written. Named credential fields are masked now; every secret the run learns is
+    /// still masked when the reports are written.
+    pub fn shape_for_report(&mut self) {
+        let content_type = self.request.header("content-type").map(str::to_string);
+        if let Some(body) = self.request.body.as_mut().filter(|b| b.len() > SHAPE_ABOVE) {
+            *body = shaped(content_type.as_deref(), body);
+        }
+        if let Some(response) = &mut self.response {
+            if response.body.len() > SHAPE_ABOVE {
+                let content_type = response.header("content-type").map(str::to_string);
+                response.body = shaped(content_type.as_deref(), &response.body);
+            }
+        }
+    }
+
     /// Drops the headers and bodies (what a light case in a run's memory does without); the
     /// request line, status, sizes, timing and errors stay.
     pub fn lighten(&mut self) {
@@ -97,7 +114,32 @@ fn redact_body(redactor: &Redactor, content_type: Option<&str>, body: &str) -> S
     truncate(text)
 }
 
+/// A body this large is cut to what the reports show once its step is done with it.
+const SHAPE_ABOVE: usize = 2 * REPORT_BODY_LIMIT;
+
+/// The end of a body cut for the reports.
+const CUT_MARK_END: &str = " more bytes not shown]";
+
+/// `body` as the reports will show it, but for the secrets the run knows: named credential
+/// fields masked, a JSON document pretty-printed, cut to [`REPORT_BODY_LIMIT`].
+fn shaped(content_type: Option<&str>, body: &str) -> String {
+    let text = if is_form(content_type) {
+        crate::redact::mask_named_form_fields(body)
+    } else if body.trim_start().starts_with(['{', '[']) {
+        crate::redact::mask_named_json_fields(body).unwrap_or_else(|| body.to_string())
+    } else {
+        body.to_string()
+    };
+    truncate(text)
+}
+
 fn truncate(mut text: String) -> String {
+    // Cut already (a large body shaped when its step was done): as it is.
+    if let Some(mark) = text.rfind("\n[... ") {
+        if mark <= REPORT_BODY_LIMIT && text.ends_with(CUT_MARK_END) {
+            return text;
+        }
+    }
     if text.len() > REPORT_BODY_LIMIT {
         let mut cut = REPORT_BODY_LIMIT;
         while !text.is_char_boundary(cut) {
@@ -105,7 +147,7 @@ fn truncate(mut text: String) -> String {
         }
         let total = text.len();
         text.truncate(cut);
-        text.push_str(&format!("\n[... {} more bytes not shown]", total - cut));
+        text.push_str(&format!("\n[... {}{CUT_MARK_END}", total - cut));
     }
     text
 }
@@ -229,5 +271,54 @@ impl Exchange {
             (None, None) => {}
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large answer cut when its step is done reads in the reports as one cut at the time
+    /// of writing would: named credentials masked, the document pretty-printed, one mark.
+    #[test]
+    fn a_large_body_is_cut_when_its_step_is_done_and_reported_alike() {
+        let filler = "v".repeat(SHAPE_ABOVE);
+        let body = format!(r#"{{"access_token": "abc", "filler": "{filler}"}}"#);
+        let mut exchange = Exchange {
+            request: RecordedRequest {
+                method: "GET".into(),
+                url: "http://127.0.0.1:9/x".into(),
+                headers: Vec::new(),
+                body: None,
+            },
+            response: Some(RecordedResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body_bytes: body.len(),
+                body: body.clone(),
+            }),
+            error: None,
+            started_at: String::new(),
+            duration_ms: 0,
+            retried_after: None,
+            withheld: None,
+        };
+        let redactor = Redactor::new();
+        let whole = exchange.redacted(&redactor).response.unwrap().body;
+        exchange.shape_for_report();
+        let kept = exchange.response.as_ref().unwrap().body.clone();
+        assert!(kept.len() < REPORT_BODY_LIMIT + 100, "{}", kept.len());
+        assert!(
+            !kept.contains("\"abc\""),
+            "a named credential is masked at once"
+        );
+        let reported = exchange.redacted(&redactor).response.unwrap().body;
+        assert_eq!(reported, whole);
+        assert_eq!(reported.matches("more bytes not shown]").count(), 1);
+        // A small body is kept whole.
+        let mut small = exchange.clone();
+        small.response.as_mut().unwrap().body = "{\"a\": 1}".into();
+        small.shape_for_report();
+        assert_eq!(small.response.unwrap().body, "{\"a\": 1}");
     }
 }

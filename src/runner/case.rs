@@ -247,6 +247,14 @@ pub async fn run_case(
         if step.control.is_none() {
             remember_newest_tokens(&step_report, &step.id, &mut context);
         }
+        let mut step_report = step_report;
+        for exchange in step_report
+            .exchange
+            .iter_mut()
+            .chain(step_report.related.iter_mut())
+        {
+            exchange.shape_for_report();
+        }
         report.steps.push(step_report);
     }
     apply_positive_controls(case, &mut report.steps);

@@ -41,6 +41,7 @@ enum Behaviour {
     OneLargeStringField,
     LargeTokens,
     HugeHeader,
+    ManyHeaders,
     CompressedBomb,
     InvalidJson,
     DeeplyNestedJson,
@@ -67,7 +68,8 @@ impl Behaviour {
             HugeBody => "the response body is larger than the limit of 5242880 bytes",
             LargeDocumentUnderTheCap => "smart-config-json-object",
             OneLargeStringField | LargeTokens => "smart-config-json-object",
-            HugeHeader => "message head is too large",
+            HugeHeader => "larger than smartcheck reads",
+            ManyHeaders => "more than 100 header fields",
             CompressedBomb => "is not JSON",
             InvalidJson => "is not JSON",
             DeeplyNestedJson => "is nested deeper than 128 levels",
@@ -203,6 +205,15 @@ fn answer(behaviour: Behaviour, mut stream: TcpStream) {
             );
             send(&mut stream, json_head("200 OK", "application/json", body.len()).as_bytes());
             send(&mut stream, body.as_bytes());
+        }
+        ManyHeaders => {
+            // 200 small header fields: each is valid, the count is past the client's limit.
+            let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n");
+            for i in 0..200 {
+                head.push_str(&format!("X-Field-{i}: {i}\r\n"));
+            }
+            head.push_str("Content-Length: 2\r\n\r\n{}");
+            send(&mut stream, head.as_bytes());
         }
         HugeHeader => {
             let header = format!(
@@ -417,6 +428,7 @@ behaviours! {
     one_large_string_field => OneLargeStringField,
     large_tokens_in_a_document => LargeTokens,
     a_huge_header => HugeHeader,
+    two_hundred_header_fields => ManyHeaders,
     a_compressed_bomb => CompressedBomb,
     invalid_json => InvalidJson,
     deeply_nested_json => DeeplyNestedJson,
@@ -476,4 +488,29 @@ fn a_hangup_ignored_by_nohup_stays_ignored() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dir.path().join("results.json").exists());
+}
+
+/// A header value with a control character (a token a server issued with a line feed, or a
+/// target's own header) is not sent, and the report says which header and why in HTTP's terms
+/// rather than the HTTP library's "failed to parse header value".
+#[test]
+fn a_header_value_with_a_control_character_is_named_and_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = "name: cc\nfhir-base: http://127.0.0.1:9/fhir\nheaders:\n  X-Api-Key: \"abc\\x01def\"\ntimeouts:\n  connect: 1s\n  request: 1s\n";
+    let out = common::run_target(
+        dir.path(),
+        target,
+        &["--suite", "suites/smart-discovery.yaml"],
+        &[],
+    );
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    assert!(
+        console.contains("the value of header `X-Api-Key` holds the control character U+0001, which HTTP does not allow in a header (RFC 9110 §5.5)"),
+        "{console}"
+    );
+    assert!(
+        !console.contains("failed to parse header value"),
+        "{console}"
+    );
 }

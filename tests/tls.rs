@@ -23,6 +23,9 @@ enum Validity {
     Expired,
     /// Expires this many days from now.
     Days(i64),
+    /// The server's certificate is a self-signed CA certificate (basicConstraints CA:TRUE),
+    /// given as the CA file too: what `openssl req -x509` makes by default.
+    SelfSignedCa,
 }
 
 fn https_server(validity: Validity) -> Served {
@@ -41,6 +44,7 @@ fn https_server(validity: Validity) -> Served {
             params.not_before = rcgen::date_time_ymd(2020, 1, 1);
             params.not_after = rcgen::date_time_ymd(2021, 1, 1);
         }
+        Validity::SelfSignedCa => {}
         Validity::Days(days) => {
             use chrono::Datelike;
             let end = chrono::Utc::now() + chrono::Duration::days(days);
@@ -48,14 +52,21 @@ fn https_server(validity: Validity) -> Served {
             params.not_after = rcgen::date_time_ymd(end.year(), end.month() as u8, end.day() as u8);
         }
     }
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let (cert_der, ca_pem) = if let Validity::SelfSignedCa = validity {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let own = params.self_signed(&key).unwrap();
+        (own.der().clone(), own.pem())
+    } else {
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        (cert.der().clone(), ca.pem())
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![cert.der().clone()],
+            vec![cert_der],
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
         .unwrap();
@@ -100,7 +111,7 @@ fn https_server(validity: Validity) -> Served {
     });
     Served {
         addr,
-        ca_pem: ca.pem(),
+        ca_pem,
         _runtime: runtime,
     }
 }
@@ -158,6 +169,19 @@ fn a_certificate_from_an_unknown_ca_is_refused_with_the_fix_named_and_accepted_w
     let (console, json, _) = run(&served, "tls:\n  ca-file: CA_FILE\n");
     assert_eq!(status_verdict(&json), "passed", "{console}");
     assert!(!console.contains("not verified"), "{console}");
+}
+
+#[test]
+fn a_self_signed_ca_certificate_as_the_servers_own_is_explained() {
+    let served = https_server(Validity::SelfSignedCa);
+    let (console, json, _) = run(&served, "tls:\n  ca-file: CA_FILE\n");
+    assert_eq!(status_verdict(&json), "errored", "{console}");
+    assert!(
+        json.contains(
+            "the server's TLS certificate is itself a CA certificate (basicConstraints CA:TRUE"
+        ),
+        "{json}"
+    );
 }
 
 #[test]

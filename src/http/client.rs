@@ -207,6 +207,27 @@ impl HttpClient {
                 };
             }
         }
+        // RFC 9110 §5.5: a field value holds no control character but horizontal tab (a
+        // token a server issued with a line feed in it, say). Said as such, not as the HTTP
+        // library's "failed to parse header value".
+        if let Some((name, c)) = headers.iter().find_map(|(n, v)| {
+            v.chars()
+                .find(|c| (c.is_ascii_control() && *c != '\t') || *c == '\u{7f}')
+                .map(|c| (n, c))
+        }) {
+            return Exchange {
+                request: recorded,
+                response: None,
+                error: Some(format!(
+                    "not sent: the value of header `{name}` holds the control character U+{:04X}, which HTTP does not allow in a header (RFC 9110 §5.5); it came from the server (a token it issued) or from the target",
+                    c as u32
+                )),
+                started_at,
+                duration_ms: 0,
+                retried_after: None,
+                withheld,
+            };
+        }
         let idempotent = matches!(
             request.method.to_ascii_uppercase().as_str(),
             "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
@@ -336,6 +357,10 @@ impl HttpClient {
             )
         } else if error.is_connect() {
             format!("cannot connect{detail}")
+        } else if lower_chain.contains("message head is too large") {
+            format!(
+                "the answer's head (status line and header fields) is larger than smartcheck reads: more than 100 header fields, or some 400 KB of them{detail}"
+            )
         } else if lower_chain.contains("reset by peer") {
             format!("the server reset the connection before answering{detail}")
         } else if lower_chain.contains("connection closed before message completed") {
@@ -354,6 +379,8 @@ fn tls_cause(chain: &str) -> Option<String> {
     let lower = chain.to_ascii_lowercase();
     let cause = if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
         "no TLS answer on this port: the URL says https, but the server speaks something else there (plain http?)"
+    } else if lower.contains("causedasendentity") || lower.contains("ca used as end entity") {
+        "the server's TLS certificate is itself a CA certificate (basicConstraints CA:TRUE: a self-signed certificate made as a CA), which smartcheck's TLS library (rustls) refuses as a server's own, as many clients do; give the server a certificate issued by that CA and keep the CA as the target's `tls.ca-file`"
     } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
         "the server's TLS certificate is not signed by an authority this machine trusts (self-signed, or a private CA): give that CA as the target's `tls.ca-file`"
     } else if lower.contains("certificate") && lower.contains("expired") {

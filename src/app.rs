@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub html: Option<PathBuf>,
+    /// The Prometheus text-format file (`--metrics`), when asked for.
+    pub metrics: Option<PathBuf>,
     /// The history database to append the run to (`--history`).
     pub history: Option<PathBuf>,
     pub strict: bool,
@@ -313,6 +315,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             .html
             .clone()
             .unwrap_or_else(|| options.report_dir.join("report.html")),
+        metrics: options.metrics.clone(),
         strips: None,
     };
     if let Err(e) = paths.distinct() {
@@ -531,6 +534,7 @@ struct ReportPaths {
     junit: PathBuf,
     json: PathBuf,
     html: PathBuf,
+    metrics: Option<PathBuf>,
     strips: Option<Arc<report::html::Strips>>,
 }
 
@@ -539,11 +543,14 @@ impl ReportPaths {
     /// device or a FIFO (`/dev/null`, `/dev/stdout`, a pipe) may take several.
     fn distinct(&self) -> Result<(), String> {
         use std::os::unix::fs::FileTypeExt;
-        let named = [
+        let mut named = vec![
             ("--junit", &self.junit),
             ("--json", &self.json),
             ("--html", &self.html),
         ];
+        if let Some(metrics) = &self.metrics {
+            named.push(("--metrics", metrics));
+        }
         let key = |path: &Path| {
             let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
             match (absolute.parent(), absolute.file_name()) {
@@ -579,11 +586,15 @@ impl ReportPaths {
         let mut written = Vec::new();
         let mut failed = false;
         let strips = self.strips.as_deref();
-        for (path, result) in [
+        let mut results = vec![
             (&self.junit, report::junit::write(report, &self.junit)),
             (&self.json, report::json::write(report, &self.json)),
             (&self.html, report::html::write(report, strips, &self.html)),
-        ] {
+        ];
+        if let Some(metrics) = &self.metrics {
+            results.push((metrics, report::metrics::write(report, metrics)));
+        }
+        for (path, result) in results {
             match result {
                 Ok(()) => written.push(path.display().to_string()),
                 Err(e) => {
@@ -914,6 +925,7 @@ pub fn merge(
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
     html: Option<PathBuf>,
+    metrics: Option<PathBuf>,
 ) -> u8 {
     let mut loaded = Vec::new();
     for path in reports {
@@ -943,6 +955,7 @@ pub fn merge(
         junit: junit.unwrap_or_else(|| report_dir.join("junit.xml")),
         json: json.unwrap_or_else(|| report_dir.join("results.json")),
         html: html.unwrap_or_else(|| report_dir.join("report.html")),
+        metrics,
         strips: None,
     };
     if let Err(e) = paths.distinct() {

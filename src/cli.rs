@@ -245,6 +245,10 @@ pub struct ReportArgs {
     /// HTML report path, one self-contained page for a person [default: REPORT_DIR/report.html].
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
+    /// Also write the run's counts, per-target pass ratios, latency and flaky cases in the
+    /// Prometheus text format here (for the node exporter's textfile collector: a `*.prom` file).
+    #[arg(long, value_name = "PATH")]
+    pub metrics: Option<PathBuf>,
 }
 
 /// The run's history.
@@ -329,6 +333,7 @@ impl RunArgs {
             junit: self.reports.junit,
             json: self.reports.json,
             html: self.reports.html,
+            metrics: self.reports.metrics,
             history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
@@ -351,6 +356,7 @@ impl DemoArgs {
             junit: self.reports.junit,
             json: self.reports.json,
             html: self.reports.html,
+            metrics: self.reports.metrics,
             history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
@@ -389,6 +395,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             args.output.junit,
             args.output.json,
             args.output.html,
+            args.output.metrics,
         ),
         Command::Schema(args) => app::schema(match args.kind {
             SchemaFormat::Suite => SchemaKind::Suite,

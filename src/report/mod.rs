@@ -7,6 +7,7 @@ pub mod json;
 pub mod junit;
 pub mod latency;
 pub mod merge;
+pub mod metrics;
 pub mod model;
 pub mod spool;
 

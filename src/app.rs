@@ -444,32 +444,15 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     let report = report.redacted(&redactor);
     let mut paths = paths;
     let mut history_error = false;
-    if let Some(history) = &mut history {
+    if let (Some(history), Some(path)) = (&mut history, &options.history) {
         // Tests hold the write open here to kill the process mid-transaction.
         let pause = env
             .var("SMARTCHECK_TEST_HISTORY_PAUSE_MS")
             .and_then(|ms| ms.parse().ok())
             .map(std::time::Duration::from_millis);
-        let names: Vec<String> = report.targets.iter().map(|t| t.name.clone()).collect();
-        match history
-            .record(&report, pause)
-            .and_then(|run| Ok((run, history.strips(&names, crate::history::DEFAULT_RUNS)?)))
-        {
-            Ok((run, strips)) => {
-                eprintln!(
-                    "note: run #{run} recorded in {}",
-                    options
-                        .history
-                        .as_deref()
-                        .unwrap_or(std::path::Path::new(""))
-                        .display()
-                );
-                paths.strips = Some(Arc::new(strips));
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                history_error = true;
-            }
+        match record_in_history(history, path, &report, pause) {
+            Some(strips) => paths.strips = Some(strips),
+            None => history_error = true,
         }
     }
     let (written, harness_error) = paths.write(&report);
@@ -525,6 +508,30 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         exit::CHECKS_FAILED
     } else {
         exit::SUCCESS
+    }
+}
+
+/// Appends `report` to `history` (at `path`) and returns the strips of the last runs the HTML
+/// report shows; an error is printed and gives `None`.
+fn record_in_history(
+    history: &mut crate::history::History,
+    path: &Path,
+    report: &report::RunReport,
+    pause: Option<std::time::Duration>,
+) -> Option<Arc<report::html::Strips>> {
+    let names: Vec<String> = report.targets.iter().map(|t| t.name.clone()).collect();
+    match history
+        .record(report, pause)
+        .and_then(|run| Ok((run, history.strips(&names, crate::history::DEFAULT_RUNS)?)))
+    {
+        Ok((run, strips)) => {
+            eprintln!("note: run #{run} recorded in {}", path.display());
+            Some(Arc::new(strips))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
     }
 }
 
@@ -926,7 +933,19 @@ pub fn merge(
     json: Option<PathBuf>,
     html: Option<PathBuf>,
     metrics: Option<PathBuf>,
+    history: Option<PathBuf>,
 ) -> u8 {
+    // A history file that cannot be used is known before the reports are read.
+    let mut opened = match &history {
+        Some(path) => match crate::history::History::open(path) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
     let mut loaded = Vec::new();
     for path in reports {
         let file = path.display().to_string();
@@ -951,7 +970,7 @@ pub fn merge(
             return exit::USAGE;
         }
     };
-    let paths = ReportPaths {
+    let mut paths = ReportPaths {
         junit: junit.unwrap_or_else(|| report_dir.join("junit.xml")),
         json: json.unwrap_or_else(|| report_dir.join("results.json")),
         html: html.unwrap_or_else(|| report_dir.join("report.html")),
@@ -962,7 +981,16 @@ pub fn merge(
         eprintln!("error: {e}");
         return exit::USAGE;
     }
+    // The shards of a run recorded as the one run they are.
+    let mut history_error = false;
+    if let (Some(history), Some(path)) = (&mut opened, &history) {
+        match record_in_history(history, path, &merged, None) {
+            Some(strips) => paths.strips = Some(strips),
+            None => history_error = true,
+        }
+    }
     let (written, failed) = paths.write(&merged);
+    let failed = failed || history_error;
     print!("{}", console::summary(&merged, &written));
     if failed {
         exit::HARNESS

@@ -72,6 +72,8 @@ pub struct MergeArgs {
     pub reports: Vec<PathBuf>,
     #[command(flatten)]
     pub output: ReportArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -396,6 +398,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             args.output.json,
             args.output.html,
             args.output.metrics,
+            args.history.history,
         ),
         Command::Schema(args) => app::schema(match args.kind {
             SchemaFormat::Suite => SchemaKind::Suite,

@@ -148,3 +148,58 @@ fn the_golden_report_reads_back_as_it_was_written() {
     let original: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(again, original);
 }
+
+/// A sharded nightly run has a history: `merge --history` records the merged shards as one
+/// run, and `smartcheck history` shows a verdict that changed between two such nights.
+#[test]
+fn merged_shards_are_recorded_in_the_history_as_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("nightly.sqlite");
+    let history_arg = history.to_str().unwrap().to_string();
+    for (night, faults) in [(1, &[][..]), (2, &["pkce-plain-advertised"][..])] {
+        let server = ReferenceServer::start(
+            "127.0.0.1",
+            0,
+            Config {
+                faults: smartcheck::reference::Faults::parse(faults).unwrap(),
+                debug_endpoints: true,
+                password: None,
+            },
+        )
+        .unwrap();
+        let mut shard_files = Vec::new();
+        for k in 1..=2 {
+            let shard_dir = dir.path().join(format!("night-{night}-shard-{k}"));
+            run(&server, &shard_dir, Some(&format!("{k}/2")));
+            shard_files.push(shard_dir.join("results.json").display().to_string());
+        }
+        let merged_dir = dir.path().join(format!("night-{night}"));
+        let mut args = vec![
+            "merge",
+            "--report-dir",
+            merged_dir.to_str().unwrap(),
+            "--history",
+            &history_arg,
+        ];
+        args.extend(shard_files.iter().map(String::as_str));
+        let merged = smartcheck(&server, &args);
+        let stderr = String::from_utf8_lossy(&merged.stderr);
+        assert!(
+            stderr.contains(&format!("note: run #{night} recorded in")),
+            "{stderr}"
+        );
+        // The merged HTML report shows each check's last runs from the history.
+        let html = std::fs::read_to_string(merged_dir.join("report.html")).unwrap();
+        assert!(html.contains("class=\"strip\""), "no history strips");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["history"])
+        .arg(&history)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("latest run #2"), "{text}");
+    assert!(text.contains("changed since run #1"), "{text}");
+    assert!(text.contains("passed -> failed"), "{text}");
+}

@@ -483,19 +483,13 @@ impl<'a> Problems<'a> {
                                 );
                             }
                             Some(step) if !visible_steps.contains(&step.as_str()) => {
-                                let hint = did_you_mean(step, visible_steps.iter().copied());
-                                let listed = if visible_steps.is_empty() {
-                                    "none".to_string()
-                                } else {
-                                    visible_steps.join(", ")
-                                };
-                                self.inside_value(
-                                    path,
-                                    expr.offset,
+                                self.out_of_reach(
+                                    (path, expr.offset),
+                                    step,
+                                    visible_steps,
                                     format!("no step `{step}` before this point of the case"),
-                                )
-                                .add_expected(format!("a step that runs earlier: {listed}"))
-                                .add_help_opt(hint);
+                                    "a step that runs earlier",
+                                );
                             }
                             Some(_) => {
                                 if let Some(field) = expr.path.get(2) {
@@ -512,23 +506,18 @@ impl<'a> Problems<'a> {
                     } else if expr.path[0] == "vars" {
                         if let (Some(name), Some(captured)) = (expr.path.get(1), &self.captures) {
                             if !captured.contains(name) {
-                                let hint = did_you_mean(name, captured.iter().map(String::as_str));
-                                let listed = if captured.is_empty() {
-                                    "none".to_string()
-                                } else {
-                                    captured.join(", ")
-                                };
-                                self.inside_value(
-                                    path,
-                                    expr.offset,
+                                let captured: Vec<String> = captured.clone();
+                                let visible: Vec<&str> =
+                                    captured.iter().map(String::as_str).collect();
+                                self.out_of_reach(
+                                    (path, expr.offset),
+                                    name,
+                                    &visible,
                                     format!(
                                         "no step of this case captures `{name}` before this point"
                                     ),
-                                )
-                                .add_expected(format!(
-                                    "a value a step's `capture:` takes, here: {listed}"
-                                ))
-                                .add_help_opt(hint);
+                                    "a value a step's `capture:` takes, here",
+                                );
                             }
                         }
                     } else if expr.path[0] == "secrets"
@@ -567,6 +556,27 @@ impl<'a> Problems<'a> {
                 }
             }
         }
+    }
+
+    /// Reports `name`, read at `at` (a value's path and an offset in it), as out of reach: the
+    /// names in reach listed after `expected`, and the closest of them offered.
+    fn out_of_reach(
+        &mut self,
+        at: (&str, usize),
+        name: &str,
+        in_reach: &[&str],
+        message: String,
+        expected: &str,
+    ) {
+        let hint = did_you_mean(name, in_reach.iter().copied());
+        let listed = if in_reach.is_empty() {
+            "none".to_string()
+        } else {
+            in_reach.join(", ")
+        };
+        self.inside_value(at.0, at.1, message)
+            .add_expected(format!("{expected}: {listed}"))
+            .add_help_opt(hint);
     }
 
     /// Reports `name` at a template expression unless it is one of `known`.

@@ -826,6 +826,26 @@ fn stalled_page_server(
     ([("content-type", "text/html")], body).into_response()
 }
 
+/// A server whose sign-in page loads and then never gives its renderer back: a script spins
+/// for ever (`while (true) {}`), so every WebDriver command on the page waits.
+fn busy_page_server(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+    _: SocketAddr,
+) -> axum::response::Response {
+    if let Some(answer) = discovery_and_registration(path, body, own) {
+        return answer;
+    }
+    if path != "/authorize" {
+        return (axum::http::StatusCode::NOT_FOUND, "not here").into_response();
+    }
+    axum::response::Html(
+        "<html><body><form><input id=\"username\"></form><script>while (true) {}</script></body></html>",
+    )
+    .into_response()
+}
+
 /// A server whose consent page never redirects: its approve button does nothing.
 fn dead_end_consent_server(
     path: &str,
@@ -936,6 +956,51 @@ fn a_page_that_never_loads_times_out_with_the_targets_step_timeout_and_says_so()
     assert!(
         report.contains("(before that: timed out after 2s waiting for http://"),
         "{report}"
+    );
+}
+
+/// A page whose script never ends holds the browser, not the run: the authorization step
+/// ends within its timeouts (a 2 s step timeout, 1 s for the redirect), saying why.
+#[test]
+fn a_page_whose_script_never_ends_is_bounded_by_the_step_timeout() {
+    let start = std::time::Instant::now();
+    let (dir, out) = standalone_public_against(
+        busy_page_server,
+        "busy",
+        "  sign-in:\n    - fill: \"#username\"\n      value: someone\n",
+    );
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    let report = report_in(dir.path());
+    let case = &report["cases"][0];
+    let authorize = case["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "authorize")
+        .unwrap();
+    // The step's time past getting a browser (whose start is the machine's, not the page's).
+    let took = authorize["duration_ms"].as_u64().unwrap()
+        - authorize["browser_phases"]["session_ms"]
+            .as_u64()
+            .unwrap_or(0);
+    eprintln!(
+        "the authorize step took {took} ms past its browser's start; the run {:?}",
+        start.elapsed()
+    );
+    // A hang detector, not a speed claim: the page's load (the 2 s step timeout, and 2 s of
+    // grace), the screen step it could not play (as long), and the screenshot, page source and
+    // page text sharing one step timeout, then the page's words another: 12 s at most. Each
+    // WebDriver command waited for the page on its own before (15 s here, 31 s for 5 s).
+    assert!(
+        took < 12_500,
+        "the authorize step took {took} ms: {console}"
+    );
+    assert!(
+        authorize["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("timed out")),
+        "{authorize}"
     );
 }
 

@@ -823,24 +823,34 @@ impl Session {
 
     /// Saves a screenshot and the page source as `<dir>/<stem>.png` and `.html`; returns the
     /// files written and the page URL.
+    ///
+    /// A page whose script never ends holds every WebDriver command on it: the three commands
+    /// share one page timeout, and what does not come in time is left out.
     pub async fn capture(&self, dir: &Path, stem: &str) -> (Vec<PathBuf>, Option<String>) {
         let mut files = Vec::new();
         if std::fs::create_dir_all(dir).is_err() {
             return (files, None);
         }
-        if let Ok(png) = self.driver.screenshot_as_png().await {
+        let deadline = tokio::time::Instant::now() + self.page_timeout;
+        if let Ok(Ok(png)) =
+            tokio::time::timeout_at(deadline, self.driver.screenshot_as_png()).await
+        {
             let path = dir.join(format!("{stem}.png"));
             if std::fs::write(&path, png).is_ok() {
                 files.push(path);
             }
         }
-        if let Ok(source) = self.driver.source().await {
+        if let Ok(Ok(source)) = tokio::time::timeout_at(deadline, self.driver.source()).await {
             let path = dir.join(format!("{stem}.html"));
             if std::fs::write(&path, source).is_ok() {
                 files.push(path);
             }
         }
-        (files, self.current_url().await)
+        let url = tokio::time::timeout_at(deadline, self.current_url())
+            .await
+            .ok()
+            .flatten();
+        (files, url)
     }
 
     /// Ends the session (and its Chromium).

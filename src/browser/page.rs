@@ -53,7 +53,13 @@ impl PageSummary {
             return { status: status, title: document.title || '', url: String(location.href),
                      contentType: document.contentType || '', text: text.slice(0, 8000) };
         "#;
-        let Ok(answer) = session.driver.execute(SCRIPT, Vec::new()).await else {
+        // A page whose script never ends cannot answer: within the page timeout, or nothing.
+        let Ok(Ok(answer)) = tokio::time::timeout(
+            session.page_timeout(),
+            session.driver.execute(SCRIPT, Vec::new()),
+        )
+        .await
+        else {
             return PageSummary::default();
         };
         let value = answer.json();

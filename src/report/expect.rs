@@ -131,9 +131,12 @@ pub fn load(path: &Path) -> Result<Expected, Box<LoadError>> {
 /// The differences between a run and the expected verdicts, one line each (empty: they agree).
 pub fn compare(expected: &Expected, report: &RunReport) -> Vec<String> {
     let mut seen = BTreeMap::new();
+    // Check ids are unique in a suite and stay when a case is renamed: where each one ran.
+    let mut case_of: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     for case in &report.cases {
         for step in &case.steps {
             for check in &step.checks {
+                case_of.insert((&case.suite, &check.id), &case.case);
                 let key = format!("{}::{}::{}", case.suite, case.case, check.id);
                 let why = match &check.verdict {
                     Verdict::Failed(m) | Verdict::Warned(m) => {
@@ -150,7 +153,18 @@ pub fn compare(expected: &Expected, report: &RunReport) -> Vec<String> {
     for (key, (want, reason)) in &expected.checks {
         match seen.get(key) {
             None if report.interrupted => {}
-            None => out.push(format!("- {key}: expected {}, not run", want.as_str())),
+            None => {
+                let mut line = format!("- {key}: expected {}, not run", want.as_str());
+                let parts: Vec<&str> = key.splitn(3, "::").collect();
+                if let [suite, case, check] = parts[..] {
+                    if let Some(now) = case_of.get(&(suite, check)).filter(|now| **now != case) {
+                        line.push_str(&format!(
+                            "; check `{check}` now runs in case `{now}` (renamed since?): the key is `{suite}::{now}::{check}`"
+                        ));
+                    }
+                }
+                out.push(line);
+            }
             Some((got, why)) if got != want => {
                 let mut line = format!("~ {key}: expected {}, got {}", want.as_str(), got.as_str());
                 if !why.is_empty() {
@@ -174,4 +188,35 @@ pub fn compare(expected: &Expected, report: &RunReport) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An expectation written before a case was renamed says where its check runs now.
+    #[test]
+    fn a_check_whose_case_was_renamed_is_named_with_its_new_key() {
+        let report: RunReport =
+            serde_json::from_str(include_str!("../../tests/golden/results.json")).unwrap();
+        let case = &report.cases[0];
+        let check = case.checks().next().unwrap();
+        let old_key = format!("{}::{}-old::{}", case.suite, case.case, check.id);
+        let expected = Expected {
+            server: None,
+            checks: BTreeMap::from([(old_key.clone(), (Word::Passed, None))]),
+        };
+        let lines = compare(&expected, &report);
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("- {old_key}")))
+            .unwrap();
+        assert!(
+            line.ends_with(&format!(
+                "now runs in case `{}` (renamed since?): the key is `{}::{}::{}`",
+                case.case, case.suite, case.case, check.id
+            )),
+            "{line}"
+        );
+    }
 }

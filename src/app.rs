@@ -1,6 +1,6 @@
 //! The commands: what `run`, `validate` and `schema` do, given parsed options.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,35 +8,13 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::browser::BrowserPool;
+pub use crate::environment::Environment;
 use crate::exit;
 use crate::http::HttpClient;
 use crate::redact::Redactor;
 use crate::report::{self, console};
 use crate::runner::{self, RunSettings, Selection, TargetRun};
 use crate::suite::{self, LoadError, Loaded, Suite, Target};
-
-/// What the process was started with, read once in `main`.
-#[derive(Debug, Clone, Default)]
-pub struct Environment {
-    pub vars: HashMap<String, String>,
-    pub stderr_is_terminal: bool,
-    pub stdout_is_terminal: bool,
-}
-
-impl Environment {
-    pub fn from_process() -> Self {
-        use std::io::IsTerminal;
-        Environment {
-            vars: std::env::vars().collect(),
-            stderr_is_terminal: std::io::stderr().is_terminal(),
-            stdout_is_terminal: std::io::stdout().is_terminal(),
-        }
-    }
-
-    pub fn var(&self, name: &str) -> Option<String> {
-        self.vars.get(name).cloned()
-    }
-}
 
 /// Options of `smartcheck run`.
 #[derive(Debug, Clone)]

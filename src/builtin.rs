@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::app::Environment;
+use crate::environment::Environment;
 use crate::suite::{self, LoadError, Loaded, Suite, Target};
 
 /// The built-in suites: (file name in `suites/`, text).

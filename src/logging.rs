@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::RwLock;
 
-use crate::app::Environment;
+use crate::environment::Environment;
 use crate::redact::Redactor;
 
 /// The redactor of the run in progress; log lines written before a run starts go out as they

@@ -4,36 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::model::CaseReport;
 
-/// The latency of one endpoint of one target (`endpoint` is `* ` for the target as a whole).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Latency {
-    pub target: String,
-    /// `GET https://ehr.example.org/fhir/Patient/{id}`: method, origin and path, with ids
-    /// folded and the query left out.
-    pub endpoint: String,
-    pub count: usize,
-    pub median_ms: u64,
-    pub p95_ms: u64,
-    pub max_ms: u64,
-}
-
-/// Where the cases' time went, summed over every case: waiting for the server (each
-/// exchange from request to answer or error), driving the browser (session start, pages,
-/// screens, the wait for the redirect), and the rest (the harness: planning requests,
-/// evaluating checks, listeners, waits a suite asks for). Cases run in parallel, so the sum
-/// of case times (`cases_ms`) may exceed the run's wall time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimeSplit {
-    pub wall_ms: u64,
-    pub cases_ms: u64,
-    pub server_ms: u64,
-    pub browser_ms: u64,
-    pub harness_ms: u64,
-}
+pub use super::model::{Latency, TimeSplit};
 
 impl TimeSplit {
     pub fn of(cases: &[CaseReport], wall_ms: u64) -> TimeSplit {

@@ -32,14 +32,14 @@ pub struct RunReport {
     /// Per target and endpoint: count, median, 95th percentile and maximum duration of the
     /// answered exchanges (`endpoint: "*"` is the target as a whole).
     #[serde(default)]
-    pub latency: Vec<super::latency::Latency>,
+    pub latency: Vec<Latency>,
     /// Browser sessions started, the most open at once, and the `--browser-sessions` bound
     /// (absent when no case needed a browser).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub browser: Option<crate::browser::driver::BrowserUse>,
     /// The cases' time split into server, browser and harness time.
     #[serde(default)]
-    pub time: super::latency::TimeSplit,
+    pub time: TimeSplit,
     /// Each case whole (a light one read back from the run's spool as it is written).
     #[serde(serialize_with = "serialize_whole_cases")]
     pub cases: Vec<CaseReport>,
@@ -57,6 +57,33 @@ fn serialize_whole_cases<S: serde::Serializer>(
         seq.serialize_element(&*case.full().map_err(S::Error::custom)?)?;
     }
     seq.end()
+}
+
+/// The latency of one endpoint of one target (`endpoint` is `* ` for the target as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Latency {
+    pub target: String,
+    /// `GET https://ehr.example.org/fhir/Patient/{id}`: method, origin and path, with ids
+    /// folded and the query left out.
+    pub endpoint: String,
+    pub count: usize,
+    pub median_ms: u64,
+    pub p95_ms: u64,
+    pub max_ms: u64,
+}
+
+/// Where the cases' time went, summed over every case: waiting for the server (each
+/// exchange from request to answer or error), driving the browser (session start, pages,
+/// screens, the wait for the redirect), and the rest (the harness: planning requests,
+/// evaluating checks, listeners, waits a suite asks for). Cases run in parallel, so the sum
+/// of case times (`cases_ms`) may exceed the run's wall time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeSplit {
+    pub wall_ms: u64,
+    pub cases_ms: u64,
+    pub server_ms: u64,
+    pub browser_ms: u64,
+    pub harness_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

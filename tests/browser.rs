@@ -826,6 +826,23 @@ fn stalled_page_server(
     ([("content-type", "text/html")], body).into_response()
 }
 
+/// A test server's answer: discovery and registration, and `page` at its authorization
+/// endpoint.
+fn authorize_page(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+    page: &'static str,
+) -> axum::response::Response {
+    if let Some(answer) = discovery_and_registration(path, body, own) {
+        return answer;
+    }
+    if path != "/authorize" {
+        return (axum::http::StatusCode::NOT_FOUND, "not here").into_response();
+    }
+    axum::response::Html(page).into_response()
+}
+
 /// A server whose sign-in page loads and then never gives its renderer back: a script spins
 /// for ever (`while (true) {}`), so every WebDriver command on the page waits.
 fn busy_page_server(
@@ -834,16 +851,12 @@ fn busy_page_server(
     own: SocketAddr,
     _: SocketAddr,
 ) -> axum::response::Response {
-    if let Some(answer) = discovery_and_registration(path, body, own) {
-        return answer;
-    }
-    if path != "/authorize" {
-        return (axum::http::StatusCode::NOT_FOUND, "not here").into_response();
-    }
-    axum::response::Html(
+    authorize_page(
+        path,
+        body,
+        own,
         "<html><body><form><input id=\"username\"></form><script>while (true) {}</script></body></html>",
     )
-    .into_response()
 }
 
 /// A server whose consent page never redirects: its approve button does nothing.
@@ -853,16 +866,12 @@ fn dead_end_consent_server(
     own: SocketAddr,
     _: SocketAddr,
 ) -> axum::response::Response {
-    if let Some(answer) = discovery_and_registration(path, body, own) {
-        return answer;
-    }
-    if path != "/authorize" {
-        return (axum::http::StatusCode::NOT_FOUND, "not here").into_response();
-    }
-    axum::response::Html(
+    authorize_page(
+        path,
+        body,
+        own,
         "<html><body><h1>Allow access?</h1><button id=\"approve\" type=\"button\">Allow</button></body></html>",
     )
-    .into_response()
 }
 
 /// Runs the standalone public-client case against a test server answering with `answer`,

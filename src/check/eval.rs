@@ -639,7 +639,7 @@ fn key_numbers_problem(key: &Value) -> Option<String> {
             }
             if bits > 16384 {
                 return Some(format!(
-                    "its modulus `n` has {bits} bits, more than any verifier accepts (16384)"
+                    "its modulus `n` has {bits} bits; common verifiers take RSA keys of at most 8192 or 16384 bits"
                 ));
             }
             if n.last().is_some_and(|b| b % 2 == 0) {

@@ -207,21 +207,11 @@ impl HttpClient {
                 };
             }
         }
-        // RFC 9110 §5.5: a field value holds no control character but horizontal tab (a
-        // token a server issued with a line feed in it, say). Said as such, not as the HTTP
-        // library's "failed to parse header value".
-        if let Some((name, c)) = headers.iter().find_map(|(n, v)| {
-            v.chars()
-                .find(|c| (c.is_ascii_control() && *c != '\t') || *c == '\u{7f}')
-                .map(|c| (n, c))
-        }) {
+        if let Some(why) = forbidden_header_value(&headers) {
             return Exchange {
                 request: recorded,
                 response: None,
-                error: Some(format!(
-                    "not sent: the value of header `{name}` holds the control character U+{:04X}, which HTTP does not allow in a header (RFC 9110 §5.5); it came from the server (a token it issued) or from the target",
-                    c as u32
-                )),
+                error: Some(why),
                 started_at,
                 duration_ms: 0,
                 retried_after: None,
@@ -371,6 +361,21 @@ impl HttpClient {
             format!("the request failed{detail}")
         }
     }
+}
+
+/// Why a request cannot be sent as its headers stand: RFC 9110 §5.5 allows no control
+/// character but horizontal tab in a field value (a token a server issued with a line feed in
+/// it, say). Said as such, not as the HTTP library's "failed to parse header value".
+fn forbidden_header_value(headers: &[(String, String)]) -> Option<String> {
+    headers.iter().find_map(|(name, value)| {
+        let c = value
+            .chars()
+            .find(|c| (c.is_ascii_control() && *c != '\t') || *c == '\u{7f}')?;
+        Some(format!(
+            "not sent: the value of header `{name}` holds the control character U+{:04X}, which HTTP does not allow in a header (RFC 9110 §5.5); it came from the server (a token it issued) or from the target",
+            c as u32
+        ))
+    })
 }
 
 /// What a TLS failure means for the person running the check, from the error chain's text

@@ -63,8 +63,13 @@ pub fn describe_failure(step: &StepReport, check: &CheckReport) -> String {
 
 /// The message of a failed case (libtest-mimic prints it under `failures:`).
 pub fn case_failure_message(case: &CaseReport) -> String {
+    failure_message_of(&case.steps)
+}
+
+/// The message of the failed and errored checks of `steps`.
+pub fn failure_message_of(steps: &[StepReport]) -> String {
     let mut out = String::new();
-    for step in &case.steps {
+    for step in steps {
         for check in &step.checks {
             if check.verdict.is_bad() {
                 out.push_str(&describe_failure(step, check));

@@ -33,8 +33,16 @@ fn family(out: &mut String, name: &str, help: &str) {
 /// The text of an already masked report.
 pub fn to_text(report: &RunReport) -> String {
     let mut out = String::new();
+    run_lines(&mut out, report);
+    target_lines(&mut out, report);
+    latency_lines(&mut out, report);
+    out
+}
+
+/// The run's version, start and duration.
+fn run_lines(out: &mut String, report: &RunReport) {
     family(
-        &mut out,
+        out,
         "smartcheck_run_info",
         "The last run: smartcheck's version, whether it was interrupted and whether SHOULD counted as SHALL.",
     );
@@ -46,7 +54,7 @@ pub fn to_text(report: &RunReport) -> String {
         report.strict
     );
     family(
-        &mut out,
+        out,
         "smartcheck_run_start_timestamp_seconds",
         "When the last run started (Unix time).",
     );
@@ -55,7 +63,7 @@ pub fn to_text(report: &RunReport) -> String {
         .unwrap_or(0.0);
     let _ = writeln!(out, "smartcheck_run_start_timestamp_seconds {started}");
     family(
-        &mut out,
+        out,
         "smartcheck_run_duration_seconds",
         "Wall time of the last run.",
     );
@@ -64,6 +72,10 @@ pub fn to_text(report: &RunReport) -> String {
         "smartcheck_run_duration_seconds {}",
         report.duration_ms as f64 / 1000.0
     );
+}
+
+/// Per target: check verdicts, case outcomes, the pass ratio and the flaky cases.
+fn target_lines(out: &mut String, report: &RunReport) {
     // Per target: check verdicts, case outcomes, flaky cases, in one pass over the cases.
     let mut checks: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut cases: BTreeMap<&str, BTreeMap<&'static str, usize>> = BTreeMap::new();
@@ -87,7 +99,7 @@ pub fn to_text(report: &RunReport) -> String {
         }
     }
     family(
-        &mut out,
+        out,
         "smartcheck_checks",
         "Checks of the last run by target and verdict.",
     );
@@ -107,7 +119,7 @@ pub fn to_text(report: &RunReport) -> String {
         }
     }
     family(
-        &mut out,
+        out,
         "smartcheck_cases",
         "Cases of the last run by target and outcome (a flaky case passed on a retry).",
     );
@@ -122,7 +134,7 @@ pub fn to_text(report: &RunReport) -> String {
         }
     }
     family(
-        &mut out,
+        out,
         "smartcheck_target_pass_ratio",
         "Share of a target's judged checks (skipped ones left out) that passed or only warned; absent when none was judged.",
     );
@@ -138,7 +150,7 @@ pub fn to_text(report: &RunReport) -> String {
         }
     }
     family(
-        &mut out,
+        out,
         "smartcheck_flaky_case",
         "A case of the last run that passed only on a retry (--retries), by target and case name.",
     );
@@ -150,6 +162,10 @@ pub fn to_text(report: &RunReport) -> String {
             label(name)
         );
     }
+}
+
+/// Answers and their latency per target and endpoint.
+fn latency_lines(out: &mut String, report: &RunReport) {
     for (name, help, value) in [
         (
             "smartcheck_answers",
@@ -172,7 +188,7 @@ pub fn to_text(report: &RunReport) -> String {
             |l| l.max_ms as f64 / 1000.0,
         ),
     ] {
-        family(&mut out, name, help);
+        family(out, name, help);
         for l in &report.latency {
             let _ = writeln!(
                 out,
@@ -183,7 +199,6 @@ pub fn to_text(report: &RunReport) -> String {
             );
         }
     }
-    out
 }
 
 #[cfg(test)]

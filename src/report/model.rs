@@ -486,7 +486,7 @@ impl CaseReport {
     }
 }
 
-fn redact_steps(steps: &mut [StepReport], redactor: &Redactor) {
+pub(crate) fn redact_steps(steps: &mut [StepReport], redactor: &Redactor) {
     for step in steps {
         step.reason = step.reason.take().map(|r| redactor.redact(&r));
         step.exchange = step.exchange.as_ref().map(|e| e.redacted(redactor));

@@ -14,7 +14,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 pub use case::{case_name, RunSettings, TargetRun};
 
-use crate::report::console::case_failure_message;
+use crate::report::console::failure_message_of;
 use crate::report::model::{TargetInfo, REPORT_FORMAT, REPORT_VERSION};
 use crate::report::{CaseOutcome, CaseReport, RunReport};
 use crate::suite::Suite;
@@ -409,11 +409,17 @@ pub fn execute(
                 let outcome = report.outcome;
                 let message = match outcome {
                     CaseOutcome::Failed | CaseOutcome::Errored => {
-                        // Made from the case as it is and masked as text (credentials
-                        // named in it learned first): the case is not copied to be masked.
-                        let message = case_failure_message(&report);
-                        settings.redactor.learn_from_text(&message);
-                        Some(settings.redactor.redact(&message))
+                        // Made from a masked copy of the steps it names (a URL's credential
+                        // parameters masked by name, as in every report), not of the whole case
+                        // with every answer it holds.
+                        let mut failing: Vec<_> = report
+                            .steps
+                            .iter()
+                            .filter(|s| s.checks.iter().any(|c| c.verdict.is_bad()))
+                            .cloned()
+                            .collect();
+                        crate::report::model::redact_steps(&mut failing, &settings.redactor);
+                        Some(failure_message_of(&failing))
                     }
                     _ => None,
                 };

@@ -2065,6 +2065,14 @@ pub const FAULTS: &[Fault] = &[
         "introspection with a bearer token describes the token (this server calls every token inactive then)",
         &["introspect-bearer-active"],
     ),
+    f(
+        "introspection-bearer-unchecked",
+        "introspection takes only an appropriately scoped access token as the bearer (this server takes any bearer value, an id_token or a refresh token too)",
+        &[
+            "introspect-id-token-bearer-refused",
+            "introspect-refresh-token-bearer-refused",
+        ],
+    ),
     wide(
         "introspection-bearer-refused",
         "a SMART Backend Service bearer token authenticates an introspection",

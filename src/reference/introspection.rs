@@ -52,15 +52,17 @@ pub async fn introspect(State(shared): State<Shared>, headers: HeaderMap, body: 
         .map(|(_, t)| t.trim().to_string());
     let params = match bearer {
         Some(t) if !shared.faults.has("introspection-bearer-refused") => {
-            let allowed = shared
-                .store
-                .lock()
-                .active_access_token(&t)
-                .is_some_and(|a| {
-                    scopes::split(&a.grant.scope)
-                        .iter()
-                        .any(|s| s.starts_with("system/"))
-                });
+            // Wrong on purpose under the fault: any bearer value is taken as authorization.
+            let allowed = shared.faults.has("introspection-bearer-unchecked")
+                || shared
+                    .store
+                    .lock()
+                    .active_access_token(&t)
+                    .is_some_and(|a| {
+                        scopes::split(&a.grant.scope)
+                            .iter()
+                            .any(|s| s.starts_with("system/"))
+                    });
             if !allowed {
                 return error(
                     &shared,

@@ -357,7 +357,8 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
 
 /// The fragment answers (RFC 6749 §4.2.2) to `response_type=token` under the switches that
 /// give one: the implicit grant's access token (a fault: this server does not list `token`),
-/// or its `unsupported_response_type` error (conforming, as servers that know the type answer).
+/// or its `unsupported_response_type` error (conforming, as servers that know the type answer),
+/// or `unauthorized_client` for a client that did not register the type (conforming too).
 fn token_response_type_answer(
     faults: &super::faults::Faults,
     redirect_uri: &str,
@@ -369,6 +370,14 @@ fn token_response_type_answer(
         answer.append_pair("token_type", "Bearer");
     } else if faults.has("authorize-response-type-error-in-fragment") {
         answer.append_pair("error", "unsupported_response_type");
+    } else if faults.has("response-types-token-registered-only") {
+        // The server offers the implicit grant to clients that registered `token` among their
+        // `response_types` (RFC 7591 §2: the default is `code`); the harness's clients did not.
+        answer.append_pair("error", "unauthorized_client");
+        answer.append_pair(
+            "error_description",
+            "this client did not register the token response type",
+        );
     } else {
         return None;
     }

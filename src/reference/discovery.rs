@@ -245,6 +245,16 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
     if faults.has("grant-types-missing") {
         obj.remove("grant_types_supported");
     }
+    if faults.has("response-types-unserved") {
+        // Wrong on purpose: the authorization endpoint refuses this type as unsupported.
+        obj.insert(
+            "response_types_supported".into(),
+            json!(["code", "code id_token"]),
+        );
+    }
+    if faults.has("response-types-token-registered-only") {
+        obj.insert("response_types_supported".into(), json!(["code", "token"]));
+    }
     if faults.has("response-types-no-code") {
         obj.insert("response_types_supported".into(), json!(["token"]));
     }

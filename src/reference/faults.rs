@@ -249,6 +249,22 @@ pub const FAULTS: &[Fault] = &[
         &["smart-config-response-types"],
     ),
     f(
+        "response-types-unserved",
+        "a response type response_types_supported lists is not refused as unsupported (this server lists `code id_token` and answers it with unsupported_response_type)",
+        &["listed-response-type-not-unsupported"],
+    ),
+    other_allowed(
+        "response-types-token-registered-only",
+        "response_types_supported lists token, which this server grants only to clients that registered it (RFC 7591 §2: response_types defaults to code), so the harness's clients get unauthorized_client",
+        &["refuse-authorize"],
+        &[
+            "refuse-response-type-no-code",
+            "refuse-response-type-no-access-token",
+            "refuse-response-type-error",
+        ],
+        &["listed-response-type-not-unsupported"],
+    ),
+    f(
         "scopes-supported-missing",
         "scopes_supported is present (SHOULD)",
         &["smart-config-scopes-supported"],

@@ -568,7 +568,7 @@ pub struct AuthorizeAction {
     /// Send this `client_id` instead of the client's (a client the server never registered).
     #[serde(default)]
     pub client_id: Option<String>,
-    /// Send this `response_type` instead of `code`.
+    /// Send this `response_type` instead of `code` (a template).
     #[serde(default)]
     pub response_type: Option<String>,
 }

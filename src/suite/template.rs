@@ -14,6 +14,7 @@ pub const FILTERS: &[&str] = &[
     "other-scheme",
     "origin",
     "standalone-scopes",
+    "first-not-code",
 ];
 
 /// A parsed template: text with `{{ ... }}` expressions.
@@ -247,6 +248,18 @@ fn apply_filter(filter: &str, value: Value) -> Value {
                 .collect();
             Value::String(kept.join(" "))
         }
+        // The first entry of a list (or space-separated string) other than `code`, or an
+        // empty string: a response type the server lists beside the authorization code.
+        "first-not-code" => {
+            let first = match &value {
+                Value::Array(items) => items.iter().map(stringify).find(|t| t != "code"),
+                other => stringify(other)
+                    .split_ascii_whitespace()
+                    .find(|t| *t != "code")
+                    .map(str::to_string),
+            };
+            Value::String(first.unwrap_or_default())
+        }
         // A URL's origin (RFC 6454): scheme, host and port, as a browser sends it in `Origin`.
         "origin" => match url::Url::parse(&stringify(&value)) {
             Ok(u) => Value::String(u.origin().ascii_serialization()),
@@ -387,6 +400,12 @@ mod tests {
             ),
             "openid launch/patient patient/*.rs"
         );
+        assert_eq!(
+            apply_filter("first-not-code", json!(["code", "code id_token", "token"])),
+            "code id_token"
+        );
+        assert_eq!(apply_filter("first-not-code", json!(["code"])), "");
+        assert_eq!(apply_filter("first-not-code", json!([])), "");
     }
     use serde_json::json;
 

@@ -126,10 +126,10 @@ impl CaseState {
             launch: None,
             pkce: pkce_params.clone(),
             nonce: nonce.clone(),
-            response_type: action
-                .response_type
-                .clone()
-                .unwrap_or_else(|| "code".into()),
+            response_type: match &action.response_type {
+                Some(t) => tri!(render(t, context)),
+                None => "code".into(),
+            },
             extra: run
                 .target
                 .authorize_params

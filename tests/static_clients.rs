@@ -228,10 +228,30 @@ fn static_clients_complete_their_flows_and_missing_kinds_are_skipped() {
 /// Runs `backend-refusals` with a static backend client registered beforehand at a reference
 /// server with these faults (`scope_line` adds keys to the client's entry); the report.
 fn backend_refusals_with_a_static_client(faults: &[&str], scope_line: &str) -> Value {
-    let server = reference_server(faults);
     let jwks: Value =
         serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
             .unwrap();
+    let (report, code) = backend_refusals_with_a_static_key(
+        faults,
+        scope_line,
+        &jwks,
+        &client_key_path(),
+        "client-rs384",
+    );
+    assert_eq!(code, Some(0), "{report}");
+    report
+}
+
+/// [`backend_refusals_with_a_static_client`] with the client's own key: the JWK Set registered,
+/// the private key file and kid the target names; the report and the exit code.
+fn backend_refusals_with_a_static_key(
+    faults: &[&str],
+    scope_line: &str,
+    jwks: &Value,
+    key: &str,
+    kid: &str,
+) -> (Value, Option<i32>) {
+    let server = reference_server(faults);
     let client: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
         reqwest::Client::new()
             .post(format!("{}/register", server.origin()))
@@ -249,12 +269,11 @@ fn backend_refusals_with_a_static_client(faults: &[&str], scope_line: &str) -> V
             .await
             .unwrap()
     });
-    let key = client_key_path();
     let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let target = base.replace(
         "registration: dynamic\n",
-        &format!("registration: static\nclients:\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: {key}, kid: client-rs384, alg: RS384{scope_line} }}\n"),
+        &format!("registration: static\nclients:\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: {key}, kid: {kid}, alg: RS384{scope_line} }}\n"),
     );
     let path = dir.path().join("backend.yaml");
     std::fs::write(&path, target).unwrap();
@@ -276,9 +295,9 @@ fn backend_refusals_with_a_static_client(faults: &[&str], scope_line: &str) -> V
         .env("JWT_ID", client["client_id"].as_str().unwrap())
         .output()
         .unwrap();
-    let console = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(0), "{console}");
-    serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap()
+    let report =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    (report, out.status.code())
 }
 
 const BACKEND_SCOPE: &str = "system/Patient.rs system/Observation.rs";
@@ -338,4 +357,83 @@ fn a_static_backend_client_is_tested_whatever_discovery_lists() {
             .all(|c| c["verdict"] == "passed"),
         "{replay}"
     );
+}
+
+/// The HMAC confusion probe signs with the static client's own public key (derived from the
+/// private key file the target names), not with a key of the harness's: a server that verifies
+/// HS256 with the registered key's PEM is caught whichever key the client has.
+#[test]
+fn the_hmac_confusion_probe_uses_the_static_clients_own_key() {
+    // A key of the client's own: none of the harness's client keys, nor the key it signs
+    // "wrong key" assertions with.
+    let jwks: Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/keys/static-own-jwks.json").unwrap(),
+    )
+    .unwrap();
+    let key = std::env::current_dir()
+        .unwrap()
+        .join("tests/fixtures/keys/static-own-rs384.key.pem")
+        .display()
+        .to_string();
+    let hs256 = |report: &Value| -> Vec<String> {
+        step(report, "hs256")["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c["id"].as_str().unwrap(),
+                    c["verdict"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let (clean, code) =
+        backend_refusals_with_a_static_key(&[], "", &jwks, &key, "static-own-rs384");
+    assert_eq!(code, Some(0), "{:?}", not_passed(&clean));
+    assert_eq!(
+        hs256(&clean),
+        ["backend-hs256-status passed", "backend-hs256-error passed"]
+    );
+    let (confused, code) = backend_refusals_with_a_static_key(
+        &["client-assertion-alg-confusion"],
+        "",
+        &jwks,
+        &key,
+        "static-own-rs384",
+    );
+    assert_eq!(code, Some(1), "{:?}", not_passed(&confused));
+    assert_eq!(
+        hs256(&confused),
+        ["backend-hs256-status failed", "backend-hs256-error failed"],
+        "{confused}"
+    );
+    // Nothing else changed verdict: the server's other refusals still hold.
+    assert_eq!(
+        not_passed(&confused),
+        [
+            "backend-hs256-status failed: ",
+            "backend-hs256-error failed: "
+        ]
+    );
+}
+
+/// The checks of a one-case report that neither passed nor were skipped: id, verdict, reason.
+fn not_passed(report: &Value) -> Vec<String> {
+    report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().unwrap())
+        .filter(|c| c["verdict"] != "passed" && c["verdict"] != "skipped")
+        .map(|c| {
+            format!(
+                "{} {}: {}",
+                c["id"].as_str().unwrap(),
+                c["verdict"].as_str().unwrap(),
+                c["reason"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
 }

@@ -20,6 +20,19 @@ const LAUNCH_LIFETIME: i64 = 600;
 /// Authorization codes are short-lived (RFC 6749 §4.1.2: "A maximum authorization code lifetime
 /// of 10 minutes is RECOMMENDED"); this server gives one minute.
 pub const CODE_LIFETIME: i64 = 60;
+/// The lifetime of the codes of clients registered for the code-expiry case (their
+/// `client_name` says `code-expiry`: the harness names its clients after their case), so that
+/// the case need not hold a code for a minute. Real servers set lifetimes in their own ways.
+pub const EXPIRY_CASE_CODE_LIFETIME: i64 = 2;
+
+/// How long this client's codes live.
+fn code_lifetime(shared: &Shared, client_id: &str) -> i64 {
+    if client_name(shared, client_id).contains("code-expiry") {
+        EXPIRY_CASE_CODE_LIFETIME
+    } else {
+        CODE_LIFETIME
+    }
+}
 
 /// The scope the `scopes-supported-not-supported` switch lists in scopes_supported and refuses.
 pub const UNSUPPORTED_LISTED_SCOPE: &str = "patient/*.cruds";
@@ -688,6 +701,7 @@ pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
         aud: p.aud.clone(),
     };
     let code = random_token();
+    let lifetime = code_lifetime(&shared, &p.client_id);
     shared.store.lock().codes.insert(
         code.clone(),
         Code {
@@ -695,7 +709,7 @@ pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
             redirect_uri: p.redirect_uri.clone(),
             code_challenge: p.code_challenge.clone(),
             code_challenge_method: p.code_challenge_method.clone(),
-            expires: now() + CODE_LIFETIME,
+            expires: now() + lifetime,
             used: false,
             issued: Vec::new(),
         },

@@ -1033,6 +1033,7 @@ pub const FAULTS: &[Fault] = &[
             "refuse-pkce-control-token-issued",
             "token-verifier-missing-confidential-control-token-issued",
             "token-refusals-asymmetric-control-token-issued",
+            "code-expiry-control-token-issued",
         ],
     ),
     f(
@@ -1269,6 +1270,7 @@ pub const FAULTS: &[Fault] = &[
             "refresh-rotated-error",
             "revoke-refresh-refused-error",
             "token-other-assertion-error",
+            "code-expiry-error",
         ],
     ),
     f(
@@ -1798,9 +1800,21 @@ pub const FAULTS: &[Fault] = &[
         &["backend-iss-not-client-status", "backend-iss-not-client-error"],
     ),
     f(
+        "client-assertion-alg-confusion",
+        "an HS256 client assertion is refused (this server verifies one with the client's registered public key, as the PEM a JWK becomes, as the HMAC secret)",
+        &["backend-hs256-status", "backend-hs256-error"],
+    ),
+    f(
         "token-error-without-description",
         "token endpoint errors carry error_description or error_uri",
         &["backend-wrong-signature-description"],
+    ),
+    // Proven by tests/fault_matrix.rs's own test, which holds a code ten minutes and a second
+    // (the matrix's target holds one for 3 s, which judges only a refusal's error code).
+    f(
+        "code-never-expires",
+        "an authorization code is refused once it has lived longer than the recommended ten minutes (this server's codes never expire)",
+        &["code-expiry-refused"],
     ),
     f(
         "introspection-no-auth-required",

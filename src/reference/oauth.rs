@@ -374,6 +374,36 @@ fn cache_lifetime(cache_control: Option<&str>) -> i64 {
 /// Checks a `private_key_jwt` assertion (SMART Backend Services §Authenticating to the token
 /// endpoint): RS384 or ES384, a registered `kid`, `iss` = `sub` = client_id, `aud` = the token
 /// endpoint, `exp` at most five minutes ahead, a `jti` not seen before.
+/// Wrong on purpose (fault `client-assertion-alg-confusion`): an HS256 assertion is verified
+/// with the registered public key as the HMAC secret, in the PEM form libraries turn a JWK
+/// into, as verifiers that take "the key" for whatever `alg` a JWT names once did.
+async fn alg_confusion_claims(
+    shared: &Shared,
+    client: &Client,
+    jwt: &str,
+) -> Result<AssertionClaims, ClientAuthError> {
+    let kid = jsonwebtoken::decode_header(jwt)
+        .ok()
+        .and_then(|h| h.kid)
+        .ok_or_else(|| invalid("the client assertion has no `kid`"))?;
+    let keys = client_keys(shared, client).await?;
+    let jwk = keys["keys"]
+        .as_array()
+        .and_then(|all| all.iter().find(|k| k["kid"] == kid.as_str()))
+        .ok_or_else(|| invalid(format!("no registered key has kid `{kid}`")))?;
+    let pem = crate::smart::keys::spki_pem_of_jwk(jwk).map_err(invalid)?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 30;
+    validation.set_audience(&[shared.token_endpoint()]);
+    jsonwebtoken::decode::<AssertionClaims>(
+        jwt,
+        &DecodingKey::from_secret(pem.as_bytes()),
+        &validation,
+    )
+    .map(|data| data.claims)
+    .map_err(|e| invalid(format!("the client assertion is not valid: {e}")))
+}
+
 async fn verify_assertion(
     shared: &Shared,
     client: &Client,
@@ -402,6 +432,10 @@ async fn verify_assertion(
             return Err(invalid("the client assertion has expired"));
         }
         claims
+    } else if faults.has("client-assertion-alg-confusion")
+        && jsonwebtoken::decode_header(jwt).is_ok_and(|h| h.alg == Algorithm::HS256)
+    {
+        alg_confusion_claims(shared, client, jwt).await?
     } else {
         let header = jsonwebtoken::decode_header(jwt)
             .map_err(|e| invalid(format!("the client assertion's header does not parse: {e}")))?;

@@ -218,7 +218,8 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
             "the authorization code was already used",
         );
     }
-    if code.expires <= now() {
+    // Wrong on purpose under the fault: a code works for ever.
+    if code.expires <= now() && !faults.has("code-never-expires") {
         return error(
             shared,
             "invalid_grant",

@@ -366,6 +366,7 @@ fn with_auth_choice(mut client: Client, choice: ClientAuthChoice) -> Result<Clie
                 ClientAuth::PrivateKeyJwt {
                     kid,
                     alg: Algorithm::RS384,
+                    public_pem,
                     ..
                 } => ClientAuth::PrivateKeyJwt {
                     key: Arc::new(
@@ -374,6 +375,7 @@ fn with_auth_choice(mut client: Client, choice: ClientAuthChoice) -> Result<Clie
                     ),
                     kid,
                     alg: Algorithm::RS384,
+                    public_pem,
                 },
                 _ => {
                     return Err(ActionEnd::Skip(

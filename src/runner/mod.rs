@@ -167,8 +167,13 @@ fn expected_cost(item: &Planned) -> u64 {
     case.steps
         .iter()
         .map(|step| {
-            if step.wait_for_expiry.is_some() {
-                item.run.target.token_expiry_wait.as_millis() as u64
+            if let Some(wait) = &step.wait_for_expiry {
+                let allowed = if wait.code {
+                    item.run.target.code_expiry_wait
+                } else {
+                    item.run.target.token_expiry_wait
+                };
+                allowed.as_millis() as u64
             } else if step.authorize.is_some() || step.ehr_launch.is_some() {
                 700
             } else {

@@ -20,6 +20,9 @@ pub enum ClientAuth {
         key: std::sync::Arc<EncodingKey>,
         kid: String,
         alg: Algorithm,
+        /// The public key as the server holds it, in SPKI PEM (for the HMAC confusion
+        /// probe), or why the harness could not derive it from the private key.
+        public_pem: std::sync::Arc<Result<String, String>>,
     },
 }
 
@@ -66,7 +69,7 @@ pub fn authenticate(
             form.push(("client_id".into(), client.client_id.clone()));
             form.push(("client_secret".into(), secret.expose_secret().to_string()));
         }
-        ClientAuth::PrivateKeyJwt { key, kid, alg } => {
+        ClientAuth::PrivateKeyJwt { key, kid, alg, .. } => {
             let assertion = client_assertion(&client.client_id, token_endpoint, key, kid, *alg)?;
             form.push((
                 "client_assertion_type".into(),
@@ -167,6 +170,28 @@ pub fn client_assertion(
 }
 
 /// Reads a PEM private key for an assertion algorithm.
+/// A `private_key_jwt` client's authentication from its PEM private key: the signing key, and
+/// its public key's SPKI PEM (derived; a key the harness signs with but cannot derive a
+/// public key of only loses the HMAC confusion probe).
+pub fn private_key_jwt(pem: &[u8], kid: &str, alg: Algorithm) -> Result<ClientAuth, String> {
+    let key = encoding_key(pem, alg)?;
+    let public_pem = super::keys::public_jwk_of_private_pem(pem, kid, alg_name(alg))
+        .and_then(|jwk| super::keys::spki_pem_of_jwk(&jwk));
+    Ok(ClientAuth::PrivateKeyJwt {
+        key: std::sync::Arc::new(key),
+        kid: kid.to_string(),
+        alg,
+        public_pem: std::sync::Arc::new(public_pem),
+    })
+}
+
+fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::ES384 => "ES384",
+        _ => "RS384",
+    }
+}
+
 pub fn encoding_key(pem: &[u8], alg: Algorithm) -> Result<EncodingKey, String> {
     match alg {
         Algorithm::RS384 => EncodingKey::from_rsa_pem(pem),

@@ -7,6 +7,7 @@ pub mod client;
 pub mod discovery;
 pub mod framing;
 pub mod id_token;
+pub mod keys;
 pub mod pkce;
 pub mod scopes;
 pub mod token;

@@ -909,8 +909,13 @@ fn builtin_step(
         if let Some(aud) = &a.aud {
             p.template(&format!("{apath}.aud"), aud, earlier);
         }
-        if let Some(id) = &a.client_id {
-            p.template(&format!("{apath}.client-id"), id, earlier);
+        for (key, t) in [
+            ("client-id", &a.client_id),
+            ("response-type", &a.response_type),
+        ] {
+            if let Some(t) = t {
+                p.template(&format!("{apath}.{key}"), t, earlier);
+            }
         }
         refers(p, "authorize.client", &a.client);
         if let Some(launch) = &a.ehr_launch {
@@ -1037,11 +1042,24 @@ fn builtin_step(
         p.template(&format!("{path}.client-jwks.token-status"), t, earlier);
     }
     if let Some(a) = &step.wait_for_expiry {
-        p.template(
-            &format!("{path}.wait-for-expiry.expires-in"),
-            &a.expires_in,
-            earlier,
-        );
+        match (&a.expires_in, a.code) {
+            (Some(t), false) => {
+                p.template(&format!("{path}.wait-for-expiry.expires-in"), t, earlier);
+            }
+            (None, true) => {}
+            (Some(_), true) => {
+                p.at_value(
+                    &format!("{path}.wait-for-expiry.code"),
+                    "`code: true` waits for an authorization code, whose lifetime no answer states: give it or `expires-in`, not both",
+                );
+            }
+            (None, false) => {
+                p.at_key(
+                    &format!("{path}.wait-for-expiry"),
+                    "`wait-for-expiry` needs `expires-in` (a token's lifetime) or `code: true`",
+                );
+            }
+        }
     }
     if let Some(a) = &step.brand_bundle {
         let apath = format!("{path}.brand-bundle");
@@ -1835,6 +1853,7 @@ fn parse_target(
         timeouts: raw.timeouts,
         max_response_bytes: raw.max_response_bytes,
         token_expiry_wait: raw.token_expiry_wait.unwrap_or_default(),
+        code_expiry_wait: raw.code_expiry_wait.unwrap_or_default(),
         supports: raw.supports.clone(),
         introspection_scope: raw.introspection_scope.as_deref().map(expand),
         client_jwks_url: raw.client_jwks_url.as_deref().map(expand),

@@ -728,7 +728,8 @@ pub struct AssertionTweaks {
     /// This `kid` in the header instead of the client's.
     #[serde(default)]
     pub kid: Option<String>,
-    /// HS256, with the client's public key as the HMAC secret (an algorithm-confusion attack).
+    /// HS256, with the client's own public key as the HMAC secret, in the SPKI PEM a server turns
+    /// a registered JWK into (an algorithm-confusion attack).
     #[serde(default)]
     pub hs256_with_public_key: bool,
     /// `alg: none` and no signature.
@@ -896,12 +897,19 @@ pub struct EhrLaunchAction {}
 
 /// `wait-for-expiry`: waits until a token's `expires_in` (plus a second) has passed, when the
 /// target's `token-expiry-wait` allows that long; otherwise the step (and the steps that need
-/// it) is skipped with the token's lifetime as the reason. The result: `waited_seconds`.
+/// it) is skipped with the token's lifetime as the reason. With `code: true` it holds an
+/// authorization code instead: for the target's `code-expiry-wait`, at most ten minutes and a
+/// second (RFC 6749 §4.1.2's recommended longest lifetime, past which any code may be judged).
+/// The result: `waited_seconds`, and for a code `past_recommended_lifetime`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WaitForExpiryAction {
     /// The token's lifetime in seconds, e.g. `"{{ steps.token.json.expires_in }}"`.
-    pub expires_in: String,
+    #[serde(default)]
+    pub expires_in: Option<String>,
+    /// Wait for an authorization code, whose lifetime no answer states.
+    #[serde(default)]
+    pub code: bool,
 }
 
 /// `brand-bundle`: a User Access Brand Bundle (SMART App Launch 2.2 §User Access Brands) that an

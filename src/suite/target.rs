@@ -103,6 +103,13 @@ pub struct TargetFile {
     #[serde(default, deserialize_with = "humantime_serde_compat::deserialize_opt")]
     #[schemars(with = "Option<String>")]
     pub token_expiry_wait: Option<std::time::Duration>,
+    /// How long the code-expiry case may hold an authorization code before it presents it
+    /// (`wait-for-expiry: { code: true }`), e.g. `11m`: RFC 6749 §4.1.2 recommends codes live
+    /// at most ten minutes, so a wait of more than that can judge a code that still works; a
+    /// shorter one judges only a refusal. Unset: the case is skipped.
+    #[serde(default, deserialize_with = "humantime_serde_compat::deserialize_opt")]
+    #[schemars(with = "Option<String>")]
+    pub code_expiry_wait: Option<std::time::Duration>,
     /// SMART capabilities the server's makers say it supports (`smart-app-state`, `launch-ehr`,
     /// ...), read as `{{ target.supports }}`: discovery must advertise each one.
     #[serde(default)]
@@ -202,6 +209,7 @@ pub const CONTEXT_KEYS: &[&str] = &[
     "debug-introspect-endpoint",
     "introspection-scope",
     "other-fhir-base",
+    "code-expiry-wait",
 ];
 
 /// One header sent instead of client authentication; the value is a secret.
@@ -572,6 +580,8 @@ pub struct Target {
     pub reads: Vec<ExtraRead>,
     /// How long a case may wait for a token to expire (zero: it may not).
     pub token_expiry_wait: std::time::Duration,
+    /// How long a case may hold an authorization code unused (zero: it may not).
+    pub code_expiry_wait: std::time::Duration,
     /// SMART capabilities the target says the server supports.
     pub supports: Vec<String>,
     /// The scope a backend token needs to introspect with.
@@ -757,6 +767,10 @@ impl Target {
             if let Some(v) = value {
                 context[key] = serde_json::json!(v);
             }
+        }
+        if !self.code_expiry_wait.is_zero() {
+            // In seconds: how long the code-expiry case may hold a code.
+            context["code-expiry-wait"] = serde_json::json!(self.code_expiry_wait.as_secs_f64());
         }
         context
     }

@@ -100,14 +100,10 @@ impl CaseState {
                     Ok(p) => p,
                     Err(e) => return ActionResult::error(format!("cannot read {file}: {e}")),
                 };
-                let key = match encoding_key(&pem, alg) {
-                    Ok(k) => k,
+                let kid = given.kid.clone().unwrap_or_default();
+                match crate::smart::client::private_key_jwt(&pem, &kid, alg) {
+                    Ok(auth) => auth,
                     Err(e) => return ActionResult::error(format!("{file}: {e}")),
-                };
-                ClientAuth::PrivateKeyJwt {
-                    key: Arc::new(key),
-                    kid: given.kid.clone().unwrap_or_default(),
-                    alg,
                 }
             }
         };
@@ -294,14 +290,12 @@ impl CaseState {
                     ClientAuth::Post(secret)
                 }
             }
-            AuthMethod::PrivateKeyJwt => match encoding_key(key_pem, alg) {
-                Ok(key) => ClientAuth::PrivateKeyJwt {
-                    key: Arc::new(key),
-                    kid: kid.into(),
-                    alg,
-                },
-                Err(e) => return ActionResult::error(e),
-            },
+            AuthMethod::PrivateKeyJwt => {
+                match crate::smart::client::private_key_jwt(key_pem, kid, alg) {
+                    Ok(auth) => auth,
+                    Err(e) => return ActionResult::error(e),
+                }
+            }
         };
         self.registrations
             .insert(step_id.to_string(), Registered::from_answer(&answer));

@@ -436,26 +436,55 @@ fn expiry_wait(
     Ok(std::time::Duration::from_secs_f64(seconds + 1.0))
 }
 
+/// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED." A
+/// code still redeemable after this long (and a second) lives longer than recommended.
+pub const RECOMMENDED_CODE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How long to hold an authorization code before presenting it: the target's allowance, but
+/// no longer than the recommended longest lifetime and a second (waiting longer judges nothing
+/// more); none when the target allows no wait.
+fn code_wait(allowed: std::time::Duration) -> Option<std::time::Duration> {
+    let longest_useful = RECOMMENDED_CODE_LIFETIME + std::time::Duration::from_secs(1);
+    (!allowed.is_zero()).then(|| allowed.min(longest_useful))
+}
+
 impl Builtin for WaitForExpiryAction {
     async fn run(&self, i: StepInput<'_>) -> ActionResult {
-        let value = tri!(render_value(&self.expires_in, i.context));
-        let wait = match expiry_wait(&value, i.run.target.token_expiry_wait) {
-            Ok(wait) => wait,
-            Err(why) => {
-                return ActionResult::skip(format!(
-                    "{why} (`token-expiry-wait` in {})",
-                    i.run.target.file
-                ))
+        let (wait, what) = match &self.expires_in {
+            Some(expires_in) => {
+                let value = tri!(render_value(expires_in, i.context));
+                match expiry_wait(&value, i.run.target.token_expiry_wait) {
+                    Ok(wait) => (wait, "token"),
+                    Err(why) => {
+                        return ActionResult::skip(format!(
+                            "{why} (`token-expiry-wait` in {})",
+                            i.run.target.file
+                        ))
+                    }
+                }
             }
+            None => match code_wait(i.run.target.code_expiry_wait) {
+                Some(wait) => (wait, "authorization code"),
+                None => {
+                    return ActionResult::skip(format!(
+                        "the target lets no case hold an authorization code until it expires (`code-expiry-wait` in {}: RFC 6749 §4.1.2 recommends codes live at most 10 minutes, so `11m` judges any server)",
+                        i.run.target.file
+                    ))
+                }
+            },
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = i.settings.cancel.cancelled() => {
-                return ActionResult::skip("interrupted while waiting for the token to expire");
+                return ActionResult::skip(format!("interrupted while waiting for the {what} to expire"));
             }
         }
+        let mut document = json!({ "waited_seconds": wait.as_secs_f64() });
+        if self.code {
+            document["past_recommended_lifetime"] = json!(wait > RECOMMENDED_CODE_LIFETIME);
+        }
         ActionResult {
-            document: Some(json!({ "waited_seconds": wait.as_secs_f64() })),
+            document: Some(document),
             ..Default::default()
         }
     }
@@ -464,6 +493,17 @@ impl Builtin for WaitForExpiryAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_is_held_as_long_as_the_target_allows_and_no_longer_than_useful() {
+        let s = std::time::Duration::from_secs;
+        assert_eq!(code_wait(s(0)), None);
+        assert_eq!(code_wait(s(3)), Some(s(3)));
+        // Past ten minutes and a second, any code may be judged: no need to wait longer.
+        assert_eq!(code_wait(s(3600)), Some(s(601)));
+        assert!(code_wait(s(3600)).unwrap() > RECOMMENDED_CODE_LIFETIME);
+        assert!(code_wait(s(600)).unwrap() <= RECOMMENDED_CODE_LIFETIME);
+    }
 
     #[test]
     fn expiry_waits_only_as_long_as_the_target_allows() {

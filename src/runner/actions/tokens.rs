@@ -180,7 +180,13 @@ impl CaseState {
         let endpoint = tri!(render(&action.endpoint, context));
         let scope = tri!(render(&action.scope, context));
         let client = tri!(self.client_of(&action.client));
-        let ClientAuth::PrivateKeyJwt { key, kid, alg } = &client.auth else {
+        let ClientAuth::PrivateKeyJwt {
+            key,
+            kid,
+            alg,
+            public_pem,
+        } = &client.auth
+        else {
             return ActionResult::skip("backend services need a private_key_jwt client");
         };
         let assertion = match &action.replay {
@@ -219,7 +225,16 @@ impl CaseState {
                 if tweaks.unsigned {
                     crate::smart::client::unsigned_jwt(kid, &claims)
                 } else if tweaks.hs256_with_public_key {
-                    let public = public_key_text(kid);
+                    // The client's own public key, as a server that verifies with "the key"
+                    // whatever the alg holds it: its SPKI PEM.
+                    let public = match public_pem.as_ref() {
+                        Ok(pem) => pem,
+                        Err(why) => {
+                            return ActionResult::skip(format!(
+                                "the client's public key could not be derived from its private key: {why}"
+                            ))
+                        }
+                    };
                     let hmac = jsonwebtoken::EncodingKey::from_secret(public.as_bytes());
                     tri!(crate::smart::client::sign_assertion(
                         &claims,
@@ -354,17 +369,6 @@ impl CaseState {
         };
         send(run, request, settings).await
     }
-}
-
-/// The public JWK the harness registers under `kid`, as text (the "secret" of an HS256
-/// algorithm-confusion attempt).
-fn public_key_text(kid: &str) -> String {
-    let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
-    jwks["keys"]
-        .as_array()
-        .and_then(|keys| keys.iter().find(|k| k["kid"] == kid))
-        .map(Value::to_string)
-        .unwrap_or_else(|| CLIENT_JWKS.to_string())
 }
 
 impl Builtin for ExchangeCodeAction {

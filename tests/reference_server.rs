@@ -1191,6 +1191,12 @@ async fn default_behaviour(p: &Probe, variant: &str) -> Check {
             let r = p.authorize(&p.authorize_params(&client, SCOPE)).await;
             ensure(r.status == 400, format!("{}: {}", r.status, r.body))
         }
+        "response-types-token-registered-only" => {
+            // By default discovery lists the code response type only.
+            let config = p.read(".well-known/smart-configuration", None).await.json();
+            let listed = &config["response_types_supported"];
+            ensure(*listed == serde_json::json!(["code"]), listed.to_string())
+        }
         "authorize-response-type-error-in-fragment" => {
             // By default response_type=token is refused in the redirect's query.
             let client = p

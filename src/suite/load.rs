@@ -2008,7 +2008,7 @@ mod tests {
 
     #[test]
     fn every_target_context_key_is_one_templates_may_name() {
-        let text = "name: t\nfhir-base: https://ehr.example.org/fhir\ndebug-token-endpoint: https://ehr.example.org/debug/token\ndebug-introspect-endpoint: https://ehr.example.org/debug/introspect\nintrospection-scope: system/*.rs\nother-fhir-base: https://ehr.example.org/other\n";
+        let text = "name: t\nfhir-base: https://ehr.example.org/fhir\ndebug-token-endpoint: https://ehr.example.org/debug/token\ndebug-introspect-endpoint: https://ehr.example.org/debug/introspect\nintrospection-scope: system/*.rs\nother-fhir-base: https://ehr.example.org/other\ncode-expiry-wait: 11m\n";
         let target = parse_target("t.yaml", text, &|_| None).unwrap_or_else(|e| panic!("{e:?}"));
         let context = target.context();
         let keys: Vec<&str> = context

@@ -28,6 +28,10 @@ pub enum Command {
     Run(RunArgs),
     /// Load and check suite and target files without touching the network.
     Validate(ValidateArgs),
+    /// Write a target file for a FHIR server from what it publishes (its smart-configuration,
+    /// CapabilityStatement and OpenID configuration), with a comment on every value it could
+    /// not find out; prints what the user still has to supply. Never writes a secret.
+    Init(InitArgs),
     /// Print the JSON Schema of a file format (for yaml-language-server and other editors).
     Schema(SchemaArgs),
     /// Start the embedded reference server and run the built-in suites against it.
@@ -287,6 +291,23 @@ fn webdriver_url(text: &str) -> Result<String, String> {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The server's FHIR base URL, e.g. https://ehr.example.org/fhir.
+    #[arg(value_name = "FHIR_BASE")]
+    pub fhir_base: String,
+    /// Write the target here (the findings go to stdout); without it, the target goes to
+    /// stdout and the findings to stderr.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The target's name [default: from the FHIR base's host].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Suite and target files.
     #[arg(required = true, value_name = "FILE")]
@@ -390,6 +411,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
     match cli.command {
         Command::Run(args) => app::run(args.into_options(), env),
         Command::Validate(args) => app::validate(&args.files, env),
+        Command::Init(args) => crate::init::main(
+            &args.fhir_base,
+            args.out.as_deref(),
+            args.name.as_deref(),
+            args.force,
+        ),
         Command::Suites(SuitesCommand::Export { dir, force }) => app::export_suites(&dir, force),
         Command::Merge(args) => app::merge(
             &args.reports,

@@ -11,6 +11,7 @@ pub mod exit;
 pub(crate) mod files;
 pub mod history;
 pub mod http;
+pub mod init;
 pub mod interrupt;
 pub mod logging;
 pub mod markup;

@@ -349,7 +349,7 @@ pub const MAX_ID_CHARS: usize = 100;
 
 /// What is wrong with an id or name (kebab-case, at most [`MAX_ID_CHARS`]), shown as
 /// "`ID` PROBLEM" with a long id cut short.
-fn id_problem(id: &str) -> Option<String> {
+pub(crate) fn id_problem(id: &str) -> Option<String> {
     let count = id.chars().count();
     let shown = if count > 40 {
         format!("{}…", id.chars().take(40).collect::<String>())

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub html: Option<PathBuf>,
     /// The Prometheus text-format file (`--metrics`), when asked for.
     pub metrics: Option<PathBuf>,
+    /// The Markdown summary (`--summary`), when asked for.
+    pub summary: Option<PathBuf>,
     /// The history database to append the run to (`--history`).
     pub history: Option<PathBuf>,
     pub strict: bool,
@@ -294,6 +296,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             .clone()
             .unwrap_or_else(|| options.report_dir.join("report.html")),
         metrics: options.metrics.clone(),
+        summary: options.summary.clone(),
         strips: None,
     };
     if let Err(e) = paths.distinct() {
@@ -520,7 +523,18 @@ struct ReportPaths {
     json: PathBuf,
     html: PathBuf,
     metrics: Option<PathBuf>,
+    summary: Option<PathBuf>,
     strips: Option<Arc<report::html::Strips>>,
+}
+
+/// Where `merge` writes: the report folder, and each report's own path when given.
+pub struct Outputs {
+    pub report_dir: PathBuf,
+    pub junit: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    pub metrics: Option<PathBuf>,
+    pub summary: Option<PathBuf>,
 }
 
 impl ReportPaths {
@@ -535,6 +549,9 @@ impl ReportPaths {
         ];
         if let Some(metrics) = &self.metrics {
             named.push(("--metrics", metrics));
+        }
+        if let Some(summary) = &self.summary {
+            named.push(("--summary", summary));
         }
         let key = |path: &Path| {
             let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -582,6 +599,16 @@ impl ReportPaths {
         for (path, result) in results {
             match result {
                 Ok(()) => written.push(path.display().to_string()),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
+            }
+        }
+        // Last: it names the reports written.
+        if let Some(summary) = &self.summary {
+            match report::summary::write(report, &written, summary) {
+                Ok(()) => written.push(summary.display().to_string()),
                 Err(e) => {
                     eprintln!("error: {e}");
                     failed = true;
@@ -904,15 +931,7 @@ pub fn history(file: &std::path::Path, runs: usize, target: Option<&str>, json: 
 }
 
 /// `smartcheck merge REPORT...`: the shards' JSON reports as one report.
-pub fn merge(
-    reports: &[PathBuf],
-    report_dir: PathBuf,
-    junit: Option<PathBuf>,
-    json: Option<PathBuf>,
-    html: Option<PathBuf>,
-    metrics: Option<PathBuf>,
-    history: Option<PathBuf>,
-) -> u8 {
+pub fn merge(reports: &[PathBuf], outputs: Outputs, history: Option<PathBuf>) -> u8 {
     // A history file that cannot be used is known before the reports are read.
     let mut opened = match &history {
         Some(path) => match crate::history::History::open(path) {
@@ -948,11 +967,19 @@ pub fn merge(
             return exit::USAGE;
         }
     };
+    let report_dir = outputs.report_dir;
     let mut paths = ReportPaths {
-        junit: junit.unwrap_or_else(|| report_dir.join("junit.xml")),
-        json: json.unwrap_or_else(|| report_dir.join("results.json")),
-        html: html.unwrap_or_else(|| report_dir.join("report.html")),
-        metrics,
+        junit: outputs
+            .junit
+            .unwrap_or_else(|| report_dir.join("junit.xml")),
+        json: outputs
+            .json
+            .unwrap_or_else(|| report_dir.join("results.json")),
+        html: outputs
+            .html
+            .unwrap_or_else(|| report_dir.join("report.html")),
+        metrics: outputs.metrics,
+        summary: outputs.summary,
         strips: None,
     };
     if let Err(e) = paths.distinct() {

@@ -255,6 +255,11 @@ pub struct ReportArgs {
     /// Prometheus text format here (for the node exporter's textfile collector: a `*.prom` file).
     #[arg(long, value_name = "PATH")]
     pub metrics: Option<PathBuf>,
+    /// Also write a short Markdown summary here: counts, each target, the failures grouped by
+    /// cause with their requirements, flaky cases (GitHub Actions shows it when PATH is
+    /// `$GITHUB_STEP_SUMMARY`; an existing file there is appended to).
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
 }
 
 /// The run's history.
@@ -357,6 +362,7 @@ impl RunArgs {
             json: self.reports.json,
             html: self.reports.html,
             metrics: self.reports.metrics,
+            summary: self.reports.summary,
             history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
@@ -380,6 +386,7 @@ impl DemoArgs {
             json: self.reports.json,
             html: self.reports.html,
             metrics: self.reports.metrics,
+            summary: self.reports.summary,
             history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
@@ -420,11 +427,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
         Command::Suites(SuitesCommand::Export { dir, force }) => app::export_suites(&dir, force),
         Command::Merge(args) => app::merge(
             &args.reports,
-            args.output.report_dir,
-            args.output.junit,
-            args.output.json,
-            args.output.html,
-            args.output.metrics,
+            app::Outputs {
+                report_dir: args.output.report_dir,
+                junit: args.output.junit,
+                json: args.output.json,
+                html: args.output.html,
+                metrics: args.output.metrics,
+                summary: args.output.summary,
+            },
             args.history.history,
         ),
         Command::Schema(args) => app::schema(match args.kind {

@@ -10,6 +10,7 @@ pub mod merge;
 pub mod metrics;
 pub mod model;
 pub mod spool;
+pub mod summary;
 
 pub use model::{CaseOutcome, CaseReport, CheckReport, RunReport, StepReport, StepState};
 

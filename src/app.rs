@@ -248,13 +248,39 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
                 planned.len(),
                 if selection.exact { ", names compared whole (--exact)" } else { "" }
             );
+            // The planned name nearest to the filter, whole or without its target.
+            if let Some(wanted) = &selection.filter {
+                let names: Vec<String> = planned
+                    .iter()
+                    .map(|p| {
+                        runner::case::case_name(
+                            &p.run.target,
+                            &p.suite,
+                            &p.suite.cases[p.case_index],
+                        )
+                    })
+                    .collect();
+                let parts: std::collections::BTreeSet<&str> = names
+                    .iter()
+                    .flat_map(|n| {
+                        [
+                            n.as_str(),
+                            n.split_once("::").map_or(n.as_str(), |(_, c)| c),
+                        ]
+                    })
+                    .collect();
+                if let Some(near) = crate::suite::error::did_you_mean(wanted, parts.iter().copied())
+                {
+                    eprintln!("  help: {near}");
+                }
+            }
             return exit::USAGE;
         }
     }
+    let name = |p: &runner::Planned| {
+        runner::case::case_name(&p.run.target, &p.suite, &p.suite.cases[p.case_index])
+    };
     if let Some(partition) = selection.partition {
-        let name = |p: &runner::Planned| {
-            runner::case::case_name(&p.run.target, &p.suite, &p.suite.cases[p.case_index])
-        };
         let selected = |planned: &[runner::Planned]| {
             planned
                 .iter()
@@ -270,6 +296,9 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             selected(&planned)
         );
     }
+    // The selection is made here, not by libtest's own filter: that one looks for a pattern in
+    // the whole name, so a target named `es384` would bring in every case of it.
+    planned.retain(|p| selection.selects(&name(p)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -172,3 +172,78 @@ fn with_several_threads_the_case_that_waits_out_a_token_starts_first() {
         );
     }
 }
+
+/// A FILTER names cases: a target whose name holds it does not bring in all its cases (the
+/// selection is smartcheck's, not libtest's look into the whole name); `--exact` takes the
+/// whole name or the case's name without its target, and a near miss is named.
+#[test]
+fn a_filter_selects_cases_whatever_the_target_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("es384.yaml");
+    std::fs::write(
+        &target,
+        std::fs::read_to_string("fixtures/targets/reference.yaml")
+            .unwrap()
+            .replace("name: reference\n", "name: es384\n"),
+    )
+    .unwrap();
+    let list = |args: &[&str]| -> (Option<i32>, Vec<String>, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+            .args(["run", "--list", "--target"])
+            .arg(&target)
+            .args(args)
+            .env("SMARTCHECK_REFERENCE_FHIR_BASE", "http://127.0.0.1:9/fhir")
+            .env("SMARTCHECK_REFERENCE_ORIGIN", "http://127.0.0.1:9")
+            .env("SMARTCHECK_REFERENCE_PASSWORD", "unused")
+            .output()
+            .unwrap();
+        let names = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_string)
+            .collect();
+        (
+            out.status.code(),
+            names,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, names, _) = list(&["es384"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        names,
+        [
+            "es384::smart-app-launch::standalone-es384",
+            "es384::smart-backend-services::backend-es384"
+        ]
+    );
+    // --skip reads names alike: skipping `es384` leaves the target's other cases.
+    let (_, names, _) = list(&["--skip", "es384", "smart-app-launch::standalone-"]);
+    assert!(
+        names.contains(&"es384::smart-app-launch::standalone-basic".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.ends_with("standalone-es384")),
+        "{names:?}"
+    );
+    // --exact: the whole name, or the case's name without its target.
+    for exact in [
+        "es384::smart-app-launch::standalone-basic",
+        "smart-app-launch::standalone-basic",
+    ] {
+        let (code, names, _) = list(&["--exact", exact]);
+        assert_eq!(code, Some(0));
+        assert_eq!(
+            names,
+            ["es384::smart-app-launch::standalone-basic"],
+            "{exact}"
+        );
+    }
+    let (code, _, stderr) = list(&["--exact", "smart-app-launch::standalone-basi"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("did you mean `smart-app-launch::standalone-basic`?"),
+        "{stderr}"
+    );
+}

@@ -67,14 +67,15 @@ impl Partition {
 
 impl Selection {
     /// Whether a case name (`target::suite::case`) is selected: it matches the filter (if any)
-    /// and no `--skip` pattern, by substring or, with `--exact`, whole (as libtest decides). A
+    /// and no `--skip` pattern, by substring or, with `--exact`, whole (as libtest decides):
+    /// the whole `target::suite::case`, or the whole `suite::case` (every target's case). A
     /// pattern without `::` is looked for in `suite::case` only: it names cases, and a target
     /// whose name happens to hold it (`es384`) must not bring in every case of that target.
     pub fn selects(&self, name: &str) -> bool {
         let cases_part = name.split_once("::").map_or(name, |(_, rest)| rest);
         let matches = |pattern: &str| {
             if self.exact {
-                name == pattern
+                name == pattern || cases_part == pattern
             } else if pattern.contains("::") {
                 name.contains(pattern)
             } else {
@@ -184,10 +185,8 @@ fn expected_cost(item: &Planned) -> u64 {
 }
 
 fn arguments(selection: &Selection) -> Arguments {
+    // The cases are selected before they get here ([`Selection::selects`]).
     let mut args = Arguments {
-        filter: selection.filter.clone(),
-        exact: selection.exact,
-        skip: selection.skip.clone(),
         list: selection.list,
         test_threads: Some(selection.test_threads.unwrap_or_else(default_test_threads)),
         ..Arguments::default()
@@ -481,5 +480,11 @@ mod tests {
         assert!(!selection(None, false, &["es384"]).selects(case));
         assert!(selection(Some(case), true, &[]).selects(case));
         assert!(!selection(Some("standalone-es384"), true, &[]).selects(case));
+        // --exact with the case's name without its target: that case of every target.
+        let exact = selection(Some("smart-app-launch::standalone-es384"), true, &[]);
+        assert!(exact.selects(case));
+        assert!(exact.selects("other::smart-app-launch::standalone-es384"));
+        assert!(!exact.selects("other::smart-app-launch::standalone-es384-refresh"));
+        assert!(!selection(Some("app-launch::standalone-es384"), true, &[]).selects(case));
     }
 }

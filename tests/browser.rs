@@ -1424,3 +1424,76 @@ fn an_optional_step_that_never_shows_ends_when_the_next_screen_is_there() {
         );
     }
 }
+
+/// A screen the target has no steps for is the harness's stop, not the server's: the
+/// authorization errors (no check fails) and says which screen lacks steps, what the page shows
+/// and the controls on it with selectors to write them with.
+#[test]
+fn a_screen_the_target_has_no_steps_for_errors_and_lists_the_pages_controls() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let browser_at = full.find("browser:").unwrap();
+    // Sign-in steps only: the consent screen has none.
+    let sign_in_only = format!(
+        "{}browser:\n  step-timeout: 3s\n  redirect-timeout: 1s\n  sign-in:\n    - fill: \"#username\"\n      value: daniel-adams\n    - fill: \"#password\"\n      value: ${{SMARTCHECK_REFERENCE_PASSWORD}}\n    - click: \"#sign-in\"\n  patient:\n    - click: \"#patient-smart-1288992\"\n      optional: true\n      timeout: 1500ms\n    - click: \"#select-patient\"\n      optional: true\n      timeout: 500ms\n",
+        &full[..browser_at]
+    );
+    // No screen steps at all.
+    let none = format!(
+        "{}browser:\n  step-timeout: 3s\n  redirect-timeout: 1s\n",
+        &full[..browser_at]
+    );
+    for (target_text, lacking, controls) in [
+        (
+            none,
+            "no `browser.sign-in` or `browser.authorize` steps",
+            &[
+                "password input `#password`",
+                "button `#sign-in` (\u{201c}Sign in\u{201d})",
+            ][..],
+        ),
+        (
+            sign_in_only,
+            "no `browser.authorize` steps",
+            &["button `#approve`", "button `#deny`"][..],
+        ),
+    ] {
+        let target = dir.path().join("target.yaml");
+        std::fs::write(&target, target_text).unwrap();
+        let reports = dir.path().join("reports");
+        let out = command(
+            &server,
+            target.to_str().unwrap(),
+            &reports,
+            &["--exact", "smart-app-launch::standalone-public"],
+        )
+        .output()
+        .unwrap();
+        let console = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(1), "{console}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+        let summary = &report["summary"]["checks"];
+        assert_eq!(
+            summary["failed"], 0,
+            "no check judges an unfinished flow: {console}"
+        );
+        let authorize = step(&report["cases"][0], "authorize");
+        assert_eq!(authorize["state"], "errored", "{authorize}");
+        let reason = authorize["reason"].as_str().unwrap();
+        assert!(reason.contains(lacking), "{reason}");
+        assert!(reason.contains("waiting for a person"), "{reason}");
+        for control in controls {
+            assert!(reason.contains(control), "{control}: {reason}");
+        }
+        assert!(
+            authorize["artifacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a.as_str().unwrap().ends_with(".png")),
+            "{authorize}"
+        );
+    }
+}

@@ -124,6 +124,98 @@ impl PageSummary {
     }
 }
 
+/// One control a person could act on: what it is, the most stable selector that finds it
+/// alone (an id, then a name, then a type; none when nothing short is unique), and its words
+/// (a label, a placeholder, a button's text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    pub kind: String,
+    pub selector: Option<String>,
+    pub text: String,
+}
+
+/// The most controls a message lists.
+const CONTROLS: usize = 15;
+
+impl Control {
+    /// The visible inputs, selects, text areas and buttons of the page, in document order.
+    pub async fn read_all(session: &Session) -> Vec<Control> {
+        const SCRIPT: &str = r#"
+            const shown = e => {
+                const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+                const box = (r.width > 0 && r.height > 0) || e.type === 'checkbox' || e.type === 'radio';
+                return box && s.visibility !== 'hidden' && s.display !== 'none';
+            };
+            const unique = s => { try { return document.querySelectorAll(s).length === 1; } catch (_) { return false; } };
+            const selector = e => {
+                const tag = e.tagName.toLowerCase();
+                if (e.id && unique('#' + CSS.escape(e.id))) return '#' + CSS.escape(e.id);
+                const name = e.getAttribute('name');
+                if (name) { const s = tag + '[name="' + CSS.escape(name) + '"]'; if (unique(s)) return s; }
+                const type = e.getAttribute('type');
+                if (type) { const s = tag + '[type="' + CSS.escape(type) + '"]'; if (unique(s)) return s; }
+                return null;
+            };
+            const words = e => {
+                const tag = e.tagName.toLowerCase();
+                if (tag === 'button' || e.getAttribute('role') === 'button') return e.innerText || e.value || e.getAttribute('aria-label') || '';
+                if (tag === 'input' && (e.type === 'submit' || e.type === 'button')) return e.value || '';
+                if (e.labels && e.labels.length) return e.labels[0].innerText || '';
+                return e.getAttribute('aria-label') || e.getAttribute('placeholder') || '';
+            };
+            const out = [];
+            for (const e of document.querySelectorAll('input, select, textarea, button, [role=button]')) {
+                if (out.length >= 15) break;
+                if (e.type === 'hidden' || !shown(e)) continue;
+                const tag = e.tagName.toLowerCase();
+                out.push({ kind: tag === 'input' ? (e.type || 'text') + ' input' : tag,
+                           selector: selector(e), text: words(e).trim().replace(/\s+/g, ' ').slice(0, 60) });
+            }
+            return out;
+        "#;
+        let Ok(Ok(answer)) = tokio::time::timeout(
+            session.page_timeout(),
+            session.driver.execute(SCRIPT, Vec::new()),
+        )
+        .await
+        else {
+            return Vec::new();
+        };
+        answer
+            .json()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(CONTROLS)
+            .map(|c| Control {
+                kind: c["kind"].as_str().unwrap_or_default().to_string(),
+                selector: c["selector"].as_str().map(str::to_string),
+                text: c["text"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect()
+    }
+
+    /// The controls in one line: `password input #password ("Password"), button #sign-in
+    /// ("Sign in")`.
+    pub fn describe(controls: &[Control]) -> String {
+        controls
+            .iter()
+            .map(|c| {
+                let mut line = c.kind.clone();
+                match &c.selector {
+                    Some(s) => line.push_str(&format!(" `{s}`")),
+                    None => line.push_str(" (no short unique selector)"),
+                }
+                if !c.text.is_empty() {
+                    line.push_str(&format!(" (\u{201c}{}\u{201d})", c.text));
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Runs of whitespace (line breaks of the layout) become one space.
 fn collapse(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")

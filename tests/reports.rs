@@ -388,7 +388,8 @@ fn a_case_that_passed_with_checks_skipped_says_how_many_everywhere() {
     assert_eq!(out.status.code(), Some(0), "{console}");
     assert!(
         console.contains("passed with checks skipped")
-            && console.contains("refuse-authorize: ok, 2 of 20 checks skipped (the target names no screen steps that deny"),
+            && console.contains("refuse-authorize: ok, 3 of 21 checks skipped (")
+            && console.contains("3 of 21 checks skipped (condition not met: {{ steps.config.json.response_types_supported | first-not-code }}"),
         "{console}"
     );
     let json: serde_json::Value =
@@ -396,14 +397,20 @@ fn a_case_that_passed_with_checks_skipped_says_how_many_everywhere() {
     let share = &json["cases"][0]["skipped_checks"];
     assert_eq!(
         (share["skipped"].as_u64(), share["checks"].as_u64()),
-        (Some(2), Some(20)),
+        (Some(3), Some(21)),
         "{share}"
     );
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(
-        junit.contains(r#"name="checks-skipped" value="ok, 2 of 20 checks skipped""#),
+        junit.contains(r#"name="checks-skipped" value="ok, 3 of 21 checks skipped""#),
         "{junit}"
     );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert!(html.contains("ok, 2 of 20 checks skipped: a skipped check tested nothing"));
+    assert!(html.contains("ok, 3 of 21 checks skipped: a skipped check tested nothing"));
+    // The deny at consent is among them, with its own reason.
+    assert!(
+        json.to_string()
+            .contains("the target names no screen steps that deny"),
+        "{json}"
+    );
 }

@@ -108,3 +108,60 @@ fn a_servers_words_in_the_summary_are_text_not_markup() {
     );
     assert!(!text.contains("<img"), "{text}");
 }
+
+/// Checks skipped for want of a target key are counted under that key, in the console and the
+/// summary, so that a newcomer sees what to add; a key that is a claim says so.
+#[test]
+fn the_target_keys_that_would_run_more_checks_are_named() {
+    let server = common::reference_server(&[]);
+    let target = common::reference_target_for(&server)
+        .replace("token-expiry-wait: 15s\n", "")
+        .replace("introspection-scope: system/Patient.rs\n", "");
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let out = common::run_target(
+        dir.path(),
+        &target,
+        &[
+            "--suite",
+            "suites/smart-bearer-access.yaml",
+            "--suite",
+            "suites/smart-token-lifecycle.yaml",
+            "--exact",
+            "smart-bearer-access::token-expiry",
+            "--summary",
+            summary.to_str().unwrap(),
+        ],
+        &[("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")],
+    );
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    assert!(
+        console.contains("more checks would run with these target keys (skipped for want of them):\n  `token-expiry-wait`: 3 checks in 1 case (smart-bearer-access::token-expiry)"),
+        "{console}"
+    );
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        text.contains(
+            "- token-expiry-wait: 3 checks in 1 case (smart-bearer-access::token-expiry)"
+        ),
+        "{text}"
+    );
+    // The introspection-bearer case, with its claim.
+    let out = common::run_target(
+        dir.path(),
+        &target,
+        &[
+            "--suite",
+            "suites/smart-token-lifecycle.yaml",
+            "--exact",
+            "smart-token-lifecycle::introspection-bearer",
+        ],
+        &[("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")],
+    );
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        console.contains("`introspection-scope`: 4 checks in 1 case (smart-token-lifecycle::introspection-bearer); a claim about the server"),
+        "{console}"
+    );
+}

@@ -120,6 +120,15 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             partly.concat()
         ));
     }
+    // What the target could add: skipped checks grouped by the target key they wait for.
+    let unlocks = super::unlock::unlocks(report);
+    if !unlocks.is_empty() {
+        let several = report.targets.len() > 1;
+        out.push_str("more checks would run with these target keys (skipped for want of them):\n");
+        for unlock in &unlocks {
+            out.push_str(&format!("  {}\n", super::unlock::describe(unlock, several)));
+        }
+    }
     // Each target's slowest endpoint by p95 (the last of equals, as listed).
     let mut slowest_of: std::collections::HashMap<&str, &super::latency::Latency> =
         std::collections::HashMap::new();

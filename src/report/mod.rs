@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod spool;
 pub mod summary;
+pub mod unlock;
 
 pub use model::{CaseOutcome, CaseReport, CheckReport, RunReport, StepReport, StepState};
 

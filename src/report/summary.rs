@@ -82,6 +82,15 @@ pub fn to_markdown(report: &RunReport, reports: &[String]) -> String {
     targets(&mut out, report);
     failures(&mut out, report);
     flaky(&mut out, report);
+    let unlocks = super::unlock::unlocks(report);
+    if !unlocks.is_empty() {
+        out.push_str("\n#### More checks would run with these target keys\n\n");
+        let several = report.targets.len() > 1;
+        for unlock in &unlocks {
+            let line = super::unlock::describe(unlock, several).replace('`', "");
+            let _ = writeln!(out, "- {}", inline(&line));
+        }
+    }
     if !reports.is_empty() {
         out.push_str("\nReports: ");
         let listed: Vec<String> = reports

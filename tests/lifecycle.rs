@@ -99,3 +99,59 @@ fn lifecycle_suites_pass_and_no_token_is_written() {
         );
     }
 }
+
+/// A debug token endpoint the target names but the server does not serve: the S4S token's
+/// checks are errored with the answer's status as the reason (not "not JSON"), and the steps
+/// that needed the token are skipped.
+#[test]
+fn a_debug_endpoint_that_is_not_there_errors_with_its_status() {
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::none(),
+            debug_endpoints: false,
+            password: None,
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args([
+            "run",
+            "--target",
+            "fixtures/targets/reference.yaml",
+            "--suite",
+            "suites/smart-token-lifecycle.yaml",
+            "--exact",
+            "smart-token-lifecycle::s4s-debug-endpoints",
+            "--color",
+            "never",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let step = report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "debug-token")
+        .unwrap()
+        .clone();
+    assert_eq!(step["state"], "errored", "{step}");
+    assert!(
+        step["reason"].as_str().unwrap().contains(
+            "(`debug-token-endpoint` in fixtures/targets/reference.yaml) answered 404, not a token"
+        ),
+        "{step}"
+    );
+    assert_eq!(report["summary"]["checks"]["failed"], 0, "{console}");
+}

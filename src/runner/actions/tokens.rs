@@ -367,7 +367,24 @@ impl CaseState {
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: Some(body.to_string()),
         };
-        send(run, request, settings).await
+        let mut result = send(run, request, settings).await;
+        // A development endpoint the target names that does not answer with a token: the
+        // checks of the token cannot be judged, and the reason is the answer's status, not
+        // the shape of a body that is no token answer.
+        let status = result
+            .exchange
+            .as_ref()
+            .and_then(|e| e.response.as_ref())
+            .map(|r| r.status);
+        if result.end.is_none() {
+            if let Some(status) = status.filter(|s| !(200..300).contains(s)) {
+                result.end = Some(ActionEnd::Error(format!(
+                    "the debug token endpoint the target names (`debug-token-endpoint` in {}) answered {status}, not a token",
+                    run.target.file
+                )));
+            }
+        }
+        result
     }
 }
 

@@ -1057,6 +1057,27 @@ pub fn export_suites(dir: &std::path::Path, force: bool) -> u8 {
     }
 }
 
+/// `smartcheck templates export DIR`.
+pub fn export_templates(dir: &std::path::Path, force: bool) -> u8 {
+    match crate::builtin::export_files(dir, force, crate::builtin::TEMPLATES) {
+        Ok(written) => {
+            for path in &written {
+                println!("{}", path.display());
+            }
+            eprintln!(
+                "smartcheck: wrote {} target templates to {}; copy one, set its variables, then `smartcheck validate` it (or start from `smartcheck init FHIR_BASE`)",
+                written.len() - 1,
+                dir.display()
+            );
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::USAGE
+        }
+    }
+}
+
 /// `smartcheck serve-reference`: serves until Ctrl-C; the first stdout line is the FHIR base.
 pub fn serve_reference(
     host: &str,

@@ -44,6 +44,33 @@ pub const SUITES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The target templates (`fixtures/targets/templates/`) and the harness's public client JWK
+/// Set that a server which cannot reach this machine fetches from where the user publishes it
+/// (`client-jwks-url`): what `smartcheck templates export DIR` writes for a binary without
+/// this repository.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "backend-services-only.yaml",
+        include_str!("../fixtures/targets/templates/backend-services-only.yaml"),
+    ),
+    (
+        "smart2-dynamic-registration.yaml",
+        include_str!("../fixtures/targets/templates/smart2-dynamic-registration.yaml"),
+    ),
+    (
+        "smart2-static-clients.yaml",
+        include_str!("../fixtures/targets/templates/smart2-static-clients.yaml"),
+    ),
+    (
+        "stu1-s4s-debug.yaml",
+        include_str!("../fixtures/targets/templates/stu1-s4s-debug.yaml"),
+    ),
+    (
+        "client-jwks.json",
+        include_str!("../fixtures/keys/client-jwks.json"),
+    ),
+];
+
 /// Where the built-in suites live in the repository: the file named in load errors and in
 /// every check's `location`, so that it points at the source in a clone.
 pub const SUITES_DIR: &str = "suites";
@@ -91,9 +118,18 @@ pub fn reference_target(env: &Environment) -> Result<Target, Vec<LoadError>> {
 /// Writes every built-in suite into `dir` (created if missing); an existing file is replaced
 /// only with `force`. Returns the files written.
 pub fn export(dir: &Path, force: bool) -> Result<Vec<PathBuf>, String> {
+    export_files(dir, force, SUITES)
+}
+
+/// Writes `files` (name, text) into `dir`, refusing to replace any that exists unless `force`.
+pub fn export_files(
+    dir: &Path,
+    force: bool,
+    files: &[(&str, &str)],
+) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     if !force {
-        let existing: Vec<String> = SUITES
+        let existing: Vec<String> = files
             .iter()
             .map(|(name, _)| dir.join(name))
             .filter(|p| p.exists())
@@ -107,7 +143,7 @@ pub fn export(dir: &Path, force: bool) -> Result<Vec<PathBuf>, String> {
         }
     }
     let mut written = Vec::new();
-    for (name, text) in SUITES {
+    for (name, text) in files {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         written.push(path);
@@ -132,5 +168,21 @@ mod tests {
         assert_eq!(built_in, on_disk, "add the new suite to builtin::SUITES");
         let loaded = suites().unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(loaded.len(), SUITES.len());
+    }
+
+    #[test]
+    fn every_template_in_the_repository_is_built_in() {
+        let mut on_disk: Vec<String> = std::fs::read_dir("fixtures/targets/templates")
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        on_disk.push("client-jwks.json".into());
+        on_disk.sort();
+        let built_in: Vec<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(
+            built_in, on_disk,
+            "add the new template to builtin::TEMPLATES"
+        );
     }
 }

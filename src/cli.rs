@@ -41,6 +41,9 @@ pub enum Command {
     /// Print the requirement catalogue against the suites: per requirement its level, whom it
     /// binds and the checks that test it, then the coverage per source and page.
     Requirements(RequirementsArgs),
+    /// The target templates (compiled into the binary).
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
     /// The built-in suites (compiled into the binary).
     #[command(subcommand)]
     Suites(SuitesCommand),
@@ -78,6 +81,19 @@ pub struct MergeArgs {
     pub output: ReportArgs,
     #[command(flatten)]
     pub history: HistoryArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Write the target templates (and the harness's public client JWK Set, for servers that
+    /// fetch a `jwks_uri`) into DIR, to copy one for your server.
+    Export {
+        /// The folder to write into (created if missing).
+        dir: PathBuf,
+        /// Replace files that already exist there.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -425,6 +441,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             args.force,
         ),
         Command::Suites(SuitesCommand::Export { dir, force }) => app::export_suites(&dir, force),
+        Command::Templates(TemplatesCommand::Export { dir, force }) => {
+            app::export_templates(&dir, force)
+        }
         Command::Merge(args) => app::merge(
             &args.reports,
             app::Outputs {

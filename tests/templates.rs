@@ -118,3 +118,40 @@ cases:
     assert_ne!(out.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("names no"), "{stderr}");
 }
+
+/// A binary without this repository has the templates too: `templates export DIR` writes the
+/// same files, with the client JWK Set, and keeps existing ones unless `--force`.
+#[test]
+fn the_templates_are_exported_from_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = |force: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartcheck"));
+        cmd.args(["templates", "export"]).arg(dir.path());
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.current_dir(std::env::temp_dir()).output().unwrap()
+    };
+    let out = export(false);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for entry in std::fs::read_dir("fixtures/targets/templates")
+        .unwrap()
+        .flatten()
+    {
+        let exported = std::fs::read_to_string(dir.path().join(entry.file_name())).unwrap();
+        assert_eq!(exported, std::fs::read_to_string(entry.path()).unwrap());
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("client-jwks.json")).unwrap(),
+        std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap()
+    );
+    let again = export(false);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("pass --force to replace"));
+    assert_eq!(export(true).status.code(), Some(0));
+}

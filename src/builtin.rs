@@ -179,7 +179,8 @@ mod tests {
             .collect();
         on_disk.push("client-jwks.json".into());
         on_disk.sort();
-        let built_in: Vec<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
+        let mut built_in: Vec<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
+        built_in.sort();
         assert_eq!(
             built_in, on_disk,
             "add the new template to builtin::TEMPLATES"

@@ -437,3 +437,123 @@ fn not_passed(report: &Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// A static backend client registered with a JWK Set of two keys: the target names both under
+/// `keys`, and each case signs with the key of the algorithm it tests; a case whose algorithm
+/// the client has no key for is skipped, saying so.
+#[test]
+fn a_static_client_with_several_keys_signs_each_case_with_its_algorithms_key() {
+    let server = reference_server(&[]);
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
+            .unwrap();
+    let client: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/register", server.origin()))
+            .json(&json!({
+                "client_name": "static backend with two keys",
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "scope": BACKEND_SCOPE,
+                "jwks": jwks,
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let keys_dir = std::env::current_dir().unwrap().join("fixtures/keys");
+    let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |keys: &str| -> Value {
+        let target = base.replace(
+            "registration: dynamic\n",
+            &format!("registration: static\nclients:\n  private_key_jwt:\n    client-id: \"${{JWT_ID}}\"\n    keys:\n{keys}"),
+        );
+        let path = dir.path().join("two-keys.yaml");
+        std::fs::write(&path, target).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+            .args(["run", "--target"])
+            .arg(&path)
+            .args([
+                "--suite",
+                "suites/smart-backend-services.yaml",
+                "--color",
+                "never",
+            ])
+            .args(["--report-dir"])
+            .arg(dir.path())
+            .arg("backend-rs384")
+            .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+            .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+            .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+            .env("JWT_ID", client["client_id"].as_str().unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The ES384 case too.
+        let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+            .args(["run", "--target"])
+            .arg(&path)
+            .args([
+                "--suite",
+                "suites/smart-backend-services.yaml",
+                "--color",
+                "never",
+            ])
+            .args(["--report-dir"])
+            .arg(dir.path())
+            .arg("backend-es384")
+            .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+            .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+            .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+            .env("JWT_ID", client["client_id"].as_str().unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap()
+    };
+    let rs384 = format!(
+        "      - {{ private-key-file: {}, kid: client-rs384, alg: RS384 }}\n",
+        keys_dir.join("client-rs384.key.pem").display()
+    );
+    let es384 = format!(
+        "      - {{ private-key-file: {}, kid: client-es384, alg: ES384 }}\n",
+        keys_dir.join("client-es384.key.pem").display()
+    );
+    // Both keys: the ES384 case runs with the ES384 key, and passes.
+    let both = run(&format!("{rs384}{es384}"));
+    let case = &both["cases"][0];
+    assert_eq!(case["case"], "backend-es384");
+    assert_eq!(case["outcome"], "passed", "{case}");
+    let client_step = step(&both, "client");
+    assert_eq!(client_step["state"], "ran", "{client_step}");
+    assert!(
+        both["summary"]["checks"]["passed"].as_u64().unwrap() > 3,
+        "{both}"
+    );
+    // Only the RS384 key: the ES384 case is skipped, naming the keys the client has.
+    let one = run(&rs384);
+    let client_step = step(&one, "client");
+    assert_eq!(client_step["state"], "skipped", "{client_step}");
+    assert!(
+        client_step["reason"]
+            .as_str()
+            .unwrap()
+            .contains("has keys for RS384, not ES384"),
+        "{client_step}"
+    );
+}

@@ -1707,7 +1707,48 @@ fn parse_target(
         if method.starts_with("client_secret") && client.client_secret.is_none() {
             p.at_key(&cpath, format!("a `{method}` client needs `client-secret`"));
         }
-        if method == "private_key_jwt" {
+        if !client.keys.is_empty() {
+            if method != "private_key_jwt" {
+                p.at_key(
+                    &format!("{cpath}.keys"),
+                    format!("a `{method}` client signs nothing: `keys` are for `private_key_jwt`"),
+                );
+            }
+            if client.private_key_file.is_some() || client.kid.is_some() || client.alg.is_some() {
+                p.at_key(
+                    &format!("{cpath}.keys"),
+                    "give the client's keys either as `keys` or as one `private-key-file`, `kid` and `alg`, not both",
+                );
+            }
+            let mut algs = Vec::new();
+            for (i, key) in client.keys.iter().enumerate() {
+                let kpath = format!("{cpath}.keys[{i}]");
+                if !Path::new(&in_dir(&key.private_key_file)).is_file() {
+                    p.at_value(
+                        &format!("{kpath}.private-key-file"),
+                        format!(
+                            "no such file: `{}` (a relative path is relative to the target file)",
+                            in_dir(&key.private_key_file)
+                        ),
+                    );
+                }
+                if key.alg != "RS384" && key.alg != "ES384" {
+                    p.at_value(
+                        &format!("{kpath}.alg"),
+                        format!("`{}` is not RS384 or ES384", key.alg),
+                    );
+                } else if algs.contains(&key.alg) {
+                    p.at_value(
+                        &format!("{kpath}.alg"),
+                        format!(
+                            "a second {} key: each case signs with the one key of its algorithm",
+                            key.alg
+                        ),
+                    );
+                }
+                algs.push(key.alg.clone());
+            }
+        } else if method == "private_key_jwt" {
             match &client.private_key_file {
                 None => {
                     p.at_key(
@@ -1996,6 +2037,15 @@ fn static_clients(
                     kid: c.kid.as_deref().map(expand),
                     alg: c.alg.clone(),
                     scope: c.scope.as_deref().map(expand),
+                    keys: c
+                        .keys
+                        .iter()
+                        .map(|k| super::target::ClientKey {
+                            private_key_file: in_dir(&k.private_key_file),
+                            kid: expand(&k.kid),
+                            alg: k.alg.clone(),
+                        })
+                        .collect(),
                 },
             )
         })

@@ -265,6 +265,23 @@ pub struct StaticClient {
     /// the checks that ask for more than that: without it they are skipped.
     #[serde(default)]
     pub scope: Option<String>,
+    /// A `private_key_jwt` client registered with several keys (a JWK Set with an RS384 and an
+    /// ES384 key): each case signs with the key of the algorithm it tests. Instead of
+    /// `private-key-file`, `kid` and `alg`.
+    #[serde(default)]
+    pub keys: Vec<ClientKey>,
+}
+
+/// One signing key of a static `private_key_jwt` client.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClientKey {
+    /// A PEM private key file (PKCS#8; PKCS#1 for RSA too), relative to the target file.
+    pub private_key_file: String,
+    /// The key id the server holds its public half under.
+    pub kid: String,
+    /// `RS384` or `ES384`.
+    pub alg: String,
 }
 
 /// How to start an EHR launch: open `url` with the app's launch URL added as `launch-uri-param`.

@@ -84,23 +84,47 @@ impl CaseState {
                 ClientAuth::Post(Secret::new(given.client_secret.clone().unwrap_or_default()))
             }
             AuthMethod::PrivateKeyJwt => {
-                let alg = match given.alg.as_deref() {
+                // The key of the case's algorithm: one of `keys`, or the one key the client has.
+                let chosen = if given.keys.is_empty() {
+                    None
+                } else {
+                    match given.keys.iter().find(|k| k.alg == action.alg.as_str()) {
+                        Some(key) => Some(key),
+                        None => {
+                            let algs: Vec<&str> =
+                                given.keys.iter().map(|k| k.alg.as_str()).collect();
+                            return ActionResult::skip(format!(
+                                "the target's private_key_jwt client has keys for {}, not {}",
+                                algs.join(" and "),
+                                action.alg.as_str()
+                            ));
+                        }
+                    }
+                };
+                let given_alg = chosen.map(|k| k.alg.as_str()).or(given.alg.as_deref());
+                let alg = match given_alg {
                     Some("ES384") => Algorithm::ES384,
                     _ => Algorithm::RS384,
                 };
-                if given.alg.is_some() && alg_name(alg) != action.alg.as_str() {
+                if given_alg.is_some() && alg_name(alg) != action.alg.as_str() {
                     return ActionResult::skip(format!(
                         "the target's private_key_jwt client signs with {}, not {}",
                         alg_name(alg),
                         action.alg.as_str()
                     ));
                 }
-                let file = given.private_key_file.clone().unwrap_or_default();
+                let file = chosen
+                    .map(|k| k.private_key_file.clone())
+                    .or_else(|| given.private_key_file.clone())
+                    .unwrap_or_default();
                 let pem = match std::fs::read(&file) {
                     Ok(p) => p,
                     Err(e) => return ActionResult::error(format!("cannot read {file}: {e}")),
                 };
-                let kid = given.kid.clone().unwrap_or_default();
+                let kid = chosen
+                    .map(|k| k.kid.clone())
+                    .or_else(|| given.kid.clone())
+                    .unwrap_or_default();
                 match crate::smart::client::private_key_jwt(&pem, &kid, alg) {
                     Ok(auth) => auth,
                     Err(e) => return ActionResult::error(format!("{file}: {e}")),

@@ -53,16 +53,9 @@ impl PageSummary {
             return { status: status, title: document.title || '', url: String(location.href),
                      contentType: document.contentType || '', text: text.slice(0, 8000) };
         "#;
-        // A page whose script never ends cannot answer: within the page timeout, or nothing.
-        let Ok(Ok(answer)) = tokio::time::timeout(
-            session.page_timeout(),
-            session.driver.execute(SCRIPT, Vec::new()),
-        )
-        .await
-        else {
+        let Some(value) = run_script(session, SCRIPT).await else {
             return PageSummary::default();
         };
-        let value = answer.json();
         PageSummary {
             status: value["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
             title: collapse(value["title"].as_str().unwrap_or_default()),
@@ -173,16 +166,10 @@ impl Control {
             }
             return out;
         "#;
-        let Ok(Ok(answer)) = tokio::time::timeout(
-            session.page_timeout(),
-            session.driver.execute(SCRIPT, Vec::new()),
-        )
-        .await
-        else {
+        let Some(value) = run_script(session, SCRIPT).await else {
             return Vec::new();
         };
-        answer
-            .json()
+        value
             .as_array()
             .into_iter()
             .flatten()
@@ -214,6 +201,19 @@ impl Control {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// What a script returns. A page whose script never ends cannot answer: within the page
+/// timeout, or nothing.
+async fn run_script(session: &Session, script: &str) -> Option<serde_json::Value> {
+    let answer = tokio::time::timeout(
+        session.page_timeout(),
+        session.driver.execute(script, Vec::new()),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some(answer.json().clone())
 }
 
 /// Runs of whitespace (line breaks of the layout) become one space.

@@ -252,23 +252,7 @@ fn backend_refusals_with_a_static_key(
     kid: &str,
 ) -> (Value, Option<i32>) {
     let server = reference_server(faults);
-    let client: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        reqwest::Client::new()
-            .post(format!("{}/register", server.origin()))
-            .json(&json!({
-                "client_name": "static backend",
-                "grant_types": ["client_credentials"],
-                "token_endpoint_auth_method": "private_key_jwt",
-                "scope": BACKEND_SCOPE,
-                "jwks": jwks,
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let client = register_backend(&server, jwks);
     let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let target = base.replace(
@@ -301,6 +285,28 @@ fn backend_refusals_with_a_static_key(
 }
 
 const BACKEND_SCOPE: &str = "system/Patient.rs system/Observation.rs";
+
+/// A backend client registered beforehand at `server` with this JWK Set: the registration
+/// answer (its `client_id` is what a static target names).
+fn register_backend(server: &ReferenceServer, jwks: &Value) -> Value {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/register", server.origin()))
+            .json(&json!({
+                "client_name": "static backend",
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "scope": BACKEND_SCOPE,
+                "jwks": jwks,
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
 
 fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["cases"][0]["steps"]
@@ -447,23 +453,7 @@ fn a_static_client_with_several_keys_signs_each_case_with_its_algorithms_key() {
     let jwks: Value =
         serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
             .unwrap();
-    let client: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        reqwest::Client::new()
-            .post(format!("{}/register", server.origin()))
-            .json(&json!({
-                "client_name": "static backend with two keys",
-                "grant_types": ["client_credentials"],
-                "token_endpoint_auth_method": "private_key_jwt",
-                "scope": BACKEND_SCOPE,
-                "jwks": jwks,
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let client = register_backend(&server, &jwks);
     let keys_dir = std::env::current_dir().unwrap().join("fixtures/keys");
     let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
     let dir = tempfile::tempdir().unwrap();

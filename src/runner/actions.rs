@@ -14,7 +14,7 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
-use super::case::{RunSettings, TargetRun};
+use super::context::{RunSettings, TargetRun};
 use super::listener::{self, Listener};
 use crate::browser::{self, PageSummary, ScreenOutcome, Session};
 use crate::http::{Exchange, OutgoingRequest};

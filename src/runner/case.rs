@@ -4,55 +4,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use tokio_util::sync::CancellationToken;
 
 use super::actions::{ActionEnd, ActionResult, CaseState};
 use super::request::{render, RenderError};
-use crate::browser::BrowserPool;
 use crate::check::{evaluate, when_holds, Evaluation, Verdict};
-use crate::http::{Exchange, HttpClient, RecordedResponse};
-use crate::redact::Redactor;
+use crate::http::{Exchange, RecordedResponse};
 use crate::report::model::SpecInfo;
 use crate::report::{CaseReport, CheckReport, StepReport, StepState};
 use crate::suite::model::{Capture, Check, Level};
 use crate::suite::{Case, Step, Suite, Target};
 
-/// Everything a case needs from its target.
-pub struct TargetRun {
-    pub target: Target,
-    pub client: HttpClient,
-    /// Taken by a case while it listens on the target's fixed redirect URI port.
-    pub listener_lock: Arc<tokio::sync::Mutex<()>>,
-    /// What a TLS handshake found before the cases ran (https targets).
-    pub tls: std::sync::OnceLock<crate::http::tls::TlsFacts>,
-}
-
-impl TargetRun {
-    pub fn new(target: Target, client: HttpClient) -> Self {
-        TargetRun {
-            target,
-            client,
-            listener_lock: Arc::default(),
-            tls: std::sync::OnceLock::new(),
-        }
-    }
-}
-
-/// Settings shared by every case of a run.
-#[derive(Clone)]
-pub struct RunSettings {
-    pub strict: bool,
-    pub redactor: Redactor,
-    pub cancel: CancellationToken,
-    /// Where browser sessions come from.
-    pub browser: Arc<BrowserPool>,
-    /// Where screenshots and page sources are saved.
-    pub artifacts_dir: std::path::PathBuf,
-    /// How many times a case whose step errored (or met a 5xx) is run again (`--retries`).
-    pub retries: u32,
-    /// The cases running now and their steps, for the live progress lines.
-    pub board: Arc<super::live::Board>,
-}
+pub use super::context::{RunSettings, TargetRun};
 
 /// The test name of a case: `target::suite::case`.
 pub fn case_name(target: &Target, suite: &Suite, case: &Case) -> String {

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod case;
+pub mod context;
 pub mod listener;
 pub mod live;
 pub mod request;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{render, ActionResult, Builtin, StepInput};
 use crate::http::{Exchange, OutgoingRequest};
-use crate::runner::case::{RunSettings, TargetRun};
+use crate::runner::context::{RunSettings, TargetRun};
 use crate::smart::discovery;
 use crate::suite::model::DiscoverAction;
 

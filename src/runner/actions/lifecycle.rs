@@ -9,7 +9,7 @@ use super::{
     StepInput,
 };
 use crate::http::OutgoingRequest;
-use crate::runner::case::{RunSettings, TargetRun};
+use crate::runner::context::{RunSettings, TargetRun};
 use crate::smart::{pkce, token};
 use crate::suite::model::{
     CallerAuth, FhirReadAction, FhirSearchAction, IntrospectAction, RefreshAction,

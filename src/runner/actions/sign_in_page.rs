@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use crate::http::{Exchange, OutgoingRequest};
-use crate::runner::case::{RunSettings, TargetRun};
+use crate::runner::context::{RunSettings, TargetRun};
 use crate::smart::framing::Framing;
 
 const MAX_REDIRECTS: usize = 5;

@@ -299,6 +299,12 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     // The selection is made here, not by libtest's own filter: that one looks for a pattern in
     // the whole name, so a target named `es384` would bring in every case of it.
     planned.retain(|p| selection.selects(&name(p)));
+    if selection.list && selection.list_plain {
+        for p in &planned {
+            println!("{}", name(p));
+        }
+        return exit::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -208,9 +208,16 @@ pub struct SelectionArgs {
     /// Skip cases whose `suite::case` contains PATTERN (repeatable; with `::`, the whole name).
     #[arg(long, value_name = "PATTERN")]
     pub skip: Vec<String>,
-    /// List the cases instead of running them.
-    #[arg(long)]
-    pub list: bool,
+    /// List the cases instead of running them; `--list=plain` prints only their full names,
+    /// one per line, as a FILTER with `--exact` takes them back.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "tests"
+    )]
+    pub list: Option<ListFormat>,
     /// How many cases run at once [default: twice the number of CPUs, at least 4; browsers are
     /// bounded by --browser-sessions]. With more than one, the longest cases start first.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -311,6 +318,15 @@ fn webdriver_url(text: &str) -> Result<String, String> {
     }
 }
 
+/// How `--list` prints the cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    /// As `cargo test --list` does: `NAME: test`.
+    Tests,
+    /// The names alone, one per line.
+    Plain,
+}
+
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// The server's FHIR base URL, e.g. https://ehr.example.org/fhir.
@@ -353,7 +369,8 @@ impl SelectionArgs {
             filter: self.filter,
             exact: self.exact,
             skip: self.skip,
-            list: self.list,
+            list: self.list.is_some(),
+            list_plain: self.list == Some(ListFormat::Plain),
             test_threads: self.test_threads.map(usize::from),
             partition: self.partition,
             color: Some(

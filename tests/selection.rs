@@ -247,3 +247,38 @@ fn a_filter_selects_cases_whatever_the_target_is_called() {
         "{stderr}"
     );
 }
+
+/// `--list=plain` prints the names alone, one per line, and a line pasted back after `--exact`
+/// selects that case.
+#[test]
+fn a_plain_list_gives_names_that_select_their_case_again() {
+    let plain = |args: &[&str]| -> Vec<String> {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let names = plain(&["--list=plain", "smart-user-access-brands"]);
+    assert!(!names.is_empty());
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("reference::smart-user-access-brands::") && !n.contains(": ")),
+        "{names:?}"
+    );
+    let again = plain(&["--list=plain", "--exact", &names[0]]);
+    assert_eq!(again, [names[0].clone()]);
+    // Without a format, the libtest form stays.
+    let out = run(&["--list", "--exact", &names[0]]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{}: test", names[0])
+    );
+}

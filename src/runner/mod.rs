@@ -27,6 +27,8 @@ pub struct Selection {
     pub exact: bool,
     pub skip: Vec<String>,
     pub list: bool,
+    /// `--list=plain`: the names alone, one per line.
+    pub list_plain: bool,
     pub test_threads: Option<usize>,
     /// `auto`, `always` or `never`.
     pub color: Option<String>,
@@ -458,6 +460,7 @@ mod tests {
             exact,
             skip: skip.iter().map(|s| s.to_string()).collect(),
             list: false,
+            list_plain: false,
             test_threads: None,
             color: None,
             partition: None,

@@ -256,6 +256,9 @@ pub async fn discover(fhir_base: &str, client: &reqwest::Client) -> Result<Findi
     Ok(findings)
 }
 
+/// The largest discovery document read (a hostile server's endless answer stops here).
+const MAX_DOCUMENT_BYTES: usize = 5 * 1024 * 1024;
+
 async fn fetch(client: &reqwest::Client, url: &str, accept: &str) -> Fetched {
     let answer = client.get(url).header("Accept", accept).send().await;
     let (json, problem) = match answer {
@@ -263,10 +266,13 @@ async fn fetch(client: &reqwest::Client, url: &str, accept: &str) -> Fetched {
         Ok(r) if r.status().as_u16() != 200 => {
             (None, Some(format!("status {}", r.status().as_u16())))
         }
-        Ok(r) => match r.json::<Value>().await {
-            Ok(v @ Value::Object(_)) => (Some(v), None),
-            Ok(_) => (None, Some("not a JSON object".into())),
-            Err(_) => (None, Some("not JSON".into())),
+        Ok(r) => match read_capped(r).await {
+            Err(problem) => (None, Some(problem)),
+            Ok(body) => match serde_json::from_slice::<Value>(&body) {
+                Ok(v @ Value::Object(_)) => (Some(v), None),
+                Ok(_) => (None, Some("not a JSON object".into())),
+                Err(_) => (None, Some("not JSON".into())),
+            },
         },
     };
     Fetched {
@@ -274,6 +280,21 @@ async fn fetch(client: &reqwest::Client, url: &str, accept: &str) -> Fetched {
         json,
         problem,
     }
+}
+
+/// The body, read no further than [`MAX_DOCUMENT_BYTES`].
+async fn read_capped(mut answer: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(|e| short_error(&e))? {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!(
+                "larger than {} MiB, read no further",
+                MAX_DOCUMENT_BYTES / (1024 * 1024)
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn short_error(e: &reqwest::Error) -> String {
@@ -438,12 +459,11 @@ fn registration(f: &Findings, t: &mut String, vars: &mut Vars, to_check: &mut Ve
         return;
     }
     match &f.registration {
-        Some((endpoint, Ok(status))) => {
+        Some((endpoint, Ok(_))) => {
             let _ = writeln!(
                 t,
                 "# {endpoint} answers 404: clients are registered beforehand."
             );
-            let _ = status;
         }
         Some((endpoint, Err(e))) => {
             let _ = writeln!(
@@ -464,6 +484,11 @@ fn registration(f: &Findings, t: &mut String, vars: &mut Vars, to_check: &mut Ve
     t.push_str("# you leave out is skipped, saying so.\n");
     t.push_str("registration: static\n");
     t.push_str("redirect-uri: http://127.0.0.1:8765/callback\n");
+    static_clients(f, t, vars, to_check);
+}
+
+/// The `clients:` of a server without registration: one of each kind it offers.
+fn static_clients(f: &Findings, t: &mut String, vars: &mut Vars, to_check: &mut Vec<String>) {
     t.push_str("clients:\n");
     let caps = f.capabilities();
     let listed = |c: &str| caps.iter().any(|x| x == c);
@@ -616,6 +641,13 @@ pub fn main(fhir_base: &str, out: Option<&Path>, name: Option<&str>, force: bool
             return exit::USAGE;
         }
     };
+    // The target file holds no secret, and neither does what init prints.
+    if base.password().is_some() {
+        eprintln!(
+            "error: the FHIR base carries a password in its address; give init the base without it (a server that wants credentials for discovery gets them from the target's `headers`, read from the environment)"
+        );
+        return exit::USAGE;
+    }
     if let Some(path) = out {
         if path.exists() && !force {
             eprintln!(

@@ -289,6 +289,13 @@ fn what_init_cannot_use_is_refused_with_the_reason() {
         .unwrap()
         .starts_with("# A smartcheck target"));
 
+    // A password in the base's address: refused before anything is read or printed.
+    let out = init(&["https://user:s3cret-pw@127.0.0.1:9/fhir"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("carries a password"), "{said}");
+    assert!(!said.contains("s3cret-pw"), "{said}");
+
     // A name no target may have.
     let out = init(&[&server.fhir_base(), "--name", "Not A Name"]);
     assert_eq!(out.status.code(), Some(2));
@@ -297,4 +304,46 @@ fn what_init_cannot_use_is_refused_with_the_reason() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A discovery document that never ends: init reads no more than 5 MiB of it, says so, and
+/// goes on with the other document.
+fn endless(path: &str, _: &str, own: SocketAddr, _: SocketAddr) -> Response {
+    match path {
+        "/fhir/.well-known/smart-configuration" => {
+            let chunks = futures_util::stream::repeat_with(|| {
+                Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b' '; 64 * 1024]))
+            });
+            (
+                [("content-type", "application/json")],
+                axum::body::Body::from_stream(chunks),
+            )
+                .into_response()
+        }
+        "/fhir/metadata" => axum::Json(json!({
+            "resourceType": "CapabilityStatement",
+            "rest": [{"mode": "server", "security": {"extension": [{
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [
+                    {"url": "authorize", "valueUri": format!("http://{own}/authorize")},
+                    {"url": "token", "valueUri": format!("http://{own}/token")}
+                ]
+            }]}}]
+        }))
+        .into_response(),
+        _ => (axum::http::StatusCode::NOT_FOUND, "").into_response(),
+    }
+}
+
+#[test]
+fn an_endless_document_is_read_no_further_than_a_bound() {
+    let server = common::recorder("127.0.0.1", endless, "127.0.0.1:9".parse().unwrap());
+    let out = init(&[&format!("http://{}/fhir", server.addr)]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("smart-configuration (larger than 5 MiB, read no further)"),
+        "{said}"
+    );
+    assert!(text(&out.stdout).contains("smart-version: 1\n"));
 }

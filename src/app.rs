@@ -217,7 +217,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         }
         return exit::USAGE;
     }
-    let (mut planned, notes) = runner::plan(&runs, &suites);
+    let (planned, notes) = runner::plan(&runs, &suites);
     for note in &notes {
         eprintln!("note: {note}");
     }
@@ -225,86 +225,11 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         eprintln!("error: no case to run: no suite matches the targets' smart-version");
         return exit::USAGE;
     }
-    // A filter that selects nothing is a mistake (a typo in a case name), not a passing run.
     let selection = &options.selection;
-    if selection.filter.is_some() || !selection.skip.is_empty() {
-        let any = planned.iter().any(|p| {
-            let case = &p.suite.cases[p.case_index];
-            selection.selects(&runner::case::case_name(&p.run.target, &p.suite, case))
-        });
-        if !any {
-            let filter = selection
-                .filter
-                .as_deref()
-                .map(|f| format!(" `{f}`"))
-                .unwrap_or_default();
-            let skips = if selection.skip.is_empty() {
-                String::new()
-            } else {
-                format!(" with --skip {}", selection.skip.join(", "))
-            };
-            eprintln!(
-                "error: no case matches the filter{filter}{skips} ({} cases planned{}; `--list` shows their names)",
-                planned.len(),
-                if selection.exact { ", names compared whole (--exact)" } else { "" }
-            );
-            // The planned name nearest to the filter, whole or without its target.
-            if let Some(wanted) = &selection.filter {
-                let names: Vec<String> = planned
-                    .iter()
-                    .map(|p| {
-                        runner::case::case_name(
-                            &p.run.target,
-                            &p.suite,
-                            &p.suite.cases[p.case_index],
-                        )
-                    })
-                    .collect();
-                let parts: std::collections::BTreeSet<&str> = names
-                    .iter()
-                    .flat_map(|n| {
-                        [
-                            n.as_str(),
-                            n.split_once("::").map_or(n.as_str(), |(_, c)| c),
-                        ]
-                    })
-                    .collect();
-                if let Some(near) = crate::suite::error::did_you_mean(wanted, parts.iter().copied())
-                {
-                    eprintln!("  help: {near}");
-                }
-            }
-            return exit::USAGE;
-        }
-    }
-    let name = |p: &runner::Planned| {
-        runner::case::case_name(&p.run.target, &p.suite, &p.suite.cases[p.case_index])
+    let planned = match select(planned, selection) {
+        Ok(planned) => planned,
+        Err(code) => return code,
     };
-    if let Some(partition) = selection.partition {
-        let selected = |planned: &[runner::Planned]| {
-            planned
-                .iter()
-                .filter(|p| selection.selects(&name(p)))
-                .count()
-        };
-        let before = selected(&planned);
-        planned.retain(|p| selection.in_partition(&name(p)));
-        eprintln!(
-            "note: shard {}/{} runs {} of the {before} selected cases",
-            partition.index,
-            partition.count,
-            selected(&planned)
-        );
-    }
-    // The selection is made here, not by libtest's own filter: that one looks for a pattern in
-    // the whole name, so a target named `es384` would bring in every case of it.
-    planned.retain(|p| selection.selects(&name(p)));
-    if selection.list && selection.list_plain {
-        for p in &planned {
-            println!("{}", name(p));
-        }
-        return exit::SUCCESS;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -549,6 +474,95 @@ fn record_in_history(
             None
         }
     }
+}
+
+/// The cases a run keeps: those the FILTER, `--skip` and `--partition` select (smartcheck's own
+/// selection; libtest's filter is not used). A filter that selects nothing is a usage error;
+/// `--list=plain` prints the names here. `Err` is the exit code when the run stops here.
+fn select(
+    mut planned: Vec<runner::Planned>,
+    selection: &runner::Selection,
+) -> Result<Vec<runner::Planned>, u8> {
+    // A filter that selects nothing is a mistake (a typo in a case name), not a passing run.
+    if selection.filter.is_some() || !selection.skip.is_empty() {
+        let any = planned.iter().any(|p| {
+            let case = &p.suite.cases[p.case_index];
+            selection.selects(&runner::case::case_name(&p.run.target, &p.suite, case))
+        });
+        if !any {
+            let filter = selection
+                .filter
+                .as_deref()
+                .map(|f| format!(" `{f}`"))
+                .unwrap_or_default();
+            let skips = if selection.skip.is_empty() {
+                String::new()
+            } else {
+                format!(" with --skip {}", selection.skip.join(", "))
+            };
+            eprintln!(
+                "error: no case matches the filter{filter}{skips} ({} cases planned{}; `--list` shows their names)",
+                planned.len(),
+                if selection.exact { ", names compared whole (--exact)" } else { "" }
+            );
+            // The planned name nearest to the filter, whole or without its target.
+            if let Some(wanted) = &selection.filter {
+                let names: Vec<String> = planned
+                    .iter()
+                    .map(|p| {
+                        runner::case::case_name(
+                            &p.run.target,
+                            &p.suite,
+                            &p.suite.cases[p.case_index],
+                        )
+                    })
+                    .collect();
+                let parts: std::collections::BTreeSet<&str> = names
+                    .iter()
+                    .flat_map(|n| {
+                        [
+                            n.as_str(),
+                            n.split_once("::").map_or(n.as_str(), |(_, c)| c),
+                        ]
+                    })
+                    .collect();
+                if let Some(near) = crate::suite::error::did_you_mean(wanted, parts.iter().copied())
+                {
+                    eprintln!("  help: {near}");
+                }
+            }
+            return Err(exit::USAGE);
+        }
+    }
+    let name = |p: &runner::Planned| {
+        runner::case::case_name(&p.run.target, &p.suite, &p.suite.cases[p.case_index])
+    };
+    if let Some(partition) = selection.partition {
+        let selected = |planned: &[runner::Planned]| {
+            planned
+                .iter()
+                .filter(|p| selection.selects(&name(p)))
+                .count()
+        };
+        let before = selected(&planned);
+        planned.retain(|p| selection.in_partition(&name(p)));
+        eprintln!(
+            "note: shard {}/{} runs {} of the {before} selected cases",
+            partition.index,
+            partition.count,
+            selected(&planned)
+        );
+    }
+    // The selection is made here, not by libtest's own filter: that one looks for a pattern in
+    // the whole name, so a target named `es384` would bring in every case of it.
+    planned.retain(|p| selection.selects(&name(p)));
+    if selection.list && selection.list_plain {
+        for p in &planned {
+            println!("{}", name(p));
+        }
+        return Err(exit::SUCCESS);
+    }
+    Ok(planned)
 }
 
 /// Where the run's JUnit, JSON and HTML reports go, and the history the HTML shows.

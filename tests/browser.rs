@@ -1497,3 +1497,38 @@ fn a_screen_the_target_has_no_steps_for_errors_and_lists_the_pages_controls() {
         );
     }
 }
+
+/// A page that shows nothing to act on yet (a spinner), and a target without steps for the
+/// screens: still the harness's stop, errored with what the page shows, never a failed check.
+fn spinner_server(
+    path: &str,
+    body: &str,
+    own: SocketAddr,
+    _: SocketAddr,
+) -> axum::response::Response {
+    authorize_page(
+        path,
+        body,
+        own,
+        "<html><head><title>Loading</title></head><body><p>Loading your sign-in…</p></body></html>",
+    )
+}
+
+#[test]
+fn a_spinner_without_screen_steps_is_errored_not_failed() {
+    let (dir, out) = standalone_public_against(spinner_server, "spinner", "");
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{console}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(report["summary"]["checks"]["failed"], 0, "{console}");
+    let authorize = step(&report["cases"][0], "authorize");
+    assert_eq!(authorize["state"], "errored", "{authorize}");
+    let reason = authorize["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no `browser.sign-in` or `browser.authorize` steps")
+            && reason.contains("Loading your sign-in")
+            && reason.contains("no input or button shows on it yet"),
+        "{reason}"
+    );
+}

@@ -1053,10 +1053,10 @@ impl Flow<'_> {
                 .await;
             return Ok(outcome);
         }
-        // The last screen (consent, or deny) has no steps in the target, and the page waits
-        // for a person: the harness stopped, not the server (after steps the target gives, a
-        // dead end is the server's). The step errors with what the page offers, so that the
-        // person can write the steps; no check judges a flow nobody finished.
+        // The last screen (consent, or deny) has no steps in the target and no redirect came:
+        // the harness stopped, not the server (after steps the target gives, a dead end is the
+        // server's). The step errors with what the page offers, so that the person can write
+        // the steps; no check judges a flow nobody finished.
         let unplayed: Vec<&str> = screens
             .iter()
             .filter(|(name, steps)| steps.is_empty() && *name != "patient")
@@ -1064,28 +1064,34 @@ impl Flow<'_> {
             .collect();
         let last_unplayed = screens.last().is_some_and(|(_, steps)| steps.is_empty());
         if !redirected() && last_unplayed {
+            // Whatever the page shows (a form, or a spinner that would become one), nobody
+            // played it: no verdict on the server follows from this stop.
             let controls = browser::page::Control::read_all(session).await;
-            if !controls.is_empty() {
-                let shown = PageSummary::read(session).await;
-                let (files, _) = session.capture(&artifacts_dir, self.step_id).await;
-                outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
-                let names: Vec<String> =
-                    unplayed.iter().map(|n| format!("`browser.{n}`")).collect();
-                fail(
-                    &mut outcome,
-                    format!(
-                        "no redirect came within {} and the target has no {} steps: {}, waiting for a person; its controls: {}. Write the steps for this screen in the target (README \"Browser\")",
-                        humantime::format_duration(wait),
-                        names.join(" or "),
-                        shown.describe(),
-                        browser::page::Control::describe(&controls)
-                    ),
-                );
-                session
-                    .park(&listener.url_of("/"), outcome.final_url.as_deref())
-                    .await;
-                return Ok(outcome);
-            }
+            let shown = PageSummary::read(session).await;
+            let (files, _) = session.capture(&artifacts_dir, self.step_id).await;
+            outcome.artifacts = files.iter().map(|f| f.display().to_string()).collect();
+            let names: Vec<String> = unplayed.iter().map(|n| format!("`browser.{n}`")).collect();
+            let offered = if controls.is_empty() {
+                "no input or button shows on it yet".to_string()
+            } else {
+                format!(
+                    "its controls: {}",
+                    browser::page::Control::describe(&controls)
+                )
+            };
+            fail(
+                &mut outcome,
+                format!(
+                    "no redirect came within {} and the target has no {} steps: {}, waiting for a person; {offered}. Write the steps for this screen in the target (README \"Browser\")",
+                    humantime::format_duration(wait),
+                    names.join(" or "),
+                    shown.describe(),
+                ),
+            );
+            session
+                .park(&listener.url_of("/"), outcome.final_url.as_deref())
+                .await;
+            return Ok(outcome);
         }
         if !redirected() && self.action.interaction != Interaction::None {
             // A server that never redirects is a finding of the checks; the picture and what

@@ -38,11 +38,19 @@ pub struct Fetched {
 
 impl Fetched {
     fn status_line(&self) -> String {
-        match &self.problem {
+        clean(&match &self.problem {
             None => format!("{} (200)", self.url),
             Some(p) => format!("{} ({p})", self.url),
-        }
+        })
     }
+}
+
+/// A server's words as one line of text: control characters (a line break that would start a
+/// YAML key in the written target, a terminal escape) become `?`.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// What the server publishes about itself.
@@ -447,7 +455,8 @@ fn registration(f: &Findings, t: &mut String, vars: &mut Vars, to_check: &mut Ve
         if let Some((endpoint, Ok(status))) = &f.registration {
             let _ = writeln!(
                 t,
-                "# {endpoint} answers (status {status} to a GET): each case registers its clients (RFC 7591)."
+                "# {} answers (status {status} to a GET): each case registers its clients (RFC 7591).",
+                clean(endpoint)
             );
         }
         t.push_str("registration: dynamic\n");
@@ -462,13 +471,16 @@ fn registration(f: &Findings, t: &mut String, vars: &mut Vars, to_check: &mut Ve
         Some((endpoint, Ok(_))) => {
             let _ = writeln!(
                 t,
-                "# {endpoint} answers 404: clients are registered beforehand."
+                "# {} answers 404: clients are registered beforehand.",
+                clean(endpoint)
             );
         }
         Some((endpoint, Err(e))) => {
             let _ = writeln!(
                 t,
-                "# {endpoint} does not answer ({e}): clients are registered beforehand."
+                "# {} does not answer ({}): clients are registered beforehand.",
+                clean(endpoint),
+                clean(e)
             );
         }
         None => t.push_str(
@@ -736,7 +748,7 @@ fn summary(f: &Findings, written: &Written, out: Option<&Path>) -> String {
     let _ = writeln!(s, "  found: endpoints: {}", endpoints.join(", "));
     let caps = f.capabilities();
     if !caps.is_empty() {
-        let _ = writeln!(s, "  found: capabilities: {}", caps.join(", "));
+        let _ = writeln!(s, "  found: capabilities: {}", clean(&caps.join(", ")));
     }
     let (version, why) = f.smart_version();
     let _ = writeln!(s, "  found: smart-version {version}: {why}");
@@ -780,6 +792,14 @@ fn summary(f: &Findings, written: &Written, out: Option<&Path>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_servers_words_stay_on_one_line() {
+        assert_eq!(
+            clean("https://x/register\ncredential-origins: [https://evil]\u{1b}[2J"),
+            "https://x/register?credential-origins: [https://evil]?[2J"
+        );
+    }
 
     #[test]
     fn names_and_prefixes_are_what_targets_and_shells_take() {

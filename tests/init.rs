@@ -347,3 +347,39 @@ fn an_endless_document_is_read_no_further_than_a_bound() {
     );
     assert!(text(&out.stdout).contains("smart-version: 1\n"));
 }
+
+/// A registration endpoint whose text carries a line break and a key: written into the
+/// target's comment as one line, so that no key of the server's making enters the file.
+fn injecting(path: &str, _: &str, own: SocketAddr, _: SocketAddr) -> Response {
+    match path {
+        "/fhir/.well-known/smart-configuration" => axum::Json(json!({
+            "authorization_endpoint": format!("http://{own}/authorize"),
+            "token_endpoint": format!("http://{own}/token"),
+            "registration_endpoint": format!("http://{own}/register\ncredential-origins: [\"https://evil.example\"]"),
+            "capabilities": ["launch-standalone", "client-public", "permission-v2\u{1b}[2J"],
+        }))
+        .into_response(),
+        _ => (axum::http::StatusCode::NOT_FOUND, "").into_response(),
+    }
+}
+
+#[test]
+fn a_servers_text_cannot_add_keys_to_the_target_or_escapes_to_the_terminal() {
+    let server = common::recorder("127.0.0.1", injecting, "127.0.0.1:9".parse().unwrap());
+    let out = init(&[&format!("http://{}/fhir", server.addr), "--name", "inj"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let target = text(&out.stdout);
+    assert!(
+        !target.lines().any(|l| l.starts_with("credential-origins")),
+        "{target}"
+    );
+    assert!(
+        target.contains("?credential-origins: [\"https://evil.example\"]"),
+        "{target}"
+    );
+    assert!(
+        !text(&out.stderr).contains('\u{1b}'),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -149,7 +149,7 @@ fn with_several_threads_the_case_that_waits_out_a_token_starts_first() {
     // it starts first (at most its one companion started earlier), and the report keeps the
     // suite's order. One at a time, the suite's order is the order run.
     let name = "reference::smart-backend-services::backend-token-expiry";
-    for (threads, before) in [("2", 0..=1), ("1", 6..=6)] {
+    for (threads, before) in [("2", 0..=1), ("1", 7..=7)] {
         let dir = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartcheck"))
             .args(["demo", "smart-backend-services::", "--color", "never"])
@@ -163,8 +163,8 @@ fn with_several_threads_the_case_that_waits_out_a_token_starts_first() {
             serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
                 .unwrap();
         let cases = report["cases"].as_array().unwrap();
-        assert_eq!(cases.len(), 7, "{console}");
-        assert_eq!(cases[6]["name"], name, "the report keeps the suite's order");
+        assert_eq!(cases.len(), 8, "{console}");
+        assert_eq!(cases[7]["name"], name, "the report keeps the suite's order");
         let n = started_before(&report, name);
         assert!(
             before.contains(&n),
@@ -214,7 +214,8 @@ fn a_filter_selects_cases_whatever_the_target_is_called() {
         names,
         [
             "es384::smart-app-launch::standalone-es384",
-            "es384::smart-backend-services::backend-es384"
+            "es384::smart-backend-services::backend-es384",
+            "es384::smart-backend-services::backend-refusals-es384"
         ]
     );
     // --skip reads names alike: skipping `es384` leaves the target's other cases.

@@ -499,6 +499,10 @@ async fn verify_assertion(
         let key = DecodingKey::from_jwk(jwk)
             .map_err(|e| invalid(format!("the registered key `{kid}` is unusable: {e}")))?;
         let mut validation = Validation::new(header.alg);
+        if header.alg == Algorithm::ES384 && faults.has("es384-signature-not-checked") {
+            // Wrong on purpose: the key is found, the claims checked, the signature not.
+            validation.insecure_disable_signature_validation();
+        }
         validation.leeway = 30;
         validation.validate_exp = !faults.has("client-assertion-expired-accepted");
         // RFC 7523 §3: a JWT with an `nbf` "MUST NOT be accepted for processing" before it.

@@ -39,6 +39,8 @@ const CLIENT_ES384_KEY: &[u8] = include_bytes!("../../fixtures/keys/client-es384
 /// A key no client of the harness registers (the reference server's): signatures made with it
 /// must not verify.
 const NOT_THE_CLIENTS_KEY: &[u8] = include_bytes!("../../fixtures/keys/reference-rs256.key.pem");
+/// A P-384 key no client of the harness registers: an ES384 client's "another key".
+const NOT_THE_CLIENTS_ES384_KEY: &[u8] = include_bytes!("../../fixtures/keys/other-es384.key.pem");
 /// The public half of [`NOT_THE_CLIENTS_KEY`], as a JWK Set.
 const OTHER_RSA_JWKS: &str = include_str!("../../fixtures/keys/reference-jwks.json");
 
@@ -365,27 +367,35 @@ fn with_auth_choice(mut client: Client, choice: ClientAuthChoice) -> Result<Clie
             client.auth = match client.auth {
                 ClientAuth::PrivateKeyJwt {
                     kid,
-                    alg: Algorithm::RS384,
+                    alg,
                     public_pem,
                     ..
                 } => ClientAuth::PrivateKeyJwt {
-                    key: Arc::new(
-                        encoding_key(NOT_THE_CLIENTS_KEY, Algorithm::RS384)
-                            .map_err(ActionEnd::Error)?,
-                    ),
+                    key: Arc::new(not_the_clients_key(alg).map_err(ActionEnd::Error)?),
                     kid,
-                    alg: Algorithm::RS384,
+                    alg,
                     public_pem,
                 },
                 _ => {
                     return Err(ActionEnd::Skip(
-                        "an assertion signed with a wrong key needs a private_key_jwt client that signs with RS384".into(),
+                        "an assertion signed with a wrong key needs a private_key_jwt client"
+                            .into(),
                     ))
                 }
             };
         }
     }
     Ok(client)
+}
+
+/// A key of the same kind as a client's that no client of the harness registers: its
+/// signatures must not verify, and only the signature is wrong (an RSA signature under an EC
+/// key's `kid` would test the key type instead).
+fn not_the_clients_key(alg: Algorithm) -> Result<jsonwebtoken::EncodingKey, String> {
+    match alg {
+        Algorithm::ES384 => encoding_key(NOT_THE_CLIENTS_ES384_KEY, alg),
+        _ => encoding_key(NOT_THE_CLIENTS_KEY, Algorithm::RS384),
+    }
 }
 
 /// Renders the templates in the string values of a JSON value.

@@ -292,6 +292,11 @@ fn from_serde(file: &str, text: &str, err: &serde_yaml::Error) -> LoadError {
     if let Some(cut) = message.rfind(" at line ") {
         message.truncate(cut);
     }
+    serde_problem(file, text, pos, message)
+}
+
+/// A deserializer's message as a load error at `pos`, with what was expected.
+fn serde_problem(file: &str, text: &str, pos: (usize, usize), message: String) -> LoadError {
     // serde_yaml prefixes the path (`cases[0].steps[1]: ...`); the caret shows where.
     let message = match message.split_once(": ") {
         Some((path, rest)) if !path.contains(' ') && !path.contains('`') => rest.to_string(),
@@ -591,14 +596,37 @@ impl<'a> Problems<'a> {
     }
 }
 
-fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
-    let mut suite: Suite =
+/// Reads a suite's text into its model, its cases' `variants` expanded; the positions of the
+/// expanded cases are those of the case they were written as.
+fn read_suite(file: &str, text: &str) -> Result<(Suite, PositionIndex), Vec<LoadError>> {
+    let mut doc: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|e| vec![from_serde(file, text, &e)])?;
+    let index = PositionIndex::build(text);
+    let origin = super::variants::expand(&mut doc).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|(path, message)| LoadError::new(file, text, index.value(&path), message))
+            .collect::<Vec<_>>()
+    })?;
+    let Some(origin) = origin else {
+        let suite = serde_yaml::from_str(text).map_err(|e| vec![from_serde(file, text, &e)])?;
+        return Ok((suite, index));
+    };
+    let index = index.with_cases_from(&origin);
+    let suite = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let pos = index.key(&e.path().to_string());
+        vec![serde_problem(file, text, pos, e.inner().to_string())]
+    })?;
+    Ok((suite, index))
+}
+
+fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
+    let (mut suite, index) = read_suite(file, text)?;
     suite.file = file.to_string();
     let mut p = Problems {
         file,
         text,
-        index: PositionIndex::build(text),
+        index,
         errors: Vec::new(),
         captures: None,
         target_refs: Vec::new(),

@@ -7,6 +7,7 @@ pub mod ops;
 pub mod position;
 pub mod target;
 pub mod template;
+pub mod variants;
 
 pub use error::LoadError;
 pub use load::{

@@ -82,9 +82,26 @@ pub struct Case {
     #[serde(default)]
     pub smart_versions: Vec<u32>,
     pub steps: Vec<Step>,
+    /// The case run once per variant, each with its own values for `{{ variant.NAME }}` (read
+    /// when the suite loads, anywhere in the case): `[{ vars: { alg: RS384 } }, { id: es384,
+    /// vars: { alg: ES384 } }]`. A variant with an `id` adds `-ID` to the case id and to the
+    /// id of each check the case writes out; one variant may go without, keeping the ids.
+    #[serde(default)]
+    pub variants: Vec<CaseVariant>,
     #[serde(skip)]
     #[schemars(skip)]
     pub location: Location,
+}
+
+/// One variant of a case (see [`Case::variants`]); the loader expands them into cases.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CaseVariant {
+    /// Added, after a `-`, to the case id and its check ids (`es384`).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The values of `{{ variant.NAME }}`; every variant of a case gives the same names.
+    pub vars: BTreeMap<String, String>,
 }
 
 impl Suite {

@@ -61,12 +61,46 @@ impl PositionIndex {
             .unwrap_or_else(|| self.parent(path))
     }
 
+    /// The index of a suite whose cases were expanded (see `variants`): case `j` of the
+    /// expanded suite has the positions of case `origin[j]` of the text, so that an error in a
+    /// variant points at the line the case was written on.
+    pub fn with_cases_from(&self, origin: &[usize]) -> PositionIndex {
+        let remap = |map: &HashMap<String, (usize, usize)>| {
+            let mut out = HashMap::with_capacity(map.len());
+            for (path, pos) in map {
+                match case_of(path) {
+                    Some((i, rest)) => {
+                        for (j, _) in origin.iter().enumerate().filter(|(_, o)| **o == i) {
+                            out.insert(format!("cases[{j}]{rest}"), *pos);
+                        }
+                    }
+                    None => {
+                        out.insert(path.clone(), *pos);
+                    }
+                }
+            }
+            out
+        };
+        PositionIndex {
+            keys: remap(&self.keys),
+            values: remap(&self.values),
+        }
+    }
+
     fn parent(&self, path: &str) -> (usize, usize) {
         match path.rfind(['.', '[']) {
             Some(cut) => self.key(&path[..cut]),
             None => (1, 1),
         }
     }
+}
+
+/// `cases[3].steps` as `(3, ".steps")`; `None` for a path outside the cases.
+fn case_of(path: &str) -> Option<(usize, &str)> {
+    let rest = path.strip_prefix("cases[")?;
+    let close = rest.find(']')?;
+    let index = rest[..close].parse().ok()?;
+    Some((index, &rest[close + 1..]))
 }
 
 enum Frame {

@@ -244,17 +244,14 @@ impl CaseState {
                     )
                     .map_err(ActionEnd::Error))
                 } else if tweaks.wrong_key {
-                    let other = match encoding_key(NOT_THE_CLIENTS_KEY, Algorithm::RS384) {
+                    let other = match not_the_clients_key(*alg) {
                         Ok(k) => k,
                         Err(e) => return ActionResult::error(e),
                     };
-                    tri!(crate::smart::client::sign_assertion(
-                        &claims,
-                        &other,
-                        kid,
-                        Algorithm::RS384
+                    tri!(
+                        crate::smart::client::sign_assertion(&claims, &other, kid, *alg)
+                            .map_err(ActionEnd::Error)
                     )
-                    .map_err(ActionEnd::Error))
                 } else {
                     let jku = match &tweaks.jku {
                         Some(j) => Some(tri!(render(j, context))),

@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+mod common;
+
 use serde_json::{json, Value};
 use smartcheck::reference::{Config, Faults, ReferenceServer};
 
@@ -524,4 +526,249 @@ fn a_static_client_with_several_keys_signs_each_case_with_its_algorithms_key() {
             .contains("has keys for RS384, not ES384"),
         "{client_step}"
     );
+}
+
+/// The harness's public client keys, as a JWK Set published somewhere the harness does not
+/// control (the URL a static client was registered with, or a target's `client-jwks-url`).
+fn published_client_jwks(
+    _path: &str,
+    _body: &str,
+    _own: std::net::SocketAddr,
+    _other: std::net::SocketAddr,
+) -> axum::response::Response {
+    axum::response::Response::builder()
+        .header("Content-Type", "application/json")
+        .body(include_str!("../fixtures/keys/client-jwks.json").into())
+        .unwrap()
+}
+
+/// Runs `backend-jwks-uri` on `target` (the reference target with `edit` applied) against
+/// `server`; the report.
+fn jwks_uri_case(
+    server: &ReferenceServer,
+    edit: &dyn Fn(&str) -> String,
+    client_id: &str,
+) -> Value {
+    let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwks-url.yaml");
+    std::fs::write(&path, edit(&base)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target"])
+        .arg(&path)
+        .args(["--suite", "suites/smart-backend-services.yaml"])
+        .args([
+            "--color",
+            "never",
+            "--exact",
+            "smart-backend-services::backend-jwks-uri",
+        ])
+        .args(["--report-dir"])
+        .arg(dir.path())
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .env("JWT_ID", client_id)
+        .output()
+        .unwrap();
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["cases"][0]["case"], "backend-jwks-uri", "{report}");
+    report
+}
+
+/// The verdict of one check of a one-case report.
+fn verdict_of(report: &Value, id: &str) -> String {
+    report["cases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().unwrap())
+        .find(|c| c["id"] == id)
+        .map(|c| c["verdict"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no check {id}: {report}"))
+}
+
+/// A client registered by its JWK Set URL beforehand (static), or a dynamic one registered
+/// with the target's `client-jwks-url`: the JWK Set URL case runs with it, and its token
+/// request is judged (passed on a server that uses the keys there, failed on one that fetches
+/// them and refuses); the steps that change the set or count its fetches are skipped, saying
+/// why. A static client without `jwks-url` skips the case, naming the key.
+#[test]
+fn a_client_registered_by_a_published_jwks_url_runs_the_jwks_uri_case() {
+    let rs384 = client_key_path();
+    let es384 = std::env::current_dir()
+        .unwrap()
+        .join("fixtures/keys/client-es384.key.pem")
+        .display()
+        .to_string();
+    for (faults, verdict) in [
+        (&[][..], "passed"),
+        (&["jwks-uri-keys-not-used"][..], "failed"),
+    ] {
+        let server = reference_server(faults);
+        let published = common::recorder(
+            "127.0.0.1",
+            published_client_jwks,
+            "127.0.0.1:9".parse().unwrap(),
+        );
+        let url = format!("http://{}/jwks.json", published.addr);
+        let client: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}/register", server.origin()))
+                .json(&json!({
+                    "client_name": "static backend by URL",
+                    "grant_types": ["client_credentials"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "scope": BACKEND_SCOPE,
+                    "jwks_uri": url,
+                }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        let client_id = client["client_id"].as_str().unwrap();
+        let static_target = |base: &str| {
+            base.replace(
+                "registration: dynamic\n",
+                &format!("registration: static\nclients:\n  private_key_jwt:\n    client-id: \"${{JWT_ID}}\"\n    jwks-url: {url}\n    keys:\n      - {{ private-key-file: {rs384}, kid: client-rs384, alg: RS384 }}\n      - {{ private-key-file: {es384}, kid: client-es384, alg: ES384 }}\n"),
+            )
+        };
+        let report = jwks_uri_case(&server, &static_target, client_id);
+        assert_eq!(step(&report, "client")["state"], "ran", "{report}");
+        assert_eq!(
+            step(&report, "client")["result"]["jwks_uri"],
+            url.as_str(),
+            "{report}"
+        );
+        assert_eq!(
+            verdict_of(&report, "backend-jwks-uri-status"),
+            verdict,
+            "{faults:?}: {report}"
+        );
+        for id in [
+            "backend-jwks-uri-dropped-key-refused",
+            "backend-jwks-uri-restored-status",
+            "backend-jwks-uri-cached",
+        ] {
+            assert_eq!(verdict_of(&report, id), "skipped", "{id}: {report}");
+        }
+        // On the clean server the set's rotation is skipped for the set's own reason (under
+        // the fault, for the failed token request before it).
+        let rotate = step(&report, "rotate");
+        let why = if faults.is_empty() {
+            "the URL it was registered with"
+        } else {
+            "its check `backend-jwks-uri-status` failed"
+        };
+        assert!(rotate["reason"].as_str().unwrap().contains(why), "{rotate}");
+        assert!(
+            !published.log.lock().unwrap().is_empty(),
+            "the server fetched the published set"
+        );
+        // A dynamic client registered with the target's client-jwks-url: judged alike.
+        let dynamic = |base: &str| format!("{base}\nclient-jwks-url: {url}\n");
+        let report = jwks_uri_case(&server, &dynamic, "unused");
+        assert_eq!(
+            verdict_of(&report, "backend-jwks-uri-status"),
+            verdict,
+            "client-jwks-url, {faults:?}: {report}"
+        );
+        let registered = step(&report, "client")["exchange"]["request"]["body"].to_string();
+        assert!(registered.contains(&url), "{registered}");
+    }
+    // A static client registered with its keys by value: the case is skipped, naming the key.
+    let server = reference_server(&[]);
+    let inline = |base: &str| {
+        base.replace(
+            "registration: dynamic\n",
+            &format!("registration: static\nclients:\n  private_key_jwt: {{ client-id: \"${{JWT_ID}}\", private-key-file: {rs384}, kid: client-rs384, alg: RS384 }}\n"),
+        )
+    };
+    let report = jwks_uri_case(&server, &inline, "some-client");
+    let client = step(&report, "client");
+    assert_eq!(client["state"], "skipped", "{client}");
+    assert!(
+        client["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`clients.private_key_jwt.jwks-url`"),
+        "{client}"
+    );
+    assert_eq!(verdict_of(&report, "backend-jwks-uri-status"), "skipped");
+}
+
+/// A static backend client with an RS384 and an ES384 key: every backend refusal runs with
+/// each (backend-refusals and its ES384 copy), each case signing with the key of its algorithm.
+#[test]
+fn a_static_client_with_two_keys_meets_every_backend_refusal_with_each() {
+    let server = reference_server(&[]);
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
+            .unwrap();
+    let client = register_backend(&server, &jwks);
+    let keys = std::env::current_dir().unwrap().join("fixtures/keys");
+    let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two-keys.yaml");
+    std::fs::write(
+        &path,
+        base.replace(
+            "registration: dynamic\n",
+            &format!(
+                "registration: static\nclients:\n  private_key_jwt:\n    client-id: \"${{JWT_ID}}\"\n    keys:\n      - {{ private-key-file: {}, kid: client-rs384, alg: RS384 }}\n      - {{ private-key-file: {}, kid: client-es384, alg: ES384 }}\n",
+                keys.join("client-rs384.key.pem").display(),
+                keys.join("client-es384.key.pem").display()
+            ),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target"])
+        .arg(&path)
+        .args(["--suite", "suites/smart-backend-services.yaml"])
+        .args(["--color", "never", "--report-dir"])
+        .arg(dir.path())
+        .arg("backend-refusals")
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .env("JWT_ID", client["client_id"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{console}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let cases: Vec<(&str, &str, usize)> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let passed = c["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|s| s["checks"].as_array().unwrap())
+                .filter(|k| k["verdict"] == "passed")
+                .count();
+            (
+                c["case"].as_str().unwrap(),
+                c["outcome"].as_str().unwrap(),
+                passed,
+            )
+        })
+        .collect();
+    assert_eq!(cases.len(), 2, "{console}");
+    assert_eq!(cases[0].0, "backend-refusals");
+    assert_eq!(cases[1].0, "backend-refusals-es384");
+    for (case, outcome, passed) in &cases {
+        assert_eq!(*outcome, "passed", "{case}: {console}");
+        // The beyond-registered probe needs the client's registered scope: skipped here.
+        assert!(*passed >= 40, "{case}: {passed} checks passed: {console}");
+    }
 }

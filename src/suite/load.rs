@@ -1735,6 +1735,23 @@ fn parse_target(
         if method.starts_with("client_secret") && client.client_secret.is_none() {
             p.at_key(&cpath, format!("a `{method}` client needs `client-secret`"));
         }
+        if let Some(url) = &client.jwks_url {
+            if method != "private_key_jwt" {
+                p.at_key(
+                    &format!("{cpath}.jwks-url"),
+                    format!(
+                        "a `{method}` client has no JWK Set: `jwks-url` is for `private_key_jwt`"
+                    ),
+                );
+            } else {
+                http_url(
+                    &mut p,
+                    &format!("{cpath}.jwks-url"),
+                    &expand(url),
+                    "the JWK Set URL the client was registered with, like `https://app.example.org/jwks.json`",
+                );
+            }
+        }
         if !client.keys.is_empty() {
             if method != "private_key_jwt" {
                 p.at_key(
@@ -2074,6 +2091,7 @@ fn static_clients(
                             alg: k.alg.clone(),
                         })
                         .collect(),
+                    jwks_url: c.jwks_url.as_deref().map(expand),
                 },
             )
         })

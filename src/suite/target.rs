@@ -270,6 +270,12 @@ pub struct StaticClient {
     /// `private-key-file`, `kid` and `alg`.
     #[serde(default)]
     pub keys: Vec<ClientKey>,
+    /// The JWK Set URL a `private_key_jwt` client was registered with (its `jwks_uri`), when
+    /// it was registered by URL rather than with its keys: the case of clients registered by
+    /// JWK Set URL then runs with this client (the keys there are the public halves of its
+    /// `keys` or `private-key-file`).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
 }
 
 /// One signing key of a static `private_key_jwt` client.

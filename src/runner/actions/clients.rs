@@ -30,10 +30,16 @@ impl CaseState {
             }
         }
         match run.target.registration {
-            Registration::Static if action.jwks == JwksChoice::Uri => ActionResult::skip(format!(
-                "registering a client by its JWK Set URL needs dynamic registration; the target's clients are static ({})",
-                run.target.file
-            )),
+            Registration::Static
+                if action.jwks == JwksChoice::Uri
+                    && static_jwks_url(run, action.second).is_none() =>
+            {
+                let section = if action.second { "other-clients" } else { "clients" };
+                ActionResult::skip(format!(
+                    "the target's static private_key_jwt client was not registered by a JWK Set URL: `{section}.private_key_jwt.jwks-url` in {} names the one it was (dynamic registration registers one itself)",
+                    run.target.file
+                ))
+            }
             Registration::Static if action.jwks == JwksChoice::DuplicateKid => ActionResult::skip(format!(
                 "registering a JWK Set with two keys under one kid needs dynamic registration; the target's clients are static ({})",
                 run.target.file
@@ -144,6 +150,9 @@ impl CaseState {
         });
         if let Some(scope) = &given.scope {
             document["scope"] = json!(scope);
+        }
+        if let Some(url) = &given.jwks_url {
+            document["jwks_uri"] = json!(url);
         }
         self.clients.insert(step_id.to_string(), client);
         ActionResult {
@@ -549,13 +558,54 @@ fn jwks_unreachable(run: &TargetRun) -> String {
     )
 }
 
+/// The JWK Set URL the target's static `private_key_jwt` client (the second one for
+/// `second`) was registered with, when it was registered by URL.
+fn static_jwks_url(run: &TargetRun, second: bool) -> Option<&str> {
+    let clients = if second {
+        &run.target.other_clients
+    } else {
+        &run.target.clients
+    };
+    clients.get("private_key_jwt")?.jwks_url.as_deref()
+}
+
+/// Where the client's JWK Set is published when the harness does not serve it: the static
+/// client's registered URL, or the target's `client-jwks-url`; with the reason the harness
+/// can neither change it nor count its fetches.
+fn published_jwks(run: &TargetRun) -> Option<(String, String)> {
+    let file = &run.target.file;
+    if run.target.registration == Registration::Static {
+        let why = match static_jwks_url(run, false) {
+            Some(url) => format!("the static client's JWK Set is the one at the URL it was registered with ({url}, `clients.private_key_jwt.jwks-url` in {file}), which the harness cannot change or count fetches of"),
+            None => format!("the target's clients are static ({file}): the harness serves no JWK Set for them"),
+        };
+        return Some((
+            static_jwks_url(run, false).unwrap_or_default().to_string(),
+            why,
+        ));
+    }
+    run.target.client_jwks_url.as_ref().map(|url| {
+        (
+            url.clone(),
+            format!("the client's JWK Set is the one published at the target's client-jwks-url ({file}), which the harness cannot change or count fetches of"),
+        )
+    })
+}
+
 impl Builtin for ClientJwksAction {
     async fn run(&self, i: StepInput<'_>) -> ActionResult {
-        if i.run.target.client_jwks_url.is_some() {
-            return ActionResult::skip(format!(
-                "the client's JWK Set is the one published at the target's client-jwks-url ({}), which the harness cannot change or count fetches of",
-                i.run.target.file
-            ));
+        if let Some((url, why)) = published_jwks(i.run) {
+            // The token request is judged all the same: a server that can reach the published
+            // set has no reason to refuse the client.
+            return match (&self.token_status, self.keys.is_some(), url.is_empty()) {
+                (Some(t), false, false) => ActionResult {
+                    document: Some(
+                        json!({ "url": url, "token_status": tri!(render_value(t, i.context)) }),
+                    ),
+                    ..Default::default()
+                },
+                _ => ActionResult::skip(why),
+            };
         }
         if !server_on_loopback(i.run) {
             return ActionResult::skip(jwks_unreachable(i.run));

@@ -90,6 +90,48 @@ static WORK_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// The prefix of every work folder's name, followed by the owning process id.
 const WORK_DIR_PREFIX: &str = "smartcheck-browser-";
 
+/// Names the chromedriver to start instead of the one on PATH.
+pub const CHROMEDRIVER_ENV: &str = "SMARTCHECK_CHROMEDRIVER";
+/// Names the Chromium binary chromedriver starts instead of Debian's `/usr/bin/chromium`.
+pub const CHROMIUM_ENV: &str = "SMARTCHECK_CHROMIUM";
+
+/// Run at the marker page: lists what of the case before is still there, then leaves the
+/// marker (in session storage, local storage and a cookie) for the next check.
+const MARKER_SCRIPT: &str = "var k = 'smartcheck-clean-state', kept = []; \
+    if (sessionStorage.getItem(k)) kept.push('session storage'); \
+    if (localStorage.getItem(k)) kept.push('local storage'); \
+    if (document.cookie.indexOf(k + '=') >= 0) kept.push('a cookie'); \
+    sessionStorage.setItem(k, '1'); localStorage.setItem(k, '1'); \
+    document.cookie = k + '=1; path=/; max-age=86400'; \
+    return kept;";
+
+/// A page of the harness's own on loopback, where a browser handed out again shows that its
+/// state was cleared: the cleaning between cases must remove the marker the case before left
+/// there, as it must remove a server's sign-in. One per run; it serves nothing else.
+struct MarkerPage;
+
+impl MarkerPage {
+    async fn start() -> Result<String, String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("no loopback port: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("no loopback port: {e}"))?;
+        let page = || async {
+            (
+                [(axum::http::header::CACHE_CONTROL, "no-store")],
+                axum::response::Html("<!doctype html><title>smartcheck</title>"),
+            )
+        };
+        let app = axum::Router::new().route("/", axum::routing::get(page));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(format!("http://{addr}/"))
+    }
+}
+
 /// Ends every chromedriver process group this process started and removes the work folders
 /// (used when quitting at once).
 pub fn kill_all_local_drivers() {
@@ -257,6 +299,13 @@ pub struct BrowserPool {
     browser_start_ms: std::sync::atomic::AtomicU64,
     /// Told when a browser goes back to the pool or ends.
     returned: tokio::sync::Notify,
+    /// The harness's marker page (see [`MarkerPage`]), started with the first browser.
+    marker: tokio::sync::OnceCell<Option<String>>,
+    /// A browser kept a marker through the cleaning: from then on, every cleaning opens a
+    /// new tab (session storage lives in a tab; some Chromium versions keep it otherwise).
+    leaky: std::sync::atomic::AtomicBool,
+    /// Times the cleaned state did not hold and the browser got a new tab or was replaced.
+    renewed: AtomicUsize,
 }
 
 /// How a run used the browser: browsers started, hand-outs of a browser already started, the
@@ -274,6 +323,10 @@ pub struct BrowserUse {
     /// How long starting the browsers took, summed (the WebDriver new-session requests).
     #[serde(default)]
     pub browser_start_ms: u64,
+    /// Times a cleaned browser still held the case before's marker, and so got a new tab
+    /// (or was replaced) before the case began.
+    #[serde(default)]
+    pub renewed: usize,
 }
 
 /// One browser, held by one case at a time.
@@ -291,6 +344,8 @@ pub struct Session {
     origins: Mutex<std::collections::BTreeSet<String>>,
     /// The page open is one where no server's script runs (the harness's own, or blank).
     parked: std::sync::atomic::AtomicBool,
+    /// The marker was set at the harness's marker page: the next cleaning can be verified.
+    marked: bool,
 }
 
 impl BrowserPool {
@@ -322,6 +377,9 @@ impl BrowserPool {
             browser_start_ms: std::sync::atomic::AtomicU64::new(0),
             idle: Mutex::new(Vec::new()),
             returned: tokio::sync::Notify::new(),
+            marker: tokio::sync::OnceCell::new(),
+            leaky: std::sync::atomic::AtomicBool::new(false),
+            renewed: AtomicUsize::new(0),
         }
     }
 
@@ -334,6 +392,7 @@ impl BrowserPool {
             bound: self.bound,
             driver_start_ms: self.driver_start_ms.load(Ordering::SeqCst),
             browser_start_ms: self.browser_start_ms.load(Ordering::SeqCst),
+            renewed: self.renewed.load(Ordering::SeqCst),
         }
     }
 
@@ -383,7 +442,7 @@ impl BrowserPool {
             tokio::pin!(returned);
             returned.as_mut().enable();
             if let Some(mut session) = self.take_idle(|s| s.key == key) {
-                match session.clean(page_timeout).await {
+                match self.clean_verified(&mut session, page_timeout).await {
                     Ok(()) => {
                         self.reused.fetch_add(1, Ordering::SeqCst);
                         self.hand_out(&mut session);
@@ -401,6 +460,22 @@ impl BrowserPool {
                 let mut session = self
                     .start(&url, local, key, network, page_timeout, permit)
                     .await?;
+                // A new browser is clean; its marker lets the next cleaning be checked (a
+                // browser without one gets a new tab at its next cleaning instead). A first
+                // page load of a browser just started may be slow on a busy machine: twice.
+                if let Some(marker) = self.marker_url().await {
+                    for _ in 0..2 {
+                        match session.check_and_mark(&marker).await {
+                            Ok(_) => {
+                                session.marked = true;
+                                break;
+                            }
+                            Err(e) => {
+                                tracing::debug!("the clean-state marker could not be set: {e}")
+                            }
+                        }
+                    }
+                }
                 self.hand_out(&mut session);
                 return Ok(session);
             }
@@ -411,6 +486,70 @@ impl BrowserPool {
             }
             // Every browser is in use: wait for one (and look again now and then).
             let _ = tokio::time::timeout(Duration::from_millis(500), returned).await;
+        }
+    }
+
+    /// The marker page's address, its server started on first use; `None` when no loopback
+    /// port could be had (the cleaning then always opens a new tab).
+    async fn marker_url(&self) -> Option<String> {
+        self.marker
+            .get_or_init(|| async {
+                match MarkerPage::start().await {
+                    Ok(url) => Some(url),
+                    Err(e) => {
+                        tracing::warn!(
+                            "no clean-state marker page ({e}): each case gets a new tab"
+                        );
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Cleans a browser for the next case and proves it: the marker the case before left at
+    /// the harness's marker page must be gone. When it is not, the browser gets a new tab
+    /// (and every later cleaning does so at once); when even that keeps it, the browser ends
+    /// and the caller starts another.
+    async fn clean_verified(
+        &self,
+        session: &mut Session,
+        page_timeout: Duration,
+    ) -> Result<(), String> {
+        let marker = self.marker_url().await;
+        let new_tab = self.leaky.load(Ordering::SeqCst) || !session.marked || marker.is_none();
+        session.clean(page_timeout, new_tab).await?;
+        let Some(marker) = marker else {
+            return Ok(());
+        };
+        let kept = session.check_and_mark(&marker).await?;
+        if kept.is_empty() || new_tab {
+            if !kept.is_empty() {
+                return Err(format!(
+                    "the browser kept {} of the case before even in a new tab",
+                    kept.join(" and ")
+                ));
+            }
+            return Ok(());
+        }
+        self.renewed.fetch_add(1, Ordering::SeqCst);
+        if !self.leaky.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                "the browser kept {} of the case before through the cleaning (Chromium {}); from now on every case starts in a new tab",
+                kept.join(" and "),
+                session.version().await
+            );
+        }
+        session.clean(page_timeout, true).await?;
+        let kept = session.check_and_mark(&marker).await?;
+        if kept.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the browser kept {} of the case before even in a new tab",
+                kept.join(" and ")
+            ))
         }
     }
 
@@ -473,9 +612,18 @@ impl BrowserPool {
         for arg in network.extra_args {
             add(arg)?;
         }
-        if Path::new("/usr/bin/chromium").exists() && local {
-            caps.set_binary("/usr/bin/chromium")
-                .map_err(|e| format!("cannot set the Chromium binary: {e}"))?;
+        if local {
+            // SMARTCHECK_CHROMIUM names another Chromium (a second version beside Debian's);
+            // otherwise Debian's, whose wrapper adds its own flags.
+            let binary = std::env::var(CHROMIUM_ENV).ok().or_else(|| {
+                Path::new("/usr/bin/chromium")
+                    .exists()
+                    .then(|| "/usr/bin/chromium".to_string())
+            });
+            if let Some(binary) = binary {
+                caps.set_binary(&binary)
+                    .map_err(|e| format!("cannot set the Chromium binary {binary}: {e}"))?;
+            }
         }
         // One connection per command: chromedriver closes idle keep-alive connections, and a
         // command sent on one it just closed fails with "error sending request".
@@ -497,6 +645,7 @@ impl BrowserPool {
             key,
             origins: Mutex::default(),
             parked: std::sync::atomic::AtomicBool::new(true),
+            marked: false,
         };
         session.set_timeouts(page_timeout).await;
         Ok(session)
@@ -593,7 +742,8 @@ async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free loopback port: {e}"))?
             .port();
-        let mut cmd = std::process::Command::new("chromedriver");
+        let program = std::env::var_os(CHROMEDRIVER_ENV).unwrap_or_else(|| "chromedriver".into());
+        let mut cmd = std::process::Command::new(&program);
         // Without `--allowed-ips` chromedriver listens on loopback only. No `--log-path`:
         // its log records every typed value (passwords) and every URL (codes).
         cmd.arg(format!("--port={port}"))
@@ -613,7 +763,10 @@ async fn spawn_chromedriver(work_dir: &Path) -> Result<LocalDriver, String> {
         let mut child = match spawn_from_keeper(cmd) {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err("chromedriver is not on PATH (Debian: apt-get install chromium chromium-driver), and no --webdriver URL was given".into())
+                return Err(match std::env::var_os(CHROMEDRIVER_ENV) {
+                    Some(p) => format!("{CHROMEDRIVER_ENV} names {}, which does not exist", Path::new(&p).display()),
+                    None => "chromedriver is not on PATH (Debian: apt-get install chromium chromium-driver), and no --webdriver URL was given".into(),
+                })
             }
             Err(e) => return Err(format!("cannot start chromedriver: {e}")),
         };
@@ -720,8 +873,8 @@ impl Session {
     /// a CPU-second per case; [`Session::clean_in_new_tab`] is the way when keeping it fails.
     /// Chrome DevTools commands through chromedriver; a WebDriver without them (another
     /// browser on a grid) gets a new browser instead.
-    async fn clean(&mut self, page_timeout: Duration) -> Result<(), String> {
-        if self.close_other_tabs().await.is_err() {
+    async fn clean(&mut self, page_timeout: Duration, new_tab: bool) -> Result<(), String> {
+        if new_tab || self.close_other_tabs().await.is_err() {
             self.clean_in_new_tab().await?;
         }
         self.clear_state().await?;
@@ -789,6 +942,45 @@ impl Session {
             .map_err(fail)?;
         }
         Ok(())
+    }
+
+    /// At the harness's marker page: what the case before left there and the cleaning should
+    /// have removed (`session storage`, `local storage`, `a cookie`), then the marker set
+    /// again for the next cleaning to be checked by. The browser stays on that page, where no
+    /// server's script runs.
+    async fn check_and_mark(&self, marker: &str) -> Result<Vec<String>, String> {
+        self.goto(marker).await?;
+        let found = self
+            .driver
+            .execute(MARKER_SCRIPT, Vec::new())
+            .await
+            .map_err(|e| format!("the clean-state marker page did not answer: {e}"))?;
+        self.parked.store(true, Ordering::SeqCst);
+        Ok(found
+            .json()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// The browser's version, from its user agent (`150.0.7871.100`).
+    async fn version(&self) -> String {
+        let agent = match self
+            .driver
+            .execute("return navigator.userAgent;", Vec::new())
+            .await
+        {
+            Ok(r) => r.json().as_str().unwrap_or_default().to_string(),
+            Err(_) => String::new(),
+        };
+        agent
+            .split_whitespace()
+            .find_map(|part| part.split_once("Chrome/").map(|(_, v)| v))
+            .and_then(|v| v.split('.').next())
+            .unwrap_or("of unknown version")
+            .to_string()
     }
 
     /// Opens `url`, waiting for it to load within the page timeout.

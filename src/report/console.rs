@@ -166,8 +166,17 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
         } else {
             String::new()
         };
+        // A cleaning the marker check caught is said: the browser or its tab was renewed.
+        let renewed = if b.renewed > 0 {
+            format!(
+                " ({} of them after the clean-state check found the case before's marker: a new tab)",
+                b.renewed
+            )
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "browser: {} started{starts}, handed out again {} time{} with a clean state, at most {} in use at once (--browser-sessions {})\n",
+            "browser: {} started{starts}, handed out again {} time{} with a verified clean state{renewed}, at most {} in use at once (--browser-sessions {})\n",
             plural(b.sessions, "browser"),
             b.reused,
             if b.reused == 1 { "" } else { "s" },

@@ -66,6 +66,7 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
                 bound: a.bound.max(b.bound),
                 driver_start_ms: a.driver_start_ms + b.driver_start_ms,
                 browser_start_ms: a.browser_start_ms + b.browser_start_ms,
+                renewed: a.renewed + b.renewed,
             }),
             (a, b) => a.or(b),
         };

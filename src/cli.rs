@@ -54,6 +54,17 @@ pub enum Command {
     /// Merge the JSON reports of a run's shards (`run --partition K/N`) into one JUnit and
     /// JSON report; exits 1 if a check failed or errored in any shard.
     Merge(MergeArgs),
+    /// Check that this machine can play a server's screens: the chromedriver and Chromium a
+    /// run would use and their versions, one browser started, and the clean state between
+    /// cases proven; exits 1 when a run's browser flows could not work.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check a remote WebDriver (a Selenium Grid) instead of the local chromedriver.
+    #[arg(long, value_name = "URL")]
+    pub webdriver: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -489,6 +500,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             args.latency,
         ),
         Command::Requirements(args) => app::requirements(&args.suites, args.json),
+        Command::Doctor(args) => crate::doctor::main(args.webdriver.as_deref()),
         Command::History(args) => app::history(
             &args.file,
             usize::from(args.runs),

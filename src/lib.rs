@@ -6,6 +6,7 @@ pub mod browser;
 pub mod builtin;
 pub mod check;
 pub mod cli;
+pub mod doctor;
 pub mod environment;
 pub mod exit;
 pub(crate) mod files;

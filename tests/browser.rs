@@ -1564,3 +1564,51 @@ fn a_spinner_without_screen_steps_is_errored_not_failed() {
         "{reason}"
     );
 }
+
+/// `smartcheck doctor` names the driver and browser, starts one, and proves the clean state
+/// between cases as a run does: on a Chromium that keeps a tab's session storage it says each
+/// case gets a new tab; a chromedriver that is not there is a problem, exit 1.
+#[test]
+fn doctor_proves_the_clean_state_on_the_chromium_at_hand() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let major = chromium_major();
+    assert!(
+        said.contains(&format!("Chromium: Chromium {major}.")),
+        "{said}"
+    );
+    if major < 156 {
+        assert!(
+            said.contains("it keeps a tab's session storage through the cleaning between cases, so each case gets a new tab"),
+            "{said}"
+        );
+    } else {
+        assert!(
+            said.contains(
+                "the clean state between cases holds (the marker a case leaves was gone)"
+            ),
+            "{said}"
+        );
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .arg("doctor")
+        .env("SMARTCHECK_CHROMEDRIVER", "/nonexistent/chromedriver")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("chromedriver: `/nonexistent/chromedriver` is not there"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "SMARTCHECK_CHROMEDRIVER names /nonexistent/chromedriver, which does not exist"
+        ),
+        "{said}"
+    );
+}

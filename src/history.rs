@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::check::Verdict;
-use crate::report::html::Strips;
+use crate::report::html::{series_key, Strips};
 use crate::report::RunReport;
 
 /// The schema, one step per version: `MIGRATIONS[k]` takes a database from version `k` to
@@ -274,9 +274,15 @@ impl History {
             .map_err(fail)?;
         let rows = query
             .query_map(params![run, target], |r| {
+                let case: String = r.get(0)?;
+                let check: String = r.get(1)?;
                 Ok((
-                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                    (r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?),
+                    series_key(&case, &check),
+                    Recorded {
+                        verdict: r.get(2)?,
+                        message: r.get(3)?,
+                        case,
+                    },
                 ))
             })
             .map_err(fail)?;
@@ -314,11 +320,11 @@ impl History {
         let mut strips = Strips::new();
         for target in targets {
             for run in self.runs_of(target, last)? {
-                for (key, (verdict, _)) in self.verdicts_of(run.id, target)? {
-                    strips
-                        .entry(key)
-                        .or_default()
-                        .push((verdict, format!("run #{} {}", run.id, run.started_at)));
+                for (key, recorded) in self.verdicts_of(run.id, target)? {
+                    strips.entry(key).or_default().push((
+                        recorded.verdict,
+                        format!("run #{} {}", run.id, run.started_at),
+                    ));
                 }
             }
         }
@@ -347,11 +353,13 @@ impl History {
                 let keys: std::collections::BTreeSet<&(String, String)> =
                     current.keys().chain(previous.keys()).collect();
                 for key in keys {
-                    let before = previous.get(key).map(|v| v.0.clone());
-                    let now = current.get(key).map(|v| v.0.clone());
+                    let before = previous.get(key).map(|v| v.verdict.clone());
+                    let now = current.get(key).map(|v| v.verdict.clone());
                     if before != now {
+                        // The case as it is called now (or was, for a check no longer run).
+                        let case = current.get(key).or_else(|| previous.get(key));
                         changes.push(Change {
-                            case: key.0.clone(),
+                            case: case.map(|r| r.case.clone()).unwrap_or_default(),
                             check: key.1.clone(),
                             before: before.unwrap_or_else(|| "absent".into()),
                             now: now.unwrap_or_else(|| "absent".into()),
@@ -360,8 +368,8 @@ impl History {
                 }
             }
             let mut failing = Vec::new();
-            for (key, (verdict, message)) in &current {
-                if !is_failing(verdict) {
+            for (key, now) in &current {
+                if !is_failing(&now.verdict) {
                     continue;
                 }
                 // Walk back while the check kept failing.
@@ -369,15 +377,15 @@ impl History {
                 while since > 0
                     && by_run[since - 1]
                         .get(key)
-                        .is_some_and(|(v, _)| is_failing(v))
+                        .is_some_and(|r| is_failing(&r.verdict))
                 {
                     since -= 1;
                 }
                 failing.push(Failing {
-                    case: key.0.clone(),
+                    case: now.case.clone(),
                     check: key.1.clone(),
-                    verdict: verdict.clone(),
-                    message: message.clone(),
+                    verdict: now.verdict.clone(),
+                    message: now.message.clone(),
                     since_run: runs[since].id,
                     since: runs[since].started_at.clone(),
                     runs: runs.len() - since,
@@ -385,26 +393,28 @@ impl History {
                     at_least: since == 0,
                 });
             }
-            let mut rates: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+            // Per series: passes, evaluations, and the case's latest name.
+            let mut rates: BTreeMap<(String, String), (usize, usize, String)> = BTreeMap::new();
             for verdicts in &by_run {
-                for (key, (verdict, _)) in verdicts {
-                    if verdict == "skipped" {
+                for (key, recorded) in verdicts {
+                    if recorded.verdict == "skipped" {
                         continue;
                     }
                     let rate = rates.entry(key.clone()).or_default();
                     rate.1 += 1;
-                    if !is_failing(verdict) {
+                    rate.2.clone_from(&recorded.case);
+                    if !is_failing(&recorded.verdict) {
                         rate.0 += 1;
                     }
                 }
             }
             let (passed, evaluated) = rates
                 .values()
-                .fold((0, 0), |(p, e), (rp, re)| (p + rp, e + re));
+                .fold((0, 0), |(p, e), (rp, re, _)| (p + rp, e + re));
             let below: Vec<PassRate> = rates
                 .into_iter()
-                .filter(|(_, (p, e))| p < e)
-                .map(|((case, check), (passed, evaluated))| PassRate {
+                .filter(|(_, (p, e, _))| p < e)
+                .map(|((_, check), (passed, evaluated, case))| PassRate {
                     case,
                     check,
                     passed,
@@ -448,8 +458,17 @@ impl History {
     }
 }
 
-/// One run's verdicts of one target: `(case, check)` -> (verdict word, message).
-type RunVerdicts = BTreeMap<(String, String), (String, Option<String>)>;
+/// One run's verdicts of one target, by the series they belong to (`target::suite`, check id:
+/// a check keeps its history when its case is renamed).
+type RunVerdicts = BTreeMap<(String, String), Recorded>;
+
+/// A check's verdict in one run, and the case it ran in then.
+#[derive(Debug, Clone)]
+struct Recorded {
+    verdict: String,
+    message: Option<String>,
+    case: String,
+}
 
 struct RunRow {
     id: i64,
@@ -791,10 +810,53 @@ mod tests {
         );
         // Strips: the check's four verdicts, oldest first.
         let strips = history.strips(&[target], 10).unwrap();
-        let marks: Vec<&str> = strips[&(base.cases[case_index].name.clone(), check_id)]
+        let marks: Vec<&str> = strips[&series_key(&base.cases[case_index].name, &check_id)]
             .iter()
             .map(|(v, _)| v.as_str())
             .collect();
         assert_eq!(marks, ["passed", "failed", "failed", "passed"]);
+    }
+
+    /// A new release that renames a case: its checks keep their history (a series follows the
+    /// target, suite and check id), shown under the case's new name, with no "absent" changes.
+    #[test]
+    fn a_renamed_case_keeps_its_checks_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let base = golden();
+        let target = base.cases[0].target.clone();
+        let (case_index, check_id) = base
+            .cases
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| c.checks().next().map(|k| (i, k.id.clone())))
+            .unwrap();
+        let old_name = base.cases[case_index].name.clone();
+        let new_name = format!("{old_name}-renamed");
+        let failing = |name: &str| {
+            let mut r = base.clone();
+            r.cases[case_index].name = name.to_string();
+            for step in &mut r.cases[case_index].steps {
+                for check in &mut step.checks {
+                    if check.id == check_id {
+                        check.verdict = Verdict::Failed(crate::check::Mismatch {
+                            expected: "200".into(),
+                            actual: "503".into(),
+                        });
+                    }
+                }
+            }
+            r
+        };
+        history.record(&failing(&old_name), None).unwrap();
+        history.record(&failing(&new_name), None).unwrap();
+        let view = history.view(10, None).unwrap();
+        let t = view.targets.iter().find(|t| t.name == target).unwrap();
+        assert!(t.changes.is_empty(), "{:?}", t.changes);
+        let f = t.failing.iter().find(|f| f.check == check_id).unwrap();
+        assert_eq!((f.since_run, f.runs), (1, 2));
+        assert_eq!(f.case, new_name);
+        let strips = history.strips(&[target], 10).unwrap();
+        assert_eq!(strips[&series_key(&new_name, &check_id)].len(), 2);
     }
 }

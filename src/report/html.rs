@@ -20,9 +20,18 @@ use crate::markup::escape as esc;
 const MAX_EMBEDDED_IMAGE: u64 = 4 * 1024 * 1024;
 
 /// The last runs' verdicts of each check, oldest first, from `--history`: keyed by
-/// `(case name, check id)`; each mark is a verdict word (`passed`, `failed`, …) and the run's
-/// start time.
+/// [`series_key`]; each mark is a verdict word (`passed`, `failed`, …) and the run's start
+/// time.
 pub type Strips = BTreeMap<(String, String), Vec<(String, String)>>;
+
+/// What a check's history follows: its target and suite (`target::suite`) and its id, which
+/// stay when a new release renames the case (check ids are unique in a suite and stable).
+pub fn series_key(case_name: &str, check_id: &str) -> (String, String) {
+    let suite = case_name
+        .rsplit_once("::")
+        .map_or(case_name, |(target_suite, _)| target_suite);
+    (suite.to_string(), check_id.to_string())
+}
 
 /// Writes the page as it is made: a fleet's report is never one string in memory.
 pub fn write(report: &RunReport, strips: Option<&Strips>, path: &Path) -> Result<(), ReportError> {
@@ -368,7 +377,7 @@ fn finding(
         "defined at",
         format!("<code>{}</code>", esc(&check.location.to_string())),
     );
-    if let Some(marks) = strips.and_then(|s| s.get(&(case.name.clone(), check.id.clone()))) {
+    if let Some(marks) = strips.and_then(|s| s.get(&series_key(&case.name, &check.id))) {
         row("last runs", strip(marks));
     }
     h.push_str("</dl>\n");
@@ -676,7 +685,7 @@ fn cases(h: &mut Page, report: &RunReport, strips: Option<&Strips>) {
                 );
                 if let Some(strips) = strips {
                     let marks = strips
-                        .get(&(case.name.clone(), check.id.clone()))
+                        .get(&series_key(&case.name, &check.id))
                         .map(|m| strip(m))
                         .unwrap_or_default();
                     let _ = write!(h, "<td>{marks}</td>");
@@ -786,7 +795,7 @@ mod tests {
         let check = case.checks().next().unwrap();
         let mut strips = Strips::new();
         strips.insert(
-            (case.name.clone(), check.id.clone()),
+            series_key(&case.name, &check.id),
             vec![
                 ("failed".into(), "2026-11-28T00:00:00Z".into()),
                 ("passed".into(), "2026-11-29T00:00:00Z".into()),

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
@@ -371,7 +370,7 @@ fn with_auth_choice(mut client: Client, choice: ClientAuthChoice) -> Result<Clie
                     public_pem,
                     ..
                 } => ClientAuth::PrivateKeyJwt {
-                    key: Arc::new(not_the_clients_key(alg).map_err(ActionEnd::Error)?),
+                    key: not_the_clients_key(alg).map_err(ActionEnd::Error)?,
                     kid,
                     alg,
                     public_pem,
@@ -391,10 +390,19 @@ fn with_auth_choice(mut client: Client, choice: ClientAuthChoice) -> Result<Clie
 /// A key of the same kind as a client's that no client of the harness registers: its
 /// signatures must not verify, and only the signature is wrong (an RSA signature under an EC
 /// key's `kid` would test the key type instead).
-fn not_the_clients_key(alg: Algorithm) -> Result<jsonwebtoken::EncodingKey, String> {
+fn not_the_clients_key(alg: Algorithm) -> Result<crate::smart::client::Signer, String> {
+    // Parsed once per run: a fleet signs thousands of such probes.
+    static KEYS: std::sync::OnceLock<[Result<crate::smart::client::Signer, String>; 2]> =
+        std::sync::OnceLock::new();
+    let [rs384, es384] = KEYS.get_or_init(|| {
+        [
+            encoding_key(NOT_THE_CLIENTS_KEY, Algorithm::RS384),
+            encoding_key(NOT_THE_CLIENTS_ES384_KEY, Algorithm::ES384),
+        ]
+    });
     match alg {
-        Algorithm::ES384 => encoding_key(NOT_THE_CLIENTS_ES384_KEY, alg),
-        _ => encoding_key(NOT_THE_CLIENTS_KEY, Algorithm::RS384),
+        Algorithm::ES384 => es384.clone(),
+        _ => rs384.clone(),
     }
 }
 

@@ -2,7 +2,9 @@
 //! (RFC 6749 §2.3.1, RFC 7523 / SMART App Launch "asymmetric client authentication").
 
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
+
+pub use super::signer::Signer;
 
 use crate::secret::Secret;
 
@@ -17,7 +19,7 @@ pub enum ClientAuth {
     Post(Secret),
     /// A signed JWT assertion (RFC 7523 §2.2; SMART: RS384 or ES384).
     PrivateKeyJwt {
-        key: std::sync::Arc<EncodingKey>,
+        key: Signer,
         kid: String,
         alg: Algorithm,
         /// The public key as the server holds it, in SPKI PEM (for the HMAC confusion
@@ -69,8 +71,8 @@ pub fn authenticate(
             form.push(("client_id".into(), client.client_id.clone()));
             form.push(("client_secret".into(), secret.expose_secret().to_string()));
         }
-        ClientAuth::PrivateKeyJwt { key, kid, alg, .. } => {
-            let assertion = client_assertion(&client.client_id, token_endpoint, key, kid, *alg)?;
+        ClientAuth::PrivateKeyJwt { key, kid, .. } => {
+            let assertion = client_assertion(&client.client_id, token_endpoint, key, kid)?;
             form.push((
                 "client_assertion_type".into(),
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
@@ -126,29 +128,21 @@ pub fn unsigned_jwt(kid: &str, claims: &serde_json::Value) -> Secret {
 /// Signs assertion claims.
 pub fn sign_assertion(
     claims: &serde_json::Value,
-    key: &EncodingKey,
+    key: &Signer,
     kid: &str,
-    alg: Algorithm,
 ) -> Result<Secret, String> {
-    sign_assertion_with_jku(claims, key, kid, alg, None)
+    key.sign(claims, kid, None)
 }
 
 /// [`sign_assertion`] with a `jku` header (SMART 2.2: a server verifies it against the JWK
 /// Set URL registered for the client before it dereferences it).
 pub fn sign_assertion_with_jku(
     claims: &serde_json::Value,
-    key: &EncodingKey,
+    key: &Signer,
     kid: &str,
-    alg: Algorithm,
     jku: Option<&str>,
 ) -> Result<Secret, String> {
-    let mut header = Header::new(alg);
-    header.kid = Some(kid.to_string());
-    header.typ = Some("JWT".into());
-    header.jku = jku.map(str::to_string);
-    jsonwebtoken::encode(&header, claims, key)
-        .map(Secret::new)
-        .map_err(|e| format!("cannot sign the client assertion: {e}"))
+    key.sign(claims, kid, jku)
 }
 
 /// A client assertion (SMART App Launch 2.2 "authenticating a client with a JWT"):
@@ -157,32 +151,37 @@ pub fn sign_assertion_with_jku(
 pub fn client_assertion(
     client_id: &str,
     token_endpoint: &str,
-    key: &EncodingKey,
+    key: &Signer,
     kid: &str,
-    alg: Algorithm,
 ) -> Result<Secret, String> {
-    sign_assertion(
-        &assertion_claims(client_id, token_endpoint, 300),
-        key,
-        kid,
-        alg,
-    )
+    sign_assertion(&assertion_claims(client_id, token_endpoint, 300), key, kid)
 }
 
-/// Reads a PEM private key for an assertion algorithm.
 /// A `private_key_jwt` client's authentication from its PEM private key: the signing key, and
 /// its public key's SPKI PEM (derived; a key the harness signs with but cannot derive a
-/// public key of only loses the HMAC confusion probe).
+/// public key of only loses the HMAC confusion probe). Made once per key: every client of a
+/// run registered with the harness's own key shares it.
 pub fn private_key_jwt(pem: &[u8], kid: &str, alg: Algorithm) -> Result<ClientAuth, String> {
-    let key = encoding_key(pem, alg)?;
+    type Made = std::collections::HashMap<(Vec<u8>, String, &'static str), ClientAuth>;
+    static MADE: std::sync::OnceLock<std::sync::Mutex<Made>> = std::sync::OnceLock::new();
+    let made = MADE.get_or_init(Default::default);
+    let key = (pem.to_vec(), kid.to_string(), alg_name(alg));
+    if let Some(auth) = made.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(auth.clone());
+    }
+    let signer = Signer::from_pem(pem, alg)?;
     let public_pem = super::keys::public_jwk_of_private_pem(pem, kid, alg_name(alg))
         .and_then(|jwk| super::keys::spki_pem_of_jwk(&jwk));
-    Ok(ClientAuth::PrivateKeyJwt {
-        key: std::sync::Arc::new(key),
+    let auth = ClientAuth::PrivateKeyJwt {
+        key: signer,
         kid: kid.to_string(),
         alg,
         public_pem: std::sync::Arc::new(public_pem),
-    })
+    };
+    made.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, auth.clone());
+    Ok(auth)
 }
 
 fn alg_name(alg: Algorithm) -> &'static str {
@@ -192,13 +191,9 @@ fn alg_name(alg: Algorithm) -> &'static str {
     }
 }
 
-pub fn encoding_key(pem: &[u8], alg: Algorithm) -> Result<EncodingKey, String> {
-    match alg {
-        Algorithm::RS384 => EncodingKey::from_rsa_pem(pem),
-        Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
-        other => return Err(format!("{other:?} is not a SMART assertion algorithm")),
-    }
-    .map_err(|e| format!("cannot read the private key: {e}"))
+/// A signing key from a PEM private key, parsed once (see [`Signer`]).
+pub fn encoding_key(pem: &[u8], alg: Algorithm) -> Result<Signer, String> {
+    Signer::from_pem(pem, alg)
 }
 
 #[cfg(test)]
@@ -221,22 +216,8 @@ mod tests {
     fn assertions_carry_the_smart_claims() {
         let pem = include_bytes!("../../fixtures/keys/client-es384.key.pem");
         let key = encoding_key(pem, Algorithm::ES384).unwrap();
-        let a = client_assertion(
-            "app",
-            "https://as/token",
-            &key,
-            "client-es384",
-            Algorithm::ES384,
-        )
-        .unwrap();
-        let b = client_assertion(
-            "app",
-            "https://as/token",
-            &key,
-            "client-es384",
-            Algorithm::ES384,
-        )
-        .unwrap();
+        let a = client_assertion("app", "https://as/token", &key, "client-es384").unwrap();
+        let b = client_assertion("app", "https://as/token", &key, "client-es384").unwrap();
         let header = jsonwebtoken::decode_header(a.expose_secret()).unwrap();
         assert_eq!(header.alg, Algorithm::ES384);
         assert_eq!(header.kid.as_deref(), Some("client-es384"));

@@ -10,4 +10,5 @@ pub mod id_token;
 pub mod keys;
 pub mod pkce;
 pub mod scopes;
+pub mod signer;
 pub mod token;

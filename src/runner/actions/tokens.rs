@@ -235,23 +235,16 @@ impl CaseState {
                             ))
                         }
                     };
-                    let hmac = jsonwebtoken::EncodingKey::from_secret(public.as_bytes());
-                    tri!(crate::smart::client::sign_assertion(
-                        &claims,
-                        &hmac,
-                        kid,
-                        Algorithm::HS256
-                    )
-                    .map_err(ActionEnd::Error))
+                    let hmac = crate::smart::client::Signer::hmac(public.as_bytes());
+                    tri!(crate::smart::client::sign_assertion(&claims, &hmac, kid)
+                        .map_err(ActionEnd::Error))
                 } else if tweaks.wrong_key {
                     let other = match not_the_clients_key(*alg) {
                         Ok(k) => k,
                         Err(e) => return ActionResult::error(e),
                     };
-                    tri!(
-                        crate::smart::client::sign_assertion(&claims, &other, kid, *alg)
-                            .map_err(ActionEnd::Error)
-                    )
+                    tri!(crate::smart::client::sign_assertion(&claims, &other, kid)
+                        .map_err(ActionEnd::Error))
                 } else {
                     let jku = match &tweaks.jku {
                         Some(j) => Some(tri!(render(j, context))),
@@ -261,7 +254,6 @@ impl CaseState {
                         &claims,
                         key,
                         kid,
-                        *alg,
                         jku.as_deref()
                     )
                     .map_err(ActionEnd::Error))

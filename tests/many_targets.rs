@@ -70,6 +70,17 @@ fn a_directory_of_five_targets_runs_at_once_and_the_broken_one_fails_alone() {
     ]);
     let console = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{console}");
+    // What the plan leaves out is said once for the fleet, not once per target.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let left_out: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("check rules of another SMART version"))
+        .collect();
+    assert_eq!(
+        left_out,
+        ["note: 1 case(s) of suite `smart-discovery` check rules of another SMART version and are not run against 5 targets (`sandbox-0`, `sandbox-1`, `sandbox-2` and 2 more) (smart-version 2): smart1-both-documents"],
+        "{stderr}"
+    );
 
     let report = json(&reports.join("results.json"));
     let names: Vec<&str> = report["targets"]

@@ -101,12 +101,17 @@ pub struct Planned {
     pub case_index: usize,
 }
 
-/// Every target × every suite of its SMART major version × every case.
+/// Every target × every suite of its SMART major version × every case; and the notes on what
+/// is left out, each said once for all the targets it holds for (a fleet of a thousand
+/// sandboxes gets one line, not a thousand).
 pub fn plan(targets: &[Arc<TargetRun>], suites: &[Arc<Suite>]) -> (Vec<Planned>, Vec<String>) {
     let mut planned = Vec::new();
     let mut notes = Vec::new();
+    // What is left out, by its words but the target's name: the targets, in order.
+    let mut left_out: Vec<(LeftOut, Vec<&str>)> = Vec::new();
     for run in targets {
         let version = run.target.smart_version;
+        let name = run.target.name.as_str();
         if run.target.tls.insecure {
             notes.push(crate::report::model::insecure_warning(&run.target.name));
         }
@@ -120,16 +125,13 @@ pub fn plan(targets: &[Arc<TargetRun>], suites: &[Arc<Suite>]) -> (Vec<Planned>,
         }
         for suite in suites {
             if !suite.versions().contains(&version) {
-                notes.push(format!(
-                    "suite `{}` ({} {}) is not run against `{}`, which declares smart-version {version}",
-                    suite.suite, suite.spec.name, suite.spec.version, run.target.name,
-                ));
+                note_left_out(&mut left_out, LeftOut::Suite(suite.clone(), version), name);
                 continue;
             }
-            let mut left_out = Vec::new();
+            let mut cases = Vec::new();
             for (case_index, case) in suite.cases.iter().enumerate() {
                 if !suite.case_applies(case, version) {
-                    left_out.push(case.id.as_str());
+                    cases.push(case.id.clone());
                     continue;
                 }
                 planned.push(Planned {
@@ -138,18 +140,80 @@ pub fn plan(targets: &[Arc<TargetRun>], suites: &[Arc<Suite>]) -> (Vec<Planned>,
                     case_index,
                 });
             }
-            if !left_out.is_empty() {
-                notes.push(format!(
-                    "{} case(s) of suite `{}` check rules of another SMART version and are not run against `{}` (smart-version {version}): {}",
-                    left_out.len(),
-                    suite.suite,
-                    run.target.name,
-                    left_out.join(", ")
-                ));
+            if !cases.is_empty() {
+                note_left_out(
+                    &mut left_out,
+                    LeftOut::Cases(suite.suite.clone(), version, cases),
+                    name,
+                );
             }
         }
     }
+    for (what, names) in left_out {
+        let against = targets_phrase(&names);
+        notes.push(match what {
+            LeftOut::Suite(suite, version) => format!(
+                "suite `{}` ({} {}) is not run against {against}, which declare{} smart-version {version}",
+                suite.suite,
+                suite.spec.name,
+                suite.spec.version,
+                if names.len() == 1 { "s" } else { "" }
+            ),
+            LeftOut::Cases(suite, version, cases) => format!(
+                "{} case(s) of suite `{suite}` check rules of another SMART version and are not run against {against} (smart-version {version}): {}",
+                cases.len(),
+                cases.join(", ")
+            ),
+        });
+    }
     (planned, notes)
+}
+
+/// What a plan leaves out of a target: a whole suite, or some cases of one (for a SMART
+/// version the target does not declare).
+enum LeftOut {
+    Suite(Arc<Suite>, u32),
+    Cases(String, u32, Vec<String>),
+}
+
+impl PartialEq for LeftOut {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (LeftOut::Suite(a, v), LeftOut::Suite(b, w)) => a.suite == b.suite && v == w,
+            (LeftOut::Cases(a, v, c), LeftOut::Cases(b, w, d)) => a == b && v == w && c == d,
+            _ => false,
+        }
+    }
+}
+
+fn note_left_out<'a>(notes: &mut Vec<(LeftOut, Vec<&'a str>)>, what: LeftOut, target: &'a str) {
+    match notes.iter_mut().find(|(w, _)| *w == what) {
+        Some((_, names)) => names.push(target),
+        None => notes.push((what, vec![target])),
+    }
+}
+
+/// `` `a` ``, `` `a` and `b` ``, or `` 100 targets (`a`, `b`, `c` and 97 more) ``.
+fn targets_phrase(names: &[&str]) -> String {
+    let quoted = |n: &[&str]| n.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>();
+    match names {
+        [one] => format!("`{one}`"),
+        [a, b] => format!("`{a}` and `{b}`"),
+        _ if names.len() <= 3 => {
+            let all = quoted(names);
+            format!(
+                "{} and {}",
+                all[..all.len() - 1].join(", "),
+                all[all.len() - 1]
+            )
+        }
+        _ => format!(
+            "{} targets ({} and {} more)",
+            names.len(),
+            quoted(&names[..3]).join(", "),
+            names.len() - 3
+        ),
+    }
 }
 
 /// How many cases run at once unless `--test-threads` says: twice the CPUs, at least 4. A
@@ -465,6 +529,17 @@ mod tests {
             color: None,
             partition: None,
         }
+    }
+
+    #[test]
+    fn targets_are_named_in_full_up_to_three() {
+        assert_eq!(targets_phrase(&["a"]), "`a`");
+        assert_eq!(targets_phrase(&["a", "b"]), "`a` and `b`");
+        assert_eq!(targets_phrase(&["a", "b", "c"]), "`a`, `b` and `c`");
+        assert_eq!(
+            targets_phrase(&["a", "b", "c", "d", "e"]),
+            "5 targets (`a`, `b`, `c` and 2 more)"
+        );
     }
 
     #[test]

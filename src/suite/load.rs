@@ -211,9 +211,11 @@ fn load_text(
             (line + 1, 1),
             "check groups alone are neither a suite nor a target",
         );
-        error.add_help(
-            "a suite's own groups go under `groups:` next to its `suite:` and `cases:`; the built-in groups (suites/lib/check-groups.yaml) are compiled into smartcheck and used with `use-checks`",
-        );
+        let builtin: Vec<&str> = builtin_groups().keys().map(String::as_str).collect();
+        error.add_help(format!(
+            "a suite's own groups go under `groups:` next to its `suite:` and `cases:`; the built-in groups ({}) are compiled into smartcheck and used with `use-checks`",
+            builtin.join(", ")
+        ));
         Err(vec![error])
     } else {
         parse_target(file, text, env).map(|t| Loaded::Target(Box::new(t)))

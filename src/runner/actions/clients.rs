@@ -553,7 +553,7 @@ fn server_on_loopback(run: &TargetRun) -> bool {
 
 fn jwks_unreachable(run: &TargetRun) -> String {
     format!(
-        "the server is not on this machine's loopback, so it cannot fetch a JWK Set the harness serves; publish fixtures/keys/client-jwks.json and name its URL as `client-jwks-url` in {}",
+        "the server is not on this machine's loopback, so it cannot fetch a JWK Set the harness serves; publish the harness's client JWK Set (`client-jwks.json`, which `smartcheck templates export DIR` writes) and name its URL as `client-jwks-url` in {}",
         run.target.file
     )
 }
@@ -643,7 +643,7 @@ impl Builtin for ClientJwksAction {
             let status = tri!(render_value(t, i.context));
             if fetches.total == 0 {
                 return ActionResult::skip(format!(
-                    "the server never fetched the client's JWK Set at {url} (the token request answered {status}); a server may refuse to fetch URLs on loopback (SSRF protection), so publish fixtures/keys/client-jwks.json where it can reach it and name it as `client-jwks-url` in {}",
+                    "the server never fetched the client's JWK Set at {url} (the token request answered {status}); a server may refuse to fetch URLs on loopback (SSRF protection), so publish the harness's client JWK Set (`client-jwks.json`, which `smartcheck templates export DIR` writes) where it can reach it and name it as `client-jwks-url` in {}",
                     i.run.target.file
                 ));
             }

@@ -333,7 +333,7 @@ fn miss(
     }))
 }
 
-fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), Mismatch>, Problem> {
+fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Outcome {
     let ok = Ok(Ok(()));
     if let Op::Absent = op {
         return if value.is_none() {
@@ -370,8 +370,24 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
         };
     };
     match op {
-        Op::Present => ok,
-        Op::Absent | Op::Excludes(_) => ok,
+        Op::Present | Op::Absent | Op::Excludes(_) => ok,
+        Op::Type(_) | Op::Equals(_) | Op::OneOf(_) => equality(op, v, context),
+        Op::Contains(_) | Op::ContainsAny(_) | Op::StartsWith(_) | Op::Matches(_) => {
+            membership(op, v, context)
+        }
+        Op::AtMost(_) | Op::AtLeast(_) | Op::InTheFuture | Op::SecondsFromNow(..) => numeric(op, v),
+        Op::SubsetOf(_) | Op::EqualsAsSet(_) => scope_sets(op, v, context),
+        Op::AbsoluteUrl | Op::ItemsType(_) | Op::NotEmpty | Op::JwkSet => shape(op, v),
+    }
+}
+
+/// What applying an operator gives: a pass, a mismatch, or why it could not be applied.
+type Outcome = Result<Result<(), Mismatch>, Problem>;
+
+/// `type`, `equals`, `one-of`: the value itself.
+fn equality(op: &Op, v: &Value, context: &Value) -> Outcome {
+    let ok = Ok(Ok(()));
+    match op {
         Op::Type(t) => {
             if t.matches(v) {
                 ok
@@ -398,6 +414,14 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
                 miss(format!("one of {}", show(&Value::Array(options))), Some(v))
             }
         }
+        _ => unreachable!("equality is applied to its own operators only"),
+    }
+}
+
+/// `contains`, `contains-any`, `starts-with`, `matches`: what an array or a string holds.
+fn membership(op: &Op, v: &Value, context: &Value) -> Outcome {
+    let ok = Ok(Ok(()));
+    match op {
         Op::Contains(needle) => {
             let needle = render(needle, context)?;
             match v {
@@ -445,6 +469,22 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
                 ),
             }
         }
+        Op::Matches(pattern) => {
+            let re = regex::Regex::new(pattern)
+                .map_err(|e| Problem::Error(format!("bad regular expression: {e}")))?;
+            match v {
+                Value::String(s) if re.is_match(s) => ok,
+                _ => miss(format!("a string matching /{pattern}/"), Some(v)),
+            }
+        }
+        _ => unreachable!("membership is applied to its own operators only"),
+    }
+}
+
+/// `at-most`, `at-least`, `in-the-future`, `seconds-from-now`: numbers and times.
+fn numeric(op: &Op, v: &Value) -> Outcome {
+    let ok = Ok(Ok(()));
+    match op {
         Op::AtMost(limit) => match v.as_f64() {
             Some(n) if n <= *limit => ok,
             _ => miss(format!("a number no greater than {limit}"), Some(v)),
@@ -466,8 +506,8 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
         Op::SecondsFromNow(least, most) => {
             let now = chrono::Utc::now().timestamp() as f64;
             let expected = format!(
-                "a time {least} to {most} seconds from now (a NumericDate or an HTTP date; now is {now})"
-            );
+            "a time {least} to {most} seconds from now (a NumericDate or an HTTP date; now is {now})"
+        );
             match time_value(v) {
                 Some(t) if (least..=most).contains(&&(t - now)) => ok,
                 Some(t) => miss(
@@ -477,18 +517,14 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
                 None => miss(expected, Some(v)),
             }
         }
-        Op::AbsoluteUrl => match v {
-            Value::String(s) if is_absolute_url(s) => ok,
-            _ => miss("an absolute URL (scheme and host)", Some(v)),
-        },
-        Op::Matches(pattern) => {
-            let re = regex::Regex::new(pattern)
-                .map_err(|e| Problem::Error(format!("bad regular expression: {e}")))?;
-            match v {
-                Value::String(s) if re.is_match(s) => ok,
-                _ => miss(format!("a string matching /{pattern}/"), Some(v)),
-            }
-        }
+        _ => unreachable!("numeric is applied to its own operators only"),
+    }
+}
+
+/// `subset-of`, `equals-as-set`: space-separated scope strings compared as sets.
+fn scope_sets(op: &Op, v: &Value, context: &Value) -> Outcome {
+    let ok = Ok(Ok(()));
+    match op {
         Op::SubsetOf(allowed) | Op::EqualsAsSet(allowed) => {
             let allowed_value = render(&Value::String(allowed.clone()), context)?;
             let Some(allowed_set) = scopes(&allowed_value) else {
@@ -532,6 +568,18 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
                 )
             }
         }
+        _ => unreachable!("scope_sets is applied to its own operators only"),
+    }
+}
+
+/// `absolute-url`, `items-type`, `not-empty`, `jwk-set`: the form of a value.
+fn shape(op: &Op, v: &Value) -> Outcome {
+    let ok = Ok(Ok(()));
+    match op {
+        Op::AbsoluteUrl => match v {
+            Value::String(s) if is_absolute_url(s) => ok,
+            _ => miss("an absolute URL (scheme and host)", Some(v)),
+        },
         Op::ItemsType(t) => match v {
             Value::Array(items) => match items.iter().find(|i| !t.matches(i)) {
                 None => ok,
@@ -560,6 +608,7 @@ fn apply(op: &Op, value: Option<&Value>, context: &Value) -> Result<Result<(), M
                 actual: problem,
             })),
         },
+        _ => unreachable!("shape is applied to its own operators only"),
     }
 }
 

@@ -446,6 +446,64 @@ fn not_passed(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The `keys:` lines of a static client with the harness's RS384 key and its ES384 key.
+fn key_lines() -> (String, String) {
+    let keys = std::env::current_dir().unwrap().join("fixtures/keys");
+    let line = |file: &str, kid: &str, alg: &str| {
+        format!(
+            "      - {{ private-key-file: {}, kid: {kid}, alg: {alg} }}\n",
+            keys.join(file).display()
+        )
+    };
+    (
+        line("client-rs384.key.pem", "client-rs384", "RS384"),
+        line("client-es384.key.pem", "client-es384", "ES384"),
+    )
+}
+
+/// Runs the backend suite's cases that `filter` selects with a static `private_key_jwt`
+/// client (the id `client_id`, the `keys:` lines given) against `server`, the reports in
+/// `dir`; the exit code, the console, and the report.
+fn run_static_backend(
+    server: &ReferenceServer,
+    client_id: &str,
+    keys: &str,
+    filter: &str,
+    dir: &std::path::Path,
+) -> (Option<i32>, String, Value) {
+    let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let path = dir.join("two-keys.yaml");
+    std::fs::write(
+        &path,
+        base.replace(
+            "registration: dynamic\n",
+            &format!("registration: static\nclients:\n  private_key_jwt:\n    client-id: \"${{JWT_ID}}\"\n    keys:\n{keys}"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--target"])
+        .arg(&path)
+        .args(["--suite", "suites/smart-backend-services.yaml"])
+        .args(["--color", "never", "--report-dir"])
+        .arg(dir)
+        .arg(filter)
+        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
+        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .env("JWT_ID", client_id)
+        .output()
+        .unwrap();
+    let console = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {console}"));
+    (out.status.code(), console, report)
+}
+
 /// A static backend client registered with a JWK Set of two keys: the target names both under
 /// `keys`, and each case signs with the key of the algorithm it tests; a case whose algorithm
 /// the client has no key for is skipped, saying so.
@@ -456,54 +514,20 @@ fn a_static_client_with_several_keys_signs_each_case_with_its_algorithms_key() {
         serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
             .unwrap();
     let client = register_backend(&server, &jwks);
-    let keys_dir = std::env::current_dir().unwrap().join("fixtures/keys");
-    let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
+    let client_id = client["client_id"].as_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let run = |keys: &str| -> Value {
-        let target = base.replace(
-            "registration: dynamic\n",
-            &format!("registration: static\nclients:\n  private_key_jwt:\n    client-id: \"${{JWT_ID}}\"\n    keys:\n{keys}"),
-        );
-        let path = dir.path().join("two-keys.yaml");
-        std::fs::write(&path, target).unwrap();
         // The RS384 case, then the ES384 one (whose report is returned).
+        let mut last = Value::Null;
         for case in ["backend-rs384", "backend-es384"] {
-            let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-                .args(["run", "--target"])
-                .arg(&path)
-                .args([
-                    "--suite",
-                    "suites/smart-backend-services.yaml",
-                    "--color",
-                    "never",
-                ])
-                .args(["--report-dir"])
-                .arg(dir.path())
-                .arg(case)
-                .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
-                .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
-                .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
-                .env("JWT_ID", client["client_id"].as_str().unwrap())
-                .output()
-                .unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{case}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let (code, console, report) =
+                run_static_backend(&server, client_id, keys, case, dir.path());
+            assert_eq!(code, Some(0), "{case}: {console}");
+            last = report;
         }
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap()
+        last
     };
-    let rs384 = format!(
-        "      - {{ private-key-file: {}, kid: client-rs384, alg: RS384 }}\n",
-        keys_dir.join("client-rs384.key.pem").display()
-    );
-    let es384 = format!(
-        "      - {{ private-key-file: {}, kid: client-es384, alg: ES384 }}\n",
-        keys_dir.join("client-es384.key.pem").display()
-    );
+    let (rs384, es384) = key_lines();
     // Both keys: the ES384 case runs with the ES384 key, and passes.
     let both = run(&format!("{rs384}{es384}"));
     let case = &both["cases"][0];
@@ -711,39 +735,16 @@ fn a_static_client_with_two_keys_meets_every_backend_refusal_with_each() {
         serde_json::from_str(&std::fs::read_to_string("fixtures/keys/client-jwks.json").unwrap())
             .unwrap();
     let client = register_backend(&server, &jwks);
-    let keys = std::env::current_dir().unwrap().join("fixtures/keys");
-    let base = std::fs::read_to_string("fixtures/targets/reference.yaml").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("two-keys.yaml");
-    std::fs::write(
-        &path,
-        base.replace(
-            "registration: dynamic\n",
-            &format!(
-                "registration: static\nclients:\n  private_key_jwt:\n    client-id: \"${{JWT_ID}}\"\n    keys:\n      - {{ private-key-file: {}, kid: client-rs384, alg: RS384 }}\n      - {{ private-key-file: {}, kid: client-es384, alg: ES384 }}\n",
-                keys.join("client-rs384.key.pem").display(),
-                keys.join("client-es384.key.pem").display()
-            ),
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
-        .args(["run", "--target"])
-        .arg(&path)
-        .args(["--suite", "suites/smart-backend-services.yaml"])
-        .args(["--color", "never", "--report-dir"])
-        .arg(dir.path())
-        .arg("backend-refusals")
-        .env("SMARTCHECK_REFERENCE_FHIR_BASE", server.fhir_base())
-        .env("SMARTCHECK_REFERENCE_ORIGIN", server.origin())
-        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
-        .env("JWT_ID", client["client_id"].as_str().unwrap())
-        .output()
-        .unwrap();
-    let console = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{console}");
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let (rs384, es384) = key_lines();
+    let (code, console, report) = run_static_backend(
+        &server,
+        client["client_id"].as_str().unwrap(),
+        &format!("{rs384}{es384}"),
+        "backend-refusals",
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "{console}");
     let cases: Vec<(&str, &str, usize)> = report["cases"]
         .as_array()
         .unwrap()

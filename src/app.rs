@@ -144,79 +144,16 @@ fn load_suite_files(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<LoadError>> {
 
 /// `smartcheck run`: loads, runs, writes the reports; returns the exit code.
 pub fn run(options: RunOptions, env: &Environment) -> u8 {
-    let expected = match &options.expect {
-        Some(path) => match report::expect::load(path) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                print_errors(&[*e]);
-                return exit::USAGE;
-            }
-        },
-        None => None,
-    };
-    let loaded_targets = if options.reference_target {
-        crate::builtin::reference_target(env).map(|t| vec![t])
-    } else {
-        load_targets(&options.targets, env)
-    };
-    let targets = match loaded_targets {
-        Ok(t) => t,
-        Err(e) => {
-            print_errors(&e);
-            return exit::USAGE;
-        }
-    };
-    // The built-in suites unless files are named.
-    let loaded_suites = if options.suites.is_empty() {
-        crate::builtin::suites()
-    } else {
-        load_suites(&options.suites)
-    };
-    let suites = match loaded_suites {
-        Ok(s) => s,
-        Err(e) => {
-            print_errors(&e);
-            return exit::USAGE;
-        }
-    };
-    // A history file that cannot be used is known before the run, not after it.
-    let mut history = match (&options.history, options.selection.list) {
-        (Some(path), false) => match crate::history::History::open(path) {
-            Ok(h) => Some(h),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::USAGE;
-            }
-        },
-        _ => None,
+    let inputs = match load_inputs(&options, env) {
+        Ok(inputs) => inputs,
+        Err(code) => return code,
     };
     let redactor = Redactor::new();
     crate::logging::redact_with(&redactor);
-    let mut runs = Vec::new();
-    let mut connections = crate::http::client::Connections::default();
-    for target in targets {
-        for secret in target.known_secrets() {
-            redactor.register(&secret);
-        }
-        for (client_id, secret) in target.basic_credentials() {
-            redactor.register_basic(&client_id, &secret);
-        }
-        match HttpClient::for_target_in(&target, &mut connections) {
-            Ok(client) => runs.push(Arc::new(TargetRun::new(target, client))),
-            Err(e) => {
-                eprintln!("error: target `{}` ({}): {e}", target.name, target.file);
-                return exit::USAGE;
-            }
-        }
-    }
-    let suites: Vec<Arc<Suite>> = suites.into_iter().map(Arc::new).collect();
-    let unsupplied = unsupplied_values(&runs, &suites);
-    if !unsupplied.is_empty() {
-        for problem in &unsupplied {
-            eprintln!("{problem}");
-        }
-        return exit::USAGE;
-    }
+    let (runs, suites) = match prepare_targets(inputs.targets, inputs.suites, &redactor) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
     let (planned, notes) = runner::plan(&runs, &suites);
     for note in &notes {
         eprintln!("note: {note}");
@@ -225,8 +162,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         eprintln!("error: no case to run: no suite matches the targets' smart-version");
         return exit::USAGE;
     }
-    let selection = &options.selection;
-    let planned = match select(planned, selection) {
+    let planned = match select(planned, &options.selection) {
         Ok(planned) => planned,
         Err(code) => return code,
     };
@@ -242,6 +178,172 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     };
     let cancel = CancellationToken::new();
     let progress = Arc::new(runner::Progress::default());
+    let paths = match report_paths(&options) {
+        Ok(paths) => paths,
+        Err(code) => return code,
+    };
+    let partial = partial_reports(&options, &progress, &runs, &redactor, &paths);
+    if let Err(e) = runtime.block_on(async { interrupt_watch(cancel.clone(), partial) }) {
+        eprintln!("warning: cannot watch for signals ({e}); Ctrl-C and SIGTERM end the run without reports");
+    }
+    if !options.selection.list {
+        probe_tls(&runtime, &runs);
+    }
+    let bound = options.browser_sessions.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    });
+    let browser = Arc::new(BrowserPool::new(options.webdriver.clone(), bound));
+    let settings = RunSettings {
+        strict: options.strict,
+        redactor: redactor.clone(),
+        cancel: cancel.clone(),
+        browser: browser.clone(),
+        artifacts_dir: options.report_dir.join("artifacts"),
+        retries: options.retries,
+        board: Arc::default(),
+    };
+    let (selection, live) = live_output(&options, env, &runs, &settings);
+    let report = runner::execute(
+        &runtime,
+        &runs,
+        planned,
+        &selection,
+        settings,
+        progress.clone(),
+    );
+    if let Some(live) = live {
+        live.stop();
+    }
+    // Every session has been quit by its case; the driver and its processes end here, also
+    // after an interrupt.
+    runtime.block_on(browser.shutdown());
+    let Some(mut report) = report else {
+        return exit::SUCCESS;
+    };
+    let usage = browser.usage();
+    report.browser = (usage.sessions > 0).then_some(usage);
+    let code = finish(
+        report,
+        Finish {
+            options: &options,
+            env,
+            expected: inputs.expected,
+            history: inputs.history,
+            redactor: &redactor,
+            paths,
+            progress: &progress,
+        },
+    );
+    runtime.shutdown_background();
+    code
+}
+
+/// What a run reads before it sends anything: the expected verdicts, the targets, the suites
+/// and the history database (each refused, exit 2, before the run when it cannot be used).
+struct Inputs {
+    expected: Option<report::expect::Expected>,
+    targets: Vec<Target>,
+    suites: Vec<Suite>,
+    history: Option<crate::history::History>,
+}
+
+fn load_inputs(options: &RunOptions, env: &Environment) -> Result<Inputs, u8> {
+    let expected = match &options.expect {
+        Some(path) => match report::expect::load(path) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                print_errors(&[*e]);
+                return Err(exit::USAGE);
+            }
+        },
+        None => None,
+    };
+    let loaded_targets = if options.reference_target {
+        crate::builtin::reference_target(env).map(|t| vec![t])
+    } else {
+        load_targets(&options.targets, env)
+    };
+    let targets = match loaded_targets {
+        Ok(t) => t,
+        Err(e) => {
+            print_errors(&e);
+            return Err(exit::USAGE);
+        }
+    };
+    // The built-in suites unless files are named.
+    let loaded_suites = if options.suites.is_empty() {
+        crate::builtin::suites()
+    } else {
+        load_suites(&options.suites)
+    };
+    let suites = match loaded_suites {
+        Ok(s) => s,
+        Err(e) => {
+            print_errors(&e);
+            return Err(exit::USAGE);
+        }
+    };
+    // A history file that cannot be used is known before the run, not after it.
+    let history = match (&options.history, options.selection.list) {
+        (Some(path), false) => match crate::history::History::open(path) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(exit::USAGE);
+            }
+        },
+        _ => None,
+    };
+    Ok(Inputs {
+        expected,
+        targets,
+        suites,
+        history,
+    })
+}
+
+/// The targets ready to run (each with its HTTP client) and the suites, shared.
+type Prepared = (Vec<Arc<TargetRun>>, Vec<Arc<Suite>>);
+
+/// Each target with its HTTP client and its secrets known to the masker; the suites shared.
+/// A value a suite reads that no target can supply is refused here (exit 2).
+fn prepare_targets(
+    targets: Vec<Target>,
+    suites: Vec<Suite>,
+    redactor: &Redactor,
+) -> Result<Prepared, u8> {
+    let mut runs = Vec::new();
+    let mut connections = crate::http::client::Connections::default();
+    for target in targets {
+        for secret in target.known_secrets() {
+            redactor.register(&secret);
+        }
+        for (client_id, secret) in target.basic_credentials() {
+            redactor.register_basic(&client_id, &secret);
+        }
+        match HttpClient::for_target_in(&target, &mut connections) {
+            Ok(client) => runs.push(Arc::new(TargetRun::new(target, client))),
+            Err(e) => {
+                eprintln!("error: target `{}` ({}): {e}", target.name, target.file);
+                return Err(exit::USAGE);
+            }
+        }
+    }
+    let suites: Vec<Arc<Suite>> = suites.into_iter().map(Arc::new).collect();
+    let unsupplied = unsupplied_values(&runs, &suites);
+    if !unsupplied.is_empty() {
+        for problem in &unsupplied {
+            eprintln!("{problem}");
+        }
+        return Err(exit::USAGE);
+    }
+    Ok((runs, suites))
+}
+
+/// Where the reports go; two reports on one path are refused (exit 2).
+fn report_paths(options: &RunOptions) -> Result<ReportPaths, u8> {
     let paths = ReportPaths {
         junit: options
             .junit
@@ -261,70 +363,73 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     };
     if let Err(e) = paths.distinct() {
         eprintln!("error: {e}");
-        return exit::USAGE;
+        return Err(exit::USAGE);
     }
-    let partial = {
-        let (progress, runs, redactor, paths) = (
-            progress.clone(),
-            runs.clone(),
-            redactor.clone(),
-            paths.clone(),
-        );
-        let (strict, list) = (options.strict, options.selection.list);
-        move || {
-            // Past the run's end its own reports are being written, with every case: they
-            // are awaited (a minute at most) rather than replaced by an empty one.
-            if progress.stage() != runner::Progress::RUNNING {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-                while progress.stage() != runner::Progress::WRITTEN
-                    && std::time::Instant::now() < deadline
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                return;
+    Ok(paths)
+}
+
+/// What the first Ctrl-C or SIGTERM writes: the cases finished so far (or, past the run's
+/// end, nothing new: the run's own reports are awaited).
+fn partial_reports(
+    options: &RunOptions,
+    progress: &Arc<runner::Progress>,
+    runs: &[Arc<TargetRun>],
+    redactor: &Redactor,
+    paths: &ReportPaths,
+) -> impl Fn() + Send + Sync + 'static {
+    let (progress, runs, redactor, paths) = (
+        progress.clone(),
+        runs.to_vec(),
+        redactor.clone(),
+        paths.clone(),
+    );
+    let (strict, list) = (options.strict, options.selection.list);
+    move || {
+        // Past the run's end its own reports are being written, with every case: they
+        // are awaited (a minute at most) rather than replaced by an empty one.
+        if progress.stage() != runner::Progress::RUNNING {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while progress.stage() != runner::Progress::WRITTEN
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            if !list {
-                let report = progress.report(&runs, true, strict).redacted(&redactor);
-                let (written, _) = paths.write(&report);
-                eprintln!(
-                    "smartcheck: wrote the {} case(s) finished so far: {}",
-                    report.cases.len(),
-                    written.join(", ")
-                );
-            }
+            return;
         }
-    };
-    if let Err(e) = runtime.block_on(async { interrupt_watch(cancel.clone(), partial) }) {
-        eprintln!("warning: cannot watch for signals ({e}); Ctrl-C and SIGTERM end the run without reports");
-    }
-    // The TLS of https targets, for the reports (a failure here is the checks' to report).
-    if !options.selection.list {
-        for run in &runs {
-            match runtime.block_on(crate::http::tls::probe(&run.target)) {
-                Some(Ok(facts)) => {
-                    eprintln!("note: {}", facts.describe(&run.target.name));
-                    let _ = run.tls.set(facts);
-                }
-                Some(Err(e)) => eprintln!("note: target `{}`: no TLS facts: {e}", run.target.name),
-                None => {}
-            }
+        if !list {
+            let report = progress.report(&runs, true, strict).redacted(&redactor);
+            let (written, _) = paths.write(&report);
+            eprintln!(
+                "smartcheck: wrote the {} case(s) finished so far: {}",
+                report.cases.len(),
+                written.join(", ")
+            );
         }
     }
-    let bound = options.browser_sessions.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(1)
-    });
-    let browser = Arc::new(BrowserPool::new(options.webdriver.clone(), bound));
-    let settings = RunSettings {
-        strict: options.strict,
-        redactor: redactor.clone(),
-        cancel: cancel.clone(),
-        browser: browser.clone(),
-        artifacts_dir: options.report_dir.join("artifacts"),
-        retries: options.retries,
-        board: Arc::default(),
-    };
+}
+
+/// The TLS of https targets, for the reports (a failure here is the checks' to report).
+fn probe_tls(runtime: &tokio::runtime::Runtime, runs: &[Arc<TargetRun>]) {
+    for run in runs {
+        match runtime.block_on(crate::http::tls::probe(&run.target)) {
+            Some(Ok(facts)) => {
+                eprintln!("note: {}", facts.describe(&run.target.name));
+                let _ = run.tls.set(facts);
+            }
+            Some(Err(e)) => eprintln!("note: target `{}`: no TLS facts: {e}", run.target.name),
+            None => {}
+        }
+    }
+}
+
+/// The selection with its colour decided, and the live progress lines: a person at a
+/// terminal gets them redrawn, a CI log plain lines.
+fn live_output(
+    options: &RunOptions,
+    env: &Environment,
+    runs: &[Arc<TargetRun>],
+    settings: &RunSettings,
+) -> (Selection, Option<runner::live::Live>) {
     let mut selection = options.selection.clone();
     let no_color = env.var("NO_COLOR").is_some_and(|v| !v.is_empty());
     let colour_auto = selection.color.as_deref().is_none_or(|c| c == "auto");
@@ -363,26 +468,33 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
             options.slow_after,
         ))
     };
-    let report = runner::execute(
-        &runtime,
-        &runs,
-        planned,
-        &selection,
-        settings,
-        progress.clone(),
-    );
-    if let Some(live) = live {
-        live.stop();
-    }
-    // Every session has been quit by its case; the driver and its processes end here, also
-    // after an interrupt.
-    runtime.block_on(browser.shutdown());
-    let Some(mut report) = report else {
-        return exit::SUCCESS;
-    };
-    let usage = browser.usage();
-    report.browser = (usage.sessions > 0).then_some(usage);
-    let report = report.redacted(&redactor);
+    (selection, live)
+}
+
+/// What the end of a run needs besides its report.
+struct Finish<'a> {
+    options: &'a RunOptions,
+    env: &'a Environment,
+    expected: Option<report::expect::Expected>,
+    history: Option<crate::history::History>,
+    redactor: &'a Redactor,
+    paths: ReportPaths,
+    progress: &'a runner::Progress,
+}
+
+/// Masks the report, records it in the history, writes every report and the console summary,
+/// compares with the expected verdicts; the exit code.
+fn finish(report: report::RunReport, f: Finish<'_>) -> u8 {
+    let Finish {
+        options,
+        env,
+        expected,
+        mut history,
+        redactor,
+        paths,
+        progress,
+    } = f;
+    let report = report.redacted(redactor);
     let mut paths = paths;
     let mut history_error = false;
     if let (Some(history), Some(path)) = (&mut history, &options.history) {
@@ -434,7 +546,6 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         }
     }
     let _ = std::io::stdout().flush();
-    runtime.shutdown_background();
     if report.interrupted {
         crate::interrupt::exit_code()
     } else if harness_error {

@@ -540,7 +540,7 @@ fn static_clients(f: &Findings, t: &mut String, vars: &mut Vars, to_check: &mut 
         };
         let _ = writeln!(
             t,
-            "  # SUPPLY, to test asymmetric clients and backend services: a key of yours ({alg}, PKCS#8 PEM)\n  # whose public half you registered under a kid.\n  # private_key_jwt: {{ client-id: \"${{{id}}}\", private-key-file: keys/{alg_lower}.pem, kid: my-key, alg: {alg} }}",
+            "  # SUPPLY, to test asymmetric clients and backend services: a key of yours ({alg}, PKCS#8 PEM)\n  # whose public half you registered under a kid (add `jwks-url: URL` when you registered the\n  # client by its JWK Set URL: the jwks_uri case then runs with it too).\n  # private_key_jwt: {{ client-id: \"${{{id}}}\", private-key-file: keys/{alg_lower}.pem, kid: my-key, alg: {alg} }}",
             id = vars.name("JWT_CLIENT_ID"),
             alg_lower = alg.to_ascii_lowercase()
         );

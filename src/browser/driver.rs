@@ -524,6 +524,8 @@ impl BrowserPool {
             return Ok(());
         };
         let kept = session.check_and_mark(&marker).await?;
+        // The marker is set again: the next cleaning can be checked.
+        session.marked = true;
         if kept.is_empty() || new_tab {
             if !kept.is_empty() {
                 return Err(format!(

@@ -3,7 +3,6 @@
 //! browser, and proves the clean state between cases the way a run does (the marker a case
 //! leaves must be gone before the next one), saying what the harness does where it is not.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::browser::driver::{BrowserPool, Network, CHROMEDRIVER_ENV, CHROMIUM_ENV};
@@ -48,13 +47,7 @@ pub fn main(webdriver: Option<&str>) -> u8 {
 /// The chromedriver and the Chromium it would start, their versions, and whether they match.
 fn local_versions() -> bool {
     let driver = std::env::var(CHROMEDRIVER_ENV).unwrap_or_else(|_| on_path("chromedriver"));
-    let browser = std::env::var(CHROMIUM_ENV).ok().unwrap_or_else(|| {
-        if Path::new("/usr/bin/chromium").exists() {
-            "/usr/bin/chromium".into()
-        } else {
-            "chromium".into()
-        }
-    });
+    let browser = crate::browser::driver::local_chromium().unwrap_or_else(|| on_path("chromium"));
     let driver_version = version_of(&driver, CHROMEDRIVER_ENV);
     let browser_version = version_of(&browser, CHROMIUM_ENV);
     match &driver_version {

@@ -90,6 +90,16 @@ static WORK_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// The prefix of every work folder's name, followed by the owning process id.
 const WORK_DIR_PREFIX: &str = "smartcheck-browser-";
 
+/// The Chromium binary a local chromedriver is told to start: `SMARTCHECK_CHROMIUM`, else
+/// Debian's `/usr/bin/chromium` when it is there (else chromedriver's own choice).
+pub fn local_chromium() -> Option<String> {
+    std::env::var(CHROMIUM_ENV).ok().or_else(|| {
+        Path::new("/usr/bin/chromium")
+            .exists()
+            .then(|| "/usr/bin/chromium".to_string())
+    })
+}
+
 /// Names the chromedriver to start instead of the one on PATH.
 pub const CHROMEDRIVER_ENV: &str = "SMARTCHECK_CHROMEDRIVER";
 /// Names the Chromium binary chromedriver starts instead of Debian's `/usr/bin/chromium`.
@@ -617,12 +627,7 @@ impl BrowserPool {
         if local {
             // SMARTCHECK_CHROMIUM names another Chromium (a second version beside Debian's);
             // otherwise Debian's, whose wrapper adds its own flags.
-            let binary = std::env::var(CHROMIUM_ENV).ok().or_else(|| {
-                Path::new("/usr/bin/chromium")
-                    .exists()
-                    .then(|| "/usr/bin/chromium".to_string())
-            });
-            if let Some(binary) = binary {
+            if let Some(binary) = local_chromium() {
                 caps.set_binary(&binary)
                     .map_err(|e| format!("cannot set the Chromium binary {binary}: {e}"))?;
             }

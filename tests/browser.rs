@@ -1378,6 +1378,11 @@ fn a_case_finds_no_session_storage_of_the_case_before_in_the_same_tab() {
         !log.iter().any(|r| r.starts_with("GET /remembered")),
         "the second case found the first one's session storage: {log:?}"
     );
+    // The harness's marker cookie (cookies ignore ports) never reaches the server under test.
+    assert!(
+        !log.iter().any(|r| r.contains("smartcheck-clean-state")),
+        "the marker cookie reached the server: {log:?}"
+    );
     // The start-of-case check: a Chromium that keeps a tab's session storage through the
     // cleaning (150 and older; scripts/test runs these tests on one too) is caught by the
     // marker the first case left, and the second case gets a new tab; one that clears it

@@ -112,7 +112,7 @@ const MARKER_SCRIPT: &str = "var k = 'smartcheck-clean-state', kept = []; \
     if (localStorage.getItem(k)) kept.push('local storage'); \
     if (document.cookie.indexOf(k + '=') >= 0) kept.push('a cookie'); \
     sessionStorage.setItem(k, '1'); localStorage.setItem(k, '1'); \
-    document.cookie = k + '=1; path=/; max-age=86400'; \
+    document.cookie = k + '=1; path=/smartcheck-clean-state; max-age=86400'; \
     return kept;";
 
 /// A page of the harness's own on loopback, where a browser handed out again shows that its
@@ -134,11 +134,13 @@ impl MarkerPage {
                 axum::response::Html("<!doctype html><title>smartcheck</title>"),
             )
         };
-        let app = axum::Router::new().route("/", axum::routing::get(page));
+        // Its own path, which the marker cookie is bound to: cookies ignore ports, and the
+        // servers under test on 127.0.0.1 must not be sent it.
+        let app = axum::Router::new().route("/smartcheck-clean-state", axum::routing::get(page));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(format!("http://{addr}/"))
+        Ok(format!("http://{addr}/smartcheck-clean-state"))
     }
 }
 

@@ -287,7 +287,7 @@ fn load_inputs(options: &RunOptions, env: &Environment) -> Result<Inputs, u8> {
     };
     // A history file that cannot be used is known before the run, not after it.
     let history = match (&options.history, options.selection.list) {
-        (Some(path), false) => match crate::history::History::open(path) {
+        (Some(path), false) => match crate::history::History::open(path, env) {
             Ok(h) => Some(h),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -497,13 +497,13 @@ fn finish(report: report::RunReport, f: Finish<'_>) -> u8 {
     let report = report.redacted(redactor);
     let mut paths = paths;
     let mut history_error = false;
-    if let (Some(history), Some(path)) = (&mut history, &options.history) {
+    if let Some(history) = &mut history {
         // Tests hold the write open here to kill the process mid-transaction.
         let pause = env
             .var("SMARTCHECK_TEST_HISTORY_PAUSE_MS")
             .and_then(|ms| ms.parse().ok())
             .map(std::time::Duration::from_millis);
-        match record_in_history(history, path, &report, pause) {
+        match record_in_history(history, &report, pause) {
             Some(strips) => paths.strips = Some(strips),
             None => history_error = true,
         }
@@ -563,11 +563,10 @@ fn finish(report: report::RunReport, f: Finish<'_>) -> u8 {
     }
 }
 
-/// Appends `report` to `history` (at `path`) and returns the strips of the last runs the HTML
+/// Appends `report` to `history` and returns the strips of the last runs the HTML
 /// report shows; an error is printed and gives `None`.
 fn record_in_history(
     history: &mut crate::history::History,
-    path: &Path,
     report: &report::RunReport,
     pause: Option<std::time::Duration>,
 ) -> Option<Arc<report::html::Strips>> {
@@ -577,7 +576,7 @@ fn record_in_history(
         .and_then(|run| Ok((run, history.strips(&names, crate::history::DEFAULT_RUNS)?)))
     {
         Ok((run, strips)) => {
-            eprintln!("note: run #{run} recorded in {}", path.display());
+            eprintln!("note: run #{run} recorded in {}", history.label());
             Some(Arc::new(strips))
         }
         Err(e) => {
@@ -1050,8 +1049,15 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
 }
 
 /// `smartcheck history FILE`: what the recorded runs say, per target.
-pub fn history(file: &std::path::Path, runs: usize, target: Option<&str>, json: bool) -> u8 {
-    if !file.exists() {
+pub fn history(
+    file: &std::path::Path,
+    runs: usize,
+    target: Option<&str>,
+    json: bool,
+    env: &Environment,
+) -> u8 {
+    let database = crate::history::is_database_url(&file.to_string_lossy());
+    if !database && !file.exists() {
         eprintln!(
             "error: no history at {}: `smartcheck run --history {}` creates it",
             file.display(),
@@ -1059,13 +1065,13 @@ pub fn history(file: &std::path::Path, runs: usize, target: Option<&str>, json: 
         );
         return exit::USAGE;
     }
-    let view = crate::history::History::open(file).and_then(|h| h.view(runs, target));
+    let view = crate::history::History::open(file, env).and_then(|mut h| h.view(runs, target));
     match view {
         Ok(view) if target.is_some() && view.targets.is_empty() => {
             eprintln!(
                 "error: no completed run of target `{}` in {}",
                 target.unwrap_or_default(),
-                file.display()
+                crate::history::label(file)
             );
             exit::USAGE
         }
@@ -1091,10 +1097,15 @@ pub fn history(file: &std::path::Path, runs: usize, target: Option<&str>, json: 
 }
 
 /// `smartcheck merge REPORT...`: the shards' JSON reports as one report.
-pub fn merge(reports: &[PathBuf], outputs: Outputs, history: Option<PathBuf>) -> u8 {
+pub fn merge(
+    reports: &[PathBuf],
+    outputs: Outputs,
+    history: Option<PathBuf>,
+    env: &Environment,
+) -> u8 {
     // A history file that cannot be used is known before the reports are read.
     let mut opened = match &history {
-        Some(path) => match crate::history::History::open(path) {
+        Some(path) => match crate::history::History::open(path, env) {
             Ok(h) => Some(h),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -1148,8 +1159,8 @@ pub fn merge(reports: &[PathBuf], outputs: Outputs, history: Option<PathBuf>) ->
     }
     // The shards of a run recorded as the one run they are.
     let mut history_error = false;
-    if let (Some(history), Some(path)) = (&mut opened, &history) {
-        match record_in_history(history, path, &merged, None) {
+    if let Some(history) = &mut opened {
+        match record_in_history(history, &merged, None) {
             Some(strips) => paths.strips = Some(strips),
             None => history_error = true,
         }

@@ -69,8 +69,8 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryCommandArgs {
-    /// The database that `run --history FILE` writes.
-    #[arg(value_name = "FILE")]
+    /// The database that `run --history FILE|URL` writes.
+    #[arg(value_name = "FILE|URL")]
     pub file: PathBuf,
     /// How many of each target's last runs to look at.
     #[arg(long, value_name = "N", default_value_t = crate::history::DEFAULT_RUNS as u16, value_parser = clap::value_parser!(u16).range(1..))]
@@ -300,8 +300,9 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// Append the run (targets, verdicts, latency, time) to this SQLite database, created if
-    /// missing; the HTML report then shows each check's last runs. See `smartcheck history`.
-    #[arg(long = "history", value_name = "FILE")]
+    /// missing, or to a PostgreSQL database (`postgres://user@host/db`; the password in
+    /// PGPASSWORD); the HTML report then shows each check's last runs. See `smartcheck history`.
+    #[arg(long = "history", value_name = "FILE|URL")]
     pub history: Option<PathBuf>,
 }
 
@@ -483,6 +484,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
                 summary: args.output.summary,
             },
             args.history.history,
+            env,
         ),
         Command::Schema(args) => app::schema(match args.kind {
             SchemaFormat::Suite => SchemaKind::Suite,
@@ -506,6 +508,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             usize::from(args.runs),
             args.target.as_deref(),
             args.json,
+            env,
         ),
     }
 }

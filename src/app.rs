@@ -1114,13 +1114,22 @@ pub fn merge(
         },
         None => None,
     };
+    // Each shard's cases go to one spool as they are read: the merge holds one case whole at
+    // a time, however many shards and exchanges there are.
+    let spool = match report::spool::Spool::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot make the spool file for the cases: {e}");
+            return exit::HARNESS;
+        }
+    };
     let mut loaded = Vec::new();
     for path in reports {
         let file = path.display().to_string();
-        let parsed = std::fs::read_to_string(path)
+        let parsed = std::fs::File::open(path)
             .map_err(|e| format!("cannot read {file}: {e}"))
-            .and_then(|text| {
-                serde_json::from_str::<report::RunReport>(&text)
+            .and_then(|f| {
+                report::RunReport::read_spooled(f, &spool)
                     .map_err(|e| format!("{file} is not a smartcheck JSON report: {e}"))
             });
         match parsed {
@@ -1166,6 +1175,9 @@ pub fn merge(
         }
     }
     let (written, failed) = paths.write(&merged);
+    if let Some(kb) = peak_resident_kb() {
+        tracing::debug!("peak resident memory: {kb} kB");
+    }
     let failed = failed || history_error;
     print!("{}", console::summary(&merged, &written));
     if failed {

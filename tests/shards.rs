@@ -203,3 +203,82 @@ fn merged_shards_are_recorded_in_the_history_as_one_run() {
     assert!(text.contains("changed since run #1"), "{text}");
     assert!(text.contains("passed -> failed"), "{text}");
 }
+
+/// `merge` holds one case whole at a time: shards of large answers (here 4 shards of 20 cases,
+/// each with a 1 MB body) are merged with a peak memory below their size on disk, and nothing
+/// of them is lost.
+#[test]
+fn merging_large_shards_holds_one_case_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Default::default(),
+            debug_endpoints: true,
+            password: None,
+        },
+    )
+    .unwrap();
+    let seed = dir.path().join("seed");
+    run(&server, &seed, None);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(seed.join("results.json")).unwrap()).unwrap();
+    let case = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["steps"][0]["exchange"]["response"]["body"].is_string())
+        .unwrap()
+        .clone();
+    let mut shard_files = Vec::new();
+    let mut total = 0;
+    for k in 0..4 {
+        let mut shard = report.clone();
+        shard["cases"] = (0..20)
+            .map(|i| {
+                let mut c = case.clone();
+                c["name"] = format!("{}-copy-{k}-{i}", case["name"].as_str().unwrap()).into();
+                c["steps"][0]["exchange"]["response"]["body"] =
+                    format!("{{\"padding\": \"{}\"}}", "x".repeat(1 << 20)).into();
+                c
+            })
+            .collect();
+        let file = dir.path().join(format!("shard-{k}.json"));
+        std::fs::write(&file, serde_json::to_vec(&shard).unwrap()).unwrap();
+        total += std::fs::metadata(&file).unwrap().len();
+        shard_files.push(file.display().to_string());
+    }
+    let merged_dir = dir.path().join("merged");
+    let mut args = vec!["merge", "--report-dir", merged_dir.to_str().unwrap()];
+    args.extend(shard_files.iter().map(String::as_str));
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(&args)
+        .env("SMARTCHECK_LOG", "smartcheck::app=debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let peak_kb: u64 = stderr
+        .lines()
+        .find_map(|l| {
+            let (_, rest) = l.split_once("peak resident memory: ")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("merge did not say its peak memory:\n{stderr}"));
+    assert!(
+        peak_kb * 1024 < total,
+        "peak {} MB for {} MB of shards",
+        peak_kb / 1024,
+        total >> 20
+    );
+    let merged: Value =
+        serde_json::from_slice(&std::fs::read(merged_dir.join("results.json")).unwrap()).unwrap();
+    let cases = merged["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 80);
+    assert!(cases
+        .iter()
+        .all(|c| c["steps"][0]["exchange"]["response"]["body"]
+            .as_str()
+            .is_some_and(|b| b.len() > 1 << 20)));
+}

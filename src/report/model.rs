@@ -2,6 +2,9 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use super::spool::Spool;
 
 use crate::check::Verdict;
 use crate::http::Exchange;
@@ -41,8 +44,67 @@ pub struct RunReport {
     #[serde(default)]
     pub time: TimeSplit,
     /// Each case whole (a light one read back from the run's spool as it is written).
-    #[serde(serialize_with = "serialize_whole_cases")]
+    #[serde(
+        serialize_with = "serialize_whole_cases",
+        deserialize_with = "deserialize_cases"
+    )]
     pub cases: Vec<CaseReport>,
+}
+
+thread_local! {
+    /// The spool that cases go to as they are parsed, while [`RunReport::read_spooled`] reads
+    /// on this thread (serde gives a field's deserializer no other context).
+    static SPOOLING_INTO: std::cell::RefCell<Option<Arc<Spool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl RunReport {
+    /// Reads a JSON report case by case: each case is written to `spool` as soon as it is
+    /// parsed and kept light, so that a shard's exchanges are never all in memory at once
+    /// (`smartcheck merge` of a fleet's shards holds one case whole at a time).
+    pub fn read_spooled(
+        reader: impl std::io::Read,
+        spool: &Arc<Spool>,
+    ) -> serde_json::Result<RunReport> {
+        SPOOLING_INTO.with(|s| *s.borrow_mut() = Some(spool.clone()));
+        let report = serde_json::from_reader(std::io::BufReader::new(reader));
+        SPOOLING_INTO.with(|s| *s.borrow_mut() = None);
+        report
+    }
+}
+
+/// The cases of a JSON array, each spooled and made light as it is parsed when
+/// [`RunReport::read_spooled`] reads.
+fn deserialize_cases<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<CaseReport>, D::Error> {
+    struct Cases(Option<Arc<Spool>>);
+    impl<'de> serde::de::Visitor<'de> for Cases {
+        type Value = Vec<CaseReport>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of cases")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            use serde::de::Error;
+            let mut cases = Vec::new();
+            while let Some(mut case) = seq.next_element::<CaseReport>()? {
+                if let Some(spool) = &self.0 {
+                    spool.keep(&mut case).map_err(|e| {
+                        A::Error::custom(format!("cannot write the case to the spool file: {e}"))
+                    })?;
+                }
+                cases.push(case);
+            }
+            Ok(cases)
+        }
+    }
+    let spool = SPOOLING_INTO.with(|s| s.borrow().clone());
+    deserializer.deserialize_seq(Cases(spool))
 }
 
 /// The cases as a JSON array, each whole: a light case is read back and written before the

@@ -49,6 +49,7 @@ fn smart_configuration() -> (String, RecordedResponse) {
             faults: Faults::none(),
             debug_endpoints: false,
             password: None,
+            public_origin: None,
         },
     )
     .expect("the reference server starts");

@@ -1022,6 +1022,7 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
         faults,
         debug_endpoints: true,
         password: None,
+        public_origin: None,
     };
     let server = match crate::reference::ReferenceServer::start("127.0.0.1", 0, config) {
         Ok(s) => s,
@@ -1251,6 +1252,7 @@ pub fn serve_reference(
         faults,
         debug_endpoints,
         password: None,
+        public_origin: None,
     };
     let server =
         match crate::reference::ReferenceServer::start_with_latency(host, port, config, latency) {

@@ -354,6 +354,45 @@ pub struct InitArgs {
     /// Replace FILE if it exists.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub screens: ScreensArgs,
+}
+
+/// `init --screens`: learn the sign-in, patient and consent screens in a real browser.
+#[derive(Debug, Args)]
+pub struct ScreensArgs {
+    /// Play one standalone authorization in Chromium and write the `browser:` steps that
+    /// worked (needs --user and --password-env).
+    #[arg(long, requires_all = ["user", "password_env"])]
+    pub screens: bool,
+    /// The test user's sign-in name (written into the target).
+    #[arg(long, value_name = "NAME", requires = "screens")]
+    pub user: Option<String>,
+    /// The environment variable that holds the test user's password (the target reads it
+    /// from there; the password is never written).
+    #[arg(long, value_name = "VAR", requires = "screens")]
+    pub password_env: Option<String>,
+    /// A public client registered beforehand (else init registers one and deletes it).
+    #[arg(long, value_name = "ID", requires = "screens")]
+    pub client_id: Option<String>,
+    /// The redirect URI that client is registered with [default: a free loopback port].
+    #[arg(long, value_name = "URL", requires = "client_id")]
+    pub redirect_uri: Option<String>,
+    /// The patient to choose at a patient picker [default: the first offered].
+    #[arg(long, value_name = "ID", requires = "screens")]
+    pub patient: Option<String>,
+    /// Another word on an approving control ("Freigeben"); may be given again.
+    #[arg(long = "approve-word", value_name = "WORD", requires = "screens")]
+    pub approve_words: Vec<String>,
+    /// Another host the sign-in may go to (an identity provider); may be given again.
+    #[arg(long = "allow-host", value_name = "HOST", requires = "screens")]
+    pub allow_hosts: Vec<String>,
+    /// A remote WebDriver (a Selenium Grid) instead of a local chromedriver.
+    #[arg(long, value_name = "URL", requires = "screens")]
+    pub webdriver: Option<String>,
+    /// Where each screen's screenshot goes.
+    #[arg(long, value_name = "DIR", default_value = "reports/init-screens")]
+    pub screenshots: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -468,6 +507,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             args.out.as_deref(),
             args.name.as_deref(),
             args.force,
+            &args.screens,
+            env,
         ),
         Command::Suites(SuitesCommand::Export { dir, force }) => app::export_suites(&dir, force),
         Command::Templates(TemplatesCommand::Export { dir, force }) => {

@@ -24,6 +24,7 @@ fn server() -> ReferenceServer {
             faults: Faults::none(),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .expect("server starts")
@@ -418,6 +419,7 @@ fn zero_size_check_boxes_are_reached_by_pointer_or_script_and_extra_params_are_s
             faults: Faults::parse(&["consent-zero-size-checkbox"]).unwrap(),
             debug_endpoints: false,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap();
@@ -491,6 +493,7 @@ fn the_ehrs_own_screens_are_played_before_the_launch() {
             faults: Faults::parse(&["ehr-tenant-base"]).unwrap(),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .expect("server starts");

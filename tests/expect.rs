@@ -17,6 +17,7 @@ fn server(faults: &[&str]) -> ReferenceServer {
             faults: Faults::parse(faults).unwrap(),
             debug_endpoints: false,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap()

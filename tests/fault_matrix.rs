@@ -80,6 +80,7 @@ fn run_with(
             faults: Faults::parse(faults).expect("known faults"),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .expect("server starts");
@@ -464,6 +465,7 @@ fn should_checks_fail_under_strict() {
             faults: Faults::parse(&["response-types-no-code"]).unwrap(),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap();

@@ -15,6 +15,7 @@ fn lifecycle_suites_pass_and_no_token_is_written() {
             faults: Faults::none(),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap();
@@ -112,6 +113,7 @@ fn a_debug_endpoint_that_is_not_there_errors_with_its_status() {
             faults: Faults::none(),
             debug_endpoints: false,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap();

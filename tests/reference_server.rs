@@ -83,6 +83,7 @@ impl Probe {
                 faults: Faults::parse(faults).unwrap(),
                 debug_endpoints: true,
                 password: None,
+                public_origin: None,
             },
         )
         .unwrap();
@@ -1634,6 +1635,7 @@ fn latency_holds_back_every_answer() {
             faults: Faults::none(),
             debug_endpoints: false,
             password: None,
+            public_origin: None,
         },
         latency,
     )

@@ -135,6 +135,7 @@ fn faulty_run_with(dir: &std::path::Path, more: &[&str]) -> (Output, ReferenceSe
             .unwrap(),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap();
@@ -300,6 +301,7 @@ fn server_issued_credentials_never_reach_the_reports() {
                 .unwrap(),
             debug_endpoints: false,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap();
@@ -362,6 +364,7 @@ fn a_case_that_passed_with_checks_skipped_says_how_many_everywhere() {
             faults: Faults::parse(&["consent-no-deny"]).unwrap(),
             debug_endpoints: false,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap();

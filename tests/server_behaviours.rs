@@ -22,6 +22,7 @@ fn server(faults: &[&str]) -> ReferenceServer {
             faults: Faults::parse(faults).expect("known faults"),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .expect("server starts")

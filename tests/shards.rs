@@ -72,6 +72,7 @@ fn merged_shards_equal_one_unsharded_run() {
             faults: smartcheck::reference::Faults::parse(&["pkce-plain-advertised"]).unwrap(),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap();
@@ -164,6 +165,7 @@ fn merged_shards_are_recorded_in_the_history_as_one_run() {
                 faults: smartcheck::reference::Faults::parse(faults).unwrap(),
                 debug_endpoints: true,
                 password: None,
+                public_origin: None,
             },
         )
         .unwrap();
@@ -217,6 +219,7 @@ fn merging_large_shards_holds_one_case_at_a_time() {
             faults: Default::default(),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap();

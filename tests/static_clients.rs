@@ -16,6 +16,7 @@ fn reference_server(faults: &[&str]) -> ReferenceServer {
             faults: Faults::parse(faults).unwrap(),
             debug_endpoints: false,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap()

@@ -15,6 +15,7 @@ fn server(debug_endpoints: bool) -> ReferenceServer {
             faults: Faults::none(),
             debug_endpoints,
             password: None,
+            public_origin: None,
         },
     )
     .expect("server starts")

@@ -2,6 +2,7 @@
 //! names the WebDriver crate.
 
 pub mod driver;
+pub mod learn;
 pub mod page;
 pub mod screens;
 

@@ -28,6 +28,10 @@ pub struct Config {
     /// Every user's password instead of the fixtures' `demo-password` (to test how awkward
     /// passwords are typed and masked).
     pub password: Option<String>,
+    /// The origin apps reach the server at, when it is not its own address (behind a proxy
+    /// that forwards every request as it is): every URL it publishes and every `iss` and
+    /// `aud` it checks is of this origin.
+    pub public_origin: Option<String>,
 }
 
 /// What every handler reads.
@@ -243,7 +247,10 @@ impl ReferenceServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Shared(Arc::new(Inner {
-            origin: format!("http://{addr}"),
+            origin: config
+                .public_origin
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
             faults: config.faults,
             store: Store::default(),
             data: {

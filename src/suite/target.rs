@@ -404,7 +404,7 @@ fn default_redirect_timeout() -> std::time::Duration {
 
 /// One action on a login or consent screen. Exactly one of `fill`, `click`, `select`, `check`,
 /// `wait-for`, `wait-for-url`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ScreenStep {
     /// Type `value` into the element at this CSS selector.

@@ -109,6 +109,7 @@ pub fn reference_server(faults: &[&str]) -> smartcheck::reference::ReferenceServ
             faults: smartcheck::reference::Faults::parse(faults).unwrap(),
             debug_endpoints: true,
             password: None,
+            public_origin: None,
         },
     )
     .unwrap()

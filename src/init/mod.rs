@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::browser::learn::Screen;
+use crate::environment::Environment;
 use crate::exit;
+use crate::suite::target::{ClickVia, ScreenStep};
+
+mod screens;
 
 /// The oauth-uris extension of a CapabilityStatement (SMART App Launch 1.0 and 2.x).
 const OAUTH_URIS: &str = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris";
@@ -389,7 +394,12 @@ pub struct Written {
 }
 
 /// Writes the annotated target.
-pub fn render(f: &Findings, name: &str, today: &str) -> Written {
+pub fn render(
+    f: &Findings,
+    name: &str,
+    today: &str,
+    learned: Option<&screens::Screens>,
+) -> Written {
     let mut vars = Vars {
         prefix: prefix_for(name),
         needed: Vec::new(),
@@ -426,23 +436,41 @@ pub fn render(f: &Findings, name: &str, today: &str) -> Written {
         let _ = writeln!(t, "credential-origins: [{}]", listed.join(", "));
     }
     registration(f, &mut t, &mut vars, &mut to_check);
-    t.push_str("vars:\n");
-    let _ = writeln!(
-        t,
-        "  # SUPPLY: a patient your test user may see (the standalone launch's picker chooses it).\n  patient: {}",
-        quoted(&vars.need("PATIENT", "a patient id the test user may see"))
-    );
-    let _ = writeln!(
-        t,
-        "  # SUPPLY: another patient, one the same user's patient/ token must not reach.\n  other-patient: {}",
-        quoted(&vars.need(
-            "OTHER_PATIENT",
-            "another patient id, which a token for the first must not reach"
-        ))
-    );
+    match learned {
+        Some(l) => learned_vars(l, &mut t, &vars),
+        None => {
+            t.push_str("vars:\n");
+            let _ = writeln!(
+                t,
+                "  # SUPPLY: a patient your test user may see (the standalone launch's picker chooses it).\n  patient: {}",
+                quoted(&vars.need("PATIENT", "a patient id the test user may see"))
+            );
+            let _ = writeln!(
+                t,
+                "  # SUPPLY: another patient, one the same user's patient/ token must not reach.\n  other-patient: {}",
+                quoted(&vars.need(
+                    "OTHER_PATIENT",
+                    "another patient id, which a token for the first must not reach"
+                ))
+            );
+        }
+    }
     reads(f, &mut t);
     optional_keys(f, &mut t, &vars);
-    browser(f, &mut t, &mut vars, &mut to_check);
+    match learned {
+        Some(l) => {
+            let variable = l
+                .password_ref
+                .trim_start_matches("${")
+                .trim_end_matches('}');
+            vars.needed.push((
+                variable.to_string(),
+                "the test user's password (typed at sign-in)".into(),
+            ));
+            learned_browser(l, &mut t, &mut to_check)
+        }
+        None => browser(f, &mut t, &mut vars, &mut to_check),
+    }
     Written {
         text: t,
         variables: vars.needed,
@@ -643,9 +671,182 @@ fn browser(f: &Findings, t: &mut String, vars: &mut Vars, to_check: &mut Vec<Str
     );
 }
 
+/// What `--screens` needs, with the password read from its variable (and masked in every log
+/// line from here on).
+fn screen_options(
+    args: &crate::cli::ScreensArgs,
+    env: &Environment,
+) -> Result<Option<screens::Options>, String> {
+    if !args.screens {
+        return Ok(None);
+    }
+    let variable = args.password_env.clone().unwrap_or_default();
+    let password = env
+        .var(&variable)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| format!("--password-env {variable}: the variable is not set"))?;
+    let redactor = crate::redact::Redactor::new();
+    redactor.register(&crate::secret::Secret::new(password.clone()));
+    crate::logging::redact_with(&redactor);
+    Ok(Some(screens::Options {
+        user: args.user.clone().unwrap_or_default(),
+        password_env: variable,
+        password,
+        client_id: args.client_id.clone(),
+        redirect_uri: args.redirect_uri.clone(),
+        patient: args.patient.clone(),
+        webdriver: args.webdriver.clone(),
+        approve_words: args.approve_words.clone(),
+        allow_hosts: args.allow_hosts.clone(),
+        screenshots: args.screenshots.clone(),
+        step_timeout: Duration::from_secs(15),
+    }))
+}
+
+/// A message with the password masked (a page may echo what was typed).
+fn redact_password(text: &str, o: &screens::Options) -> String {
+    text.replace(&o.password, crate::redact::MASK)
+}
+
+/// The `vars:` of a target whose screens were learned: the user who signed in, the patient
+/// the token was for; another patient only the user can name (its checks are skipped, saying
+/// so, until it is given).
+fn learned_vars(l: &screens::Screens, t: &mut String, vars: &Vars) {
+    t.push_str("vars:\n");
+    let _ = writeln!(
+        t,
+        "  # The user init signed in as.\n  user: {}",
+        quoted(&l.user)
+    );
+    match &l.patient {
+        Some(p) => {
+            let _ = writeln!(
+                t,
+                "  # The patient of the token init's authorization got.\n  patient: {}",
+                quoted(p)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                t,
+                "  # SUPPLY: a patient your test user may see (init's authorization got no token\n  # that named one).\n  # patient: ${{{}}}",
+                vars.name("PATIENT")
+            );
+        }
+    }
+    let _ = writeln!(
+        t,
+        "  # SUPPLY: another patient, one the same user's patient/ token must not reach (the\n  # checks that need it are skipped until then).\n  # other-patient: ${{{}}}",
+        vars.name("OTHER_PATIENT")
+    );
+}
+
+/// One screen step as a target writes it.
+fn step_yaml(step: &ScreenStep, password_ref: &str) -> String {
+    let (action, selector) = [
+        ("fill", &step.fill),
+        ("click", &step.click),
+        ("select", &step.select),
+        ("check", &step.check),
+        ("wait-for", &step.wait_for),
+    ]
+    .into_iter()
+    .find_map(|(a, s)| s.as_deref().map(|s| (a, s)))
+    .unwrap_or(("wait-for", ""));
+    let mut y = format!("    - {action}: {}\n", quoted(selector));
+    match step.value.as_deref() {
+        // Read from the environment when the target loads: never quoted, never the password.
+        Some(v) if v == password_ref => {
+            let _ = writeln!(y, "      value: {v}");
+        }
+        Some(v) => {
+            let _ = writeln!(y, "      value: {}", quoted(v));
+        }
+        None => {}
+    }
+    match step.via {
+        ClickVia::Webdriver => {}
+        ClickVia::Script => {
+            y.push_str("      via: script   # drawn with no size: clicked by script\n")
+        }
+        ClickVia::Pointer => y.push_str("      via: pointer\n"),
+    }
+    if step.optional {
+        y.push_str("      optional: true\n");
+    }
+    if let Some(timeout) = step.timeout {
+        let _ = writeln!(y, "      timeout: {}", humantime::format_duration(timeout));
+    }
+    y
+}
+
+/// The `browser:` of learned screens, each as it was played.
+fn learned_browser(l: &screens::Screens, t: &mut String, to_check: &mut Vec<String>) {
+    t.push_str("# The screens as `smartcheck init --screens` played them in Chromium:\n");
+    for (k, learned) in l.lesson.screens.iter().enumerate() {
+        let _ = writeln!(t, "#   {}. {}", k + 1, clean(&learned.seen));
+    }
+    t.push_str("browser:\n  step-timeout: 15s\n  redirect-timeout: 5s\n");
+    if !l.hosts.is_empty() {
+        let listed: Vec<String> = l.hosts.iter().map(|h| quoted(h)).collect();
+        let _ = writeln!(
+            t,
+            "  allow-hosts: [{}]   # the sign-in's hosts",
+            listed.join(", ")
+        );
+    }
+    for screen in [Screen::SignIn, Screen::Patient, Screen::Authorize] {
+        let steps: Vec<&ScreenStep> = l
+            .lesson
+            .screens
+            .iter()
+            .filter(|s| s.screen == screen)
+            .flat_map(|s| &s.steps)
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        if screen == Screen::Patient {
+            t.push_str(
+                "  # The patient picker of a standalone launch (an EHR launch may not show it).\n",
+            );
+        }
+        let _ = writeln!(t, "  {}:", screen.key());
+        for step in steps {
+            t.push_str(&step_yaml(step, &l.password_ref));
+        }
+    }
+    match &l.deny {
+        Some((step, Ok(()))) => {
+            t.push_str("  # The consent screen's deny control (init clicked it: the server redirected with an error).\n  deny:\n");
+            t.push_str(&step_yaml(step, &l.password_ref));
+        }
+        Some((step, Err(why))) => {
+            let _ = writeln!(
+                t,
+                "  # The consent screen's deny control, as found; clicking it did not prove it ({}):\n  deny:",
+                clean(why)
+            );
+            t.push_str(&step_yaml(step, &l.password_ref));
+            to_check.push("the `deny:` step (init could not prove it)".into());
+        }
+        None => {
+            t.push_str("  # No deny control was found on the consent screen: the refusal cases are skipped.\n  # deny:\n  #   - click: \"...\"\n");
+            to_check.push("`deny:` (no deny control was found on the consent screen)".into());
+        }
+    }
+}
+
 /// `smartcheck init`: discovers, writes the target (to `out`, else stdout) and says what the
 /// user still has to supply.
-pub fn main(fhir_base: &str, out: Option<&Path>, name: Option<&str>, force: bool) -> u8 {
+pub fn main(
+    fhir_base: &str,
+    out: Option<&Path>,
+    name: Option<&str>,
+    force: bool,
+    screens: &crate::cli::ScreensArgs,
+    env: &Environment,
+) -> u8 {
     let base = match url::Url::parse(fhir_base) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
         _ => {
@@ -669,6 +870,13 @@ pub fn main(fhir_base: &str, out: Option<&Path>, name: Option<&str>, force: bool
             return exit::USAGE;
         }
     }
+    let screen_options = match screen_options(screens, env) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
     let name = name
         .map(str::to_string)
         .unwrap_or_else(|| name_for(base.as_str()));
@@ -705,9 +913,23 @@ pub fn main(fhir_base: &str, out: Option<&Path>, name: Option<&str>, force: bool
             return exit::CHECKS_FAILED;
         }
     };
+    let learned = match &screen_options {
+        Some(o) => match runtime.block_on(screens::learn(&findings, o, &client)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!(
+                    "smartcheck init: the screens could not be learned: {}",
+                    redact_password(&e, o)
+                );
+                eprintln!("  write the `browser:` steps for that screen (init without --screens writes a template), or give --approve-word, --allow-host or --patient, and rerun");
+                return exit::CHECKS_FAILED;
+            }
+        },
+        None => None,
+    };
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let written = render(&findings, &name, &today);
-    let report = summary(&findings, &written, out);
+    let written = render(&findings, &name, &today, learned.as_ref());
+    let report = summary(&findings, &written, out, learned.as_ref());
     match out {
         Some(path) => {
             if let Err(e) = std::fs::write(path, &written.text) {
@@ -725,7 +947,12 @@ pub fn main(fhir_base: &str, out: Option<&Path>, name: Option<&str>, force: bool
 }
 
 /// What was found, and what the user still has to supply.
-fn summary(f: &Findings, written: &Written, out: Option<&Path>) -> String {
+fn summary(
+    f: &Findings,
+    written: &Written,
+    out: Option<&Path>,
+    learned: Option<&screens::Screens>,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "smartcheck init: {}", f.fhir_base);
     let _ = writeln!(s, "  read: {}", f.smart_configuration.status_line());
@@ -767,6 +994,29 @@ fn summary(f: &Findings, written: &Written, out: Option<&Path>) -> String {
             s,
             "  found: {types} resource types in the CapabilityStatement"
         );
+    }
+    if let Some(l) = learned {
+        for (k, screen) in l.lesson.screens.iter().enumerate() {
+            let _ = writeln!(s, "  learned: screen {}: {}", k + 1, clean(&screen.seen));
+        }
+        match &l.deny {
+            Some((_, Ok(()))) => s.push_str("  learned: the deny control (a second authorization ended with an error redirect)\n"),
+            Some((_, Err(why))) => {
+                let _ = writeln!(s, "  learned: a deny control, not proven: {}", clean(why));
+            }
+            None => s.push_str("  learned: no deny control on the consent screen\n"),
+        }
+        if let Some(p) = &l.patient {
+            let _ = writeln!(s, "  learned: patient {} (the token's)", clean(p));
+        }
+        if let Some(dir) = l.lesson.screenshots.first().and_then(|p| p.parent()) {
+            let _ = writeln!(
+                s,
+                "  screenshots: {} ({} screens)",
+                dir.display(),
+                l.lesson.screenshots.len()
+            );
+        }
     }
     if let Some(path) = out {
         let _ = writeln!(s, "wrote: {}", path.display());

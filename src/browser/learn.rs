@@ -117,7 +117,9 @@ impl Page {
 
 const PAGE_SCRIPT: &str = r#"
     const unique = s => { try { return document.querySelectorAll(s).length === 1; } catch (_) { return false; } };
-    const q = v => '"' + CSS.escape(v) + '"';
+    // An attribute value in a CSS string: only the quote and the backslash are escaped, so
+    // that the selector written reads as the page's own value.
+    const q = v => '"' + v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\a ') + '"';
     const selector = e => {
         const tag = e.tagName.toLowerCase();
         if (e.id && unique('#' + CSS.escape(e.id))) return '#' + CSS.escape(e.id);
@@ -134,8 +136,20 @@ const PAGE_SCRIPT: &str = r#"
         }
         const type = e.getAttribute('type');
         if (type && unique(tag + '[type=' + q(type) + ']')) return tag + '[type=' + q(type) + ']';
+        // A link's query may carry a value of this visit (a transaction): a part of it that
+        // finds the link alone is kept before the whole address.
         const href = e.getAttribute('href');
-        if (tag === 'a' && href && unique('a[href=' + q(href) + ']')) return 'a[href=' + q(href) + ']';
+        if (tag === 'a' && href) {
+            const query = href.split('?')[1];
+            for (const pair of (query || '').split('&')) {
+                if (pair && unique('a[href*=' + q(pair) + ']')) return 'a[href*=' + q(pair) + ']';
+            }
+            // So may its path (an interaction's id before `/abort`): its last segment first.
+            const path = href.split('?')[0].split('#')[0];
+            const last = path.slice(path.replace(/\/$/, '').lastIndexOf('/'));
+            if (last.length > 1 && unique('a[href$=' + q(last) + ']')) return 'a[href$=' + q(last) + ']';
+            if (unique('a[href=' + q(href) + ']')) return 'a[href=' + q(href) + ']';
+        }
         const parts = [];
         let el = e;
         while (el && el.tagName.toLowerCase() !== 'html') {
@@ -270,7 +284,10 @@ pub struct Stuck {
 }
 
 fn matches_words(text: &str, words: &[impl AsRef<str>]) -> bool {
-    let text = text.trim().to_lowercase();
+    // "[ Cancel ]", "» Continue": the words without the marks around them.
+    let text = text
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
     words.iter().any(|w| {
         let w = w.as_ref().to_lowercase();
         text == w
@@ -821,6 +838,7 @@ mod tests {
         assert!(!matches_words("Allowance", APPROVE_WORDS));
         assert!(matches_words("Don't allow", DENY_WORDS));
         assert!(!matches_words("Nothing", DENY_WORDS));
+        assert!(matches_words("[ Cancel ]", DENY_WORDS));
     }
 
     #[test]

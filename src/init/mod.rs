@@ -67,6 +67,8 @@ pub struct Findings {
     pub openid_configuration: Option<Fetched>,
     /// The registration endpoint and whether it answered a GET with anything but 404.
     pub registration: Option<(String, Result<u16, String>)>,
+    /// `--screens` registered its client there (the status is that POST's).
+    pub registered_by_init: bool,
 }
 
 impl Findings {
@@ -233,6 +235,7 @@ pub async fn discover(fhir_base: &str, client: &reqwest::Client) -> Result<Findi
         capability_statement,
         openid_configuration: None,
         registration: None,
+        registered_by_init: false,
     };
     if findings
         .endpoint("authorization_endpoint", "authorize")
@@ -481,10 +484,20 @@ pub fn render(
 fn registration(f: &Findings, t: &mut String, vars: &mut Vars, to_check: &mut Vec<String>) {
     if f.dynamic_registration() {
         if let Some((endpoint, Ok(status))) = &f.registration {
+            let how = if f.registered_by_init {
+                "init registered its client there, status"
+            } else {
+                "status"
+            };
             let _ = writeln!(
                 t,
-                "# {} answers (status {status} to a GET): each case registers its clients (RFC 7591).",
-                clean(endpoint)
+                "# {} answers ({how} {status}{}): each case registers its clients (RFC 7591).",
+                clean(endpoint),
+                if f.registered_by_init {
+                    ""
+                } else {
+                    " to a GET"
+                }
             );
         }
         t.push_str("registration: dynamic\n");
@@ -927,6 +940,11 @@ pub fn main(
         },
         None => None,
     };
+    let mut findings = findings;
+    if let Some((endpoint, status)) = learned.as_ref().and_then(|l| l.registered.clone()) {
+        findings.registration = Some((endpoint, Ok(status)));
+        findings.registered_by_init = true;
+    }
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let written = render(&findings, &name, &today, learned.as_ref());
     let report = summary(&findings, &written, out, learned.as_ref());

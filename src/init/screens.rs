@@ -45,12 +45,17 @@ pub struct Screens {
     pub password_ref: String,
     /// Hosts the browser went to besides the FHIR base's.
     pub hosts: Vec<String>,
+    /// The registration endpoint where init registered its client, and the status: proof
+    /// that registration is dynamic, whatever a GET of it said.
+    pub registered: Option<(String, u16)>,
 }
 
 /// The dynamically registered client, deleted when done.
 struct Registered {
     client_id: String,
     delete: Option<(String, String)>,
+    /// The registration endpoint and its answer's status (none for a client given).
+    at: Option<(String, u16)>,
 }
 
 /// Registers a public client for the listener's redirect URI (RFC 7591).
@@ -90,6 +95,7 @@ async fn register(
     Ok(Registered {
         client_id: client_id.to_string(),
         delete,
+        at: Some((endpoint.to_string(), status.as_u16())),
     })
 }
 
@@ -184,6 +190,7 @@ pub async fn learn(f: &Findings, o: &Options, http: &reqwest::Client) -> Result<
         Some(id) => Registered {
             client_id: id.clone(),
             delete: None,
+            at: None,
         },
         None => {
             let endpoint = f
@@ -255,6 +262,7 @@ pub async fn learn(f: &Findings, o: &Options, http: &reqwest::Client) -> Result<
                 user: o.user.clone(),
                 password_ref: person.password_ref.to_string(),
                 hosts: others,
+                registered: registered.at.clone(),
             })
         }
         Err(e) => Err(e),
@@ -422,6 +430,18 @@ async fn deny_pass(
             )
             .await;
         }
+        // A learned step that worked once and not now names an element by something of that
+        // one visit: say so, it is what the person has to change.
+        let replayed = |passed_over: &[String]| {
+            if passed_over.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; a learned step did not work a second time (its selector may hold a value of one visit): {}",
+                    passed_over.join("; ")
+                )
+            }
+        };
         crate::browser::screens::play(
             &session,
             "deny",
@@ -433,9 +453,12 @@ async fn deny_pass(
             &mut passed_over,
         )
         .await
-        .map_err(|e| format!("{}: {}", e.step, e.reason))?;
+        .map_err(|e| format!("{}: {}{}", e.step, e.reason, replayed(&passed_over)))?;
         if !listener.wait(&[&path], o.step_timeout, &cancel).await {
-            return Err("no redirect came after the deny control was clicked".to_string());
+            return Err(format!(
+                "no redirect came after the deny control was clicked{}",
+                replayed(&passed_over)
+            ));
         }
         match listener.take(&path) {
             Some(c) if c.params.iter().any(|(k, _)| k == "error") => Ok(()),

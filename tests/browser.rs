@@ -1491,12 +1491,18 @@ fn a_screen_the_target_has_no_steps_for_errors_and_lists_the_pages_controls() {
             &[
                 "password input `#password`",
                 "button `#sign-in` (\u{201c}Sign in\u{201d})",
+                // What `init --screens` would write, from the same engine.
+                "suggested steps: `browser.sign-in`: fill \"#username\" with ${USER}, fill \"#password\" with ${PASSWORD}, click \"#sign-in\"",
             ][..],
         ),
         (
             sign_in_only,
             "no `browser.authorize` steps",
-            &["button `#approve`", "button `#deny`"][..],
+            &[
+                "button `#approve`",
+                "button `#deny`",
+                "suggested steps: `browser.authorize`: click \"#approve\" (the page looks like a consent screen",
+            ][..],
         ),
     ] {
         let target = dir.path().join("target.yaml");

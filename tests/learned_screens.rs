@@ -332,9 +332,12 @@ fn text(out: &Output) -> String {
 
 /// `init --screens` against the front of `kind`; the target written and what init said.
 fn learn(kind: Kind, served: &Served, dir: &Path) -> (Output, String) {
-    let out = smartcheck(
-        dir,
-        &[
+    // With every debug line (the WebDriver's requests among them): the password never shows.
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .current_dir(dir)
+        .env("SANDBOX_PASSWORD", "demo-password")
+        .env("SMARTCHECK_LOG", "debug")
+        .args([
             "init",
             &format!("{}/fhir", served.origin),
             "--out",
@@ -346,10 +349,14 @@ fn learn(kind: Kind, served: &Served, dir: &Path) -> (Output, String) {
             "daniel-adams",
             "--password-env",
             "SANDBOX_PASSWORD",
-        ],
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !text(&out).contains("demo-password"),
+        "{kind:?}: the password showed"
     );
     let target = std::fs::read_to_string(dir.join("t.yaml")).unwrap_or_default();
-    let _ = kind;
     (out, target)
 }
 

@@ -207,7 +207,8 @@ const PAGE_SCRIPT: &str = r#"
             form: e.form ? forms.indexOf(e.form) : -1, cookie: cookie(e),
             href: tag === 'a' ? (e.getAttribute('href') || '') : '',
             options: tag === 'select' ? Array.from(e.options).filter(o => !o.disabled).map(o => [o.value, text(o)]) : [],
-            value: (e.value || '').toString().slice(0, 80),
+            // What was typed is never read back (a password).
+            value: tag === 'input' && !['radio', 'checkbox', 'submit', 'button'].includes(e.type) ? '' : (e.value || '').toString().slice(0, 80),
         });
     }
     return { url: location.href, text: (document.body ? document.body.innerText : '').toLowerCase().slice(0, 4000), elements: out };
@@ -612,6 +613,52 @@ fn patient_picker(page: &Page, person: &Person<'_>) -> Option<Learned> {
             link.words
         ),
     })
+}
+
+/// One step in a few words: `fill "#username" with ${USER}`, `check "#s1" (via script)`.
+fn compact(step: &ScreenStep) -> String {
+    let (action, selector) = [
+        ("fill", &step.fill),
+        ("click", &step.click),
+        ("select", &step.select),
+        ("check", &step.check),
+    ]
+    .into_iter()
+    .find_map(|(a, s)| s.as_deref().map(|s| (a, s)))
+    .unwrap_or(("wait-for", ""));
+    let mut text = format!("{action} {selector:?}");
+    if let Some(value) = &step.value {
+        text.push_str(&format!(" with {value}"));
+    }
+    if step.via != ClickVia::Webdriver {
+        text.push_str(" (via script)");
+    }
+    if step.optional {
+        text.push_str(" (optional)");
+    }
+    text
+}
+
+/// The steps `init --screens` would write for the page the session shows, in one line
+/// (`` `browser.authorize`: click "#approve" (a consent screen ...) ``), for a person who writes
+/// a target's steps by hand.
+pub async fn suggestion(session: &Session) -> Option<String> {
+    let page = read_page(session).await?;
+    let person = Person {
+        user: "${USER}",
+        password: "${PASSWORD}",
+        password_ref: "${PASSWORD}",
+        patient: None,
+        approve_words: &[],
+    };
+    let learned = answer(&page, &person)?;
+    let steps: Vec<String> = learned.steps.iter().map(compact).collect();
+    Some(format!(
+        "`browser.{}`: {} (the page looks like {})",
+        learned.screen.key(),
+        steps.join(", "),
+        learned.seen
+    ))
 }
 
 /// The steps with the password typed in place of its reference.

@@ -1079,10 +1079,14 @@ impl Flow<'_> {
                     browser::page::Control::describe(&controls)
                 )
             };
+            let suggested = browser::learn::suggestion(session)
+                .await
+                .map(|s| format!("; suggested steps: {s}"))
+                .unwrap_or_default();
             fail(
                 &mut outcome,
                 format!(
-                    "no redirect came within {} and the target has no {} steps: {}, waiting for a person; {offered}. Write the steps for this screen in the target (README \"Browser\")",
+                    "no redirect came within {} and the target has no {} steps: {}, waiting for a person; {offered}{suggested}. Write the steps for this screen in the target (README \"Browser\"), or let `smartcheck init --screens` learn them",
                     humantime::format_duration(wait),
                     names.join(" or "),
                     shown.describe(),

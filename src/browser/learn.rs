@@ -115,104 +115,8 @@ impl Page {
     }
 }
 
-const PAGE_SCRIPT: &str = r#"
-    const unique = s => { try { return document.querySelectorAll(s).length === 1; } catch (_) { return false; } };
-    // An attribute value in a CSS string: only the quote and the backslash are escaped, so
-    // that the selector written reads as the page's own value.
-    const q = v => '"' + v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\a ') + '"';
-    const selector = e => {
-        const tag = e.tagName.toLowerCase();
-        if (e.id && unique('#' + CSS.escape(e.id))) return '#' + CSS.escape(e.id);
-        const name = e.getAttribute('name');
-        if (name) {
-            const s = tag + '[name=' + q(name) + ']';
-            if (unique(s)) return s;
-            const v = e.getAttribute('value');
-            if (v !== null && unique(s + '[value=' + q(v) + ']')) return s + '[value=' + q(v) + ']';
-        }
-        for (const a of ['data-testid', 'data-test', 'aria-label', 'autocomplete', 'placeholder', 'title']) {
-            const v = e.getAttribute(a);
-            if (v && unique(tag + '[' + a + '=' + q(v) + ']')) return tag + '[' + a + '=' + q(v) + ']';
-        }
-        const type = e.getAttribute('type');
-        if (type && unique(tag + '[type=' + q(type) + ']')) return tag + '[type=' + q(type) + ']';
-        // A link's query may carry a value of this visit (a transaction): a part of it that
-        // finds the link alone is kept before the whole address.
-        const href = e.getAttribute('href');
-        if (tag === 'a' && href) {
-            const query = href.split('?')[1];
-            for (const pair of (query || '').split('&')) {
-                if (pair && unique('a[href*=' + q(pair) + ']')) return 'a[href*=' + q(pair) + ']';
-            }
-            // So may its path (an interaction's id before `/abort`): its last segment first.
-            const path = href.split('?')[0].split('#')[0];
-            const last = path.slice(path.replace(/\/$/, '').lastIndexOf('/'));
-            if (last.length > 1 && unique('a[href$=' + q(last) + ']')) return 'a[href$=' + q(last) + ']';
-            if (unique('a[href=' + q(href) + ']')) return 'a[href=' + q(href) + ']';
-        }
-        const parts = [];
-        let el = e;
-        while (el && el.tagName.toLowerCase() !== 'html') {
-            if (el !== e && el.id && unique('#' + CSS.escape(el.id))) { parts.unshift('#' + CSS.escape(el.id)); break; }
-            let k = 1;
-            for (let s = el.previousElementSibling; s; s = s.previousElementSibling) if (s.tagName === el.tagName) k++;
-            parts.unshift(el.tagName.toLowerCase() + ':nth-of-type(' + k + ')');
-            el = el.parentElement;
-        }
-        return parts.join(' > ');
-    };
-    const text = e => (e.innerText || e.textContent || '').trim().replace(/\s+/g, ' ');
-    const labelOf = e => {
-        if (e.labels && e.labels.length) return text(e.labels[0]);
-        const by = e.getAttribute('aria-labelledby');
-        if (by) return by.split(/\s+/).map(id => { const l = document.getElementById(id); return l ? text(l) : ''; }).join(' ');
-        return '';
-    };
-    const words = e => {
-        const tag = e.tagName.toLowerCase();
-        if (tag === 'button' || tag === 'a' || e.getAttribute('role') === 'button' || e.getAttribute('role') === 'link') return text(e) || e.value || e.getAttribute('aria-label') || e.getAttribute('title') || '';
-        if (tag === 'input' && ['submit', 'button', 'image'].includes(e.type)) return e.value || e.getAttribute('aria-label') || e.getAttribute('alt') || '';
-        return labelOf(e) || e.getAttribute('aria-label') || e.getAttribute('placeholder') || e.getAttribute('title') || '';
-    };
-    const shown = e => {
-        const s = getComputedStyle(e);
-        if (s.visibility === 'hidden' || s.display === 'none' || e.disabled) return false;
-        for (let p = e.parentElement; p; p = p.parentElement) {
-            const ps = getComputedStyle(p);
-            if (ps.display === 'none' || ps.visibility === 'hidden') return false;
-        }
-        const r = e.getBoundingClientRect();
-        return (r.width > 0 && r.height > 0) || e.type === 'checkbox' || e.type === 'radio';
-    };
-    const zero = e => { const r = e.getBoundingClientRect(); return r.width < 2 || r.height < 2 || getComputedStyle(e).opacity === '0'; };
-    const cookie = e => {
-        for (let p = e; p && p !== document.body; p = p.parentElement) {
-            const about = ((p.id || '') + ' ' + (typeof p.className === 'string' ? p.className : '') + ' ' + (p.getAttribute('aria-label') || '')).toLowerCase();
-            if (about.includes('cookie') || about.includes('gdpr')) return true;
-        }
-        return false;
-    };
-    const forms = Array.from(document.forms);
-    const out = [];
-    for (const e of document.querySelectorAll('input, select, textarea, button, a[href], [role=button], [role=link], [role=checkbox], [role=radio]')) {
-        if (out.length >= 300) break;
-        if (e.type === 'hidden' || !shown(e)) continue;
-        const tag = e.tagName.toLowerCase();
-        const hints = [e.id, e.getAttribute('name'), e.getAttribute('autocomplete'), e.getAttribute('placeholder'),
-                       e.getAttribute('aria-label'), labelOf(e), e.getAttribute('role')].filter(Boolean).join(' ').toLowerCase();
-        out.push({
-            tag, type: (e.getAttribute('role') === 'checkbox' ? 'checkbox' : e.getAttribute('role') === 'radio' ? 'radio' : (e.type || '')).toLowerCase(),
-            selector: selector(e), words: words(e).slice(0, 80), hints, zero: zero(e),
-            checked: !!e.checked || e.getAttribute('aria-checked') === 'true',
-            form: e.form ? forms.indexOf(e.form) : -1, cookie: cookie(e),
-            href: tag === 'a' ? (e.getAttribute('href') || '') : '',
-            options: tag === 'select' ? Array.from(e.options).filter(o => !o.disabled).map(o => [o.value, text(o)]) : [],
-            // What was typed is never read back (a password).
-            value: tag === 'input' && !['radio', 'checkbox', 'submit', 'button'].includes(e.type) ? '' : (e.value || '').toString().slice(0, 80),
-        });
-    }
-    return { url: location.href, text: (document.body ? document.body.innerText : '').toLowerCase().slice(0, 4000), elements: out };
-"#;
+/// The page script (a function body WebDriver runs; its value is the [`Page`]).
+const PAGE_SCRIPT: &str = include_str!("learn_page.js");
 
 /// Reads the page, or `None` when it cannot answer (a script that never ends, no document).
 pub async fn read_page(session: &Session) -> Option<Page> {
@@ -519,76 +423,92 @@ pub fn deny_control(page: &Page) -> Option<ScreenStep> {
 fn patient_picker(page: &Page, person: &Person<'_>) -> Option<Learned> {
     let about_patients = page.text.contains("patient");
     let wanted = |text: &str| person.patient.is_some_and(|p| text.contains(p));
-    let choose = |choice: ScreenStep, form: i64, seen: String| {
-        let mut steps = vec![choice];
-        if let Some(send) = sender(page, form, CHOOSE_WORDS) {
-            steps.push(click(send));
-        }
-        for step in &mut steps {
-            step.optional = true;
-            step.timeout = Some(Duration::from_secs(3));
-        }
-        Some(Learned {
-            screen: Screen::Patient,
-            steps,
-            seen,
-        })
-    };
-    if let Some(select) = page.elements.iter().find(|e| {
-        e.tag == "select" && e.options.len() > 1 && (e.hints.contains("patient") || about_patients)
-    }) {
-        let options: Vec<&(String, String)> = select
-            .options
-            .iter()
-            .filter(|(v, _)| !v.is_empty())
-            .collect();
-        let option = options
-            .iter()
-            .find(|(v, t)| wanted(v) || wanted(t))
-            .or(options.first())?;
-        let step = ScreenStep {
-            select: Some(select.selector.clone()),
-            value: Some(option.0.clone()),
-            ..ScreenStep::default()
-        };
-        return choose(
-            step,
-            select.form,
-            format!(
-                "a patient picker (a select; chose \u{201c}{}\u{201d})",
-                option.1
-            ),
-        );
+    if let Some((step, form, seen)) = patient_select(page, about_patients, &wanted) {
+        return Some(choose_patient(page, step, form, seen));
     }
     if !about_patients {
         return None;
     }
+    if let Some((step, form, seen)) = patient_radio(page, &wanted) {
+        return Some(choose_patient(page, step, form, seen));
+    }
+    patient_link(page, &wanted)
+}
+
+/// A choice and what confirms it (when the form has a button for that), both optional: an
+/// EHR launch may not show the picker.
+fn choose_patient(page: &Page, choice: ScreenStep, form: i64, seen: String) -> Learned {
+    let mut steps = vec![choice];
+    if let Some(send) = sender(page, form, CHOOSE_WORDS) {
+        steps.push(click(send));
+    }
+    for step in &mut steps {
+        step.optional = true;
+        step.timeout = Some(Duration::from_secs(3));
+    }
+    Learned {
+        screen: Screen::Patient,
+        steps,
+        seen,
+    }
+}
+
+/// A select of patients: the wanted one's option, else the first with a value.
+fn patient_select(
+    page: &Page,
+    about_patients: bool,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Option<(ScreenStep, i64, String)> {
+    let select = page.elements.iter().find(|e| {
+        e.tag == "select" && e.options.len() > 1 && (e.hints.contains("patient") || about_patients)
+    })?;
+    let options: Vec<&(String, String)> = select
+        .options
+        .iter()
+        .filter(|(v, _)| !v.is_empty())
+        .collect();
+    let option = options
+        .iter()
+        .find(|(v, t)| wanted(v) || wanted(t))
+        .or(options.first())?;
+    let step = ScreenStep {
+        select: Some(select.selector.clone()),
+        value: Some(option.0.clone()),
+        ..ScreenStep::default()
+    };
+    let seen = format!(
+        "a patient picker (a select; chose \u{201c}{}\u{201d})",
+        option.1
+    );
+    Some((step, select.form, seen))
+}
+
+/// Radio buttons of patients: the wanted one, else the first.
+fn patient_radio(page: &Page, wanted: &dyn Fn(&str) -> bool) -> Option<(ScreenStep, i64, String)> {
     let radios: Vec<&Element> = page.elements.iter().filter(|e| e.kind == "radio").collect();
-    if let Some(radio) = radios
+    let radio = radios
         .iter()
         .find(|e| wanted(&e.value) || wanted(&e.words) || wanted(&e.selector))
-        .or(radios.first())
-    {
-        let step = ScreenStep {
-            click: Some(radio.selector.clone()),
-            via: if radio.zero {
-                ClickVia::Script
-            } else {
-                ClickVia::Webdriver
-            },
-            ..ScreenStep::default()
-        };
-        return choose(
-            step,
-            radio.form,
-            format!(
-                "a patient picker (radio buttons; chose \u{201c}{}\u{201d})",
-                radio.words
-            ),
-        );
-    }
-    // Links to patients: those whose address or words name the patient, else the first link
-    // of the list whose words are not those of approval or refusal.
+        .or(radios.first())?;
+    let step = ScreenStep {
+        click: Some(radio.selector.clone()),
+        via: if radio.zero {
+            ClickVia::Script
+        } else {
+            ClickVia::Webdriver
+        },
+        ..ScreenStep::default()
+    };
+    let seen = format!(
+        "a patient picker (radio buttons; chose \u{201c}{}\u{201d})",
+        radio.words
+    );
+    Some((step, radio.form, seen))
+}
+
+/// Links to patients: the one whose address or words name the wanted patient, else the first
+/// whose address is about patients. A link leaves the page: no confirming click.
+fn patient_link(page: &Page, wanted: &dyn Fn(&str) -> bool) -> Option<Learned> {
     let links: Vec<&Element> = page
         .elements
         .iter()
@@ -685,7 +605,6 @@ pub async fn learn(
     shots: &Path,
 ) -> Result<Lesson, Stuck> {
     let mut lesson = Lesson::default();
-    let cancel = CancellationToken::new();
     for index in 0..MAX_SCREENS {
         let page = match settled_page(session, step_timeout, redirected, person).await {
             Settled::Redirected => return Ok(lesson),
@@ -711,37 +630,13 @@ pub async fn learn(
         if learned.screen == Screen::Authorize && lesson.deny.is_none() {
             lesson.deny = deny_control(&page);
         }
-        let mut passed_over = Vec::new();
-        let played = screens::play(
-            session,
-            learned.screen.key(),
-            &to_play(&learned.steps, person),
-            &[],
-            step_timeout,
-            redirected,
-            &cancel,
-            &mut passed_over,
-        )
-        .await;
-        if let Err(failure) = played {
-            return Err(stuck(
-                session,
-                &format!("{}: {}", failure.step, failure.reason),
-                &lesson,
-            )
-            .await);
-        }
-        if !passed_over.is_empty() {
-            return Err(stuck(
-                session,
-                &format!("a step did not work: {}", passed_over.join("; ")),
-                &lesson,
-            )
-            .await);
-        }
+        let played = match play_learned(session, &learned, person, step_timeout, redirected).await {
+            Ok(outcome) => outcome,
+            Err(reason) => return Err(stuck(session, &reason, &lesson).await),
+        };
         let before = page.fingerprint();
         lesson.screens.push(learned);
-        if matches!(played, Ok(ScreenOutcome::Redirected)) || redirected() {
+        if played == ScreenOutcome::Redirected || redirected() {
             return Ok(lesson);
         }
         if !changed(session, &before, step_timeout, redirected).await {
@@ -759,6 +654,35 @@ pub async fn learn(
         &lesson,
     )
     .await)
+}
+
+/// Plays a learned screen as a target's is played; a step that failed, or an optional one
+/// passed over, is why learning stops.
+async fn play_learned(
+    session: &Session,
+    learned: &Learned,
+    person: &Person<'_>,
+    step_timeout: Duration,
+    redirected: &(dyn Fn() -> bool + Sync),
+) -> Result<ScreenOutcome, String> {
+    let mut passed_over = Vec::new();
+    let played = screens::play(
+        session,
+        learned.screen.key(),
+        &to_play(&learned.steps, person),
+        &[],
+        step_timeout,
+        redirected,
+        &CancellationToken::new(),
+        &mut passed_over,
+    )
+    .await
+    .map_err(|failure| format!("{}: {}", failure.step, failure.reason))?;
+    if passed_over.is_empty() {
+        Ok(played)
+    } else {
+        Err(format!("a step did not work: {}", passed_over.join("; ")))
+    }
 }
 
 enum Settled {

@@ -421,94 +421,114 @@ impl HistoryView {
             out.push_str("no completed run recorded yet\n");
         }
         for t in &self.targets {
-            out.push_str(&format!(
-                "\ntarget `{}`: latest run #{} at {} ({} run{} looked at)\n",
-                t.name,
-                t.latest_run,
-                t.latest_started_at,
-                t.runs,
-                if t.runs == 1 { "" } else { "s" }
-            ));
-            match t.previous_run {
-                None => out.push_str("  changed: nothing to compare with (first run)\n"),
-                Some(p) if t.changes.is_empty() => {
-                    out.push_str(&format!("  changed since run #{p}: no verdict\n"))
-                }
-                Some(p) => {
-                    out.push_str(&format!(
-                        "  changed since run #{p}: {} verdict{}\n",
-                        t.changes.len(),
-                        if t.changes.len() == 1 { "" } else { "s" }
-                    ));
-                    for c in &t.changes {
-                        out.push_str(&format!(
-                            "    {} / {}: {} -> {}\n",
-                            c.case, c.check, c.before, c.now
-                        ));
-                    }
-                }
+            t.render(&mut out);
+        }
+        out
+    }
+}
+
+impl TargetHistory {
+    /// One target's part of `smartcheck history`.
+    fn render(&self, out: &mut String) {
+        let t = self;
+        out.push_str(&format!(
+            "\ntarget `{}`: latest run #{} at {} ({} run{} looked at)\n",
+            t.name,
+            t.latest_run,
+            t.latest_started_at,
+            t.runs,
+            if t.runs == 1 { "" } else { "s" }
+        ));
+        match t.previous_run {
+            None => out.push_str("  changed: nothing to compare with (first run)\n"),
+            Some(p) if t.changes.is_empty() => {
+                out.push_str(&format!("  changed since run #{p}: no verdict\n"))
             }
-            if t.failing.is_empty() {
-                out.push_str("  failing: none\n");
-            } else {
-                out.push_str(&format!("  failing: {}\n", t.failing.len()));
-                for f in &t.failing {
-                    out.push_str(&format!(
-                        "    {} / {}: {} since run #{} at {} ({}{} run{}){}\n",
-                        f.case,
-                        f.check,
-                        f.verdict,
-                        f.since_run,
-                        f.since,
-                        if f.at_least { "at least " } else { "" },
-                        f.runs,
-                        if f.runs == 1 { "" } else { "s" },
-                        f.message
-                            .as_deref()
-                            .map(|m| format!(": {}", shorten(m, 160)))
-                            .unwrap_or_default()
-                    ));
-                }
-            }
-            let percent = |p: usize, e: usize| {
-                if e == 0 {
-                    "–".to_string()
-                } else {
-                    format!("{:.1}%", p as f64 * 100.0 / e as f64)
-                }
-            };
-            out.push_str(&format!(
-                "  pass rate over {} run{}: {} of {} check verdicts ({})\n",
-                t.runs,
-                if t.runs == 1 { "" } else { "s" },
-                t.passed,
-                t.evaluated,
-                percent(t.passed, t.evaluated)
-            ));
-            for r in &t.below_full {
+            Some(p) => {
                 out.push_str(&format!(
-                    "    {} / {}: {} of {} ({})\n",
-                    r.case,
-                    r.check,
-                    r.passed,
-                    r.evaluated,
-                    percent(r.passed, r.evaluated)
+                    "  changed since run #{p}: {} verdict{}\n",
+                    t.changes.len(),
+                    if t.changes.len() == 1 { "" } else { "s" }
                 ));
+                for c in &t.changes {
+                    out.push_str(&format!(
+                        "    {} / {}: {} -> {}\n",
+                        c.case, c.check, c.before, c.now
+                    ));
+                }
             }
-            if !t.latency.is_empty() {
-                let points: Vec<String> = t
-                    .latency
-                    .iter()
-                    .map(|l| format!("{}/{}", l.median_ms, l.p95_ms))
-                    .collect();
+        }
+        t.render_failing(out);
+        t.render_rates(out);
+    }
+
+    /// The checks failing in the latest run, and since when.
+    fn render_failing(&self, out: &mut String) {
+        let t = self;
+        if t.failing.is_empty() {
+            out.push_str("  failing: none\n");
+        } else {
+            out.push_str(&format!("  failing: {}\n", t.failing.len()));
+            for f in &t.failing {
                 out.push_str(&format!(
-                    "  latency median/p95 ms, oldest first: {}{}\n",
-                    points.join(" "),
-                    trend(&t.latency)
+                    "    {} / {}: {} since run #{} at {} ({}{} run{}){}\n",
+                    f.case,
+                    f.check,
+                    f.verdict,
+                    f.since_run,
+                    f.since,
+                    if f.at_least { "at least " } else { "" },
+                    f.runs,
+                    if f.runs == 1 { "" } else { "s" },
+                    f.message
+                        .as_deref()
+                        .map(|m| format!(": {}", shorten(m, 160)))
+                        .unwrap_or_default()
                 ));
             }
         }
-        out
+    }
+
+    /// Pass rates over the runs looked at, and the latency trend.
+    fn render_rates(&self, out: &mut String) {
+        let t = self;
+        let percent = |p: usize, e: usize| {
+            if e == 0 {
+                "–".to_string()
+            } else {
+                format!("{:.1}%", p as f64 * 100.0 / e as f64)
+            }
+        };
+        out.push_str(&format!(
+            "  pass rate over {} run{}: {} of {} check verdicts ({})\n",
+            t.runs,
+            if t.runs == 1 { "" } else { "s" },
+            t.passed,
+            t.evaluated,
+            percent(t.passed, t.evaluated)
+        ));
+        for r in &t.below_full {
+            out.push_str(&format!(
+                "    {} / {}: {} of {} ({})\n",
+                r.case,
+                r.check,
+                r.passed,
+                r.evaluated,
+                percent(r.passed, r.evaluated)
+            ));
+        }
+        if !t.latency.is_empty() {
+            let points: Vec<String> = t
+                .latency
+                .iter()
+                .map(|l| format!("{}/{}", l.median_ms, l.p95_ms))
+                .collect();
+            out.push_str(&format!(
+                "  latency median/p95 ms, oldest first: {}{}\n",
+                points.join(" "),
+                trend(&t.latency)
+            ));
+        }
     }
 }
 

@@ -58,6 +58,30 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE runs ADD COLUMN flaky_cases INTEGER NOT NULL DEFAULT 0;",
 ];
 
+/// Every check's row, with one prepared statement.
+fn insert_verdicts(
+    tx: &rusqlite::Transaction<'_>,
+    run: i64,
+    report: &RunReport,
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare(
+        "INSERT INTO verdicts (run_id, target, case_name, check_id, verdict, message, case_outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for row in verdict_rows(report) {
+        insert.execute(params![
+            run,
+            row.target,
+            row.case,
+            row.check,
+            row.verdict,
+            row.message,
+            row.case_outcome,
+        ])?;
+    }
+    Ok(())
+}
+
 pub(super) struct SqliteStore {
     pub(super) conn: Connection,
     file: String,
@@ -168,27 +192,7 @@ impl Store for SqliteStore {
             )
             .map_err(fail)?;
         }
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO verdicts (run_id, target, case_name, check_id, verdict, message, case_outcome)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(fail)?;
-            for row in verdict_rows(report) {
-                insert
-                    .execute(params![
-                        run,
-                        row.target,
-                        row.case,
-                        row.check,
-                        row.verdict,
-                        row.message,
-                        row.case_outcome,
-                    ])
-                    .map_err(fail)?;
-            }
-        }
+        insert_verdicts(&tx, run, report).map_err(fail)?;
         if let Some(pause) = pause {
             std::thread::sleep(pause);
         }

@@ -9,10 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::browser::learn::Screen;
 use crate::environment::Environment;
 use crate::exit;
-use crate::suite::target::{ClickVia, ScreenStep};
 
 mod screens;
 
@@ -396,18 +394,8 @@ pub struct Written {
     pub to_check: Vec<String>,
 }
 
-/// Writes the annotated target.
-pub fn render(
-    f: &Findings,
-    name: &str,
-    today: &str,
-    learned: Option<&screens::Screens>,
-) -> Written {
-    let mut vars = Vars {
-        prefix: prefix_for(name),
-        needed: Vec::new(),
-    };
-    let mut to_check: Vec<String> = Vec::new();
+/// The target's opening comment and its first keys: name, FHIR base, version, origin.
+fn header(f: &Findings, name: &str, today: &str) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "# A smartcheck target for {}", f.fhir_base);
     let _ = writeln!(
@@ -429,6 +417,22 @@ pub fn render(
     );
     t.push_str("origin: https://app.example.org\n");
     t.push_str("timeouts: { connect: 5s, request: 30s }\n");
+    t
+}
+
+/// Writes the annotated target.
+pub fn render(
+    f: &Findings,
+    name: &str,
+    today: &str,
+    learned: Option<&screens::Screens>,
+) -> Written {
+    let mut vars = Vars {
+        prefix: prefix_for(name),
+        needed: Vec::new(),
+    };
+    let mut to_check: Vec<String> = Vec::new();
+    let mut t = header(f, name, today);
     let others = f.other_origins();
     if !others.is_empty() {
         t.push_str(
@@ -440,7 +444,7 @@ pub fn render(
     }
     registration(f, &mut t, &mut vars, &mut to_check);
     match learned {
-        Some(l) => learned_vars(l, &mut t, &vars),
+        Some(l) => screens::learned_vars(l, &mut t, &vars),
         None => {
             t.push_str("vars:\n");
             let _ = writeln!(
@@ -470,7 +474,7 @@ pub fn render(
                 variable.to_string(),
                 "the test user's password (typed at sign-in)".into(),
             ));
-            learned_browser(l, &mut t, &mut to_check)
+            screens::learned_browser(l, &mut t, &mut to_check)
         }
         None => browser(f, &mut t, &mut vars, &mut to_check),
     }
@@ -721,133 +725,40 @@ fn redact_password(text: &str, o: &screens::Options) -> String {
     text.replace(&o.password, crate::redact::MASK)
 }
 
-/// The `vars:` of a target whose screens were learned: the user who signed in, the patient
-/// the token was for; another patient only the user can name (its checks are skipped, saying
-/// so, until it is given).
-fn learned_vars(l: &screens::Screens, t: &mut String, vars: &Vars) {
-    t.push_str("vars:\n");
-    let _ = writeln!(
-        t,
-        "  # The user init signed in as.\n  user: {}",
-        quoted(&l.user)
-    );
-    match &l.patient {
-        Some(p) => {
-            let _ = writeln!(
-                t,
-                "  # The patient of the token init's authorization got.\n  patient: {}",
-                quoted(p)
-            );
+/// The FHIR base as a URL, refused when it is none, carries a password, or `out` exists
+/// without `--force`.
+fn checked_base(fhir_base: &str, out: Option<&Path>, force: bool) -> Result<url::Url, String> {
+    let base = match url::Url::parse(fhir_base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+        _ => {
+            return Err(format!(
+                "`{fhir_base}` is not an http(s) URL of a FHIR base"
+            ))
         }
-        None => {
-            let _ = writeln!(
-                t,
-                "  # SUPPLY: a patient your test user may see (init's authorization got no token\n  # that named one).\n  # patient: ${{{}}}",
-                vars.name("PATIENT")
-            );
+    };
+    // The target file holds no secret, and neither does what init prints.
+    if base.password().is_some() {
+        return Err("the FHIR base carries a password in its address; give init the base without it (a server that wants credentials for discovery gets them from the target's `headers`, read from the environment)".into());
+    }
+    if let Some(path) = out {
+        if path.exists() && !force {
+            return Err(format!(
+                "{} exists; give --force to replace it",
+                path.display()
+            ));
         }
     }
-    let _ = writeln!(
-        t,
-        "  # SUPPLY: another patient, one the same user's patient/ token must not reach (the\n  # checks that need it are skipped until then).\n  # other-patient: ${{{}}}",
-        vars.name("OTHER_PATIENT")
-    );
+    Ok(base)
 }
 
-/// One screen step as a target writes it.
-fn step_yaml(step: &ScreenStep, password_ref: &str) -> String {
-    let (action, selector) = [
-        ("fill", &step.fill),
-        ("click", &step.click),
-        ("select", &step.select),
-        ("check", &step.check),
-        ("wait-for", &step.wait_for),
-    ]
-    .into_iter()
-    .find_map(|(a, s)| s.as_deref().map(|s| (a, s)))
-    .unwrap_or(("wait-for", ""));
-    let mut y = format!("    - {action}: {}\n", quoted(selector));
-    match step.value.as_deref() {
-        // Read from the environment when the target loads: never quoted, never the password.
-        Some(v) if v == password_ref => {
-            let _ = writeln!(y, "      value: {v}");
-        }
-        Some(v) => {
-            let _ = writeln!(y, "      value: {}", quoted(v));
-        }
-        None => {}
-    }
-    match step.via {
-        ClickVia::Webdriver => {}
-        ClickVia::Script => {
-            y.push_str("      via: script   # drawn with no size: clicked by script\n")
-        }
-        ClickVia::Pointer => y.push_str("      via: pointer\n"),
-    }
-    if step.optional {
-        y.push_str("      optional: true\n");
-    }
-    if let Some(timeout) = step.timeout {
-        let _ = writeln!(y, "      timeout: {}", humantime::format_duration(timeout));
-    }
-    y
-}
-
-/// The `browser:` of learned screens, each as it was played.
-fn learned_browser(l: &screens::Screens, t: &mut String, to_check: &mut Vec<String>) {
-    t.push_str("# The screens as `smartcheck init --screens` played them in Chromium:\n");
-    for (k, learned) in l.lesson.screens.iter().enumerate() {
-        let _ = writeln!(t, "#   {}. {}", k + 1, clean(&learned.seen));
-    }
-    t.push_str("browser:\n  step-timeout: 15s\n  redirect-timeout: 5s\n");
-    if !l.hosts.is_empty() {
-        let listed: Vec<String> = l.hosts.iter().map(|h| quoted(h)).collect();
-        let _ = writeln!(
-            t,
-            "  allow-hosts: [{}]   # the sign-in's hosts",
-            listed.join(", ")
-        );
-    }
-    for screen in [Screen::SignIn, Screen::Patient, Screen::Authorize] {
-        let steps: Vec<&ScreenStep> = l
-            .lesson
-            .screens
-            .iter()
-            .filter(|s| s.screen == screen)
-            .flat_map(|s| &s.steps)
-            .collect();
-        if steps.is_empty() {
-            continue;
-        }
-        if screen == Screen::Patient {
-            t.push_str(
-                "  # The patient picker of a standalone launch (an EHR launch may not show it).\n",
-            );
-        }
-        let _ = writeln!(t, "  {}:", screen.key());
-        for step in steps {
-            t.push_str(&step_yaml(step, &l.password_ref));
-        }
-    }
-    match &l.deny {
-        Some((step, Ok(()))) => {
-            t.push_str("  # The consent screen's deny control (init clicked it: the server redirected with an error).\n  deny:\n");
-            t.push_str(&step_yaml(step, &l.password_ref));
-        }
-        Some((step, Err(why))) => {
-            let _ = writeln!(
-                t,
-                "  # The consent screen's deny control, as found; clicking it did not prove it ({}):\n  deny:",
-                clean(why)
-            );
-            t.push_str(&step_yaml(step, &l.password_ref));
-            to_check.push("the `deny:` step (init could not prove it)".into());
-        }
-        None => {
-            t.push_str("  # No deny control was found on the consent screen: the refusal cases are skipped.\n  # deny:\n  #   - click: \"...\"\n");
-            to_check.push("`deny:` (no deny control was found on the consent screen)".into());
-        }
-    }
+/// The client init reads the server's documents with.
+fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("smartcheck/", env!("CARGO_PKG_VERSION"), " (init)"))
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// `smartcheck init`: discovers, writes the target (to `out`, else stdout) and says what the
@@ -860,29 +771,13 @@ pub fn main(
     screens: &crate::cli::ScreensArgs,
     env: &Environment,
 ) -> u8 {
-    let base = match url::Url::parse(fhir_base) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
-        _ => {
-            eprintln!("error: `{fhir_base}` is not an http(s) URL of a FHIR base");
+    let base = match checked_base(fhir_base, out, force) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
             return exit::USAGE;
         }
     };
-    // The target file holds no secret, and neither does what init prints.
-    if base.password().is_some() {
-        eprintln!(
-            "error: the FHIR base carries a password in its address; give init the base without it (a server that wants credentials for discovery gets them from the target's `headers`, read from the environment)"
-        );
-        return exit::USAGE;
-    }
-    if let Some(path) = out {
-        if path.exists() && !force {
-            eprintln!(
-                "error: {} exists; give --force to replace it",
-                path.display()
-            );
-            return exit::USAGE;
-        }
-    }
     let screen_options = match screen_options(screens, env) {
         Ok(o) => o,
         Err(e) => {
@@ -907,12 +802,7 @@ pub fn main(
             return exit::HARNESS;
         }
     };
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("smartcheck/", env!("CARGO_PKG_VERSION"), " (init)"))
-        .build()
-    {
+    let client = match http_client() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -931,10 +821,9 @@ pub fn main(
             Ok(l) => Some(l),
             Err(e) => {
                 eprintln!(
-                    "smartcheck init: the screens could not be learned: {}",
+                    "smartcheck init: the screens could not be learned: {}\n  write the `browser:` steps for that screen (init without --screens writes a template), or give --approve-word, --allow-host or --patient, and rerun",
                     redact_password(&e, o)
                 );
-                eprintln!("  write the `browser:` steps for that screen (init without --screens writes a template), or give --approve-word, --allow-host or --patient, and rerun");
                 return exit::CHECKS_FAILED;
             }
         },
@@ -948,16 +837,22 @@ pub fn main(
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let written = render(&findings, &name, &today, learned.as_ref());
     let report = summary(&findings, &written, out, learned.as_ref());
+    write_out(out, &written.text, &report)
+}
+
+/// The target to `out` and the summary to stdout; without `out`, the target to stdout and the
+/// summary to stderr.
+fn write_out(out: Option<&Path>, target: &str, report: &str) -> u8 {
     match out {
         Some(path) => {
-            if let Err(e) = std::fs::write(path, &written.text) {
+            if let Err(e) = std::fs::write(path, target) {
                 eprintln!("error: cannot write {}: {e}", path.display());
                 return exit::HARNESS;
             }
             print!("{report}");
         }
         None => {
-            print!("{}", written.text);
+            print!("{target}");
             eprint!("{report}");
         }
     }
@@ -1014,27 +909,7 @@ fn summary(
         );
     }
     if let Some(l) = learned {
-        for (k, screen) in l.lesson.screens.iter().enumerate() {
-            let _ = writeln!(s, "  learned: screen {}: {}", k + 1, clean(&screen.seen));
-        }
-        match &l.deny {
-            Some((_, Ok(()))) => s.push_str("  learned: the deny control (a second authorization ended with an error redirect)\n"),
-            Some((_, Err(why))) => {
-                let _ = writeln!(s, "  learned: a deny control, not proven: {}", clean(why));
-            }
-            None => s.push_str("  learned: no deny control on the consent screen\n"),
-        }
-        if let Some(p) = &l.patient {
-            let _ = writeln!(s, "  learned: patient {} (the token's)", clean(p));
-        }
-        if let Some(dir) = l.lesson.screenshots.first().and_then(|p| p.parent()) {
-            let _ = writeln!(
-                s,
-                "  screenshots: {} ({} screens)",
-                dir.display(),
-                l.lesson.screenshots.len()
-            );
-        }
+        screens::learned_summary(l, &mut s);
     }
     if let Some(path) = out {
         let _ = writeln!(s, "wrote: {}", path.display());

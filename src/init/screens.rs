@@ -11,11 +11,15 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::Findings;
+use std::fmt::Write as _;
+
+use super::{clean, quoted, Findings, Vars};
 use crate::browser::learn::{self, Lesson, Person, Screen};
+use crate::browser::screens::play;
 use crate::browser::{BrowserPool, Network};
 use crate::runner::listener::Listener;
 use crate::smart::pkce;
+use crate::suite::target::ClickVia;
 use crate::suite::target::ScreenStep;
 
 /// What `--screens` is told.
@@ -99,52 +103,60 @@ async fn register(
     })
 }
 
-/// An authorization request of the standalone launch (PKCE S256, `aud`); and its verifier.
-fn authorize_url(
-    endpoint: &str,
-    client_id: &str,
-    redirect_uri: &str,
-    scope: &str,
-    aud: &str,
-) -> Result<(String, String), String> {
-    let mut url = url::Url::parse(endpoint)
-        .map_err(|e| format!("the authorization endpoint {endpoint} is no URL: {e}"))?;
-    let verifier = pkce::new_verifier().expose_secret().to_string();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("scope", scope)
-        .append_pair("state", &pkce::random_urlsafe(16))
-        .append_pair("aud", aud)
-        .append_pair("code_challenge", &pkce::s256(&verifier))
-        .append_pair("code_challenge_method", "S256");
-    Ok((url.to_string(), verifier))
+/// The authorization request init sends: each time with a new state and PKCE verifier.
+struct Request {
+    authorize: String,
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    aud: String,
 }
 
-/// The patient of the token the code is exchanged for (a public client's exchange).
-async fn patient_of(
-    http: &reqwest::Client,
-    token_endpoint: &str,
-    code: &str,
-    client_id: &str,
-    redirect_uri: &str,
-    verifier: &str,
-) -> Option<String> {
-    let answer = http
-        .post(token_endpoint)
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-            ("client_id", client_id),
-            ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .ok()?;
-    let body: Value = answer.json().await.ok()?;
-    body["patient"].as_str().map(str::to_string)
+impl Request {
+    /// The URL of a standalone launch (PKCE S256, `aud`), and its verifier.
+    fn url(&self) -> Result<(String, String), String> {
+        let mut url = url::Url::parse(&self.authorize).map_err(|e| {
+            format!(
+                "the authorization endpoint {} is no URL: {e}",
+                self.authorize
+            )
+        })?;
+        let verifier = pkce::new_verifier().expose_secret().to_string();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("scope", &self.scope)
+            .append_pair("state", &pkce::random_urlsafe(16))
+            .append_pair("aud", &self.aud)
+            .append_pair("code_challenge", &pkce::s256(&verifier))
+            .append_pair("code_challenge_method", "S256");
+        Ok((url.to_string(), verifier))
+    }
+
+    /// The patient of the token the code is exchanged for (a public client's exchange).
+    async fn patient_of(
+        &self,
+        http: &reqwest::Client,
+        token_endpoint: &str,
+        code: &str,
+        verifier: &str,
+    ) -> Option<String> {
+        let answer = http
+            .post(token_endpoint)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &self.redirect_uri),
+                ("client_id", &self.client_id),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .ok()?;
+        let body: Value = answer.json().await.ok()?;
+        body["patient"].as_str().map(str::to_string)
+    }
 }
 
 fn host_of(url: &str) -> Option<String> {
@@ -153,18 +165,18 @@ fn host_of(url: &str) -> Option<String> {
         .and_then(|u| u.host_str().map(str::to_string))
 }
 
-/// Learns the screens of `f`'s server.
-pub async fn learn(f: &Findings, o: &Options, http: &reqwest::Client) -> Result<Screens, String> {
-    let authorize = f.endpoint("authorization_endpoint", "authorize").ok_or(
-        "the server publishes no authorization endpoint, so there are no screens to learn",
-    )?;
-    let token = f.endpoint("token_endpoint", "token");
+/// The scope of the standalone launch, in the server's SMART version's words.
+fn scope_for(f: &Findings) -> String {
     let read = if f.smart_version().0 == 1 {
         "read"
     } else {
         "rs"
     };
-    let scope = format!("launch/patient openid fhirUser patient/*.{read} offline_access");
+    format!("launch/patient openid fhirUser patient/*.{read} offline_access")
+}
+
+/// The listener for the redirect: `--redirect-uri`'s address and path, else a free port.
+async fn listen(o: &Options) -> Result<Listener, String> {
     let (bind, path) = match &o.redirect_uri {
         Some(uri) => {
             let u = url::Url::parse(uri).map_err(|e| format!("--redirect-uri {uri}: {e}"))?;
@@ -178,90 +190,116 @@ pub async fn learn(f: &Findings, o: &Options, http: &reqwest::Client) -> Result<
             (addr, u.path().to_string())
         }
         None => (
-            "127.0.0.1:0".parse().expect("an address"),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
             "/callback".to_string(),
         ),
     };
-    let listener = Listener::bind(bind, &path)
+    Listener::bind(bind, &path)
         .await
-        .map_err(|e| format!("cannot listen on {bind} for the redirect: {e}"))?;
-    let redirect_uri = listener.redirect_uri();
-    let registered = match &o.client_id {
-        Some(id) => Registered {
+        .map_err(|e| format!("cannot listen on {bind} for the redirect: {e}"))
+}
+
+/// The client `--client-id` names, else one registered for `redirect_uri`.
+async fn client_for(
+    f: &Findings,
+    o: &Options,
+    http: &reqwest::Client,
+    redirect_uri: &str,
+    scope: &str,
+) -> Result<Registered, String> {
+    if let Some(id) = &o.client_id {
+        return Ok(Registered {
             client_id: id.clone(),
             delete: None,
             at: None,
-        },
-        None => {
-            let endpoint = f
-                .endpoint("registration_endpoint", "register")
-                .ok_or("the server publishes no registration endpoint: give a public client registered for the redirect URI with --client-id (and --redirect-uri)")?;
-            register(http, &endpoint, &redirect_uri, &scope).await?
-        }
-    };
-    let mut hosts: Vec<String> = [
-        Some(authorize.as_str()),
-        token.as_deref(),
-        Some(f.fhir_base.as_str()),
-    ]
-    .into_iter()
-    .flatten()
-    .filter_map(host_of)
-    .chain(o.allow_hosts.iter().cloned())
-    .collect();
+        });
+    }
+    let endpoint = f.endpoint("registration_endpoint", "register").ok_or(
+        "the server publishes no registration endpoint: give a public client registered for the redirect URI with --client-id (and --redirect-uri)",
+    )?;
+    register(http, &endpoint, redirect_uri, scope).await
+}
+
+/// The hosts the browser may go to: the server's, and those `--allow-host` names.
+fn allowed_hosts(urls: &[Option<&String>], o: &Options) -> Vec<String> {
+    let mut hosts: Vec<String> = urls
+        .iter()
+        .flatten()
+        .filter_map(|u| host_of(u))
+        .chain(o.allow_hosts.iter().cloned())
+        .collect();
     hosts.sort();
     hosts.dedup();
+    hosts
+}
+
+/// Learns the screens of `f`'s server.
+pub async fn learn(f: &Findings, o: &Options, http: &reqwest::Client) -> Result<Screens, String> {
+    let authorize = f.endpoint("authorization_endpoint", "authorize").ok_or(
+        "the server publishes no authorization endpoint, so there are no screens to learn",
+    )?;
+    let token = f.endpoint("token_endpoint", "token");
+    let scope = scope_for(f);
+    let listener = listen(o).await?;
+    let redirect_uri = listener.redirect_uri();
+    let registered = match client_for(f, o, http, &redirect_uri, &scope).await {
+        Ok(r) => r,
+        Err(e) => {
+            listener.shutdown().await;
+            return Err(e);
+        }
+    };
+    let hosts = allowed_hosts(&[Some(&authorize), token.as_ref(), Some(&f.fhir_base)], o);
+    let request = Request {
+        authorize,
+        client_id: registered.client_id.clone(),
+        redirect_uri,
+        scope,
+        aud: f.fhir_base.clone(),
+    };
     let pool = BrowserPool::new(o.webdriver.clone(), 1);
+    let password_ref = format!("${{{}}}", o.password_env);
     let person = Person {
         user: &o.user,
         password: &o.password,
-        password_ref: &format!("${{{}}}", o.password_env),
+        password_ref: &password_ref,
         patient: o.patient.as_deref(),
         approve_words: &o.approve_words,
     };
-    let result = play(
-        &pool,
-        &listener,
-        &hosts,
-        &authorize,
-        &registered.client_id,
-        &redirect_uri,
-        &scope,
-        f,
+    let flow = Flow {
+        pool: &pool,
+        listener: &listener,
+        network: Network {
+            page_timeout: o.step_timeout,
+            hosts: &hosts,
+            host_map: &Default::default(),
+            extra_args: &[],
+        },
+        request: &request,
         o,
-        &person,
-    )
-    .await;
+        person: &person,
+    };
+    let played = flow.learning_pass().await;
     pool.shutdown().await;
-    let outcome = match result {
-        Ok((lesson, deny, code, verifier)) => {
-            let patient = match (&token, code) {
+    let outcome = match played {
+        Ok(p) => {
+            let patient = match (&token, &p.code) {
                 (Some(token), Some(code)) => {
-                    patient_of(
-                        http,
-                        token,
-                        &code,
-                        &registered.client_id,
-                        &redirect_uri,
-                        &verifier,
-                    )
-                    .await
+                    request.patient_of(http, token, code, &p.verifier).await
                 }
                 _ => None,
             };
             let base_host = host_of(&f.fhir_base);
-            let others: Vec<String> = hosts
-                .iter()
-                .filter(|h| Some(*h) != base_host.as_ref())
-                .cloned()
-                .collect();
             Ok(Screens {
-                lesson,
-                deny,
+                lesson: p.lesson,
+                deny: p.deny,
                 patient,
                 user: o.user.clone(),
-                password_ref: person.password_ref.to_string(),
-                hosts: others,
+                password_ref,
+                hosts: hosts
+                    .into_iter()
+                    .filter(|h| Some(h) != base_host.as_ref())
+                    .collect(),
                 registered: registered.at.clone(),
             })
         }
@@ -274,198 +312,351 @@ pub async fn learn(f: &Findings, o: &Options, http: &reqwest::Client) -> Result<
     outcome
 }
 
-/// The code (when the redirect carried one) and the PKCE verifier of the learning pass.
-type Played = (
-    Lesson,
-    Option<(ScreenStep, Result<(), String>)>,
-    Option<String>,
-    String,
-);
-
-/// The learning pass, then the deny pass.
-#[allow(clippy::too_many_arguments)]
-async fn play(
-    pool: &BrowserPool,
-    listener: &Listener,
-    hosts: &[String],
-    authorize: &str,
-    client_id: &str,
-    redirect_uri: &str,
-    scope: &str,
-    f: &Findings,
-    o: &Options,
-    person: &Person<'_>,
-) -> Result<Played, String> {
-    let network = Network {
-        page_timeout: o.step_timeout,
-        hosts,
-        host_map: &Default::default(),
-        extra_args: &[],
-    };
-    let path = listener.callback_path().to_string();
-    let redirected = || listener.has(&path);
-    let session = pool.session(None, &network).await?;
-    let (url, verifier) = authorize_url(authorize, client_id, redirect_uri, scope, &f.fhir_base)?;
-    session.goto(&url).await?;
-    let learned = learn::learn(
-        &session,
-        person,
-        o.step_timeout,
-        &redirected,
-        &o.screenshots,
-    )
-    .await;
-    pool.release(session).await;
-    let lesson = learned.map_err(|stuck| {
-        format!(
-            "{}\n  {}\n  controls: {}\n  screenshots: {}",
-            stuck.reason,
-            stuck.page,
-            stuck.controls,
-            if stuck.screenshots.is_empty() {
-                "none could be taken".to_string()
-            } else {
-                stuck
-                    .screenshots
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        )
-    })?;
-    let callback = listener.take(&path);
-    if let Some(error) = callback
-        .as_ref()
-        .and_then(|c| c.params.iter().find(|(k, _)| k == "error"))
-    {
-        return Err(format!(
-            "the authorization ended with error `{}` after these screens: {}",
-            error.1,
-            lesson
-                .screens
-                .iter()
-                .map(|s| s.seen.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    let code = callback.and_then(|c| {
-        c.params
-            .into_iter()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v)
-    });
-    let deny = match lesson.deny.clone() {
-        Some(step) => {
-            let proven = deny_pass(
-                pool,
-                &network,
-                listener,
-                &lesson,
-                &step,
-                (authorize, client_id, redirect_uri, scope),
-                f,
-                o,
-                person,
-            )
-            .await;
-            Some((step, proven))
-        }
-        None => None,
-    };
-    Ok((lesson, deny, code, verifier))
+/// What the browser plays in: the pool, the listener for the redirect, the hosts it may reach.
+struct Flow<'a> {
+    pool: &'a BrowserPool,
+    listener: &'a Listener,
+    network: Network<'a>,
+    request: &'a Request,
+    o: &'a Options,
+    person: &'a Person<'a>,
 }
 
-/// A second authorization with the learned sign-in and patient steps and the deny control:
-/// proven when the redirect brings an `error`.
-#[allow(clippy::too_many_arguments)]
-async fn deny_pass(
-    pool: &BrowserPool,
-    network: &Network<'_>,
-    listener: &Listener,
-    lesson: &Lesson,
-    deny: &ScreenStep,
-    request: (&str, &str, &str, &str),
-    f: &Findings,
-    o: &Options,
-    person: &Person<'_>,
-) -> Result<(), String> {
-    let path = listener.callback_path().to_string();
-    let redirected = || listener.has(&path);
-    let session = pool.session(None, network).await?;
-    let (authorize, client_id, redirect_uri, scope) = request;
-    let (url, _) = authorize_url(authorize, client_id, redirect_uri, scope, &f.fhir_base)?;
-    let outcome = async {
-        session.goto(&url).await?;
-        let cancel = CancellationToken::new();
-        let mut passed_over = Vec::new();
-        for learned in lesson
+/// The learning pass: the lesson, the deny control (proven or not), the code the redirect
+/// carried and the PKCE verifier to exchange it with.
+struct Played {
+    lesson: Lesson,
+    deny: Option<(ScreenStep, Result<(), String>)>,
+    code: Option<String>,
+    verifier: String,
+}
+
+/// Why learning stopped, as init prints it.
+fn stuck_message(stuck: learn::Stuck) -> String {
+    let shots = if stuck.screenshots.is_empty() {
+        "none could be taken".to_string()
+    } else {
+        let files: Vec<String> = stuck
+            .screenshots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        files.join(", ")
+    };
+    format!(
+        "{}\n  {}\n  controls: {}\n  screenshots: {shots}",
+        stuck.reason, stuck.page, stuck.controls
+    )
+}
+
+/// A learned step that worked once and not the second time names an element by something of
+/// that one visit: said, since it is what the person has to change.
+fn replayed(passed_over: &[String]) -> String {
+    if passed_over.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; a learned step did not work a second time (its selector may hold a value of one visit): {}",
+            passed_over.join("; ")
+        )
+    }
+}
+
+impl Flow<'_> {
+    fn path(&self) -> String {
+        self.listener.callback_path().to_string()
+    }
+
+    /// One authorization learned, then the deny control proven by a second one.
+    async fn learning_pass(&self) -> Result<Played, String> {
+        let path = self.path();
+        let redirected = || self.listener.has(&path);
+        let session = self.pool.session(None, &self.network).await?;
+        let (url, verifier) = self.request.url()?;
+        let learned = match session.goto(&url).await {
+            Ok(()) => {
+                let (o, person) = (self.o, self.person);
+                learn::learn(
+                    &session,
+                    person,
+                    o.step_timeout,
+                    &redirected,
+                    &o.screenshots,
+                )
+                .await
+                .map_err(stuck_message)
+            }
+            Err(e) => Err(e),
+        };
+        self.pool.release(session).await;
+        let lesson = learned?;
+        let callback = self.listener.take(&path);
+        let param = |name: &str| {
+            callback
+                .as_ref()
+                .and_then(|c| c.params.iter().find(|(k, _)| k == name))
+                .map(|(_, v)| v.clone())
+        };
+        if let Some(error) = param("error") {
+            let seen: Vec<&str> = lesson.screens.iter().map(|s| s.seen.as_str()).collect();
+            return Err(format!(
+                "the authorization ended with error `{error}` after these screens: {}",
+                seen.join(", ")
+            ));
+        }
+        let deny = match lesson.deny.clone() {
+            Some(step) => {
+                let proven = self.deny_pass(&lesson, &step).await;
+                Some((step, proven))
+            }
+            None => None,
+        };
+        Ok(Played {
+            code: param("code"),
+            lesson,
+            deny,
+            verifier,
+        })
+    }
+
+    /// The learned sign-in and patient steps, each optional (a screen may not show again,
+    /// as a remembered sign-in), with the password typed.
+    fn replay_steps(&self, lesson: &Lesson) -> Vec<(Screen, Vec<ScreenStep>)> {
+        lesson
             .screens
             .iter()
             .filter(|s| s.screen != Screen::Authorize)
-        {
-            let steps: Vec<ScreenStep> = learned
-                .steps
-                .iter()
-                .cloned()
-                .map(|mut s| {
-                    if s.value.as_deref() == Some(person.password_ref) {
-                        s.value = Some(person.password.to_string());
-                    }
-                    // A screen may not show again (a remembered sign-in): every step optional.
-                    s.optional = true;
-                    s
-                })
-                .collect();
-            let _ = crate::browser::screens::play(
-                &session,
-                learned.screen.key(),
+            .map(|learned| {
+                let steps = learned
+                    .steps
+                    .iter()
+                    .cloned()
+                    .map(|mut s| {
+                        if s.value.as_deref() == Some(self.person.password_ref) {
+                            s.value = Some(self.person.password.to_string());
+                        }
+                        s.optional = true;
+                        s
+                    })
+                    .collect();
+                (learned.screen, steps)
+            })
+            .collect()
+    }
+
+    /// A second authorization with the learned sign-in and patient steps and the deny
+    /// control: proven when the redirect brings an `error`.
+    async fn deny_pass(&self, lesson: &Lesson, deny: &ScreenStep) -> Result<(), String> {
+        let session = self.pool.session(None, &self.network).await?;
+        let outcome = self.refuse(&session, lesson, deny).await;
+        self.pool.release(session).await;
+        outcome
+    }
+
+    async fn refuse(
+        &self,
+        session: &crate::browser::Session,
+        lesson: &Lesson,
+        deny: &ScreenStep,
+    ) -> Result<(), String> {
+        let path = self.path();
+        let redirected = || self.listener.has(&path);
+        let timeout = self.o.step_timeout;
+        let (url, _) = self.request.url()?;
+        session.goto(&url).await?;
+        let cancel = CancellationToken::new();
+        let mut passed_over = Vec::new();
+        for (screen, steps) in self.replay_steps(lesson) {
+            let _ = play(
+                session,
+                screen.key(),
                 &steps,
                 &[],
-                o.step_timeout,
+                timeout,
                 &redirected,
                 &cancel,
                 &mut passed_over,
             )
             .await;
         }
-        // A learned step that worked once and not now names an element by something of that
-        // one visit: say so, it is what the person has to change.
-        let replayed = |passed_over: &[String]| {
-            if passed_over.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; a learned step did not work a second time (its selector may hold a value of one visit): {}",
-                    passed_over.join("; ")
-                )
-            }
-        };
-        crate::browser::screens::play(
-            &session,
+        let denied = std::slice::from_ref(deny);
+        play(
+            session,
             "deny",
-            std::slice::from_ref(deny),
+            denied,
             &[],
-            o.step_timeout,
+            timeout,
             &redirected,
             &cancel,
             &mut passed_over,
         )
         .await
         .map_err(|e| format!("{}: {}{}", e.step, e.reason, replayed(&passed_over)))?;
-        if !listener.wait(&[&path], o.step_timeout, &cancel).await {
+        if !self.listener.wait(&[&path], timeout, &cancel).await {
             return Err(format!(
                 "no redirect came after the deny control was clicked{}",
                 replayed(&passed_over)
             ));
         }
-        match listener.take(&path) {
+        match self.listener.take(&path) {
             Some(c) if c.params.iter().any(|(k, _)| k == "error") => Ok(()),
             _ => Err("the redirect after the deny control carried no error".to_string()),
         }
     }
-    .await;
-    pool.release(session).await;
-    outcome
+}
+
+/// The `vars:` of a target whose screens were learned: the user who signed in, the patient
+/// the token was for; another patient only the user can name (its checks are skipped, saying
+/// so, until it is given).
+pub(super) fn learned_vars(l: &Screens, t: &mut String, vars: &Vars) {
+    t.push_str("vars:\n");
+    let _ = writeln!(
+        t,
+        "  # The user init signed in as.\n  user: {}",
+        quoted(&l.user)
+    );
+    match &l.patient {
+        Some(p) => {
+            let _ = writeln!(
+                t,
+                "  # The patient of the token init's authorization got.\n  patient: {}",
+                quoted(p)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                t,
+                "  # SUPPLY: a patient your test user may see (init's authorization got no token\n  # that named one).\n  # patient: ${{{}}}",
+                vars.name("PATIENT")
+            );
+        }
+    }
+    let _ = writeln!(
+        t,
+        "  # SUPPLY: another patient, one the same user's patient/ token must not reach (the\n  # checks that need it are skipped until then).\n  # other-patient: ${{{}}}",
+        vars.name("OTHER_PATIENT")
+    );
+}
+
+/// One screen step as a target writes it.
+fn step_yaml(step: &ScreenStep, password_ref: &str) -> String {
+    let (action, selector) = [
+        ("fill", &step.fill),
+        ("click", &step.click),
+        ("select", &step.select),
+        ("check", &step.check),
+        ("wait-for", &step.wait_for),
+    ]
+    .into_iter()
+    .find_map(|(a, s)| s.as_deref().map(|s| (a, s)))
+    .unwrap_or(("wait-for", ""));
+    let mut y = format!("    - {action}: {}\n", quoted(selector));
+    match step.value.as_deref() {
+        // Read from the environment when the target loads: never quoted, never the password.
+        Some(v) if v == password_ref => {
+            let _ = writeln!(y, "      value: {v}");
+        }
+        Some(v) => {
+            let _ = writeln!(y, "      value: {}", quoted(v));
+        }
+        None => {}
+    }
+    match step.via {
+        ClickVia::Webdriver => {}
+        ClickVia::Script => {
+            y.push_str("      via: script   # drawn with no size: clicked by script\n")
+        }
+        ClickVia::Pointer => y.push_str("      via: pointer\n"),
+    }
+    if step.optional {
+        y.push_str("      optional: true\n");
+    }
+    if let Some(timeout) = step.timeout {
+        let _ = writeln!(y, "      timeout: {}", humantime::format_duration(timeout));
+    }
+    y
+}
+
+/// The `browser:` of learned screens, each as it was played.
+pub(super) fn learned_browser(l: &Screens, t: &mut String, to_check: &mut Vec<String>) {
+    t.push_str("# The screens as `smartcheck init --screens` played them in Chromium:\n");
+    for (k, learned) in l.lesson.screens.iter().enumerate() {
+        let _ = writeln!(t, "#   {}. {}", k + 1, clean(&learned.seen));
+    }
+    t.push_str("browser:\n  step-timeout: 15s\n  redirect-timeout: 5s\n");
+    if !l.hosts.is_empty() {
+        let listed: Vec<String> = l.hosts.iter().map(|h| quoted(h)).collect();
+        let _ = writeln!(
+            t,
+            "  allow-hosts: [{}]   # the sign-in's hosts",
+            listed.join(", ")
+        );
+    }
+    for screen in [Screen::SignIn, Screen::Patient, Screen::Authorize] {
+        let steps: Vec<&ScreenStep> = l
+            .lesson
+            .screens
+            .iter()
+            .filter(|s| s.screen == screen)
+            .flat_map(|s| &s.steps)
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        if screen == Screen::Patient {
+            t.push_str(
+                "  # The patient picker of a standalone launch (an EHR launch may not show it).\n",
+            );
+        }
+        let _ = writeln!(t, "  {}:", screen.key());
+        for step in steps {
+            t.push_str(&step_yaml(step, &l.password_ref));
+        }
+    }
+    match &l.deny {
+        Some((step, Ok(()))) => {
+            t.push_str("  # The consent screen's deny control (init clicked it: the server redirected with an error).\n  deny:\n");
+            t.push_str(&step_yaml(step, &l.password_ref));
+        }
+        Some((step, Err(why))) => {
+            let _ = writeln!(
+                t,
+                "  # The consent screen's deny control, as found; clicking it did not prove it ({}):\n  deny:",
+                clean(why)
+            );
+            t.push_str(&step_yaml(step, &l.password_ref));
+            to_check.push("the `deny:` step (init could not prove it)".into());
+        }
+        None => {
+            t.push_str("  # No deny control was found on the consent screen: the refusal cases are skipped.\n  # deny:\n  #   - click: \"...\"\n");
+            to_check.push("`deny:` (no deny control was found on the consent screen)".into());
+        }
+    }
+}
+
+/// What `--screens` learned, for the summary.
+pub(super) fn learned_summary(l: &Screens, s: &mut String) {
+    for (k, screen) in l.lesson.screens.iter().enumerate() {
+        let _ = writeln!(s, "  learned: screen {}: {}", k + 1, clean(&screen.seen));
+    }
+    match &l.deny {
+        Some((_, Ok(()))) => s.push_str(
+            "  learned: the deny control (a second authorization ended with an error redirect)\n",
+        ),
+        Some((_, Err(why))) => {
+            let _ = writeln!(s, "  learned: a deny control, not proven: {}", clean(why));
+        }
+        None => s.push_str("  learned: no deny control on the consent screen\n"),
+    }
+    if let Some(p) = &l.patient {
+        let _ = writeln!(s, "  learned: patient {} (the token's)", clean(p));
+    }
+    if let Some(dir) = l.lesson.screenshots.first().and_then(|p| p.parent()) {
+        let _ = writeln!(
+            s,
+            "  screenshots: {} ({} screens)",
+            dir.display(),
+            l.lesson.screenshots.len()
+        );
+    }
 }

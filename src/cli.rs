@@ -140,7 +140,7 @@ pub struct DemoArgs {
     pub browser: BrowserArgs,
     #[command(flatten)]
     pub history: HistoryArgs,
-    /// Break one requirement of the reference server (repeatable); see README's fault table.
+    /// Break one requirement of the reference server (repeatable); see docs/reference-server.md's fault table.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
     /// Count SHOULD requirements that are not met as failures, not warnings.
@@ -156,7 +156,7 @@ pub struct ServeArgs {
     /// Port; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Break one requirement (repeatable); see README's fault table.
+    /// Break one requirement (repeatable); see docs/reference-server.md's fault table.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
     /// Also serve the S4S development endpoints `/oauth/debug/token` and `/oauth/debug/introspect`.

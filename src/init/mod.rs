@@ -629,7 +629,7 @@ fn reads(f: &Findings, t: &mut String) {
 fn optional_keys(f: &Findings, t: &mut String, vars: &Vars) {
     if f.has_capability("launch-ehr") {
         t.push_str("# capabilities lists launch-ehr, but an EHR publishes its launch page nowhere. SUPPLY it to\n");
-        t.push_str("# run the EHR launch cases (the page that opens an app's launch URL; see README \"Targets\"):\n");
+        t.push_str("# run the EHR launch cases (the page that opens an app's launch URL; see the docs' Targets page):\n");
         let _ = writeln!(
             t,
             "# ehr-launch:\n#   url: ${{{}}}\n#   launch-uri-param: launch_url",

@@ -157,7 +157,7 @@ const fn stalls(
     }
 }
 
-/// Every fault, in the order of the table in README.md.
+/// Every fault, in the order of the table in docs/reference-server.md.
 pub const FAULTS: &[Fault] = &[
     f(
         "smart-config-status-203",

@@ -1,5 +1,5 @@
 //! The reference server's HTML pages: login, patient picker, consent, and errors. Plain forms
-//! that work without JavaScript; every field and button has a stable id, documented in README.md.
+//! that work without JavaScript; every field and button has a stable id, documented in docs/reference-server.md.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

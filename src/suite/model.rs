@@ -409,6 +409,7 @@ pub struct ClientAction {
     /// The grant types to register.
     #[serde(default = "default_grant_types")]
     pub grant_types: Vec<String>,
+    /// The `client_name` registered (dynamic registration; default `smartcheck CASE`).
     #[serde(default)]
     pub client_name: Option<String>,
     /// A second client of this kind, for cases that present one client's code or token as

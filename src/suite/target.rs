@@ -110,18 +110,20 @@ pub struct TargetFile {
     #[serde(default, deserialize_with = "humantime_serde_compat::deserialize_opt")]
     #[schemars(with = "Option<String>")]
     pub code_expiry_wait: Option<std::time::Duration>,
-    /// SMART capabilities the server's makers say it supports (`smart-app-state`, `launch-ehr`,
-    /// ...), read as `{{ target.supports }}`: discovery must advertise each one.
+    /// A claim about the server: setting it turns skips into failures where the server does not
+    /// do it. SMART capabilities the server's makers say it supports (`smart-app-state`,
+    /// `launch-ehr`, ...), read as `{{ target.supports }}`: discovery must advertise each one.
     #[serde(default)]
     pub supports: Vec<String>,
-    /// The scope a SMART Backend Service token needs to introspect tokens with
+    /// A claim about the server: setting it turns skips into failures where the server does not
+    /// do it. The scope a SMART Backend Service token needs to introspect tokens with
     /// (`{{ target.introspection-scope }}`); unset, the cases that introspect with a bearer
     /// token are skipped with the reason.
     #[serde(default)]
     pub introspection_scope: Option<String>,
-    /// A URL where the harness's public client JWK Set (`fixtures/keys/client-jwks.json`) is
-    /// published, for clients registered with a `jwks_uri` at servers that cannot reach this
-    /// machine's loopback.
+    /// A URL where the harness's public client JWK Set (the `client-jwks.json` that
+    /// `smartcheck templates export` writes) is published, for clients registered with a
+    /// `jwks_uri` at servers that cannot reach this machine's loopback.
     #[serde(default)]
     pub client_jwks_url: Option<String>,
     /// Another FHIR base whose resource server trusts the same authorization server, for which
@@ -139,7 +141,7 @@ pub struct TargetFile {
     /// The server's own scopes for what the suites ask for, by need, where its vocabulary is
     /// not SMART's (`patient-read: "patient/Patient.read patient/Coverage.read"`; an empty
     /// value: the server grants nothing for that need, and the scope is left out). A need not
-    /// named here is chosen from the server's `scopes_supported` (see README, "Scopes").
+    /// named here is chosen from the server's `scopes_supported` (see the docs' Targets page, "Scopes").
     #[serde(default)]
     pub scopes: ScopeMap,
 }

@@ -395,6 +395,23 @@ pub struct ScreensArgs {
     pub screenshots: PathBuf,
 }
 
+impl ScreensArgs {
+    /// What `init` is asked to learn, when `--screens` is given.
+    fn request(&self) -> Option<crate::init::ScreensRequest> {
+        self.screens.then(|| crate::init::ScreensRequest {
+            user: self.user.clone().unwrap_or_default(),
+            password_env: self.password_env.clone().unwrap_or_default(),
+            client_id: self.client_id.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            patient: self.patient.clone(),
+            webdriver: self.webdriver.clone(),
+            approve_words: self.approve_words.clone(),
+            allow_hosts: self.allow_hosts.clone(),
+            screenshots: self.screenshots.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Suite and target files.
@@ -507,7 +524,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
             args.out.as_deref(),
             args.name.as_deref(),
             args.force,
-            &args.screens,
+            args.screens.request().as_ref(),
             env,
         ),
         Command::Suites(SuitesCommand::Export { dir, force }) => app::export_suites(&dir, force),

@@ -688,34 +688,48 @@ fn browser(f: &Findings, t: &mut String, vars: &mut Vars, to_check: &mut Vec<Str
     );
 }
 
+/// What `init --screens` is asked to do (the command line's options).
+#[derive(Debug, Clone, Default)]
+pub struct ScreensRequest {
+    pub user: String,
+    /// The environment variable that holds the password.
+    pub password_env: String,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub patient: Option<String>,
+    pub webdriver: Option<String>,
+    pub approve_words: Vec<String>,
+    pub allow_hosts: Vec<String>,
+    pub screenshots: std::path::PathBuf,
+}
+
 /// What `--screens` needs, with the password read from its variable (and masked in every log
 /// line from here on).
 fn screen_options(
-    args: &crate::cli::ScreensArgs,
+    request: Option<&ScreensRequest>,
     env: &Environment,
 ) -> Result<Option<screens::Options>, String> {
-    if !args.screens {
+    let Some(r) = request else {
         return Ok(None);
-    }
-    let variable = args.password_env.clone().unwrap_or_default();
+    };
     let password = env
-        .var(&variable)
+        .var(&r.password_env)
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| format!("--password-env {variable}: the variable is not set"))?;
+        .ok_or_else(|| format!("--password-env {}: the variable is not set", r.password_env))?;
     let redactor = crate::redact::Redactor::new();
     redactor.register(&crate::secret::Secret::new(password.clone()));
     crate::logging::redact_with(&redactor);
     Ok(Some(screens::Options {
-        user: args.user.clone().unwrap_or_default(),
-        password_env: variable,
+        user: r.user.clone(),
+        password_env: r.password_env.clone(),
         password,
-        client_id: args.client_id.clone(),
-        redirect_uri: args.redirect_uri.clone(),
-        patient: args.patient.clone(),
-        webdriver: args.webdriver.clone(),
-        approve_words: args.approve_words.clone(),
-        allow_hosts: args.allow_hosts.clone(),
-        screenshots: args.screenshots.clone(),
+        client_id: r.client_id.clone(),
+        redirect_uri: r.redirect_uri.clone(),
+        patient: r.patient.clone(),
+        webdriver: r.webdriver.clone(),
+        approve_words: r.approve_words.clone(),
+        allow_hosts: r.allow_hosts.clone(),
+        screenshots: r.screenshots.clone(),
         step_timeout: Duration::from_secs(15),
     }))
 }
@@ -768,7 +782,7 @@ pub fn main(
     out: Option<&Path>,
     name: Option<&str>,
     force: bool,
-    screens: &crate::cli::ScreensArgs,
+    screens: Option<&ScreensRequest>,
     env: &Environment,
 ) -> u8 {
     let base = match checked_base(fhir_base, out, force) {

@@ -1086,7 +1086,7 @@ impl Flow<'_> {
             fail(
                 &mut outcome,
                 format!(
-                    "no redirect came within {} and the target has no {} steps: {}, waiting for a person; {offered}{suggested}. Write the steps for this screen in the target (docs/targets.md, \"Clients and screens\"), or let `smartcheck init --screens` learn them",
+                    "no redirect came within {} and the target has no {} steps: {}, waiting for a person; {offered}{suggested}. Write the steps for this screen under `browser:` in the target, or let `smartcheck init --screens` learn them",
                     humantime::format_duration(wait),
                     names.join(" or "),
                     shown.describe(),

@@ -82,8 +82,27 @@ pub fn failure_message_of(steps: &[StepReport]) -> String {
 
 /// The lines printed after the run: check counts, warnings, report paths.
 pub fn summary(report: &RunReport, written: &[String]) -> String {
-    let c = &report.summary.checks;
     let mut out = String::new();
+    warnings(report, &mut out);
+    partly_skipped(report, &mut out);
+    unlocks(report, &mut out);
+    latency(report, &mut out);
+    if report.time.cases_ms > 0 {
+        out.push_str(&format!("time: {}\n", report.time.describe()));
+    }
+    browser(report, &mut out);
+    per_target(report, &mut out);
+    flaky(report, &mut out);
+    totals(report, &mut out);
+    notices(report, &mut out);
+    if !written.is_empty() {
+        out.push_str(&format!("reports: {}\n", written.join(", ")));
+    }
+    out
+}
+
+/// The SHOULD requirements not met, each described.
+fn warnings(report: &RunReport, out: &mut String) {
     let mut warnings = String::new();
     for case in &report.cases {
         for step in &case.steps {
@@ -99,8 +118,11 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             "warnings (SHOULD requirements not met; --strict makes them failures):\n\n{warnings}"
         ));
     }
-    // A case that passed with checks skipped tested less than its `ok` says: name each, with
-    // its share and the first reason, so that nobody takes it for a whole pass.
+}
+
+/// A case that passed with checks skipped tested less than its `ok` says: each named, with its
+/// share and the first reason, so that nobody takes it for a whole pass.
+fn partly_skipped(report: &RunReport, out: &mut String) {
     let partly: Vec<String> = report
         .cases
         .iter()
@@ -120,7 +142,10 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             partly.concat()
         ));
     }
-    // What the target could add: skipped checks grouped by the target key they wait for.
+}
+
+/// What the target could add: skipped checks grouped by the target key they wait for.
+fn unlocks(report: &RunReport, out: &mut String) {
     let unlocks = super::unlock::unlocks(report);
     if !unlocks.is_empty() {
         let several = report.targets.len() > 1;
@@ -129,7 +154,10 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             out.push_str(&format!("  {}\n", super::unlock::describe(unlock, several)));
         }
     }
-    // Each target's slowest endpoint by p95 (the last of equals, as listed).
+}
+
+/// Each target's latency, with its slowest endpoint by p95 (the last of equals, as listed).
+fn latency(report: &RunReport, out: &mut String) {
     let mut slowest_of: std::collections::HashMap<&str, &super::latency::Latency> =
         std::collections::HashMap::new();
     for l in report.latency.iter().filter(|l| l.endpoint != "*") {
@@ -152,10 +180,10 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
                 .unwrap_or_default()
         ));
     }
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    if report.time.cases_ms > 0 {
-        out.push_str(&format!("time: {}\n", report.time.describe()));
-    }
+}
+
+/// The browsers started and handed out again, and how many at once.
+fn browser(report: &RunReport, out: &mut String) {
     if let Some(b) = &report.browser {
         let starts = if b.driver_start_ms + b.browser_start_ms > 0 {
             format!(
@@ -184,7 +212,10 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             b.bound
         ));
     }
-    // With several targets, each one's own line: which server broke is the first question.
+}
+
+/// With several targets, each one's own line: which server broke is the first question.
+fn per_target(report: &RunReport, out: &mut String) {
     if report.targets.len() > 1 {
         let per_target = report.per_target();
         for target in &report.targets {
@@ -205,7 +236,10 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             ));
         }
     }
-    // Flaky cases passed, but only on a retry: say which and what went wrong first.
+}
+
+/// Flaky cases passed, but only on a retry: which, and what went wrong first.
+fn flaky(report: &RunReport, out: &mut String) {
     for case in &report.cases {
         if case.attempts.is_empty() {
             continue;
@@ -229,6 +263,11 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             }
         }
     }
+}
+
+/// The causes of the failures, when fewer than the failed checks, and the counts.
+fn totals(report: &RunReport, out: &mut String) {
+    let c = &report.summary.checks;
     let causes = causes(report);
     let bad = causes.iter().map(|c| c.checks.len()).sum::<usize>();
     if causes.len() < bad {
@@ -264,6 +303,10 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             String::new()
         }
     ));
+}
+
+/// TLS certificates about to expire, unverified TLS, an interrupted run.
+fn notices(report: &RunReport, out: &mut String) {
     for target in &report.targets {
         if let Some(warning) = target
             .tls
@@ -285,10 +328,11 @@ pub fn summary(report: &RunReport, written: &[String]) -> String {
             crate::interrupt::reason()
         ));
     }
-    if !written.is_empty() {
-        out.push_str(&format!("reports: {}\n", written.join(", ")));
-    }
-    out
+}
+
+/// `1 check`, `2 checks`.
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Failed or errored checks that share one root cause: the same title (a check group's check

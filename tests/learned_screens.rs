@@ -45,6 +45,29 @@ struct Served {
     _runtime: tokio::runtime::Runtime,
 }
 
+/// The reference server itself, no front: its own origin.
+fn reference_alone() -> Served {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let reference = ReferenceServer::start(
+        "127.0.0.1",
+        0,
+        Config {
+            faults: Faults::none(),
+            debug_endpoints: true,
+            password: None,
+            public_origin: None,
+        },
+    )
+    .unwrap();
+    Served {
+        origin: reference.origin(),
+        _reference: reference,
+        _runtime: runtime,
+    }
+}
+
 fn serve(kind: Kind) -> Served {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -363,8 +386,12 @@ fn learn(kind: Kind, served: &Served, dir: &Path) -> (Output, String) {
 /// Learns the screens of `kind` and runs the standalone launch with the target as written.
 fn learned_target_runs_the_standalone_launch(kind: Kind, expected: &[&str]) {
     let served = serve(kind);
+    learned_and_run(kind, &served, expected);
+}
+
+fn learned_and_run(kind: Kind, served: &Served, expected: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let (out, target) = learn(kind, &served, dir.path());
+    let (out, target) = learn(kind, served, dir.path());
     assert_eq!(out.status.code(), Some(0), "{kind:?}: {}", text(&out));
     for line in expected {
         assert!(
@@ -401,6 +428,16 @@ fn learned_target_runs_the_standalone_launch(kind: Kind, expected: &[&str]) {
     assert!(
         said.contains(" 0 failed, 0 warned, 0 errored, 0 skipped"),
         "{kind:?}: {said}"
+    );
+}
+
+/// `smartcheck serve-reference` as it is, no front between: the issue's own test.
+#[test]
+fn the_reference_server_itself() {
+    learned_and_run(
+        Kind::Plain,
+        &reference_alone(),
+        &["    - click: \"#approve\"", "  patient: \"smart-1288992\""],
     );
 }
 

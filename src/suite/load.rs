@@ -635,6 +635,31 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
         captures: None,
         target_refs: Vec::new(),
     };
+    suite_header(&mut p, &suite);
+    let suite_groups = suite.groups.clone();
+    group_names(&mut p, &suite_groups);
+    let mut ids = Ids::default();
+    for (ci, case) in suite.cases.iter_mut().enumerate() {
+        case_problems(&mut p, ci, case, &suite_groups, &mut ids);
+    }
+    if p.errors.is_empty() {
+        suite.target_refs = std::mem::take(&mut p.target_refs);
+        suite.target_refs.dedup();
+        Ok(suite)
+    } else {
+        Err(p.errors)
+    }
+}
+
+/// The ids a suite may use once: its cases', and its checks' (with the case each is in).
+#[derive(Default)]
+struct Ids {
+    cases: HashSet<String>,
+    checks: BTreeMap<String, String>,
+}
+
+/// The suite's own values: its id, spec version, SMART versions, and its cases' versions.
+fn suite_header(p: &mut Problems, suite: &Suite) {
     if let Some(problem) = id_problem(&suite.suite) {
         p.at_value("suite", format!("suite id {problem}"))
         .add_expected("lowercase letters, digits and single `-`, at most 100 characters, like `smart-discovery`");
@@ -673,10 +698,11 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             }
         }
     }
-    let mut case_ids = HashSet::new();
-    let mut check_ids: BTreeMap<String, String> = BTreeMap::new();
-    let suite_groups = suite.groups.clone();
-    for (name, checks) in &suite_groups {
+}
+
+/// The suite's check groups: named like ids, and not empty.
+fn group_names(p: &mut Problems, suite_groups: &BTreeMap<String, Vec<Check>>) {
+    for (name, checks) in suite_groups {
         if let Some(problem) = id_problem(name) {
             p.at_key(&format!("groups.{name}"), format!("group name {problem}"));
         }
@@ -687,219 +713,271 @@ fn parse_suite(file: &str, text: &str) -> Result<Suite, Vec<LoadError>> {
             );
         }
     }
-    for (ci, case) in suite.cases.iter_mut().enumerate() {
-        let cpath = format!("cases[{ci}]");
-        case.location = p.location(&cpath);
-        p.id(&cpath, &case.id, "case");
-        if !case_ids.insert(case.id.clone()) {
+}
+
+/// One case: its id, its steps in order (each seeing the steps before it), their checks, and
+/// each refusal's positive control.
+fn case_problems(
+    p: &mut Problems,
+    ci: usize,
+    case: &mut super::model::Case,
+    suite_groups: &BTreeMap<String, Vec<Check>>,
+    ids: &mut Ids,
+) {
+    let cpath = format!("cases[{ci}]");
+    case.location = p.location(&cpath);
+    p.id(&cpath, &case.id, "case");
+    if !ids.cases.insert(case.id.clone()) {
+        p.at_value(
+            &format!("{cpath}.id"),
+            format!("case id `{}` is used twice in the suite", case.id),
+        );
+    }
+    if case.steps.is_empty() {
+        p.at_key(&format!("{cpath}.steps"), "a case needs at least one step");
+    }
+    let mut step_ids: Vec<String> = Vec::new();
+    let launch_ids: Vec<String> = case
+        .steps
+        .iter()
+        .filter(|s| s.ehr_launch.is_some())
+        .map(|s| s.id.clone())
+        .collect();
+    let mut captured: Vec<String> = Vec::new();
+    for (si, step) in case.steps.iter_mut().enumerate() {
+        let spath = format!("{cpath}.steps[{si}]");
+        // A step's checks read its own captures too (they are taken before the checks).
+        captured.extend(step.capture.keys().cloned());
+        p.captures = Some(captured.clone());
+        let earlier: Vec<&str> = step_ids.iter().map(String::as_str).collect();
+        step_problems(p, &spath, step, &earlier, &launch_ids);
+        if step_ids.contains(&step.id) {
             p.at_value(
-                &format!("{cpath}.id"),
-                format!("case id `{}` is used twice in the suite", case.id),
+                &format!("{spath}.id"),
+                format!("step id `{}` is used twice in the case", step.id),
             );
         }
-        if case.steps.is_empty() {
-            p.at_key(&format!("{cpath}.steps"), "a case needs at least one step");
+        let own_id = step.id.clone();
+        let mut with_self = earlier.clone();
+        with_self.push(own_id.as_str());
+        step_checks(
+            p,
+            &spath,
+            step,
+            &case.id,
+            suite_groups,
+            &with_self,
+            &mut ids.checks,
+        );
+        step_ids.push(step.id.clone());
+    }
+    p.captures = None;
+    controls(p, &cpath, case, &step_ids);
+}
+
+/// A step's own values: its id, `when`, `needs`, exactly one action, its request and captures.
+fn step_problems(
+    p: &mut Problems,
+    spath: &str,
+    step: &mut Step,
+    earlier: &[&str],
+    launch_ids: &[String],
+) {
+    step.location = p.location(spath);
+    p.id(spath, &step.id, "step");
+    if let Some(w) = &step.when {
+        when(p, &format!("{spath}.when"), w, earlier);
+    }
+    if let Some(w) = step.client.as_ref().and_then(|c| c.offered.as_ref()) {
+        when(p, &format!("{spath}.client.offered"), w, earlier);
+    }
+    for (ni, need) in step.needs.iter().enumerate() {
+        if !earlier.contains(&need.as_str()) {
+            p.at_value(
+                &format!("{spath}.needs[{ni}]"),
+                format!("`{need}` is not an earlier step of this case"),
+            )
+            .add_help_opt(did_you_mean(need, earlier.iter().copied()));
         }
-        let mut step_ids: Vec<String> = Vec::new();
-        let launch_ids: Vec<String> = case
-            .steps
-            .iter()
-            .filter(|s| s.ehr_launch.is_some())
-            .map(|s| s.id.clone())
-            .collect();
-        let mut captured: Vec<String> = Vec::new();
-        for (si, step) in case.steps.iter_mut().enumerate() {
-            let spath = format!("{cpath}.steps[{si}]");
-            // A step's checks read its own captures too (they are taken before the checks).
-            captured.extend(step.capture.keys().cloned());
-            p.captures = Some(captured.clone());
-            step.location = p.location(&spath);
-            p.id(&spath, &step.id, "step");
-            if step_ids.contains(&step.id) {
-                p.at_value(
-                    &format!("{spath}.id"),
-                    format!("step id `{}` is used twice in the case", step.id),
-                );
-            }
-            let earlier: Vec<&str> = step_ids.iter().map(String::as_str).collect();
-            let mut with_self = earlier.clone();
-            with_self.push(step.id.as_str());
-            if let Some(w) = &step.when {
-                when(&mut p, &format!("{spath}.when"), w, &earlier);
-            }
-            if let Some(w) = step.client.as_ref().and_then(|c| c.offered.as_ref()) {
-                when(&mut p, &format!("{spath}.client.offered"), w, &earlier);
-            }
-            for (ni, need) in step.needs.iter().enumerate() {
-                if !earlier.contains(&need.as_str()) {
-                    p.at_value(
-                        &format!("{spath}.needs[{ni}]"),
-                        format!("`{need}` is not an earlier step of this case"),
-                    )
-                    .add_help_opt(did_you_mean(need, earlier.iter().copied()));
-                }
-            }
-            let actions = step.actions();
-            match actions.len() {
-                1 => {}
-                0 => {
-                    p.at_key(&spath, format!("step `{}` does nothing", step.id))
-                        .add_expected(format!(
-                            "exactly one action: {}",
-                            ACTIONS
-                                .iter()
-                                .map(|a| format!("`{a}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
-                }
-                _ => {
-                    p.at_key(
-                        &spath,
-                        format!(
-                            "step `{}` has more than one action: {}",
-                            step.id,
-                            actions
-                                .iter()
-                                .map(|a| format!("`{a}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                    .add_help("split it into one step per action");
-                }
-            }
-            builtin_step(&mut p, &spath, step, &earlier, &launch_ids);
-            if let Some(req) = &step.request {
-                let rpath = format!("{spath}.request");
-                p.template(&format!("{rpath}.url"), &req.url, &earlier);
-                if !req.url.contains("{{") {
-                    if let Err(e) = url::Url::parse(&req.url) {
-                        p.at_value(
-                            &format!("{rpath}.url"),
-                            format!("`{}` is not an absolute URL: {e}", req.url),
-                        );
-                    }
-                }
-                for (name, value) in &req.headers {
-                    p.template(&format!("{rpath}.headers.{name}"), value, &earlier);
-                }
-                for (name, value) in &req.query {
-                    p.template(&format!("{rpath}.query.{name}"), value, &earlier);
-                }
-                for (name, value) in req.form.iter().flatten() {
-                    p.template(&format!("{rpath}.form.{name}"), value, &earlier);
-                }
-                if let Some(body) = &req.body {
-                    p.template(&format!("{rpath}.body"), body, &earlier);
-                }
-                let bodies = [req.form.is_some(), req.json.is_some(), req.body.is_some()];
-                if bodies.iter().filter(|b| **b).count() > 1 {
-                    p.at_key(
-                        &rpath,
-                        "a request has at most one of `form`, `json`, `body`",
-                    );
-                }
-            }
-            for (name, capture) in &step.capture {
-                let kpath = format!("{spath}.capture.{name}");
-                let sources = [
-                    capture.json.is_some(),
-                    capture.header.is_some(),
-                    capture.status == Some(true),
-                ];
-                if sources.iter().filter(|b| **b).count() != 1 {
-                    p.at_key(&kpath, format!("capture `{name}` needs exactly one of `json`, `header`, `status: true`"));
-                }
-                if let Some(path) = &capture.json {
-                    jsonpath(&mut p, &format!("{kpath}.json"), path);
-                }
-            }
-            // Checks of the groups the step uses come first, their ids prefixed with the case id.
-            let mut expanded: Vec<(String, Check)> = Vec::new();
-            for (ui, name) in step.use_checks.iter().enumerate() {
-                let upath = format!("{spath}.use-checks[{ui}]");
-                let group = suite_groups
-                    .get(name)
-                    .or_else(|| builtin_groups().get(name));
-                match group {
-                    Some(checks) => {
-                        for check in checks {
-                            let mut check = check.clone();
-                            check.id = format!("{}-{}", case.id, check.id);
-                            expanded.push((upath.clone(), check));
-                        }
-                    }
-                    None => {
-                        let known: Vec<&str> = suite_groups
-                            .keys()
-                            .chain(builtin_groups().keys())
-                            .map(String::as_str)
-                            .collect();
-                        p.at_value(&upath, format!("no check group `{name}`"))
-                            .add_expected(format!(
-                                "a group of the suite's `groups` or a built-in one: {}",
-                                known.join(", ")
-                            ))
-                            .add_help_opt(did_you_mean(name, known.iter().copied()));
-                    }
-                }
-            }
-            let own: Vec<(String, Check)> = std::mem::take(&mut step.checks)
-                .into_iter()
-                .enumerate()
-                .map(|(ki, c)| (format!("{spath}.checks[{ki}]"), c))
-                .collect();
-            expanded.extend(own);
-            for (kpath, mut check) in expanded {
-                check.location = p.location(&kpath);
-                p.id(&kpath, &check.id, "check");
-                if let Some(other) = check_ids.insert(check.id.clone(), case.id.clone()) {
-                    p.at_value(
-                        &format!("{kpath}.id"),
-                        format!(
-                            "check id `{}` is used twice in the suite (also in case `{other}`)",
-                            check.id
-                        ),
-                    )
-                    .add_help("check ids are JUnit names and JSON keys: keep them unique");
-                }
-                validate_check(&mut p, &kpath, &mut check, &with_self);
-                step.checks.push(check);
-            }
-            step_ids.push(step.id.clone());
+    }
+    let actions = step.actions();
+    match actions.len() {
+        1 => {}
+        0 => {
+            p.at_key(spath, format!("step `{}` does nothing", step.id))
+                .add_expected(format!(
+                    "exactly one action: {}",
+                    ACTIONS
+                        .iter()
+                        .map(|a| format!("`{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
         }
-        p.captures = None;
-        for (si, step) in case.steps.iter().enumerate() {
-            let Some(control) = &step.control else {
-                continue;
-            };
-            let kpath = format!("{cpath}.steps[{si}].control");
-            match case.steps.iter().find(|s| &s.id == control) {
-                None => {
-                    p.at_value(&kpath, format!("`{control}` is not a step of this case"))
-                        .add_help_opt(did_you_mean(control, step_ids.iter().map(String::as_str)));
+        _ => {
+            p.at_key(
+                spath,
+                format!(
+                    "step `{}` has more than one action: {}",
+                    step.id,
+                    actions
+                        .iter()
+                        .map(|a| format!("`{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .add_help("split it into one step per action");
+        }
+    }
+    builtin_step(p, spath, step, earlier, launch_ids);
+    if let Some(req) = &step.request {
+        request_problems(p, &format!("{spath}.request"), req, earlier);
+    }
+    for (name, capture) in &step.capture {
+        let kpath = format!("{spath}.capture.{name}");
+        let sources = [
+            capture.json.is_some(),
+            capture.header.is_some(),
+            capture.status == Some(true),
+        ];
+        if sources.iter().filter(|b| **b).count() != 1 {
+            p.at_key(
+                &kpath,
+                format!("capture `{name}` needs exactly one of `json`, `header`, `status: true`"),
+            );
+        }
+        if let Some(path) = &capture.json {
+            jsonpath(p, &format!("{kpath}.json"), path);
+        }
+    }
+}
+
+/// A plain HTTP request: templates that name earlier steps, an absolute URL, one body.
+fn request_problems(
+    p: &mut Problems,
+    rpath: &str,
+    req: &super::model::HttpRequest,
+    earlier: &[&str],
+) {
+    p.template(&format!("{rpath}.url"), &req.url, earlier);
+    if !req.url.contains("{{") {
+        if let Err(e) = url::Url::parse(&req.url) {
+            p.at_value(
+                &format!("{rpath}.url"),
+                format!("`{}` is not an absolute URL: {e}", req.url),
+            );
+        }
+    }
+    for (name, value) in &req.headers {
+        p.template(&format!("{rpath}.headers.{name}"), value, earlier);
+    }
+    for (name, value) in &req.query {
+        p.template(&format!("{rpath}.query.{name}"), value, earlier);
+    }
+    for (name, value) in req.form.iter().flatten() {
+        p.template(&format!("{rpath}.form.{name}"), value, earlier);
+    }
+    if let Some(body) = &req.body {
+        p.template(&format!("{rpath}.body"), body, earlier);
+    }
+    let bodies = [req.form.is_some(), req.json.is_some(), req.body.is_some()];
+    if bodies.iter().filter(|b| **b).count() > 1 {
+        p.at_key(rpath, "a request has at most one of `form`, `json`, `body`");
+    }
+}
+
+/// A step's checks: those of the groups it uses first (their ids prefixed with the case id),
+/// then its own, each id once in the suite.
+fn step_checks(
+    p: &mut Problems,
+    spath: &str,
+    step: &mut Step,
+    case_id: &str,
+    suite_groups: &BTreeMap<String, Vec<Check>>,
+    with_self: &[&str],
+    check_ids: &mut BTreeMap<String, String>,
+) {
+    // Checks of the groups the step uses come first, their ids prefixed with the case id.
+    let mut expanded: Vec<(String, Check)> = Vec::new();
+    for (ui, name) in step.use_checks.iter().enumerate() {
+        let upath = format!("{spath}.use-checks[{ui}]");
+        let group = suite_groups
+            .get(name)
+            .or_else(|| builtin_groups().get(name));
+        match group {
+            Some(checks) => {
+                for check in checks {
+                    let mut check = check.clone();
+                    check.id = format!("{}-{}", case_id, check.id);
+                    expanded.push((upath.clone(), check));
                 }
-                Some(s) if s.id == step.id => {
-                    p.at_value(&kpath, "a step cannot be its own positive control");
-                }
-                Some(s) if s.checks.is_empty() => {
-                    p.at_value(
-                        &kpath,
-                        format!("the control step `{control}` has no checks"),
-                    )
-                    .add_help("give it the checks that say the valid request was accepted (a 200, a code)");
-                }
-                Some(_) => {}
+            }
+            None => {
+                let known: Vec<&str> = suite_groups
+                    .keys()
+                    .chain(builtin_groups().keys())
+                    .map(String::as_str)
+                    .collect();
+                p.at_value(&upath, format!("no check group `{name}`"))
+                    .add_expected(format!(
+                        "a group of the suite's `groups` or a built-in one: {}",
+                        known.join(", ")
+                    ))
+                    .add_help_opt(did_you_mean(name, known.iter().copied()));
             }
         }
     }
-    if p.errors.is_empty() {
-        suite.target_refs = std::mem::take(&mut p.target_refs);
-        suite.target_refs.dedup();
-        Ok(suite)
-    } else {
-        Err(p.errors)
+    let own: Vec<(String, Check)> = std::mem::take(&mut step.checks)
+        .into_iter()
+        .enumerate()
+        .map(|(ki, c)| (format!("{spath}.checks[{ki}]"), c))
+        .collect();
+    expanded.extend(own);
+    for (kpath, mut check) in expanded {
+        check.location = p.location(&kpath);
+        p.id(&kpath, &check.id, "check");
+        if let Some(other) = check_ids.insert(check.id.clone(), case_id.to_string()) {
+            p.at_value(
+                &format!("{kpath}.id"),
+                format!(
+                    "check id `{}` is used twice in the suite (also in case `{other}`)",
+                    check.id
+                ),
+            )
+            .add_help("check ids are JUnit names and JSON keys: keep them unique");
+        }
+        validate_check(p, &kpath, &mut check, with_self);
+        step.checks.push(check);
+    }
+}
+
+/// Each refusal's positive control: another step of the case, with checks.
+fn controls(p: &mut Problems, cpath: &str, case: &super::model::Case, step_ids: &[String]) {
+    for (si, step) in case.steps.iter().enumerate() {
+        let Some(control) = &step.control else {
+            continue;
+        };
+        let kpath = format!("{cpath}.steps[{si}].control");
+        match case.steps.iter().find(|s| &s.id == control) {
+            None => {
+                p.at_value(&kpath, format!("`{control}` is not a step of this case"))
+                    .add_help_opt(did_you_mean(control, step_ids.iter().map(String::as_str)));
+            }
+            Some(s) if s.id == step.id => {
+                p.at_value(&kpath, "a step cannot be its own positive control");
+            }
+            Some(s) if s.checks.is_empty() => {
+                p.at_value(
+                    &kpath,
+                    format!("the control step `{control}` has no checks"),
+                )
+                .add_help(
+                    "give it the checks that say the valid request was accepted (a 200, a code)",
+                );
+            }
+            Some(_) => {}
+        }
     }
 }
 

@@ -989,15 +989,23 @@ fn builtin_step(
     earlier: &[&str],
     launch_ids: &[String],
 ) {
-    let refers = |p: &mut Problems, key: &str, id: &str| {
-        if !earlier.contains(&id) {
-            p.at_value(
-                &format!("{path}.{key}"),
-                format!("`{id}` is not an earlier step of this case"),
-            )
+    flow_steps(p, path, step, earlier, launch_ids);
+    token_and_read_steps(p, path, step, earlier);
+    search_wait_brand_register_steps(p, path, step, earlier);
+    management_steps_and_results(p, path, step, earlier);
+}
+
+/// `id` names an earlier step of the case (the key at `path` said it).
+fn refers(p: &mut Problems, earlier: &[&str], path: &str, id: &str) {
+    if !earlier.contains(&id) {
+        p.at_value(path, format!("`{id}` is not an earlier step of this case"))
             .add_help_opt(did_you_mean(id, earlier.iter().copied()));
-        }
-    };
+    }
+}
+
+/// The steps of a flow's start (`discover`, `client`, `authorize`, `exchange-code`): their
+/// templates and the earlier steps they name.
+fn flow_steps(p: &mut Problems, path: &str, step: &Step, earlier: &[&str], launch_ids: &[String]) {
     if let Some(base) = step.discover.as_ref().and_then(|d| d.base.as_ref()) {
         p.template(&format!("{path}.discover.base"), base, earlier);
     }
@@ -1027,9 +1035,9 @@ fn builtin_step(
                 p.template(&format!("{apath}.{key}"), t, earlier);
             }
         }
-        refers(p, "authorize.client", &a.client);
+        refers(p, earlier, &format!("{path}.authorize.client"), &a.client);
         if let Some(launch) = &a.ehr_launch {
-            refers(p, "authorize.ehr-launch", launch);
+            refers(p, earlier, &format!("{path}.authorize.ehr-launch"), launch);
             if earlier.contains(&launch.as_str()) && !launch_ids.contains(launch) {
                 p.at_value(
                     &format!("{apath}.ehr-launch"),
@@ -1056,11 +1064,16 @@ fn builtin_step(
                 p.template(&format!("{apath}.{key}"), t, earlier);
             }
         }
-        refers(p, "exchange-code.from", &a.from);
+        refers(p, earlier, &format!("{path}.exchange-code.from"), &a.from);
         if let Some(c) = &a.client {
-            refers(p, "exchange-code.client", c);
+            refers(p, earlier, &format!("{path}.exchange-code.client"), c);
         }
     }
+}
+
+/// The steps on tokens and reads (`verify-id-token`, `debug-token`, `client-credentials`,
+/// `refresh`, `introspect`, `revoke`, `fhir-read`): their templates and the steps they name.
+fn token_and_read_steps(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
     if let Some(a) = &step.verify_id_token {
         let apath = format!("{path}.verify-id-token");
         p.template(&format!("{apath}.token"), &a.token, earlier);
@@ -1068,7 +1081,12 @@ fn builtin_step(
         if let Some(t) = &a.algs {
             p.template(&format!("{apath}.algs"), t, earlier);
         }
-        refers(p, "verify-id-token.client", &a.client);
+        refers(
+            p,
+            earlier,
+            &format!("{path}.verify-id-token.client"),
+            &a.client,
+        );
     }
     if let Some(a) = &step.debug_token {
         let apath = format!("{path}.debug-token");
@@ -1082,7 +1100,7 @@ fn builtin_step(
                 p.template(&format!("{apath}.{key}"), t, earlier);
             }
         }
-        refers(p, "debug-token.client", &a.client);
+        refers(p, earlier, &format!("{path}.debug-token.client"), &a.client);
     }
     if let Some(a) = &step.client_credentials {
         let apath = format!("{path}.client-credentials");
@@ -1091,9 +1109,14 @@ fn builtin_step(
         if let Some(aud) = &a.assertion.aud {
             p.template(&format!("{apath}.assertion.aud"), aud, earlier);
         }
-        refers(p, "client-credentials.client", &a.client);
+        refers(
+            p,
+            earlier,
+            &format!("{path}.client-credentials.client"),
+            &a.client,
+        );
         if let Some(r) = &a.replay {
-            refers(p, "client-credentials.replay", r);
+            refers(p, earlier, &format!("{path}.client-credentials.replay"), r);
         }
     }
     if let Some(a) = &step.refresh {
@@ -1102,8 +1125,8 @@ fn builtin_step(
         if let Some(scope) = &a.scope {
             p.template(&format!("{apath}.scope"), scope, earlier);
         }
-        refers(p, "refresh.from", &a.from);
-        refers(p, "refresh.client", &a.client);
+        refers(p, earlier, &format!("{path}.refresh.from"), &a.from);
+        refers(p, earlier, &format!("{path}.refresh.client"), &a.client);
     }
     if let Some(a) = &step.introspect {
         let apath = format!("{path}.introspect");
@@ -1112,13 +1135,13 @@ fn builtin_step(
         if let Some(b) = &a.bearer {
             p.template(&format!("{apath}.bearer"), b, earlier);
         }
-        refers(p, "introspect.client", &a.client);
+        refers(p, earlier, &format!("{path}.introspect.client"), &a.client);
     }
     if let Some(a) = &step.revoke {
         let apath = format!("{path}.revoke");
         p.template(&format!("{apath}.endpoint"), &a.endpoint, earlier);
         p.template(&format!("{apath}.token"), &a.token, earlier);
-        refers(p, "revoke.client", &a.client);
+        refers(p, earlier, &format!("{path}.revoke.client"), &a.client);
     }
     if let Some(a) = &step.fhir_read {
         let apath = format!("{path}.fhir-read");
@@ -1129,6 +1152,11 @@ fn builtin_step(
             }
         }
     }
+}
+
+/// `fhir-search`, `target-reads`, `wait-for-expiry`, `brand-bundle` and `register`: their
+/// templates and the steps they name.
+fn search_wait_brand_register_steps(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
     if let Some(a) = &step.fhir_search {
         let apath = format!("{path}.fhir-search");
         p.template(&format!("{apath}.type"), &a.resource_type, earlier);
@@ -1193,13 +1221,18 @@ fn builtin_step(
             );
         }
     }
+}
+
+/// RFC 7592 management (`read-`, `update-` and `delete-registration`: the step they name, the
+/// metadata only an update sends), and the checks a built-in's result can take.
+fn management_steps_and_results(p: &mut Problems, path: &str, step: &Step, earlier: &[&str]) {
     for (key, action) in [
         ("read-registration", &step.read_registration),
         ("update-registration", &step.update_registration),
         ("delete-registration", &step.delete_registration),
     ] {
         let Some(a) = action else { continue };
-        refers(p, &format!("{key}.from"), &a.from);
+        refers(p, earlier, &format!("{path}.{key}.from"), &a.from);
         match (&a.metadata, key) {
             (Some(m), "update-registration") => {
                 json_value_templates(p, &format!("{path}.{key}.metadata"), m, earlier);

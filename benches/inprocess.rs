@@ -48,8 +48,7 @@ fn smart_configuration() -> (String, RecordedResponse) {
         Config {
             faults: Faults::none(),
             debug_endpoints: false,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .expect("the reference server starts");

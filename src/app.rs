@@ -1021,8 +1021,7 @@ pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
     let config = crate::reference::Config {
         faults,
         debug_endpoints: true,
-        password: None,
-        public_origin: None,
+        ..Default::default()
     };
     let server = match crate::reference::ReferenceServer::start("127.0.0.1", 0, config) {
         Ok(s) => s,
@@ -1251,8 +1250,7 @@ pub fn serve_reference(
     let config = crate::reference::Config {
         faults,
         debug_endpoints,
-        password: None,
-        public_origin: None,
+        ..Default::default()
     };
     let server =
         match crate::reference::ReferenceServer::start_with_latency(host, port, config, latency) {

@@ -13,8 +13,7 @@ fn backend_services_pass_and_no_assertion_token_or_key_is_written() {
         Config {
             faults: Faults::none(),
             debug_endpoints: false,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -23,8 +23,7 @@ fn server() -> ReferenceServer {
         Config {
             faults: Faults::none(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .expect("server starts")
@@ -418,8 +417,7 @@ fn zero_size_check_boxes_are_reached_by_pointer_or_script_and_extra_params_are_s
         Config {
             faults: Faults::parse(&["consent-zero-size-checkbox"]).unwrap(),
             debug_endpoints: false,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -492,8 +490,7 @@ fn the_ehrs_own_screens_are_played_before_the_launch() {
         Config {
             faults: Faults::parse(&["ehr-tenant-base"]).unwrap(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .expect("server starts");

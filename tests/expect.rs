@@ -16,8 +16,7 @@ fn server(faults: &[&str]) -> ReferenceServer {
         Config {
             faults: Faults::parse(faults).unwrap(),
             debug_endpoints: false,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap()

@@ -79,8 +79,7 @@ fn run_with(
         Config {
             faults: Faults::parse(faults).expect("known faults"),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .expect("server starts");
@@ -464,8 +463,7 @@ fn should_checks_fail_under_strict() {
         Config {
             faults: Faults::parse(&["response-types-no-code"]).unwrap(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -56,8 +56,7 @@ fn reference_alone() -> Served {
         Config {
             faults: Faults::none(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -14,8 +14,7 @@ fn lifecycle_suites_pass_and_no_token_is_written() {
         Config {
             faults: Faults::none(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -112,8 +111,7 @@ fn a_debug_endpoint_that_is_not_there_errors_with_its_status() {
         Config {
             faults: Faults::none(),
             debug_endpoints: false,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -82,8 +82,7 @@ impl Probe {
             Config {
                 faults: Faults::parse(faults).unwrap(),
                 debug_endpoints: true,
-                password: None,
-                public_origin: None,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -1615,8 +1614,7 @@ fn latency_holds_back_every_answer() {
         Config {
             faults: Faults::none(),
             debug_endpoints: false,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
         latency,
     )

@@ -264,8 +264,7 @@ fn registrations_a_case_leaves_are_deleted_at_its_end() {
         Config {
             faults: Faults::none(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();

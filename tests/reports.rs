@@ -134,8 +134,7 @@ fn faulty_run_with(dir: &std::path::Path, more: &[&str]) -> (Output, ReferenceSe
             ])
             .unwrap(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -300,8 +299,7 @@ fn server_issued_credentials_never_reach_the_reports() {
             faults: Faults::parse(&["registration-update-ignored", "registration-status-200"])
                 .unwrap(),
             debug_endpoints: false,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -363,8 +361,7 @@ fn a_case_that_passed_with_checks_skipped_says_how_many_everywhere() {
         Config {
             faults: Faults::parse(&["consent-no-deny"]).unwrap(),
             debug_endpoints: false,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();

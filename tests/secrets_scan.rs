@@ -84,7 +84,7 @@ fn no_secret_leaks_in_any_form_from_any_built_in_suite() {
             faults: Faults::none(),
             debug_endpoints: true,
             password: Some(password.clone()),
-            public_origin: None,
+            ..Default::default()
         },
     )
     .expect("server starts");

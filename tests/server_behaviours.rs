@@ -21,8 +21,7 @@ fn server(faults: &[&str]) -> ReferenceServer {
         Config {
             faults: Faults::parse(faults).expect("known faults"),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .expect("server starts")

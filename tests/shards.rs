@@ -71,8 +71,7 @@ fn merged_shards_equal_one_unsharded_run() {
         Config {
             faults: smartcheck::reference::Faults::parse(&["pkce-plain-advertised"]).unwrap(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -164,8 +163,7 @@ fn merged_shards_are_recorded_in_the_history_as_one_run() {
             Config {
                 faults: smartcheck::reference::Faults::parse(faults).unwrap(),
                 debug_endpoints: true,
-                password: None,
-                public_origin: None,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -218,8 +216,7 @@ fn merging_large_shards_holds_one_case_at_a_time() {
         Config {
             faults: Default::default(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -15,8 +15,7 @@ fn reference_server(faults: &[&str]) -> ReferenceServer {
         Config {
             faults: Faults::parse(faults).unwrap(),
             debug_endpoints: false,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap()

@@ -14,8 +14,7 @@ fn server(debug_endpoints: bool) -> ReferenceServer {
         Config {
             faults: Faults::none(),
             debug_endpoints,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .expect("server starts")

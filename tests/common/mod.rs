@@ -108,8 +108,7 @@ pub fn reference_server(faults: &[&str]) -> smartcheck::reference::ReferenceServ
         smartcheck::reference::Config {
             faults: smartcheck::reference::Faults::parse(faults).unwrap(),
             debug_endpoints: true,
-            password: None,
-            public_origin: None,
+            ..Default::default()
         },
     )
     .unwrap()

@@ -21,14 +21,8 @@ use crate::suite::{self, LoadError, Loaded, Suite, Target};
 pub struct RunOptions {
     pub targets: Vec<PathBuf>,
     pub suites: Vec<PathBuf>,
-    pub report_dir: PathBuf,
-    pub junit: Option<PathBuf>,
-    pub json: Option<PathBuf>,
-    pub html: Option<PathBuf>,
-    /// The Prometheus text-format file (`--metrics`), when asked for.
-    pub metrics: Option<PathBuf>,
-    /// The Markdown summary (`--summary`), when asked for.
-    pub summary: Option<PathBuf>,
+    /// Where the reports go.
+    pub outputs: Outputs,
     /// The history database to append the run to (`--history`).
     pub history: Option<PathBuf>,
     pub strict: bool,
@@ -200,7 +194,7 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
         redactor: redactor.clone(),
         cancel: cancel.clone(),
         browser: browser.clone(),
-        artifacts_dir: options.report_dir.join("artifacts"),
+        artifacts_dir: options.outputs.report_dir.join("artifacts"),
         retries: options.retries,
         board: Arc::default(),
     };
@@ -344,28 +338,10 @@ fn prepare_targets(
 
 /// Where the reports go; two reports on one path are refused (exit 2).
 fn report_paths(options: &RunOptions) -> Result<ReportPaths, u8> {
-    let paths = ReportPaths {
-        junit: options
-            .junit
-            .clone()
-            .unwrap_or_else(|| options.report_dir.join("junit.xml")),
-        json: options
-            .json
-            .clone()
-            .unwrap_or_else(|| options.report_dir.join("results.json")),
-        html: options
-            .html
-            .clone()
-            .unwrap_or_else(|| options.report_dir.join("report.html")),
-        metrics: options.metrics.clone(),
-        summary: options.summary.clone(),
-        strips: None,
-    };
-    if let Err(e) = paths.distinct() {
+    options.outputs.paths().map_err(|e| {
         eprintln!("error: {e}");
-        return Err(exit::USAGE);
-    }
-    Ok(paths)
+        exit::USAGE
+    })
 }
 
 /// What the first Ctrl-C or SIGTERM writes: the cases finished so far (or, past the run's
@@ -686,7 +662,9 @@ struct ReportPaths {
     strips: Option<Arc<report::html::Strips>>,
 }
 
-/// Where `merge` writes: the report folder, and each report's own path when given.
+/// Where the reports of `run`, `demo` and `merge` go: the report folder, and each report's own
+/// path when given.
+#[derive(Debug, Clone)]
 pub struct Outputs {
     pub report_dir: PathBuf,
     pub junit: Option<PathBuf>,
@@ -694,6 +672,27 @@ pub struct Outputs {
     pub html: Option<PathBuf>,
     pub metrics: Option<PathBuf>,
     pub summary: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// Each report's file: the one given, else its name in the report folder; two reports on
+    /// one file are refused.
+    fn paths(&self) -> Result<ReportPaths, String> {
+        let dir = &self.report_dir;
+        let paths = ReportPaths {
+            junit: self.junit.clone().unwrap_or_else(|| dir.join("junit.xml")),
+            json: self
+                .json
+                .clone()
+                .unwrap_or_else(|| dir.join("results.json")),
+            html: self.html.clone().unwrap_or_else(|| dir.join("report.html")),
+            metrics: self.metrics.clone(),
+            summary: self.summary.clone(),
+            strips: None,
+        };
+        paths.distinct()?;
+        Ok(paths)
+    }
 }
 
 impl ReportPaths {
@@ -1147,25 +1146,13 @@ pub fn merge(
             return exit::USAGE;
         }
     };
-    let report_dir = outputs.report_dir;
-    let mut paths = ReportPaths {
-        junit: outputs
-            .junit
-            .unwrap_or_else(|| report_dir.join("junit.xml")),
-        json: outputs
-            .json
-            .unwrap_or_else(|| report_dir.join("results.json")),
-        html: outputs
-            .html
-            .unwrap_or_else(|| report_dir.join("report.html")),
-        metrics: outputs.metrics,
-        summary: outputs.summary,
-        strips: None,
+    let mut paths = match outputs.paths() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
     };
-    if let Err(e) = paths.distinct() {
-        eprintln!("error: {e}");
-        return exit::USAGE;
-    }
     // The shards of a run recorded as the one run they are.
     let mut history_error = false;
     if let Some(history) = &mut opened {

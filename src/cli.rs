@@ -270,6 +270,20 @@ fn parse_partition(text: &str) -> Result<crate::runner::Partition, String> {
     crate::runner::Partition::parse(text)
 }
 
+impl ReportArgs {
+    /// Where the reports go, for `run`, `demo` and `merge` alike.
+    fn outputs(self) -> app::Outputs {
+        app::Outputs {
+            report_dir: self.report_dir,
+            junit: self.junit,
+            json: self.json,
+            html: self.html,
+            metrics: self.metrics,
+            summary: self.summary,
+        }
+    }
+}
+
 /// Where the reports go.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -458,12 +472,7 @@ impl RunArgs {
         RunOptions {
             targets: self.inputs.targets,
             suites: self.inputs.suites,
-            report_dir: self.reports.report_dir,
-            junit: self.reports.junit,
-            json: self.reports.json,
-            html: self.reports.html,
-            metrics: self.reports.metrics,
-            summary: self.reports.summary,
+            outputs: self.reports.outputs(),
             history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
@@ -482,12 +491,7 @@ impl DemoArgs {
         let options = RunOptions {
             targets: Vec::new(),
             suites: Vec::new(),
-            report_dir: self.reports.report_dir,
-            junit: self.reports.junit,
-            json: self.reports.json,
-            html: self.reports.html,
-            metrics: self.reports.metrics,
-            summary: self.reports.summary,
+            outputs: self.reports.outputs(),
             history: self.history.history,
             strict: self.strict,
             retries: self.selection.retries,
@@ -533,14 +537,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>, env: &Environment) -> u8 {
         }
         Command::Merge(args) => app::merge(
             &args.reports,
-            app::Outputs {
-                report_dir: args.output.report_dir,
-                junit: args.output.junit,
-                json: args.output.json,
-                html: args.output.html,
-                metrics: args.output.metrics,
-                summary: args.output.summary,
-            },
+            args.output.outputs(),
             args.history.history,
             env,
         ),
@@ -652,6 +649,6 @@ mod tests {
         assert_eq!(options.selection.filter.as_deref(), Some("case"));
         assert_eq!(options.selection.skip, vec!["x".to_string()]);
         assert_eq!(options.selection.test_threads, Some(3));
-        assert_eq!(options.report_dir, PathBuf::from("reports"));
+        assert_eq!(options.outputs.report_dir, PathBuf::from("reports"));
     }
 }

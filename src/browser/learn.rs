@@ -537,15 +537,7 @@ fn patient_link(page: &Page, wanted: &dyn Fn(&str) -> bool) -> Option<Learned> {
 
 /// One step in a few words: `fill "#username" with ${USER}`, `check "#s1" (via script)`.
 fn compact(step: &ScreenStep) -> String {
-    let (action, selector) = [
-        ("fill", &step.fill),
-        ("click", &step.click),
-        ("select", &step.select),
-        ("check", &step.check),
-    ]
-    .into_iter()
-    .find_map(|(a, s)| s.as_deref().map(|s| (a, s)))
-    .unwrap_or(("wait-for", ""));
+    let (action, selector) = step.action().unwrap_or(("wait-for", ""));
     let mut text = format!("{action} {selector:?}");
     if let Some(value) = &step.value {
         text.push_str(&format!(" with {value}"));

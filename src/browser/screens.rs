@@ -67,21 +67,7 @@ fn selector_of(step: &ScreenStep) -> Option<&String> {
 }
 
 fn describe(screen: &str, index: usize, step: &ScreenStep) -> String {
-    let (action, target) = if let Some(s) = &step.fill {
-        ("fill", s)
-    } else if let Some(s) = &step.click {
-        ("click", s)
-    } else if let Some(s) = &step.select {
-        ("select", s)
-    } else if let Some(s) = &step.check {
-        ("check", s)
-    } else if let Some(s) = &step.wait_for {
-        ("wait-for", s)
-    } else if let Some(s) = &step.wait_for_url {
-        ("wait-for-url", s)
-    } else {
-        ("nothing", &String::new())
-    };
+    let (action, target) = step.action().unwrap_or(("nothing", ""));
     format!("{screen}[{index}] {action} {target:?}")
 }
 

@@ -720,16 +720,8 @@ fn screen_options(
     redactor.register(&crate::secret::Secret::new(password.clone()));
     crate::logging::redact_with(&redactor);
     Ok(Some(screens::Options {
-        user: r.user.clone(),
-        password_env: r.password_env.clone(),
+        request: r.clone(),
         password,
-        client_id: r.client_id.clone(),
-        redirect_uri: r.redirect_uri.clone(),
-        patient: r.patient.clone(),
-        webdriver: r.webdriver.clone(),
-        approve_words: r.approve_words.clone(),
-        allow_hosts: r.allow_hosts.clone(),
-        screenshots: r.screenshots.clone(),
         step_timeout: Duration::from_secs(15),
     }))
 }

@@ -5,7 +5,6 @@
 //! it ends with an error redirect.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -22,19 +21,10 @@ use crate::smart::pkce;
 use crate::suite::target::ClickVia;
 use crate::suite::target::ScreenStep;
 
-/// What `--screens` is told.
+/// What `--screens` is told, with the password read from its variable.
 pub struct Options {
-    pub user: String,
-    /// The variable the password is read from, and the password.
-    pub password_env: String,
+    pub request: super::ScreensRequest,
     pub password: String,
-    pub client_id: Option<String>,
-    pub redirect_uri: Option<String>,
-    pub patient: Option<String>,
-    pub webdriver: Option<String>,
-    pub approve_words: Vec<String>,
-    pub allow_hosts: Vec<String>,
-    pub screenshots: PathBuf,
     pub step_timeout: Duration,
 }
 
@@ -177,7 +167,7 @@ fn scope_for(f: &Findings) -> String {
 
 /// The listener for the redirect: `--redirect-uri`'s address and path, else a free port.
 async fn listen(o: &Options) -> Result<Listener, String> {
-    let (bind, path) = match &o.redirect_uri {
+    let (bind, path) = match &o.request.redirect_uri {
         Some(uri) => {
             let u = url::Url::parse(uri).map_err(|e| format!("--redirect-uri {uri}: {e}"))?;
             let addr: SocketAddr = format!(
@@ -207,7 +197,7 @@ async fn client_for(
     redirect_uri: &str,
     scope: &str,
 ) -> Result<Registered, String> {
-    if let Some(id) = &o.client_id {
+    if let Some(id) = &o.request.client_id {
         return Ok(Registered {
             client_id: id.clone(),
             delete: None,
@@ -226,7 +216,7 @@ fn allowed_hosts(urls: &[Option<&String>], o: &Options) -> Vec<String> {
         .iter()
         .flatten()
         .filter_map(|u| host_of(u))
-        .chain(o.allow_hosts.iter().cloned())
+        .chain(o.request.allow_hosts.iter().cloned())
         .collect();
     hosts.sort();
     hosts.dedup();
@@ -257,14 +247,14 @@ pub async fn learn(f: &Findings, o: &Options, http: &reqwest::Client) -> Result<
         scope,
         aud: f.fhir_base.clone(),
     };
-    let pool = BrowserPool::new(o.webdriver.clone(), 1);
-    let password_ref = format!("${{{}}}", o.password_env);
+    let pool = BrowserPool::new(o.request.webdriver.clone(), 1);
+    let password_ref = format!("${{{}}}", o.request.password_env);
     let person = Person {
-        user: &o.user,
+        user: &o.request.user,
         password: &o.password,
         password_ref: &password_ref,
-        patient: o.patient.as_deref(),
-        approve_words: &o.approve_words,
+        patient: o.request.patient.as_deref(),
+        approve_words: &o.request.approve_words,
     };
     let flow = Flow {
         pool: &pool,
@@ -294,7 +284,7 @@ pub async fn learn(f: &Findings, o: &Options, http: &reqwest::Client) -> Result<
                 lesson: p.lesson,
                 deny: p.deny,
                 patient,
-                user: o.user.clone(),
+                user: o.request.user.clone(),
                 password_ref,
                 hosts: hosts
                     .into_iter()
@@ -381,7 +371,7 @@ impl Flow<'_> {
                     person,
                     o.step_timeout,
                     &redirected,
-                    &o.screenshots,
+                    &o.request.screenshots,
                 )
                 .await
                 .map_err(stuck_message)
@@ -540,16 +530,7 @@ pub(super) fn learned_vars(l: &Screens, t: &mut String, vars: &Vars) {
 
 /// One screen step as a target writes it.
 fn step_yaml(step: &ScreenStep, password_ref: &str) -> String {
-    let (action, selector) = [
-        ("fill", &step.fill),
-        ("click", &step.click),
-        ("select", &step.select),
-        ("check", &step.check),
-        ("wait-for", &step.wait_for),
-    ]
-    .into_iter()
-    .find_map(|(a, s)| s.as_deref().map(|s| (a, s)))
-    .unwrap_or(("wait-for", ""));
+    let (action, selector) = step.action().unwrap_or(("wait-for", ""));
     let mut y = format!("    - {action}: {}\n", quoted(selector));
     match step.value.as_deref() {
         // Read from the environment when the target loads: never quoted, never the password.

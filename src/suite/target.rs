@@ -459,20 +459,26 @@ pub enum ClickVia {
 impl ScreenStep {
     /// The actions set (exactly one is valid).
     pub fn actions(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        for (set, name) in [
-            (self.fill.is_some(), "fill"),
-            (self.click.is_some(), "click"),
-            (self.select.is_some(), "select"),
-            (self.check.is_some(), "check"),
-            (self.wait_for.is_some(), "wait-for"),
-            (self.wait_for_url.is_some(), "wait-for-url"),
-        ] {
-            if set {
-                out.push(name);
-            }
-        }
-        out
+        self.targets().map(|(name, _)| name).collect()
+    }
+
+    /// The step's action and what it acts on (a selector, or `wait-for-url`'s pattern): the
+    /// first, when a step that does not load names several.
+    pub fn action(&self) -> Option<(&'static str, &str)> {
+        self.targets().next()
+    }
+
+    fn targets(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("fill", &self.fill),
+            ("click", &self.click),
+            ("select", &self.select),
+            ("check", &self.check),
+            ("wait-for", &self.wait_for),
+            ("wait-for-url", &self.wait_for_url),
+        ]
+        .into_iter()
+        .filter_map(|(name, target)| target.as_deref().map(|t| (name, t)))
     }
 }
 

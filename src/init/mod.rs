@@ -720,15 +720,17 @@ fn screen_options(
     redactor.register(&crate::secret::Secret::new(password.clone()));
     crate::logging::redact_with(&redactor);
     Ok(Some(screens::Options {
+        redactor,
         request: r.clone(),
         password,
         step_timeout: Duration::from_secs(15),
     }))
 }
 
-/// A message with the password masked (a page may echo what was typed).
+/// A message with the password masked in every form it may take (a page may echo what was
+/// typed, URL- or HTML-encoded).
 fn redact_password(text: &str, o: &screens::Options) -> String {
-    text.replace(&o.password, crate::redact::MASK)
+    o.redactor.redact(text)
 }
 
 /// The FHIR base as a URL, refused when it is none, carries a password, or `out` exists

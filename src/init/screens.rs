@@ -25,6 +25,8 @@ use crate::suite::target::ScreenStep;
 pub struct Options {
     pub request: super::ScreensRequest,
     pub password: String,
+    /// The masker the password is registered with.
+    pub redactor: crate::redact::Redactor,
     pub step_timeout: Duration,
 }
 

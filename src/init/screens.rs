@@ -1,16 +1,15 @@
 //! `smartcheck init --screens`: one standalone authorization played in a real Chromium with a
 //! client of init's own (registered dynamically and deleted after, or the public client named
 //! with `--client-id`), its screens learned (`browser::learn`), the code exchanged to learn
-//! the patient the server chose, and the deny control proven by a second authorization that
-//! it ends with an error redirect.
+//! the patient the server chose, and the deny control proven by a second authorization, which
+//! must end with an error redirect.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
-
-use std::fmt::Write as _;
 
 use super::{clean, quoted, Findings, Vars};
 use crate::browser::learn::{self, Lesson, Person, Screen};
@@ -18,8 +17,7 @@ use crate::browser::screens::play;
 use crate::browser::{BrowserPool, Network};
 use crate::runner::listener::Listener;
 use crate::smart::pkce;
-use crate::suite::target::ClickVia;
-use crate::suite::target::ScreenStep;
+use crate::suite::target::{ClickVia, ScreenStep};
 
 /// What `--screens` is told, with the password read from its variable.
 pub struct Options {
@@ -39,7 +37,8 @@ pub struct Screens {
     pub patient: Option<String>,
     pub user: String,
     pub password_ref: String,
-    /// Hosts the browser went to besides the FHIR base's.
+    /// The hosts the browser was allowed besides the FHIR base's: the authorization server's,
+    /// and those `--allow-host` named (the target's `allow-hosts`).
     pub hosts: Vec<String>,
     /// The registration endpoint where init registered its client, and the status: proof
     /// that registration is dynamic, whatever a GET of it said.

@@ -570,68 +570,21 @@ fn select(
     selection: &runner::Selection,
 ) -> Result<Vec<runner::Planned>, u8> {
     // A filter that selects nothing is a mistake (a typo in a case name), not a passing run.
-    if selection.filter.is_some() || !selection.skip.is_empty() {
-        let any = planned.iter().any(|p| {
-            let case = &p.suite.cases[p.case_index];
-            selection.selects(&runner::case::case_name(&p.run.target, &p.suite, case))
-        });
-        if !any {
-            let filter = selection
-                .filter
-                .as_deref()
-                .map(|f| format!(" `{f}`"))
-                .unwrap_or_default();
-            let skips = if selection.skip.is_empty() {
-                String::new()
-            } else {
-                format!(" with --skip {}", selection.skip.join(", "))
-            };
-            eprintln!(
-                "error: no case matches the filter{filter}{skips} ({} cases planned{}; `--list` shows their names)",
-                planned.len(),
-                if selection.exact { ", names compared whole (--exact)" } else { "" }
-            );
-            // The planned name nearest to the filter, whole or without its target.
-            if let Some(wanted) = &selection.filter {
-                let names: Vec<String> = planned
-                    .iter()
-                    .map(|p| {
-                        runner::case::case_name(
-                            &p.run.target,
-                            &p.suite,
-                            &p.suite.cases[p.case_index],
-                        )
-                    })
-                    .collect();
-                let parts: std::collections::BTreeSet<&str> = names
-                    .iter()
-                    .flat_map(|n| {
-                        [
-                            n.as_str(),
-                            n.split_once("::").map_or(n.as_str(), |(_, c)| c),
-                        ]
-                    })
-                    .collect();
-                if let Some(near) = crate::suite::error::did_you_mean(wanted, parts.iter().copied())
-                {
-                    eprintln!("  help: {near}");
-                }
-            }
-            return Err(exit::USAGE);
-        }
+    if (selection.filter.is_some() || !selection.skip.is_empty())
+        && !planned.iter().any(|p| selection.selects(&planned_name(p)))
+    {
+        no_case_matches(&planned, selection);
+        return Err(exit::USAGE);
     }
-    let name = |p: &runner::Planned| {
-        runner::case::case_name(&p.run.target, &p.suite, &p.suite.cases[p.case_index])
-    };
     if let Some(partition) = selection.partition {
         let selected = |planned: &[runner::Planned]| {
             planned
                 .iter()
-                .filter(|p| selection.selects(&name(p)))
+                .filter(|p| selection.selects(&planned_name(p)))
                 .count()
         };
         let before = selected(&planned);
-        planned.retain(|p| selection.in_partition(&name(p)));
+        planned.retain(|p| selection.in_partition(&planned_name(p)));
         eprintln!(
             "note: shard {}/{} runs {} of the {before} selected cases",
             partition.index,
@@ -641,14 +594,55 @@ fn select(
     }
     // The selection is made here, not by libtest's own filter: that one looks for a pattern in
     // the whole name, so a target named `es384` would bring in every case of it.
-    planned.retain(|p| selection.selects(&name(p)));
+    planned.retain(|p| selection.selects(&planned_name(p)));
     if selection.list && selection.list_plain {
         for p in &planned {
-            println!("{}", name(p));
+            println!("{}", planned_name(p));
         }
         return Err(exit::SUCCESS);
     }
     Ok(planned)
+}
+
+/// A planned case's full name, `target::suite::case`.
+fn planned_name(p: &runner::Planned) -> String {
+    runner::case::case_name(&p.run.target, &p.suite, &p.suite.cases[p.case_index])
+}
+
+/// Says that the FILTER and `--skip`s select no case, with the planned name nearest to the
+/// filter (whole, or without its target).
+fn no_case_matches(planned: &[runner::Planned], selection: &runner::Selection) {
+    let filter = selection
+        .filter
+        .as_deref()
+        .map(|f| format!(" `{f}`"))
+        .unwrap_or_default();
+    let skips = if selection.skip.is_empty() {
+        String::new()
+    } else {
+        format!(" with --skip {}", selection.skip.join(", "))
+    };
+    eprintln!(
+        "error: no case matches the filter{filter}{skips} ({} cases planned{}; `--list` shows their names)",
+        planned.len(),
+        if selection.exact { ", names compared whole (--exact)" } else { "" }
+    );
+    let Some(wanted) = &selection.filter else {
+        return;
+    };
+    let names: Vec<String> = planned.iter().map(planned_name).collect();
+    let parts: std::collections::BTreeSet<&str> = names
+        .iter()
+        .flat_map(|n| {
+            [
+                n.as_str(),
+                n.split_once("::").map_or(n.as_str(), |(_, c)| c),
+            ]
+        })
+        .collect();
+    if let Some(near) = crate::suite::error::did_you_mean(wanted, parts.iter().copied()) {
+        eprintln!("  help: {near}");
+    }
 }
 
 /// Where the run's JUnit, JSON and HTML reports go, and the history the HTML shows.

@@ -482,87 +482,90 @@ impl<'a> Problems<'a> {
             }
             Ok(template) => {
                 for expr in template.exprs() {
-                    if expr.path[0] == "steps" {
-                        match expr.path.get(1) {
-                            None => {
-                                self.inside_value(
-                                    path,
-                                    expr.offset,
-                                    "`steps` needs a step id, like `steps.config.json`",
-                                );
-                            }
-                            Some(step) if !visible_steps.contains(&step.as_str()) => {
-                                self.out_of_reach(
-                                    (path, expr.offset),
-                                    step,
-                                    visible_steps,
-                                    format!("no step `{step}` before this point of the case"),
-                                    "a step that runs earlier",
-                                );
-                            }
-                            Some(_) => {
-                                if let Some(field) = expr.path.get(2) {
-                                    self.known_name(
-                                        path,
-                                        expr.offset,
-                                        field,
-                                        crate::runner::case::STEP_FIELDS,
-                                        "step result field",
-                                    );
-                                }
-                            }
-                        }
-                    } else if expr.path[0] == "vars" {
-                        if let (Some(name), Some(captured)) = (expr.path.get(1), &self.captures) {
-                            if !captured.contains(name) {
-                                let captured: Vec<String> = captured.clone();
-                                let visible: Vec<&str> =
-                                    captured.iter().map(String::as_str).collect();
-                                self.out_of_reach(
-                                    (path, expr.offset),
-                                    name,
-                                    &visible,
-                                    format!(
-                                        "no step of this case captures `{name}` before this point"
-                                    ),
-                                    "a value a step's `capture:` takes, here",
-                                );
-                            }
-                        }
-                    } else if expr.path[0] == "secrets"
-                        || (expr.path[0] == "target"
-                            && expr.path.get(1).is_some_and(|k| k == "vars"))
-                    {
-                        let (map, at) = if expr.path[0] == "secrets" {
-                            ("secrets", 1)
-                        } else {
-                            ("vars", 2)
-                        };
-                        if let Some(name) = expr.path.get(at) {
-                            let (line, column) = self.value_position(path, expr.offset);
-                            self.target_refs.push(super::model::TargetRef {
-                                map,
-                                name: name.clone(),
-                                location: Location {
-                                    file: self.file.to_string(),
-                                    line,
-                                    column,
-                                },
-                            });
-                        }
-                    }
-                    if expr.path[0] == "target" {
-                        if let Some(key) = expr.path.get(1) {
-                            self.known_name(
-                                path,
-                                expr.offset,
-                                key,
-                                super::target::CONTEXT_KEYS,
-                                "target field",
-                            );
-                        }
+                    self.expression(path, expr, visible_steps);
+                }
+            }
+        }
+    }
+
+    /// One `{{ ... }}` of a template: a step it names runs earlier, a captured value is
+    /// captured earlier, a target key is one the context has; a `secrets` or `target.vars`
+    /// name is kept for the run to check against the target.
+    fn expression(&mut self, path: &str, expr: &super::template::Expr, visible_steps: &[&str]) {
+        if expr.path[0] == "steps" {
+            match expr.path.get(1) {
+                None => {
+                    self.inside_value(
+                        path,
+                        expr.offset,
+                        "`steps` needs a step id, like `steps.config.json`",
+                    );
+                }
+                Some(step) if !visible_steps.contains(&step.as_str()) => {
+                    self.out_of_reach(
+                        (path, expr.offset),
+                        step,
+                        visible_steps,
+                        format!("no step `{step}` before this point of the case"),
+                        "a step that runs earlier",
+                    );
+                }
+                Some(_) => {
+                    if let Some(field) = expr.path.get(2) {
+                        self.known_name(
+                            path,
+                            expr.offset,
+                            field,
+                            crate::runner::case::STEP_FIELDS,
+                            "step result field",
+                        );
                     }
                 }
+            }
+        } else if expr.path[0] == "vars" {
+            if let (Some(name), Some(captured)) = (expr.path.get(1), &self.captures) {
+                if !captured.contains(name) {
+                    let captured: Vec<String> = captured.clone();
+                    let visible: Vec<&str> = captured.iter().map(String::as_str).collect();
+                    self.out_of_reach(
+                        (path, expr.offset),
+                        name,
+                        &visible,
+                        format!("no step of this case captures `{name}` before this point"),
+                        "a value a step's `capture:` takes, here",
+                    );
+                }
+            }
+        } else if expr.path[0] == "secrets"
+            || (expr.path[0] == "target" && expr.path.get(1).is_some_and(|k| k == "vars"))
+        {
+            let (map, at) = if expr.path[0] == "secrets" {
+                ("secrets", 1)
+            } else {
+                ("vars", 2)
+            };
+            if let Some(name) = expr.path.get(at) {
+                let (line, column) = self.value_position(path, expr.offset);
+                self.target_refs.push(super::model::TargetRef {
+                    map,
+                    name: name.clone(),
+                    location: Location {
+                        file: self.file.to_string(),
+                        line,
+                        column,
+                    },
+                });
+            }
+        }
+        if expr.path[0] == "target" {
+            if let Some(key) = expr.path.get(1) {
+                self.known_name(
+                    path,
+                    expr.offset,
+                    key,
+                    super::target::CONTEXT_KEYS,
+                    "target field",
+                );
             }
         }
     }
@@ -1321,12 +1324,35 @@ fn requirements(p: &mut Problems, path: &str, check: &mut Check) {
             );
         return;
     }
+    let Some(cited) = cited_entries(p, &rpath, check, catalogue) else {
+        return;
+    };
+    level_bound(p, path, &rpath, check, &cited);
+    check.cited = cited
+        .iter()
+        .map(|e| Requirement {
+            id: e.id.as_str().into(),
+            url: e.url.as_str().into(),
+            level: e.level.as_str().into(),
+            text: e.text.as_str().into(),
+        })
+        .collect();
+}
+
+/// The catalogue's entry of each requirement the check cites, or `None` (each unknown id
+/// reported) when one is not there.
+fn cited_entries<'c>(
+    p: &mut Problems,
+    rpath: &str,
+    check: &Check,
+    catalogue: &'c crate::requirements::Catalogue,
+) -> Option<Vec<&'c crate::requirements::Entry>> {
     let mut cited = Vec::new();
     for (i, id) in check.requirement.0.iter().enumerate() {
         let ipath = if check.requirement.0.len() > 1 {
             format!("{rpath}[{i}]")
         } else {
-            rpath.clone()
+            rpath.to_string()
         };
         match catalogue.get(id) {
             Some(entry) => cited.push(entry),
@@ -1337,9 +1363,18 @@ fn requirements(p: &mut Problems, path: &str, check: &mut Check) {
             }
         }
     }
-    if cited.len() != check.requirement.0.len() {
-        return;
-    }
+    (cited.len() == check.requirement.0.len()).then_some(cited)
+}
+
+/// A check is no stricter than the primary requirement it cites: SHALL only on a SHALL of the
+/// server's, an implied check at SHOULD.
+fn level_bound(
+    p: &mut Problems,
+    path: &str,
+    rpath: &str,
+    check: &Check,
+    cited: &[&crate::requirements::Entry],
+) {
     // Only the primary requirement bounds the level.
     let strongest = cited.first().map(|e| e.server_strength()).unwrap_or(0);
     let describe = |cited: &[&crate::requirements::Entry]| {
@@ -1368,8 +1403,8 @@ fn requirements(p: &mut Problems, path: &str, check: &mut Check) {
             .add_expected("`level: SHOULD` for an implied check (a warning, not a failure)");
         }
     } else if strongest == 0 {
-        p.at_value(&rpath, format!("check `{}` cites no requirement that binds a server at SHOULD or above", check.id))
-            .add_expected(describe(&cited))
+        p.at_value(rpath, format!("check `{}` cites no requirement that binds a server at SHOULD or above", check.id))
+            .add_expected(describe(cited))
             .add_help("cite the server's own duty, or say what the check infers with `implied: REASON` and `level: SHOULD`");
     } else if check.level == Level::Shall && strongest < 2 {
         p.at_key(
@@ -1379,22 +1414,13 @@ fn requirements(p: &mut Problems, path: &str, check: &mut Check) {
                 check.id
             ),
         )
-        .add_expected(describe(&cited))
+        .add_expected(describe(cited))
         .add_help(if cited.iter().skip(1).any(|e| e.server_strength() == 2) {
             "the first requirement is the one the check tests and the only one that bounds its level: put the SHALL requirement it rests on first, or use `level: SHOULD`"
         } else {
             "use `level: SHOULD`, or cite the SHALL requirement the check rests on"
         });
     }
-    check.cited = cited
-        .iter()
-        .map(|e| Requirement {
-            id: e.id.as_str().into(),
-            url: e.url.as_str().into(),
-            level: e.level.as_str().into(),
-            text: e.text.as_str().into(),
-        })
-        .collect();
 }
 
 fn validate_check(p: &mut Problems, path: &str, check: &mut Check, steps: &[&str]) {

@@ -424,68 +424,13 @@ async fn run_step(
         report.duration_ms = exchange.duration_ms;
     }
     report.exchange = result.exchange;
-    let end = match (result.end, &report.exchange) {
-        (Some(end), _) => Some(end),
-        (None, Some(exchange)) if exchange.response.is_none() => Some(ActionEnd::Error(format!(
-            "{} {}: {}",
-            exchange.request.method,
-            exchange.request.url,
-            exchange.error.clone().unwrap_or_default()
-        ))),
-        _ => None,
-    };
-    if let Some(end) = end {
-        let (state_kind, reason, verdict) = match end {
-            ActionEnd::Skip(reason) => (
-                StepState::Skipped,
-                reason.clone(),
-                Verdict::Skipped { reason },
-            ),
-            ActionEnd::Error(reason) => (
-                StepState::Errored,
-                reason.clone(),
-                Verdict::Errored { reason },
-            ),
-        };
-        report.state = state_kind;
-        report.reason = Some(reason.clone());
-        for check in &mut report.checks {
-            check.verdict = verdict.clone();
-        }
-        // A step without checks that could not be carried out still errors its case.
-        if report.state == StepState::Errored && report.checks.is_empty() {
-            report.checks.push(CheckReport {
-                id: format!("{}-step", step.id),
-                title: format!("step `{}` can be carried out", step.id),
-                level: Level::Shall,
-                requirements: Vec::new(),
-                implied: None,
-                location: step.location.clone(),
-                verdict: Verdict::Errored { reason },
-            });
-        }
+    if let Some(end) = step_end(result.end, &report.exchange) {
+        end_checks(step, &mut report, end);
         if let Some(doc) = result.document {
             context["steps"][step.id.as_str()] = json!({ "json": doc });
         }
         return report;
     }
-    // What the checks read: the step's HTTP response, or the document the step made.
-    // Borrowed from the exchange: a large answer is not copied for its checks.
-    let (response, from_http) = match (&report.exchange, &result.document) {
-        (Some(exchange), _) => match &exchange.response {
-            Some(r) => (std::borrow::Cow::Borrowed(r), true),
-            // Exchanges without a response ended the step above.
-            None => (
-                std::borrow::Cow::Owned(document_response(&json!({}))),
-                false,
-            ),
-        },
-        (None, Some(doc)) => (std::borrow::Cow::Owned(document_response(doc)), false),
-        (None, None) => (
-            std::borrow::Cow::Owned(document_response(&json!({}))),
-            false,
-        ),
-    };
     context["steps"][step.id.as_str()] = match (&report.exchange, &result.document) {
         (Some(exchange), _) => step_context(exchange),
         (None, Some(doc)) => json!({ "json": doc }),
@@ -498,71 +443,163 @@ async fn run_step(
             }
         }
     }
-    // When the step's own status check fails with a non-2xx answer (an error page, a 404),
-    // its other checks would only restate that: they are skipped, naming the status.
-    // A refusal step expecting a 4xx keeps evaluating: its `error` code still says why the
-    // server refused, whatever the status.
-    let status_failed = from_http
-        && !(200..300).contains(&response.status)
-        && step.checks.iter().any(|c| {
-            c.status.as_ref().is_some_and(|s| {
-                !s.accepts(response.status) && (200..300).any(|code| s.accepts(code))
-            })
-        });
-    // When the body is not JSON and the step's own SHALL check that it is a JSON object fails
-    // for it, the checks that read JSON fields would only restate that failure (errored, one
-    // each): they are skipped, naming the check that judges it.
-    let json_judged_by = (from_http
-        && serde_json::from_str::<serde::de::IgnoredAny>(&response.body).is_err())
-    .then(|| {
-        step.checks.iter().find(|c| {
-            c.level == Level::Shall
-                && c.body
-                    .as_ref()
-                    .is_some_and(|b| b.is_json_object == Some(true))
-        })
-    })
-    .flatten();
+    let reading = Reading::of(step, report.exchange.as_ref(), &result.document);
     report.checks = step
         .checks
         .iter()
         .map(|check| {
-            let supplied = supplied_by_target(check, &result.document);
-            let verdict = match check.when.as_ref().map(|w| when_holds(w, context)) {
-                Some(Err(reason)) => Verdict::Skipped { reason },
-                _ if supplied.is_some() => Verdict::Skipped {
-                    reason: format!(
-                        "not evaluated: it reads `{}`, which the target supplied (`discovery` in {}), not the server; a check of the target's own word proves nothing",
-                        supplied.unwrap_or_default(),
-                        run.target.file
-                    ),
-                },
-                _ if check.json.is_some() && json_judged_by.is_some() => Verdict::Skipped {
-                    reason: format!(
-                        "not evaluated: the response body cannot be read as JSON, which check `{}` judges",
-                        json_judged_by.map(|c| c.id.as_str()).unwrap_or_default()
-                    ),
-                },
-                _ if status_failed && check.status.is_none() => Verdict::Skipped {
-                    reason: format!(
-                        "not evaluated: the server answered {}, not the status this step expects",
-                        response.status
-                    ),
-                },
-                _ => match evaluate(check, &response, context) {
-                    Evaluation::Matched => Verdict::Passed,
-                    Evaluation::Mismatched(m) if check.level == Level::Shall || settings.strict => {
-                        Verdict::Failed(m)
-                    }
-                    Evaluation::Mismatched(m) => Verdict::Warned(m),
-                    Evaluation::Error(reason) => Verdict::Errored { reason },
-                    Evaluation::Skip(reason) => Verdict::Skipped { reason },
-                },
-            };
+            let verdict = reading.verdict(run, check, &result.document, context, settings);
             check_report(check, verdict)
         })
         .collect();
     report
+}
+
+/// Why a step did not get to its checks: the step said so, or its exchange got no answer.
+fn step_end(end: Option<ActionEnd>, exchange: &Option<Exchange>) -> Option<ActionEnd> {
+    match (end, exchange) {
+        (Some(end), _) => Some(end),
+        (None, Some(exchange)) if exchange.response.is_none() => Some(ActionEnd::Error(format!(
+            "{} {}: {}",
+            exchange.request.method,
+            exchange.request.url,
+            exchange.error.clone().unwrap_or_default()
+        ))),
+        _ => None,
+    }
+}
+
+/// A step that did not get to its checks: each check takes the step's skip or error.
+fn end_checks(step: &Step, report: &mut StepReport, end: ActionEnd) {
+    let (state_kind, reason, verdict) = match end {
+        ActionEnd::Skip(reason) => (
+            StepState::Skipped,
+            reason.clone(),
+            Verdict::Skipped { reason },
+        ),
+        ActionEnd::Error(reason) => (
+            StepState::Errored,
+            reason.clone(),
+            Verdict::Errored { reason },
+        ),
+    };
+    report.state = state_kind;
+    report.reason = Some(reason.clone());
+    for check in &mut report.checks {
+        check.verdict = verdict.clone();
+    }
+    // A step without checks that could not be carried out still errors its case.
+    if report.state == StepState::Errored && report.checks.is_empty() {
+        report.checks.push(CheckReport {
+            id: format!("{}-step", step.id),
+            title: format!("step `{}` can be carried out", step.id),
+            level: Level::Shall,
+            requirements: Vec::new(),
+            implied: None,
+            location: step.location.clone(),
+            verdict: Verdict::Errored { reason },
+        });
+    }
+}
+
+/// What a step's checks read (its HTTP response, or the document the step made), and what
+/// of it already settles some of them.
+struct Reading<'a> {
+    /// Borrowed from the exchange: a large answer is not copied for its checks.
+    response: std::borrow::Cow<'a, RecordedResponse>,
+    /// The step's own status check failed with a non-2xx answer (an error page, a 404).
+    status_failed: bool,
+    /// The body is not JSON and this SHALL check of the step, that it is a JSON object,
+    /// judges that.
+    json_judged_by: Option<&'a Check>,
+}
+
+impl<'a> Reading<'a> {
+    fn of(step: &'a Step, exchange: Option<&'a Exchange>, document: &Option<Value>) -> Self {
+        let empty = || std::borrow::Cow::Owned(document_response(&json!({})));
+        let (response, from_http) = match (exchange, document) {
+            (Some(exchange), _) => match &exchange.response {
+                Some(r) => (std::borrow::Cow::Borrowed(r), true),
+                // Exchanges without a response ended the step before its checks.
+                None => (empty(), false),
+            },
+            (None, Some(doc)) => (std::borrow::Cow::Owned(document_response(doc)), false),
+            (None, None) => (empty(), false),
+        };
+        // When the step's own status check fails with a non-2xx answer, its other checks
+        // would only restate that: they are skipped, naming the status. A refusal step
+        // expecting a 4xx keeps evaluating: its `error` code still says why the server
+        // refused, whatever the status.
+        let status_failed = from_http
+            && !(200..300).contains(&response.status)
+            && step.checks.iter().any(|c| {
+                c.status.as_ref().is_some_and(|s| {
+                    !s.accepts(response.status) && (200..300).any(|code| s.accepts(code))
+                })
+            });
+        // When the body is not JSON and the step's own SHALL check that it is a JSON object
+        // fails for it, the checks that read JSON fields would only restate that failure
+        // (errored, one each): they are skipped, naming the check that judges it.
+        let json_judged_by = (from_http
+            && serde_json::from_str::<serde::de::IgnoredAny>(&response.body).is_err())
+        .then(|| {
+            step.checks.iter().find(|c| {
+                c.level == Level::Shall
+                    && c.body
+                        .as_ref()
+                        .is_some_and(|b| b.is_json_object == Some(true))
+            })
+        })
+        .flatten();
+        Reading {
+            response,
+            status_failed,
+            json_judged_by,
+        }
+    }
+
+    /// One check's verdict.
+    fn verdict(
+        &self,
+        run: &TargetRun,
+        check: &Check,
+        document: &Option<Value>,
+        context: &Value,
+        settings: &RunSettings,
+    ) -> Verdict {
+        let supplied = supplied_by_target(check, document);
+        match check.when.as_ref().map(|w| when_holds(w, context)) {
+            Some(Err(reason)) => Verdict::Skipped { reason },
+            _ if supplied.is_some() => Verdict::Skipped {
+                reason: format!(
+                    "not evaluated: it reads `{}`, which the target supplied (`discovery` in {}), not the server; a check of the target's own word proves nothing",
+                    supplied.unwrap_or_default(),
+                    run.target.file
+                ),
+            },
+            _ if check.json.is_some() && self.json_judged_by.is_some() => Verdict::Skipped {
+                reason: format!(
+                    "not evaluated: the response body cannot be read as JSON, which check `{}` judges",
+                    self.json_judged_by.map(|c| c.id.as_str()).unwrap_or_default()
+                ),
+            },
+            _ if self.status_failed && check.status.is_none() => Verdict::Skipped {
+                reason: format!(
+                    "not evaluated: the server answered {}, not the status this step expects",
+                    self.response.status
+                ),
+            },
+            _ => match evaluate(check, &self.response, context) {
+                Evaluation::Matched => Verdict::Passed,
+                Evaluation::Mismatched(m) if check.level == Level::Shall || settings.strict => {
+                    Verdict::Failed(m)
+                }
+                Evaluation::Mismatched(m) => Verdict::Warned(m),
+                Evaluation::Error(reason) => Verdict::Errored { reason },
+                Evaluation::Skip(reason) => Verdict::Skipped { reason },
+            },
+        }
+    }
 }
 
 /// The field of a `discover` result that a JSON check reads, when the target supplied it (its

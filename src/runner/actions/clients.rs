@@ -169,15 +169,36 @@ impl CaseState {
         context: &Value,
         settings: &RunSettings,
     ) -> ActionResult {
-        let endpoint =
-            match registration_endpoint(run, action.registration_endpoint.as_deref(), context) {
-                Ok(e) => e,
-                Err(end) => return end.into(),
-            };
+        let endpoint = tri!(registration_endpoint(
+            run,
+            action.registration_endpoint.as_deref(),
+            context
+        ));
+        let (metadata, redirect_uri) = tri!(self.registration_metadata(action, run, context).await);
+        let request = registration_request(run, &endpoint, &metadata);
+        let exchange = run.client.send(request, &settings.cancel).await;
+        exchange.learn_secrets(&settings.redactor);
+        let end = self
+            .keep_registered(step_id, action, &exchange, redirect_uri)
+            .err();
+        ActionResult {
+            exchange: Some(exchange),
+            end,
+            ..Default::default()
+        }
+    }
+
+    /// The client metadata a `client` step registers, and the redirect URI the client uses.
+    async fn registration_metadata(
+        &mut self,
+        action: &ClientAction,
+        run: &TargetRun,
+        context: &Value,
+    ) -> Result<(Value, String), ActionEnd> {
         let redirect_uris = match self.listener(run).await {
             Ok(l) if action.second_redirect_uri => vec![l.redirect_uri(), l.second_uri()],
             Ok(l) => vec![l.redirect_uri()],
-            Err(e) => return ActionResult::error(e),
+            Err(e) => return Err(ActionEnd::Error(e)),
         };
         let mut metadata = json!({
             "client_name": action.client_name.clone().unwrap_or_else(|| format!("smartcheck {}", self.case_name)),
@@ -191,52 +212,66 @@ impl CaseState {
         if let Some(scope) = &action.scope {
             // The scopes the client will ask for, in the server's vocabulary (a server may
             // hold a client to the scopes it registered).
-            let asked = tri!(render(scope, context));
+            let asked = render(scope, context)?;
             metadata["scope"] = json!(self.scope_for(&asked, run).scope);
         }
-        let (alg, key_pem, kid) = match action.alg {
-            AssertionAlg::RS384 => (Algorithm::RS384, CLIENT_RS384_KEY, "client-rs384"),
-            AssertionAlg::ES384 => (Algorithm::ES384, CLIENT_ES384_KEY, "client-es384"),
-        };
         if action.auth_method == AuthMethod::PrivateKeyJwt {
-            match action.jwks {
-                JwksChoice::Inline => {
-                    let jwks: Value = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
-                    metadata["jwks"] = jwks;
+            self.add_client_keys(action, run, &mut metadata).await?;
+        }
+        let first = redirect_uris.into_iter().next().unwrap_or_default();
+        Ok((metadata, first))
+    }
+
+    /// A `private_key_jwt` client's keys in its metadata: inline, a set with one kid twice,
+    /// or a URL (the target's, or the listener's).
+    async fn add_client_keys(
+        &mut self,
+        action: &ClientAction,
+        run: &TargetRun,
+        metadata: &mut Value,
+    ) -> Result<(), ActionEnd> {
+        match action.jwks {
+            JwksChoice::Inline => {
+                metadata["jwks"] = serde_json::from_str(CLIENT_JWKS).unwrap_or_default();
+            }
+            JwksChoice::DuplicateKid => {
+                if action.alg != AssertionAlg::RS384 {
+                    return Err(ActionEnd::Skip(
+                        "a JWK Set with two keys under one kid is made for RS384 clients".into(),
+                    ));
                 }
-                JwksChoice::DuplicateKid => {
-                    if action.alg != AssertionAlg::RS384 {
-                        return ActionResult::skip(
-                            "a JWK Set with two keys under one kid is made for RS384 clients",
-                        );
-                    }
-                    metadata["jwks"] = duplicate_kid_jwks(kid);
-                }
-                JwksChoice::Uri => {
-                    let url = match &run.target.client_jwks_url {
-                        Some(url) => url.clone(),
-                        None => {
-                            if !server_on_loopback(run) {
-                                return ActionResult::skip(jwks_unreachable(run));
-                            }
-                            let listener = match self.listener(run).await {
-                                Ok(l) => l,
-                                Err(e) => return ActionResult::error(e),
-                            };
-                            // The keys a `client-jwks` step chose, else all of them.
-                            match listener.jwks_fetches() {
-                                Some(_) => listener.url_of(listener::JWKS_PATH),
-                                None => listener.serve_jwks(CLIENT_JWKS.to_string(), "no-store"),
-                            }
+                metadata["jwks"] = duplicate_kid_jwks(assertion_key(action.alg).2);
+            }
+            JwksChoice::Uri => {
+                let url = match &run.target.client_jwks_url {
+                    Some(url) => url.clone(),
+                    None => {
+                        if !server_on_loopback(run) {
+                            return Err(ActionEnd::Skip(jwks_unreachable(run)));
                         }
-                    };
-                    metadata["jwks_uri"] = json!(url);
-                }
+                        let listener = self.listener(run).await.map_err(ActionEnd::Error)?;
+                        // The keys a `client-jwks` step chose, else all of them.
+                        match listener.jwks_fetches() {
+                            Some(_) => listener.url_of(listener::JWKS_PATH),
+                            None => listener.serve_jwks(CLIENT_JWKS.to_string(), "no-store"),
+                        }
+                    }
+                };
+                metadata["jwks_uri"] = json!(url);
             }
         }
-        let request = registration_request(run, &endpoint, &metadata);
-        let exchange = run.client.send(request, &settings.cancel).await;
-        exchange.learn_secrets(&settings.redactor);
+        Ok(())
+    }
+
+    /// The client a registration answer gives, kept for the steps after (and the registration
+    /// for the RFC 7592 steps and the clean-up); why not, when the answer gives none to use.
+    fn keep_registered(
+        &mut self,
+        step_id: &str,
+        action: &ClientAction,
+        exchange: &Exchange,
+        redirect_uri: String,
+    ) -> Result<(), ActionEnd> {
         let answer: Option<Value> = exchange
             .response
             .as_ref()
@@ -246,46 +281,27 @@ impl CaseState {
             .as_ref()
             .and_then(|a| a["client_id"].as_str())
             .map(str::to_string);
-        let said = answer
-            .as_ref()
-            .and_then(|a| {
-                a["error"]
-                    .as_str()
-                    .map(|e| (e, a["error_description"].as_str()))
-            })
-            .map(|(e, d)| match d {
-                Some(d) => format!(": {e} ({d})"),
-                None => format!(": {e}"),
-            })
-            .unwrap_or_default();
+        let said = answer.as_ref().map(error_said).unwrap_or_default();
         if client_id.is_none()
             && action.jwks == JwksChoice::DuplicateKid
             && status.is_some_and(|s| (400..500).contains(&s))
         {
             // Refusing the ambiguous set outright is as good as failing its assertions.
-            return ActionResult {
-                exchange: Some(exchange),
-                end: Some(ActionEnd::Skip(format!(
-                    "the server refused to register a JWK Set with two keys under one kid (answered {}{said}), so no assertion can be ambiguous",
-                    status.unwrap_or_default()
-                ))),
-                ..Default::default()
-            };
+            return Err(ActionEnd::Skip(format!(
+                "the server refused to register a JWK Set with two keys under one kid (answered {}{said}), so no assertion can be ambiguous",
+                status.unwrap_or_default()
+            )));
         }
         let (Some(answer), Some(client_id)) = (answer, client_id) else {
-            let why = match (status, &exchange.error) {
+            return Err(ActionEnd::Error(match (status, &exchange.error) {
                 (Some(s), _) => {
                     format!("the registration endpoint answered {s} without a client_id{said}")
                 }
                 (None, Some(e)) => format!("registration failed: {e}"),
                 (None, None) => "registration failed".to_string(),
-            };
-            return ActionResult {
-                exchange: Some(exchange),
-                end: Some(ActionEnd::Error(why)),
-                ..Default::default()
-            };
+            }));
         };
+        let kid = assertion_key(action.alg).2;
         if action.jwks == JwksChoice::DuplicateKid
             && answer["jwks"]["keys"]
                 .as_array()
@@ -296,40 +312,11 @@ impl CaseState {
             // is still deleted at the end of the case.
             self.registrations
                 .insert(step_id.to_string(), Registered::from_answer(&answer));
-            return ActionResult {
-                exchange: Some(exchange),
-                end: Some(ActionEnd::Skip(
-                    "the server registered one key under the kid the JWK Set gave two (it replaced the set), so no assertion is ambiguous".into(),
-                )),
-                ..Default::default()
-            };
+            return Err(ActionEnd::Skip(
+                "the server registered one key under the kid the JWK Set gave two (it replaced the set), so no assertion is ambiguous".into(),
+            ));
         }
-        let secret = answer["client_secret"].as_str().map(Secret::new);
-        let auth = match action.auth_method {
-            AuthMethod::None => ClientAuth::None,
-            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
-                let Some(secret) = secret else {
-                    return ActionResult {
-                        exchange: Some(exchange),
-                        end: Some(ActionEnd::Error(
-                            "the registration answer has no client_secret for a confidential symmetric client".into(),
-                        )),
-                        ..Default::default()
-                    };
-                };
-                if action.auth_method == AuthMethod::ClientSecretBasic {
-                    ClientAuth::Basic(secret)
-                } else {
-                    ClientAuth::Post(secret)
-                }
-            }
-            AuthMethod::PrivateKeyJwt => {
-                match crate::smart::client::private_key_jwt(key_pem, kid, alg) {
-                    Ok(auth) => auth,
-                    Err(e) => return ActionResult::error(e),
-                }
-            }
-        };
+        let auth = registered_auth(action, &answer)?;
         self.registrations
             .insert(step_id.to_string(), Registered::from_answer(&answer));
         self.clients.insert(
@@ -337,13 +324,10 @@ impl CaseState {
             Client {
                 client_id,
                 auth,
-                redirect_uri: redirect_uris[0].clone(),
+                redirect_uri,
             },
         );
-        ActionResult {
-            exchange: Some(exchange),
-            ..Default::default()
-        }
+        Ok(())
     }
 
     /// `register`.
@@ -670,4 +654,46 @@ fn duplicate_kid_jwks(kid: &str) -> Value {
     impostor["kid"] = json!(kid);
     impostor["alg"] = json!("RS384");
     json!({ "keys": [mine, impostor] })
+}
+
+/// The algorithm, private key and kid of the harness's client keys for `alg`.
+fn assertion_key(alg: AssertionAlg) -> (Algorithm, &'static [u8], &'static str) {
+    match alg {
+        AssertionAlg::RS384 => (Algorithm::RS384, CLIENT_RS384_KEY, "client-rs384"),
+        AssertionAlg::ES384 => (Algorithm::ES384, CLIENT_ES384_KEY, "client-es384"),
+    }
+}
+
+/// `: error (description)` of an error answer, for a message; empty for another answer.
+fn error_said(answer: &Value) -> String {
+    match (
+        answer["error"].as_str(),
+        answer["error_description"].as_str(),
+    ) {
+        (Some(e), Some(d)) => format!(": {e} ({d})"),
+        (Some(e), None) => format!(": {e}"),
+        (None, _) => String::new(),
+    }
+}
+
+/// How a registered client authenticates, by its method, with the secret the answer gave.
+fn registered_auth(action: &ClientAction, answer: &Value) -> Result<ClientAuth, ActionEnd> {
+    let secret = answer["client_secret"].as_str().map(Secret::new);
+    match action.auth_method {
+        AuthMethod::None => Ok(ClientAuth::None),
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+            let secret = secret.ok_or_else(|| ActionEnd::Error(
+                "the registration answer has no client_secret for a confidential symmetric client".into(),
+            ))?;
+            Ok(if action.auth_method == AuthMethod::ClientSecretBasic {
+                ClientAuth::Basic(secret)
+            } else {
+                ClientAuth::Post(secret)
+            })
+        }
+        AuthMethod::PrivateKeyJwt => {
+            let (alg, key_pem, kid) = assertion_key(action.alg);
+            crate::smart::client::private_key_jwt(key_pem, kid, alg).map_err(ActionEnd::Error)
+        }
+    }
 }

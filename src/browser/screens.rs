@@ -304,103 +304,22 @@ async fn play_step(
 ) -> Result<StepResult, String> {
     let watch = Watch { redirected, ahead };
     if let Some(pattern) = &step.wait_for_url {
-        let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut ahead_since = None;
-        let mut backoff = Backoff::new();
-        loop {
-            if redirected() {
-                return Ok(StepResult::Redirected);
-            }
-            let url = session.current_url().await.unwrap_or_default();
-            if re.is_match(&url) {
-                return Ok(StepResult::Played);
-            }
-            if let Some(next) = next_screen_settled(&watch, session, &mut ahead_since).await {
-                return Err(format!(
-                    "no page URL matching /{pattern}/ before the next screen ({next}); the page is at {url}"
-                ));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(format!(
-                    "timed out after {} waiting for a page URL matching /{pattern}/ (the page is at {url})",
-                    humantime::format_duration(timeout)
-                ));
-            }
-            backoff.pause().await;
-        }
+        return wait_for_url(session, pattern, timeout, &watch).await;
     }
     let selector = selector_of(step).ok_or("the step has no action")?;
     let reach = step.click.is_some() || step.check.is_some();
     let any = reach && step.via != ClickVia::Webdriver;
-    let fail = |what: &str, e: WebDriverError| format!("cannot {what} {selector:?}: {e}");
     if step.fill.is_some() || step.click.is_some() {
-        // An element that went stale (the page re-rendered or moved on) is found again, as
-        // long as the step's time lasts.
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let found = element_until(session, selector, deadline, timeout, &watch, any);
-            let Some(el) = found.await? else {
-                return Ok(StepResult::Redirected);
-            };
-            let acted = if step.fill.is_some() {
-                let value = step.value.as_deref().unwrap_or_default();
-                match el.clear().await {
-                    Ok(()) => el.send_keys(value).await.map_err(|e| ("type into", e)),
-                    Err(e) => Err(("clear", e)),
-                }
-            } else {
-                click(session, &el, step.via)
-                    .await
-                    .map_err(|e| ("click", e))
-            };
-            match acted {
-                Ok(()) => return Ok(StepResult::Played),
-                Err((_, e)) if is_stale(&e) && tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(POLL).await;
-                }
-                Err((what, e)) => return Err(fail(what, e)),
-            }
-        }
+        return fill_or_click(session, step, selector, timeout, &watch, any).await;
     }
+    let fail = |what: &str, e: WebDriverError| format!("cannot {what} {selector:?}: {e}");
     let Some(el) = element(session, selector, timeout, &watch, any).await? else {
         return Ok(StepResult::Redirected);
     };
     if step.select.is_some() {
         let wanted = step.value.as_deref().unwrap_or_default();
-        // Options that a script fills in after the page loads: wait for the one wanted.
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut backoff = Backoff::new();
-        let option = loop {
-            if redirected() {
-                return Ok(StepResult::Redirected);
-            }
-            let options = el
-                .find_all(By::Css("option"))
-                .await
-                .map_err(|e| fail("read the options of", e))?;
-            let mut chosen = None;
-            let mut seen = Vec::new();
-            for option in options {
-                let value = option.attr("value").await.ok().flatten();
-                let text = option.text().await.unwrap_or_default();
-                if value.as_deref() == Some(wanted) || text.trim() == wanted {
-                    chosen = Some(option);
-                    break;
-                }
-                seen.push(text.trim().to_string());
-            }
-            if let Some(option) = chosen {
-                break option;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(format!(
-                    "{selector:?} has no option with value or text {wanted:?} within {} (options: {})",
-                    humantime::format_duration(timeout),
-                    if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
-                ));
-            }
-            backoff.pause().await;
+        let Some(option) = option_of(&el, selector, wanted, timeout, redirected).await? else {
+            return Ok(StepResult::Redirected);
         };
         option
             .click()
@@ -420,6 +339,120 @@ async fn play_step(
         }
     }
     Ok(StepResult::Played)
+}
+
+/// A `wait-for-url` step: the page's URL comes to match `pattern`.
+async fn wait_for_url(
+    session: &Session,
+    pattern: &str,
+    timeout: Duration,
+    watch: &Watch<'_>,
+) -> Result<StepResult, String> {
+    let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut ahead_since = None;
+    let mut backoff = Backoff::new();
+    loop {
+        if (watch.redirected)() {
+            return Ok(StepResult::Redirected);
+        }
+        let url = session.current_url().await.unwrap_or_default();
+        if re.is_match(&url) {
+            return Ok(StepResult::Played);
+        }
+        if let Some(next) = next_screen_settled(watch, session, &mut ahead_since).await {
+            return Err(format!(
+                "no page URL matching /{pattern}/ before the next screen ({next}); the page is at {url}"
+            ));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "timed out after {} waiting for a page URL matching /{pattern}/ (the page is at {url})",
+                humantime::format_duration(timeout)
+            ));
+        }
+        backoff.pause().await;
+    }
+}
+
+/// A `fill` or `click` step. An element that went stale (the page re-rendered or moved on) is
+/// found again, as long as the step's time lasts.
+async fn fill_or_click(
+    session: &Session,
+    step: &ScreenStep,
+    selector: &str,
+    timeout: Duration,
+    watch: &Watch<'_>,
+    any: bool,
+) -> Result<StepResult, String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let found = element_until(session, selector, deadline, timeout, watch, any);
+        let Some(el) = found.await? else {
+            return Ok(StepResult::Redirected);
+        };
+        let acted = if step.fill.is_some() {
+            let value = step.value.as_deref().unwrap_or_default();
+            match el.clear().await {
+                Ok(()) => el.send_keys(value).await.map_err(|e| ("type into", e)),
+                Err(e) => Err(("clear", e)),
+            }
+        } else {
+            click(session, &el, step.via)
+                .await
+                .map_err(|e| ("click", e))
+        };
+        match acted {
+            Ok(()) => return Ok(StepResult::Played),
+            Err((_, e)) if is_stale(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(POLL).await;
+            }
+            Err((what, e)) => return Err(format!("cannot {what} {selector:?}: {e}")),
+        }
+    }
+}
+
+/// The option of a select whose value or text is `wanted`, waited for (a script may fill the
+/// options in after the page loads); `None` when a redirect came first.
+async fn option_of(
+    el: &WebElement,
+    selector: &str,
+    wanted: &str,
+    timeout: Duration,
+    redirected: &(dyn Fn() -> bool + Sync),
+) -> Result<Option<WebElement>, String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut backoff = Backoff::new();
+    loop {
+        if redirected() {
+            return Ok(None);
+        }
+        let options = el
+            .find_all(By::Css("option"))
+            .await
+            .map_err(|e| format!("cannot read the options of {selector:?}: {e}"))?;
+        let mut seen = Vec::new();
+        for option in options {
+            let value = option.attr("value").await.ok().flatten();
+            let text = option.text().await.unwrap_or_default();
+            if value.as_deref() == Some(wanted) || text.trim() == wanted {
+                return Ok(Some(option));
+            }
+            seen.push(text.trim().to_string());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{selector:?} has no option with value or text {wanted:?} within {} (options: {})",
+                humantime::format_duration(timeout),
+                if seen.is_empty() {
+                    "none".to_string()
+                } else {
+                    seen.join(", ")
+                }
+            ));
+        }
+        backoff.pause().await;
+    }
 }
 
 /// Clicks an element the way the step says: WebDriver's element click; the mouse pressed at

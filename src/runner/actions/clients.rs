@@ -89,53 +89,7 @@ impl CaseState {
             AuthMethod::ClientSecretPost => {
                 ClientAuth::Post(Secret::new(given.client_secret.clone().unwrap_or_default()))
             }
-            AuthMethod::PrivateKeyJwt => {
-                // The key of the case's algorithm: one of `keys`, or the one key the client has.
-                let chosen = if given.keys.is_empty() {
-                    None
-                } else {
-                    match given.keys.iter().find(|k| k.alg == action.alg.as_str()) {
-                        Some(key) => Some(key),
-                        None => {
-                            let algs: Vec<&str> =
-                                given.keys.iter().map(|k| k.alg.as_str()).collect();
-                            return ActionResult::skip(format!(
-                                "the target's private_key_jwt client has keys for {}, not {}",
-                                algs.join(" and "),
-                                action.alg.as_str()
-                            ));
-                        }
-                    }
-                };
-                let given_alg = chosen.map(|k| k.alg.as_str()).or(given.alg.as_deref());
-                let alg = match given_alg {
-                    Some("ES384") => Algorithm::ES384,
-                    _ => Algorithm::RS384,
-                };
-                if given_alg.is_some() && alg_name(alg) != action.alg.as_str() {
-                    return ActionResult::skip(format!(
-                        "the target's private_key_jwt client signs with {}, not {}",
-                        alg_name(alg),
-                        action.alg.as_str()
-                    ));
-                }
-                let file = chosen
-                    .map(|k| k.private_key_file.clone())
-                    .or_else(|| given.private_key_file.clone())
-                    .unwrap_or_default();
-                let pem = match std::fs::read(&file) {
-                    Ok(p) => p,
-                    Err(e) => return ActionResult::error(format!("cannot read {file}: {e}")),
-                };
-                let kid = chosen
-                    .map(|k| k.kid.clone())
-                    .or_else(|| given.kid.clone())
-                    .unwrap_or_default();
-                match crate::smart::client::private_key_jwt(&pem, &kid, alg) {
-                    Ok(auth) => auth,
-                    Err(e) => return ActionResult::error(format!("{file}: {e}")),
-                }
-            }
+            AuthMethod::PrivateKeyJwt => tri!(static_key_auth(given, action)),
         };
         let client = Client {
             client_id: given.client_id.clone(),
@@ -654,6 +608,52 @@ fn duplicate_kid_jwks(kid: &str) -> Value {
     impostor["kid"] = json!(kid);
     impostor["alg"] = json!("RS384");
     json!({ "keys": [mine, impostor] })
+}
+
+/// A static `private_key_jwt` client's key for the case's algorithm: one of its `keys`, or the
+/// one key it has; a skip when it has none of that algorithm.
+fn static_key_auth(
+    given: &crate::suite::target::StaticClient,
+    action: &ClientAction,
+) -> Result<ClientAuth, ActionEnd> {
+    let chosen = if given.keys.is_empty() {
+        None
+    } else {
+        let found = given.keys.iter().find(|k| k.alg == action.alg.as_str());
+        if found.is_none() {
+            let algs: Vec<&str> = given.keys.iter().map(|k| k.alg.as_str()).collect();
+            return Err(ActionEnd::Skip(format!(
+                "the target's private_key_jwt client has keys for {}, not {}",
+                algs.join(" and "),
+                action.alg.as_str()
+            )));
+        }
+        found
+    };
+    let given_alg = chosen.map(|k| k.alg.as_str()).or(given.alg.as_deref());
+    let alg = match given_alg {
+        Some("ES384") => Algorithm::ES384,
+        _ => Algorithm::RS384,
+    };
+    if given_alg.is_some() && alg_name(alg) != action.alg.as_str() {
+        return Err(ActionEnd::Skip(format!(
+            "the target's private_key_jwt client signs with {}, not {}",
+            alg_name(alg),
+            action.alg.as_str()
+        )));
+    }
+    let file = chosen
+        .map(|k| k.private_key_file.clone())
+        .or_else(|| given.private_key_file.clone())
+        .unwrap_or_default();
+    let pem =
+        std::fs::read(&file).map_err(|e| ActionEnd::Error(format!("cannot read {file}: {e}")))?;
+    let kid = chosen
+        .map(|k| k.kid.clone())
+        .or_else(|| given.kid.clone())
+        .unwrap_or_default();
+    crate::smart::client::private_key_jwt(&pem, &kid, alg)
+        .map_err(|e| ActionEnd::Error(format!("{file}: {e}")))
 }
 
 /// The algorithm, private key and kid of the harness's client keys for `alg`.

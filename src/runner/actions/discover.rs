@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::{render, ActionResult, Builtin, StepInput};
+use super::{render, ActionEnd, ActionResult, Builtin, StepInput};
 use crate::http::{Exchange, OutgoingRequest};
 use crate::runner::context::{RunSettings, TargetRun};
 use crate::smart::discovery;
@@ -50,61 +50,36 @@ pub async fn discover(
     settings: &RunSettings,
 ) -> ActionResult {
     let base = match &action.base {
-        Some(b) => match render(b, context) {
-            Ok(b) => b,
-            Err(end) => return ActionResult::from(end),
-        },
+        Some(b) => tri!(render(b, context)),
         None => run.target.fhir_base_str(),
     };
     let base = base.trim_end_matches('/').to_string();
     let mut related = Vec::new();
-    let config_exchange = run
-        .client
-        .send(
-            get(
-                format!("{base}/.well-known/smart-configuration"),
-                "application/json",
-            ),
-            &settings.cancel,
-        )
-        .await;
-    config_exchange.learn_secrets(&settings.redactor);
-    let config = json_object(&config_exchange);
-    let config_status = config_exchange.response.as_ref().map(|r| r.status);
-    related.push(config_exchange);
+    let config_url = format!("{base}/.well-known/smart-configuration");
+    let (config_status, config) = read_json(run, settings, config_url, "application/json").await;
+    related.push(config.1);
+    let config = config.0;
     let target = &run.target.discovery;
     let has = |field: &str| {
         target.contains_key(field) || config.as_ref().is_ok_and(|c| c.get(field).is_some())
     };
     // SMART 1.0 (and STU1 servers) name the endpoints in the CapabilityStatement; read it when
     // smart-configuration leaves an endpoint the flows need unnamed.
-    let mut metadata = None;
-    let mut metadata_status = None;
-    let mut metadata_problem = None;
-    if [
+    let flows_need = [
         "authorization_endpoint",
         "token_endpoint",
         "registration_endpoint",
-    ]
-    .iter()
-    .any(|f| !has(f))
-    {
-        let exchange = run
-            .client
-            .send(
-                get(format!("{base}/metadata"), "application/fhir+json"),
-                &settings.cancel,
-            )
-            .await;
-        exchange.learn_secrets(&settings.redactor);
-        metadata_status = exchange.response.as_ref().map(|r| r.status);
-        match json_object(&exchange) {
-            Ok(m) => metadata = Some(m),
-            Err(e) => metadata_problem = Some(e),
-        }
+    ];
+    let (mut metadata_status, mut metadata) = (None, None);
+    if flows_need.iter().any(|f| !has(f)) {
+        let url = format!("{base}/metadata");
+        let (status, (read, exchange)) =
+            read_json(run, settings, url, "application/fhir+json").await;
         related.push(exchange);
+        (metadata_status, metadata) = (status, Some(read));
     }
-    let mut document = discovery::merge(config.as_ref().ok(), metadata.as_ref(), target);
+    let found_metadata = metadata.as_ref().and_then(|m| m.as_ref().ok());
+    let mut document = discovery::merge(config.as_ref().ok(), found_metadata, target);
     if let Some(caps) = document["capabilities"].as_array() {
         let caps: Vec<&str> = caps.iter().filter_map(Value::as_str).collect();
         document["capability_sets"] = json!(discovery::capability_sets(&caps));
@@ -113,11 +88,43 @@ pub async fn discover(
         "smart-configuration": config_status,
         "capability-statement": metadata_status,
     });
+    let end = no_endpoints(&related, &document, config.err(), metadata);
+    ActionResult {
+        related,
+        document: Some(document),
+        end,
+        ..Default::default()
+    }
+}
+
+/// A JSON object read with a GET: the answer's status, and the object or what is wrong with
+/// the answer, with the exchange.
+async fn read_json(
+    run: &TargetRun,
+    settings: &RunSettings,
+    url: String,
+    accept: &str,
+) -> (Option<u16>, (Result<Value, String>, Exchange)) {
+    let exchange = run.client.send(get(url, accept), &settings.cancel).await;
+    exchange.learn_secrets(&settings.redactor);
+    let status = exchange.response.as_ref().map(|r| r.status);
+    (status, (json_object(&exchange), exchange))
+}
+
+/// Why discovery ends the step when it found neither an authorization nor a token endpoint:
+/// a server that answered nothing at all is not reachable, which errors the step (and the
+/// case); a server that answered without endpoints only leaves the flows nothing to do.
+fn no_endpoints(
+    related: &[Exchange],
+    document: &Value,
+    config_problem: Option<String>,
+    metadata: Option<Result<Value, String>>,
+) -> Option<ActionEnd> {
     let found = |f: &str| document.get(f).is_some_and(|v| v.is_string());
-    // A server that answered nothing at all is not reachable: that errors the step (and the
-    // case), where a server that answered without endpoints only leaves the flows nothing to do.
-    let answered = related.iter().any(|e| e.response.is_some());
-    if !answered && !found("authorization_endpoint") && !found("token_endpoint") {
+    if found("authorization_endpoint") || found("token_endpoint") {
+        return None;
+    }
+    if !related.iter().any(|e| e.response.is_some()) {
         let why: Vec<String> = related
             .iter()
             .map(|e| {
@@ -128,39 +135,24 @@ pub async fn discover(
                 )
             })
             .collect();
-        return ActionResult {
-            related,
-            document: Some(document),
-            ..ActionResult::error(format!(
-                "the server cannot be reached for discovery: {}",
-                why.join("; ")
-            ))
-        };
+        return Some(ActionEnd::Error(format!(
+            "the server cannot be reached for discovery: {}",
+            why.join("; ")
+        )));
     }
-    if !found("authorization_endpoint") && !found("token_endpoint") {
-        let mut why = vec![format!(
-            ".well-known/smart-configuration {}",
-            config.err().unwrap_or_else(|| "names neither".into())
-        )];
-        match (&metadata, &metadata_problem) {
-            (Some(_), _) => why.push("/metadata names no oauth-uris".into()),
-            (None, Some(problem)) => why.push(format!("/metadata {problem}")),
-            (None, None) => {}
-        }
-        return ActionResult {
-            related,
-            document: Some(document),
-            ..ActionResult::skip(format!(
-                "no authorization or token endpoint found: {}; a target may supply them under `discovery`",
-                why.join("; ")
-            ))
-        };
+    let mut why = vec![format!(
+        ".well-known/smart-configuration {}",
+        config_problem.unwrap_or_else(|| "names neither".into())
+    )];
+    match metadata {
+        Some(Ok(_)) => why.push("/metadata names no oauth-uris".into()),
+        Some(Err(problem)) => why.push(format!("/metadata {problem}")),
+        None => {}
     }
-    ActionResult {
-        related,
-        document: Some(document),
-        ..Default::default()
-    }
+    Some(ActionEnd::Skip(format!(
+        "no authorization or token endpoint found: {}; a target may supply them under `discovery`",
+        why.join("; ")
+    )))
 }
 
 impl Builtin for DiscoverAction {

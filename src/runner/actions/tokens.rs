@@ -180,15 +180,9 @@ impl CaseState {
         let endpoint = tri!(render(&action.endpoint, context));
         let scope = tri!(render(&action.scope, context));
         let client = tri!(self.client_of(&action.client));
-        let ClientAuth::PrivateKeyJwt {
-            key,
-            kid,
-            alg,
-            public_pem,
-        } = &client.auth
-        else {
-            return ActionResult::skip("backend services need a private_key_jwt client");
-        };
+        if !matches!(client.auth, ClientAuth::PrivateKeyJwt { .. }) {
+            return ActionResult::skip(NOT_A_BACKEND_CLIENT);
+        }
         let assertion = match &action.replay {
             Some(earlier) => match self.assertions.get(earlier) {
                 Some(a) => a.clone(),
@@ -198,67 +192,12 @@ impl CaseState {
                     ))
                 }
             },
-            None => {
-                let tweaks = &action.assertion;
-                let aud = match &tweaks.aud {
-                    Some(a) => tri!(render(a, context)),
-                    None => endpoint.clone(),
-                };
-                let lifetime = tweaks.lifetime.unwrap_or(300);
-                let mut claims =
-                    crate::smart::client::assertion_claims(&client.client_id, &aud, lifetime);
-                if let Some(sub) = &tweaks.sub {
-                    claims["sub"] = json!(tri!(render(sub, context)));
-                }
-                if let Some(iss) = &tweaks.iss {
-                    claims["iss"] = json!(tri!(render(iss, context)));
-                }
-                if let Some(seconds) = tweaks.not_before {
-                    claims["nbf"] = json!(chrono::Utc::now().timestamp() + seconds);
-                }
-                if let Some(object) = claims.as_object_mut() {
-                    for claim in &tweaks.omit {
-                        object.remove(claim.name());
-                    }
-                }
-                let kid = tweaks.kid.as_deref().unwrap_or(kid);
-                if tweaks.unsigned {
-                    crate::smart::client::unsigned_jwt(kid, &claims)
-                } else if tweaks.hs256_with_public_key {
-                    // The client's own public key, as a server that verifies with "the key"
-                    // whatever the alg holds it: its SPKI PEM.
-                    let public = match public_pem.as_ref() {
-                        Ok(pem) => pem,
-                        Err(why) => {
-                            return ActionResult::skip(format!(
-                                "the client's public key could not be derived from its private key: {why}"
-                            ))
-                        }
-                    };
-                    let hmac = crate::smart::client::Signer::hmac(public.as_bytes());
-                    tri!(crate::smart::client::sign_assertion(&claims, &hmac, kid)
-                        .map_err(ActionEnd::Error))
-                } else if tweaks.wrong_key {
-                    let other = match not_the_clients_key(*alg) {
-                        Ok(k) => k,
-                        Err(e) => return ActionResult::error(e),
-                    };
-                    tri!(crate::smart::client::sign_assertion(&claims, &other, kid)
-                        .map_err(ActionEnd::Error))
-                } else {
-                    let jku = match &tweaks.jku {
-                        Some(j) => Some(tri!(render(j, context))),
-                        None => None,
-                    };
-                    tri!(crate::smart::client::sign_assertion_with_jku(
-                        &claims,
-                        key,
-                        kid,
-                        jku.as_deref()
-                    )
-                    .map_err(ActionEnd::Error))
-                }
-            }
+            None => tri!(new_assertion(
+                &action.assertion,
+                &client,
+                &endpoint,
+                context
+            )),
         };
         settings.redactor.register(&assertion);
         self.assertions
@@ -407,4 +346,83 @@ impl Builtin for ClientCredentialsAction {
             .client_credentials(i.step_id, self, i.run, i.context, i.settings)
             .await
     }
+}
+
+/// Why a client that is not `private_key_jwt` gets no client assertion.
+const NOT_A_BACKEND_CLIENT: &str = "backend services need a private_key_jwt client";
+
+/// A new client assertion for `client`, made the way the step's tweaks say: signed with the
+/// client's key, or unsigned, or with HMAC over its public key, or with another key.
+fn new_assertion(
+    tweaks: &crate::suite::model::AssertionTweaks,
+    client: &Client,
+    endpoint: &str,
+    context: &Value,
+) -> Result<Secret, ActionEnd> {
+    let ClientAuth::PrivateKeyJwt {
+        key,
+        kid,
+        alg,
+        public_pem,
+    } = &client.auth
+    else {
+        return Err(ActionEnd::Skip(NOT_A_BACKEND_CLIENT.into()));
+    };
+    let claims = tweaked_claims(tweaks, &client.client_id, endpoint, context)?;
+    let kid = tweaks.kid.as_deref().unwrap_or(kid);
+    let sign = |key: &crate::smart::client::Signer| {
+        crate::smart::client::sign_assertion(&claims, key, kid).map_err(ActionEnd::Error)
+    };
+    if tweaks.unsigned {
+        Ok(crate::smart::client::unsigned_jwt(kid, &claims))
+    } else if tweaks.hs256_with_public_key {
+        // The client's own public key, as a server that verifies with "the key" whatever the
+        // alg holds it: its SPKI PEM.
+        let public = public_pem.as_ref().as_ref().map_err(|why| {
+            ActionEnd::Skip(format!(
+                "the client's public key could not be derived from its private key: {why}"
+            ))
+        })?;
+        sign(&crate::smart::client::Signer::hmac(public.as_bytes()))
+    } else if tweaks.wrong_key {
+        sign(&not_the_clients_key(*alg).map_err(ActionEnd::Error)?)
+    } else {
+        let jku = match &tweaks.jku {
+            Some(j) => Some(render(j, context)?),
+            None => None,
+        };
+        crate::smart::client::sign_assertion_with_jku(&claims, key, kid, jku.as_deref())
+            .map_err(ActionEnd::Error)
+    }
+}
+
+/// The claims of a client assertion, with the step's changes (`aud`, `sub`, `iss`, `nbf`,
+/// claims left out).
+fn tweaked_claims(
+    tweaks: &crate::suite::model::AssertionTweaks,
+    client_id: &str,
+    endpoint: &str,
+    context: &Value,
+) -> Result<Value, ActionEnd> {
+    let aud = match &tweaks.aud {
+        Some(a) => render(a, context)?,
+        None => endpoint.to_string(),
+    };
+    let lifetime = tweaks.lifetime.unwrap_or(300);
+    let mut claims = crate::smart::client::assertion_claims(client_id, &aud, lifetime);
+    if let Some(sub) = &tweaks.sub {
+        claims["sub"] = json!(render(sub, context)?);
+    }
+    if let Some(iss) = &tweaks.iss {
+        claims["iss"] = json!(render(iss, context)?);
+    }
+    if let Some(seconds) = tweaks.not_before {
+        claims["nbf"] = json!(chrono::Utc::now().timestamp() + seconds);
+    }
+    if let Some(object) = claims.as_object_mut() {
+        for claim in &tweaks.omit {
+            object.remove(claim.name());
+        }
+    }
+    Ok(claims)
 }

@@ -594,82 +594,42 @@ fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The WHATWG userinfo percent-encode set (what `url` uses for passwords).
+const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b':')
+    .add(b';')
+    .add(b'=')
+    .add(b'@')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'|');
+/// The WHATWG query set.
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>');
+
 /// Every form a secret takes on its way to an output: raw; percent-encoded (as a URL query,
 /// path or userinfo, or a form body, with upper- or lower-case hex, once or twice); escaped
 /// inside a JSON string, a Rust `{:?}` string and XML text or attributes.
 fn encoded_forms(value: &str) -> Vec<String> {
-    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
-    /// The WHATWG userinfo percent-encode set (what `url` uses for passwords).
-    const USERINFO: &AsciiSet = &CONTROLS
-        .add(b' ')
-        .add(b'"')
-        .add(b'#')
-        .add(b'<')
-        .add(b'>')
-        .add(b'?')
-        .add(b'`')
-        .add(b'{')
-        .add(b'}')
-        .add(b'/')
-        .add(b':')
-        .add(b';')
-        .add(b'=')
-        .add(b'@')
-        .add(b'[')
-        .add(b'\\')
-        .add(b']')
-        .add(b'^')
-        .add(b'|');
-    /// The WHATWG query set.
-    const QUERY: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     let form = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let json = |s: &str| {
-        let quoted = serde_json::to_string(s).unwrap_or_default();
-        quoted[1..quoted.len().saturating_sub(1).max(1)].to_string()
-    };
-    let debug = |s: &str| {
-        let quoted = format!("{s:?}");
-        quoted[1..quoted.len().saturating_sub(1).max(1)].to_string()
-    };
-    // XML and HTML escapers differ in which of `> " '` they escape, and how.
-    // Only the escapes of characters the text holds make other forms: a token without
-    // `> " '` has one XML form, not 24 copies of itself (a 1 MB token took 24 MB here).
-    let xml = |s: &str| -> Vec<String> {
-        let base = s.replace('&', "&amp;").replace('<', "&lt;");
-        let choices = |c: char, escapes: &'static [&'static str]| -> &'static [&'static str] {
-            if base.contains(c) {
-                escapes
-            } else {
-                &escapes[..1]
-            }
-        };
-        let mut out = Vec::new();
-        for gt in choices('>', &[">", "&gt;"]) {
-            for quote in choices('"', &["\"", "&quot;", "&#34;"]) {
-                for apos in choices('\'', &["'", "&apos;", "&#39;", "&#x27;"]) {
-                    out.push(
-                        base.replace('>', gt)
-                            .replace('"', quote)
-                            .replace('\'', apos),
-                    );
-                }
-            }
-        }
-        out
-    };
-    let lower_hex = |s: &str| {
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
-        while let Some(i) = rest.find('%') {
-            out.push_str(&rest[..i]);
-            let hex = rest.get(i + 1..i + 3).unwrap_or("");
-            out.push('%');
-            out.push_str(&hex.to_ascii_lowercase());
-            rest = &rest[(i + 1 + hex.len()).min(rest.len())..];
-        }
-        out.push_str(rest);
-        out
-    };
+    let json = |s: &str| inside_quotes(&serde_json::to_string(s).unwrap_or_default());
     // Each form is kept once, as it is made: a large secret's many like forms are not all
     // held at once.
     let mut forms: Vec<String> = vec![value.to_string()];
@@ -688,10 +648,11 @@ fn encoded_forms(value: &str) -> Vec<String> {
         keep(form(&e), &mut forms);
         keep(e, &mut forms);
     }
-    for f in [json(value), debug(value), json(&json(value))] {
+    let debug = inside_quotes(&format!("{value:?}"));
+    for f in [json(value), debug, json(&json(value))] {
         keep(f, &mut forms);
     }
-    for f in xml(value).into_iter().chain(xml(&json(value))) {
+    for f in xml_forms(value).into_iter().chain(xml_forms(&json(value))) {
         keep(f, &mut forms);
     }
     // Text is made printable before it is masked: a secret with control characters is
@@ -708,6 +669,54 @@ fn encoded_forms(value: &str) -> Vec<String> {
     }
     forms.sort();
     forms
+}
+
+/// A quoted string's text between its quotes.
+fn inside_quotes(quoted: &str) -> String {
+    quoted[1..quoted.len().saturating_sub(1).max(1)].to_string()
+}
+
+/// The forms of `s` in XML or HTML text and attributes. Escapers differ in which of `> " '`
+/// they escape, and how. Only the escapes of characters the text holds make other forms: a
+/// token without `> " '` has one XML form, not 24 copies of itself (a 1 MB token took 24 MB
+/// here).
+fn xml_forms(s: &str) -> Vec<String> {
+    let base = s.replace('&', "&amp;").replace('<', "&lt;");
+    let choices = |c: char, escapes: &'static [&'static str]| -> &'static [&'static str] {
+        if base.contains(c) {
+            escapes
+        } else {
+            &escapes[..1]
+        }
+    };
+    let mut out = Vec::new();
+    for gt in choices('>', &[">", "&gt;"]) {
+        for quote in choices('"', &["\"", "&quot;", "&#34;"]) {
+            for apos in choices('\'', &["'", "&apos;", "&#39;", "&#x27;"]) {
+                out.push(
+                    base.replace('>', gt)
+                        .replace('"', quote)
+                        .replace('\'', apos),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Percent-encoded text with its hex digits in lower case.
+fn lower_hex(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let hex = rest.get(i + 1..i + 3).unwrap_or("");
+        out.push('%');
+        out.push_str(&hex.to_ascii_lowercase());
+        rest = &rest[(i + 1 + hex.len()).min(rest.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` with each union of overlapping `spans` replaced by [`MASK`].

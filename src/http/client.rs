@@ -218,33 +218,7 @@ impl HttpClient {
                 withheld,
             };
         }
-        let idempotent = matches!(
-            request.method.to_ascii_uppercase().as_str(),
-            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
-        );
-        let first = if idempotent {
-            &self.client
-        } else {
-            &self.fresh
-        };
-        let interrupted = || Failure {
-            text: format!("{} before the server answered", crate::interrupt::reason()),
-            closed_unanswered: false,
-        };
-        let mut outcome = tokio::select! {
-            outcome = self.perform(first, &request, &headers) => outcome,
-            _ = cancel.cancelled() => Err(interrupted()),
-        };
-        let mut retried_after = None;
-        if let Err(failure) = &outcome {
-            if idempotent && failure.closed_unanswered {
-                retried_after = Some(failure.text.clone());
-                outcome = tokio::select! {
-                    outcome = self.perform(&self.fresh, &request, &headers) => outcome,
-                    _ = cancel.cancelled() => Err(interrupted()),
-                };
-            }
-        }
+        let (outcome, retried_after) = self.perform_once_or_twice(&request, &headers, cancel).await;
         let duration_ms = start.elapsed().as_millis() as u64;
         let (response, error) = match outcome {
             Ok(response) => (Some(response), None),
@@ -258,6 +232,45 @@ impl HttpClient {
             duration_ms,
             retried_after,
             withheld,
+        }
+    }
+
+    /// Sends the request; an idempotent request whose connection closed unanswered (a
+    /// pooled connection the server had dropped) is sent once more on a fresh one, and the
+    /// reason is returned with the outcome.
+    async fn perform_once_or_twice(
+        &self,
+        request: &OutgoingRequest,
+        headers: &[(String, String)],
+        cancel: &CancellationToken,
+    ) -> (Result<RecordedResponse, Failure>, Option<String>) {
+        let idempotent = matches!(
+            request.method.to_ascii_uppercase().as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+        );
+        let first = if idempotent {
+            &self.client
+        } else {
+            &self.fresh
+        };
+        let interrupted = || Failure {
+            text: format!("{} before the server answered", crate::interrupt::reason()),
+            closed_unanswered: false,
+        };
+        let outcome = tokio::select! {
+            outcome = self.perform(first, request, headers) => outcome,
+            _ = cancel.cancelled() => Err(interrupted()),
+        };
+        match &outcome {
+            Err(failure) if idempotent && failure.closed_unanswered => {
+                let retried_after = Some(failure.text.clone());
+                let again = tokio::select! {
+                    outcome = self.perform(&self.fresh, request, headers) => outcome,
+                    _ = cancel.cancelled() => Err(interrupted()),
+                };
+                (again, retried_after)
+            }
+            _ => (outcome, None),
         }
     }
 

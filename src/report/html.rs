@@ -610,93 +610,110 @@ fn cases(h: &mut Page, report: &RunReport, strips: Option<&Strips>) {
         );
     }
     for case in &report.cases {
-        let word = case.outcome.name();
-        let mut counts = Counts::default();
-        for check in case.checks() {
-            counts.add(&check.verdict);
-        }
-        let _ = writeln!(
-            h,
-            "<details class=\"case\" id=\"{}\" data-outcome=\"{word}\"><summary><span class=\"badge {word}\">{word}</span> <strong>{}</strong> {} <small>({} checks{}, {} ms)</small></summary>",
-            anchor(&case.name),
-            esc(&case.name),
-            esc(&case.title),
-            counts.total(),
-            case.skipped_checks
-                .as_ref()
-                .map(|s| format!(", <span class=\"partly-skipped\">{} skipped</span>", s.skipped))
-                .unwrap_or_default(),
-            case.duration_ms
-        );
-        if let Some(reason) = &case.reason {
-            let _ = writeln!(h, "<p>{}</p>", esc(reason));
-        }
-        if let Some(share) = &case.skipped_checks {
-            let _ = writeln!(
-                h,
-                "<p class=\"partly-skipped\">{}: a skipped check tested nothing (first reason: {})</p>",
-                esc(&share.describe()),
-                esc(&share.first_reason)
-            );
-        }
-        let rows = case
-            .checks()
-            .filter(|c| !compact || c.verdict != Verdict::Passed)
-            .count();
-        if rows == 0 {
-            h.push_str("</details>\n");
-            h.piece_done();
-            continue;
-        }
-        h.push_str("<table><thead><tr><th>step</th><th>check</th><th>level</th><th>verdict</th><th>requirement</th>");
-        if strips.is_some() {
-            h.push_str("<th>last runs</th>");
-        }
-        h.push_str("</tr></thead><tbody>\n");
-        for step in &case.steps {
-            for check in &step.checks {
-                if compact && check.verdict == Verdict::Passed {
-                    continue;
-                }
-                let verdict = check.verdict.name();
-                let note = match &check.verdict {
-                    Verdict::Skipped { reason } => format!(": {}", esc(reason)),
-                    _ => String::new(),
-                };
-                let requirements: Vec<String> = check
-                    .requirements
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "<a href=\"{}\" rel=\"noreferrer\">{}</a>",
-                            esc(&r.url),
-                            esc(&r.id)
-                        )
-                    })
-                    .collect();
-                let _ = write!(
-                    h,
-                    "<tr><td><code>{}</code></td><td>{} <code>{}</code></td><td>{}</td><td><span class=\"badge {verdict}\">{verdict}</span>{note}</td><td>{}</td>",
-                    esc(&step.id),
-                    esc(&check.title),
-                    esc(&check.id),
-                    esc(check.level.as_str()),
-                    requirements.join(", ")
-                );
-                if let Some(strips) = strips {
-                    let marks = strips
-                        .get(&series_key(&case.name, &check.id))
-                        .map(|m| strip(m))
-                        .unwrap_or_default();
-                    let _ = write!(h, "<td>{marks}</td>");
-                }
-                h.push_str("</tr>\n");
-            }
-        }
-        h.push_str("</tbody></table></details>\n");
-        h.piece_done();
+        case_details(h, case, compact, strips);
     }
     h.push_str("</section>\n");
+}
+
+/// One case, folded: its outcome, its counts and the table of its checks (in a compact page,
+/// those that did not pass).
+fn case_details(h: &mut Page, case: &CaseReport, compact: bool, strips: Option<&Strips>) {
+    let word = case.outcome.name();
+    let mut counts = Counts::default();
+    for check in case.checks() {
+        counts.add(&check.verdict);
+    }
+    let _ = writeln!(
+        h,
+        "<details class=\"case\" id=\"{}\" data-outcome=\"{word}\"><summary><span class=\"badge {word}\">{word}</span> <strong>{}</strong> {} <small>({} checks{}, {} ms)</small></summary>",
+        anchor(&case.name),
+        esc(&case.name),
+        esc(&case.title),
+        counts.total(),
+        case.skipped_checks
+            .as_ref()
+            .map(|s| format!(", <span class=\"partly-skipped\">{} skipped</span>", s.skipped))
+            .unwrap_or_default(),
+        case.duration_ms
+    );
+    if let Some(reason) = &case.reason {
+        let _ = writeln!(h, "<p>{}</p>", esc(reason));
+    }
+    if let Some(share) = &case.skipped_checks {
+        let _ = writeln!(
+            h,
+            "<p class=\"partly-skipped\">{}: a skipped check tested nothing (first reason: {})</p>",
+            esc(&share.describe()),
+            esc(&share.first_reason)
+        );
+    }
+    let rows = case
+        .checks()
+        .filter(|c| !compact || c.verdict != Verdict::Passed)
+        .count();
+    if rows == 0 {
+        h.push_str("</details>\n");
+        h.piece_done();
+        return;
+    }
+    h.push_str("<table><thead><tr><th>step</th><th>check</th><th>level</th><th>verdict</th><th>requirement</th>");
+    if strips.is_some() {
+        h.push_str("<th>last runs</th>");
+    }
+    h.push_str("</tr></thead><tbody>\n");
+    for step in &case.steps {
+        for check in &step.checks {
+            if compact && check.verdict == Verdict::Passed {
+                continue;
+            }
+            check_row(h, case, step, check, strips);
+        }
+    }
+    h.push_str("</tbody></table></details>\n");
+    h.piece_done();
+}
+
+/// One check's row of its case's table.
+fn check_row(
+    h: &mut Page,
+    case: &CaseReport,
+    step: &StepReport,
+    check: &CheckReport,
+    strips: Option<&Strips>,
+) {
+    let verdict = check.verdict.name();
+    let note = match &check.verdict {
+        Verdict::Skipped { reason } => format!(": {}", esc(reason)),
+        _ => String::new(),
+    };
+    let requirements: Vec<String> = check
+        .requirements
+        .iter()
+        .map(|r| {
+            format!(
+                "<a href=\"{}\" rel=\"noreferrer\">{}</a>",
+                esc(&r.url),
+                esc(&r.id)
+            )
+        })
+        .collect();
+    let _ = write!(
+        h,
+        "<tr><td><code>{}</code></td><td>{} <code>{}</code></td><td>{}</td><td><span class=\"badge {verdict}\">{verdict}</span>{note}</td><td>{}</td>",
+        esc(&step.id),
+        esc(&check.title),
+        esc(&check.id),
+        esc(check.level.as_str()),
+        requirements.join(", ")
+    );
+    if let Some(strips) = strips {
+        let marks = strips
+            .get(&series_key(&case.name, &check.id))
+            .map(|m| strip(m))
+            .unwrap_or_default();
+        let _ = write!(h, "<td>{marks}</td>");
+    }
+    h.push_str("</tr>\n");
 }
 
 fn latency(h: &mut Page, report: &RunReport) {

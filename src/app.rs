@@ -137,51 +137,100 @@ fn load_suite_files(paths: &[PathBuf]) -> Result<Vec<Suite>, Vec<LoadError>> {
 }
 
 /// `smartcheck run`: loads, runs, writes the reports; returns the exit code.
+///
+/// A pipeline of four stages: load (the suites, targets, expectations and history, each
+/// target's client), plan (the cases the selection keeps), execute (the cases on a runtime,
+/// with Ctrl-C watched and the browser ended after), report (every report written, the exit
+/// code judged). A stage that cannot go on returns the exit code.
 pub fn run(options: RunOptions, env: &Environment) -> u8 {
-    let inputs = match load_inputs(&options, env) {
-        Ok(inputs) => inputs,
-        Err(code) => return code,
-    };
+    run_stages(&options, env).unwrap_or_else(|code| code)
+}
+
+fn run_stages(options: &RunOptions, env: &Environment) -> Result<u8, u8> {
+    // Load.
+    let inputs = load_inputs(options, env)?;
     let redactor = Redactor::new();
     crate::logging::redact_with(&redactor);
-    let (runs, suites) = match prepare_targets(inputs.targets, inputs.suites, &redactor) {
-        Ok(prepared) => prepared,
-        Err(code) => return code,
+    let (runs, suites) = prepare_targets(inputs.targets, inputs.suites, &redactor)?;
+    // Plan.
+    let planned = plan_cases(&runs, &suites, &options.selection)?;
+    // Execute.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::HARNESS
+        })?;
+    let paths = report_paths(options)?;
+    let executed = execute(&runtime, options, env, &runs, planned, &redactor, &paths);
+    let Some(mut report) = executed.report else {
+        return Ok(exit::SUCCESS);
     };
-    let (planned, notes) = runner::plan(&runs, &suites);
+    report.browser = (executed.browser.sessions > 0).then_some(executed.browser);
+    // Report.
+    let code = finish(
+        report,
+        Finish {
+            options,
+            env,
+            expected: inputs.expected,
+            history: inputs.history,
+            redactor: &redactor,
+            paths,
+            progress: &executed.progress,
+        },
+    );
+    runtime.shutdown_background();
+    Ok(code)
+}
+
+/// The cases of the suites for the targets, the notes on what was left out, and the
+/// selection's cases among them.
+fn plan_cases(
+    runs: &[Arc<TargetRun>],
+    suites: &[Arc<Suite>],
+    selection: &runner::Selection,
+) -> Result<Vec<runner::Planned>, u8> {
+    let (planned, notes) = runner::plan(runs, suites);
     for note in &notes {
         eprintln!("note: {note}");
     }
     if planned.is_empty() {
         eprintln!("error: no case to run: no suite matches the targets' smart-version");
-        return exit::USAGE;
+        return Err(exit::USAGE);
     }
-    let planned = match select(planned, &options.selection) {
-        Ok(planned) => planned,
-        Err(code) => return code,
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::HARNESS;
-        }
-    };
+    select(planned, selection)
+}
+
+/// What the execute stage came to: the run's report (none for `--list`) and the browser's
+/// use.
+struct Executed {
+    report: Option<report::RunReport>,
+    browser: crate::browser::driver::BrowserUse,
+    /// The cases' progress, which the summary reads.
+    progress: Arc<runner::Progress>,
+}
+
+/// The planned cases run, with Ctrl-C and SIGTERM watched (the reports so far are written on
+/// an interrupt) and the browser pool ended after, also after an interrupt.
+fn execute(
+    runtime: &tokio::runtime::Runtime,
+    options: &RunOptions,
+    env: &Environment,
+    runs: &[Arc<TargetRun>],
+    planned: Vec<runner::Planned>,
+    redactor: &Redactor,
+    paths: &ReportPaths,
+) -> Executed {
     let cancel = CancellationToken::new();
     let progress = Arc::new(runner::Progress::default());
-    let paths = match report_paths(&options) {
-        Ok(paths) => paths,
-        Err(code) => return code,
-    };
-    let partial = partial_reports(&options, &progress, &runs, &redactor, &paths);
+    let partial = partial_reports(options, &progress, runs, redactor, paths);
     if let Err(e) = runtime.block_on(async { interrupt_watch(cancel.clone(), partial) }) {
         eprintln!("warning: cannot watch for signals ({e}); Ctrl-C and SIGTERM end the run without reports");
     }
     if !options.selection.list {
-        probe_tls(&runtime, &runs);
+        probe_tls(runtime, runs);
     }
     let bound = options.browser_sessions.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -192,16 +241,16 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     let settings = RunSettings {
         strict: options.strict,
         redactor: redactor.clone(),
-        cancel: cancel.clone(),
+        cancel,
         browser: browser.clone(),
         artifacts_dir: options.outputs.report_dir.join("artifacts"),
         retries: options.retries,
         board: Arc::default(),
     };
-    let (selection, live) = live_output(&options, env, &runs, &settings);
+    let (selection, live) = live_output(options, env, runs, &settings);
     let report = runner::execute(
-        &runtime,
-        &runs,
+        runtime,
+        runs,
         planned,
         &selection,
         settings,
@@ -210,28 +259,13 @@ pub fn run(options: RunOptions, env: &Environment) -> u8 {
     if let Some(live) = live {
         live.stop();
     }
-    // Every session has been quit by its case; the driver and its processes end here, also
-    // after an interrupt.
+    // Every session has been quit by its case; the driver and its processes end here.
     runtime.block_on(browser.shutdown());
-    let Some(mut report) = report else {
-        return exit::SUCCESS;
-    };
-    let usage = browser.usage();
-    report.browser = (usage.sessions > 0).then_some(usage);
-    let code = finish(
+    Executed {
         report,
-        Finish {
-            options: &options,
-            env,
-            expected: inputs.expected,
-            history: inputs.history,
-            redactor: &redactor,
-            paths,
-            progress: &progress,
-        },
-    );
-    runtime.shutdown_background();
-    code
+        browser: browser.usage(),
+        progress,
+    }
 }
 
 /// What a run reads before it sends anything: the expected verdicts, the targets, the suites

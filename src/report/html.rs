@@ -316,6 +316,26 @@ fn findings(
     h.push_str("</section>\n");
 }
 
+/// A step as a finding names it: its id, and its request and answer when it sent one.
+fn step_text(step: &StepReport) -> String {
+    match &step.exchange {
+        Some(e) => {
+            let answer = match (&e.response, &e.error) {
+                (Some(r), _) => format!("{} ({} ms)", r.status, e.duration_ms),
+                (None, Some(_)) => "no response".into(),
+                (None, None) => String::new(),
+            };
+            format!(
+                "<code>{}</code>: {} {} → {answer}",
+                esc(&step.id),
+                esc(&e.request.method),
+                esc(&e.request.url)
+            )
+        }
+        None => format!("<code>{}</code>", esc(&step.id)),
+    }
+}
+
 /// One check that did not pass: what was expected and found, the requirement, the exchanges
 /// and the screenshots.
 fn finding(
@@ -348,23 +368,7 @@ fn finding(
         ),
     );
     row("check", format!("<code>{}</code>", esc(&check.id)));
-    let step_text = match &step.exchange {
-        Some(e) => {
-            let answer = match (&e.response, &e.error) {
-                (Some(r), _) => format!("{} ({} ms)", r.status, e.duration_ms),
-                (None, Some(_)) => "no response".into(),
-                (None, None) => String::new(),
-            };
-            format!(
-                "<code>{}</code>: {} {} → {answer}",
-                esc(&step.id),
-                esc(&e.request.method),
-                esc(&e.request.url)
-            )
-        }
-        None => format!("<code>{}</code>", esc(&step.id)),
-    };
-    row("step", step_text);
+    row("step", step_text(step));
     match &check.verdict {
         Verdict::Failed(m) | Verdict::Warned(m) => {
             row("expected", esc(&m.expected));

@@ -5,6 +5,47 @@ use std::collections::BTreeMap;
 
 use super::model::{RunReport, REPORT_FORMAT, REPORT_VERSION};
 
+/// Whether `report` (from `file`) can be merged with `first`: the same report format and
+/// version, and run with the same strictness.
+fn mergeable(
+    file: &str,
+    report: &RunReport,
+    first_file: &str,
+    first: &RunReport,
+) -> Result<(), String> {
+    if report.format != REPORT_FORMAT || report.version != REPORT_VERSION {
+        return Err(format!(
+            "{file} is a `{}` report of version {}; this smartcheck merges `{REPORT_FORMAT}` version {REPORT_VERSION}",
+            report.format, report.version
+        ));
+    }
+    if report.strict != first.strict {
+        return Err(format!(
+            "{file} was run {} --strict, {first_file} {}: the verdicts do not add up",
+            if report.strict { "with" } else { "without" },
+            if first.strict { "with" } else { "without" }
+        ));
+    }
+    Ok(())
+}
+
+/// Two shards' browser use. Shards run on machines of their own: sessions and start times add
+/// up; the peak and the bound are each shard's own, so the merged figures are their largest.
+fn shards_browser(
+    a: crate::browser::driver::BrowserUse,
+    b: crate::browser::driver::BrowserUse,
+) -> crate::browser::driver::BrowserUse {
+    crate::browser::driver::BrowserUse {
+        sessions: a.sessions + b.sessions,
+        reused: a.reused + b.reused,
+        peak: a.peak.max(b.peak),
+        bound: a.bound.max(b.bound),
+        driver_start_ms: a.driver_start_ms + b.driver_start_ms,
+        browser_start_ms: a.browser_start_ms + b.browser_start_ms,
+        renewed: a.renewed + b.renewed,
+    }
+}
+
 /// Merges shard reports (`(file, report)`); the cases in name order, the counts recomputed.
 pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
     let Some((first_file, first)) = reports.first().cloned() else {
@@ -17,19 +58,7 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
     let mut interrupted = false;
     let mut browser: Option<crate::browser::driver::BrowserUse> = None;
     for (file, report) in reports {
-        if report.format != REPORT_FORMAT || report.version != REPORT_VERSION {
-            return Err(format!(
-                "{file} is a `{}` report of version {}; this smartcheck merges `{REPORT_FORMAT}` version {REPORT_VERSION}",
-                report.format, report.version
-            ));
-        }
-        if report.strict != first.strict {
-            return Err(format!(
-                "{file} was run {} --strict, {first_file} {}: the verdicts do not add up",
-                if report.strict { "with" } else { "without" },
-                if first.strict { "with" } else { "without" }
-            ));
-        }
+        mergeable(&file, &report, &first_file, &first)?;
         for target in report.targets {
             match targets.get(&target.name) {
                 Some((other, known)) if known.fhir_base != target.fhir_base => {
@@ -56,18 +85,8 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
         started_at = started_at.min(report.started_at);
         finished_at = finished_at.max(report.finished_at);
         interrupted |= report.interrupted;
-        // Shards run on machines of their own: sessions and start times add up; the peak and
-        // the bound are each shard's own, so the merged figures are their largest.
         browser = match (browser, report.browser) {
-            (Some(a), Some(b)) => Some(crate::browser::driver::BrowserUse {
-                sessions: a.sessions + b.sessions,
-                reused: a.reused + b.reused,
-                peak: a.peak.max(b.peak),
-                bound: a.bound.max(b.bound),
-                driver_start_ms: a.driver_start_ms + b.driver_start_ms,
-                browser_start_ms: a.browser_start_ms + b.browser_start_ms,
-                renewed: a.renewed + b.renewed,
-            }),
+            (Some(a), Some(b)) => Some(shards_browser(a, b)),
             (a, b) => a.or(b),
         };
     }

@@ -74,30 +74,50 @@ fn run_lines(out: &mut String, report: &RunReport) {
     );
 }
 
+/// Per target: check verdicts, case outcomes, flaky cases, in one pass over the cases.
+struct Tally<'a> {
+    checks: BTreeMap<&'a str, Counts>,
+    cases: BTreeMap<&'a str, BTreeMap<&'static str, usize>>,
+    flaky: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Tally<'a> {
+    fn of(report: &'a RunReport) -> Self {
+        let mut tally = Tally {
+            checks: BTreeMap::new(),
+            cases: BTreeMap::new(),
+            flaky: Vec::new(),
+        };
+        for target in &report.targets {
+            tally.checks.entry(&target.name).or_default();
+            tally.cases.entry(&target.name).or_default();
+        }
+        for case in &report.cases {
+            let counts = tally.checks.entry(&case.target).or_default();
+            for check in case.checks() {
+                counts.add(&check.verdict);
+            }
+            *tally
+                .cases
+                .entry(&case.target)
+                .or_default()
+                .entry(case.outcome.name())
+                .or_default() += 1;
+            if case.outcome == CaseOutcome::Flaky {
+                tally.flaky.push((&case.target, &case.name));
+            }
+        }
+        tally
+    }
+}
+
 /// Per target: check verdicts, case outcomes, the pass ratio and the flaky cases.
 fn target_lines(out: &mut String, report: &RunReport) {
-    // Per target: check verdicts, case outcomes, flaky cases, in one pass over the cases.
-    let mut checks: BTreeMap<&str, Counts> = BTreeMap::new();
-    let mut cases: BTreeMap<&str, BTreeMap<&'static str, usize>> = BTreeMap::new();
-    let mut flaky: Vec<(&str, &str)> = Vec::new();
-    for target in &report.targets {
-        checks.entry(&target.name).or_default();
-        cases.entry(&target.name).or_default();
-    }
-    for case in &report.cases {
-        let counts = checks.entry(&case.target).or_default();
-        for check in case.checks() {
-            counts.add(&check.verdict);
-        }
-        *cases
-            .entry(&case.target)
-            .or_default()
-            .entry(case.outcome.name())
-            .or_default() += 1;
-        if case.outcome == CaseOutcome::Flaky {
-            flaky.push((&case.target, &case.name));
-        }
-    }
+    let Tally {
+        checks,
+        cases,
+        flaky,
+    } = Tally::of(report);
     family(
         out,
         "smartcheck_checks",

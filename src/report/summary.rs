@@ -181,50 +181,63 @@ struct Cause {
     checks: Vec<String>,
 }
 
+impl Cause {
+    /// The causes of the failed and errored checks, in the order first seen, and how many
+    /// checks they hold.
+    fn all(report: &RunReport) -> (Vec<Cause>, usize) {
+        let mut causes: Vec<Cause> = Vec::new();
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        let mut total = 0;
+        for case in &report.cases {
+            for check in case.checks() {
+                let what = match &check.verdict {
+                    Verdict::Failed(m) => format!(
+                        "{} ({}): expected {}, actual {}",
+                        check.title,
+                        check.level.as_str(),
+                        m.expected,
+                        m.actual
+                    ),
+                    Verdict::Errored { reason } => format!("errored: {reason}"),
+                    _ => continue,
+                };
+                total += 1;
+                let at = *index.entry(what.clone()).or_insert_with(|| {
+                    causes.push(Cause {
+                        what,
+                        requirements: cited_links(check),
+                        checks: Vec::new(),
+                    });
+                    causes.len() - 1
+                });
+                causes[at]
+                    .checks
+                    .push(format!("{}::{}", case.name, check.id));
+            }
+        }
+        (causes, total)
+    }
+}
+
+/// The requirements a check cites, as Markdown links.
+fn cited_links(check: &crate::report::CheckReport) -> String {
+    check
+        .requirements
+        .iter()
+        .map(|r| {
+            format!(
+                "[{}]({})",
+                inline(&r.id),
+                r.url.replace(' ', "%20").replace(')', "%29")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The failed and errored checks, grouped by what went wrong.
 fn failures(out: &mut String, report: &RunReport) {
-    let mut causes: Vec<Cause> = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    let mut total = 0;
-    for case in &report.cases {
-        for check in case.checks() {
-            let what = match &check.verdict {
-                Verdict::Failed(m) => format!(
-                    "{} ({}): expected {}, actual {}",
-                    check.title,
-                    check.level.as_str(),
-                    m.expected,
-                    m.actual
-                ),
-                Verdict::Errored { reason } => format!("errored: {reason}"),
-                _ => continue,
-            };
-            total += 1;
-            let at = *index.entry(what.clone()).or_insert_with(|| {
-                let requirements = check
-                    .requirements
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "[{}]({})",
-                            inline(&r.id),
-                            r.url.replace(' ', "%20").replace(')', "%29")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                causes.push(Cause {
-                    what,
-                    requirements,
-                    checks: Vec::new(),
-                });
-                causes.len() - 1
-            });
-            causes[at]
-                .checks
-                .push(format!("{}::{}", case.name, check.id));
-        }
-    }
+    let (causes, total) = Cause::all(report);
     if causes.is_empty() {
         return;
     }

@@ -84,45 +84,65 @@ pub struct FaultProof<'a> {
     pub also_breaks: &'a [&'a str],
 }
 
-/// Maps every check of the suites to the requirements it cites, and every requirement to the
-/// faults that prove a check catches a break of it (a fault proves the primary citation of
-/// each check it is caught by).
-pub fn coverage(catalogue: &Catalogue, suites: &[Suite], proofs: &[FaultProof]) -> Coverage {
-    let mut by_id: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut faults_by_check: BTreeMap<&str, Vec<&FaultProof>> = BTreeMap::new();
-    for proof in proofs {
-        for check in proof.caught_by {
-            faults_by_check.entry(check).or_default().push(proof);
+/// What the suites' checks cite: by requirement, the checks that cite it and the faults that
+/// prove one of them catches a break of it; and how many checks there are.
+struct Cited<'a> {
+    by_id: BTreeMap<&'a str, Vec<String>>,
+    proven_by: BTreeMap<&'a str, Vec<String>>,
+    checks: usize,
+}
+
+impl<'a> Cited<'a> {
+    fn of(suites: &'a [Suite], proofs: &'a [FaultProof]) -> Self {
+        let mut faults_by_check: BTreeMap<&str, Vec<&FaultProof>> = BTreeMap::new();
+        for proof in proofs {
+            for check in proof.caught_by {
+                faults_by_check.entry(check).or_default().push(proof);
+            }
         }
-    }
-    let mut proven_by: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut checks = 0;
-    for suite in suites {
-        for case in &suite.cases {
-            for step in &case.steps {
-                for check in &step.checks {
-                    checks += 1;
+        let mut cited = Cited {
+            by_id: BTreeMap::new(),
+            proven_by: BTreeMap::new(),
+            checks: 0,
+        };
+        for suite in suites {
+            for case in &suite.cases {
+                for check in case.steps.iter().flat_map(|s| &s.checks) {
+                    cited.checks += 1;
                     let faults = faults_by_check.get(check.id.as_str());
-                    for (i, cited) in check.cited.iter().enumerate() {
+                    for (i, requirement) in check.cited.iter().enumerate() {
                         for proof in faults.into_iter().flatten() {
-                            if i == 0 || proof.also_breaks.contains(&&*cited.id) {
-                                let list = proven_by.entry(&*cited.id).or_default();
+                            if i == 0 || proof.also_breaks.contains(&&*requirement.id) {
+                                let list = cited.proven_by.entry(&*requirement.id).or_default();
                                 if !list.iter().any(|f| f == proof.fault) {
                                     list.push(proof.fault.to_string());
                                 }
                             }
                         }
                     }
-                    for cited in &check.cited {
-                        by_id
-                            .entry(&*cited.id)
+                    for requirement in &check.cited {
+                        cited
+                            .by_id
+                            .entry(&*requirement.id)
                             .or_default()
                             .push(format!("{}::{}::{}", suite.suite, case.id, check.id));
                     }
                 }
             }
         }
+        cited
     }
+}
+
+/// Maps every check of the suites to the requirements it cites, and every requirement to the
+/// faults that prove a check catches a break of it (a fault proves the primary citation of
+/// each check it is caught by).
+pub fn coverage(catalogue: &Catalogue, suites: &[Suite], proofs: &[FaultProof]) -> Coverage {
+    let Cited {
+        by_id,
+        proven_by,
+        checks,
+    } = Cited::of(suites, proofs);
     let mut rows = Vec::new();
     let mut sources: BTreeMap<String, Tally> = BTreeMap::new();
     let mut pages: BTreeMap<String, Tally> = BTreeMap::new();

@@ -154,6 +154,42 @@ fn capture(capture: &Capture, exchange: &Exchange) -> Option<Value> {
     None
 }
 
+/// A case's context at its start: the target's values and secrets, and room for what its
+/// steps find.
+fn case_context(run: &TargetRun) -> Value {
+    let secrets: Map<String, Value> = run
+        .target
+        .secrets
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.expose_secret().to_string())))
+        .collect();
+    json!({
+        "target": run.target.context(),
+        "steps": {},
+        "vars": {},
+        "secrets": secrets,
+        "newest": {},
+    })
+}
+
+/// Why a skipped case was skipped: the first step that was skipped says why (a later check's
+/// "prerequisite missing" only repeats it), else the first skipped check.
+fn why_skipped(steps: &[StepReport]) -> Option<String> {
+    steps
+        .iter()
+        .find(|s| s.state == StepState::Skipped && s.reason.is_some())
+        .and_then(|s| s.reason.clone())
+        .or_else(|| {
+            steps
+                .iter()
+                .flat_map(|s| s.checks.iter())
+                .find_map(|c| match &c.verdict {
+                    Verdict::Skipped { reason } => Some(reason.clone()),
+                    _ => None,
+                })
+        })
+}
+
 /// Runs a case to the end; never panics on server behaviour.
 pub async fn run_case(
     run: Arc<TargetRun>,
@@ -164,43 +200,20 @@ pub async fn run_case(
     let case = &suite.cases[case_index];
     let mut report = report_shell(&run, &suite, case);
     let started = Instant::now();
-    let secrets: Map<String, Value> = run
-        .target
-        .secrets
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.expose_secret().to_string())))
-        .collect();
-    let mut context = json!({
-        "target": run.target.context(),
-        "steps": {},
-        "vars": {},
-        "secrets": secrets,
-        "newest": {},
-    });
+    let mut context = case_context(&run);
     let mut state = CaseState::new(report.name.clone());
     for step in &case.steps {
-        if settings.cancel.is_cancelled() {
-            let verdict = Verdict::Skipped {
-                reason: crate::interrupt::reason(),
-            };
-            report.steps.push(step_report(
-                step,
-                StepState::Skipped,
-                Some(crate::interrupt::reason()),
-                &verdict,
-            ));
-            continue;
-        }
-        if let Some(reason) = unmet_need(step, &report.steps) {
+        let not_run = if settings.cancel.is_cancelled() {
+            Some(crate::interrupt::reason())
+        } else {
+            unmet_need(step, &report.steps)
+        };
+        if let Some(reason) = not_run {
             let verdict = Verdict::Skipped {
                 reason: reason.clone(),
             };
-            report.steps.push(step_report(
-                step,
-                StepState::Skipped,
-                Some(reason),
-                &verdict,
-            ));
+            let skipped = step_report(step, StepState::Skipped, Some(reason), &verdict);
+            report.steps.push(skipped);
             continue;
         }
         settings.board.step(&report.name, &step.id);
@@ -227,23 +240,7 @@ pub async fn run_case(
         report.skipped_checks = crate::report::model::SkippedChecks::of(&report.steps);
     }
     if report.outcome == crate::report::CaseOutcome::Skipped {
-        // The first step that was skipped says why (a later check's "prerequisite missing"
-        // only repeats it).
-        report.reason = report
-            .steps
-            .iter()
-            .find(|s| s.state == StepState::Skipped && s.reason.is_some())
-            .and_then(|s| s.reason.clone())
-            .or_else(|| {
-                report
-                    .steps
-                    .iter()
-                    .flat_map(|s| s.checks.iter())
-                    .find_map(|c| match &c.verdict {
-                        Verdict::Skipped { reason } => Some(reason.clone()),
-                        _ => None,
-                    })
-            });
+        report.reason = why_skipped(&report.steps);
     }
     report
 }

@@ -111,23 +111,7 @@ pub fn analyse(bundle: &Value, identifier: &Value, fhir_base: &str) -> Value {
     };
     let organizations = of_type("Organization");
     let endpoints = of_type("Endpoint");
-    let references: Vec<String> = organizations
-        .iter()
-        .flat_map(|(o, _)| endpoint_references(o))
-        .collect();
-    let unreferenced: Vec<Value> = endpoints
-        .iter()
-        .filter(|(e, full_url)| {
-            !references
-                .iter()
-                .any(|r| refers_to(r, e["id"].as_str(), *full_url))
-        })
-        .map(|(e, full_url)| {
-            json!(full_url
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("Endpoint/{}", e["id"].as_str().unwrap_or("(no id)"))))
-        })
-        .collect();
+    let unreferenced = unreferenced_endpoints(&organizations, &endpoints);
     let other: Vec<Value> = entries
         .iter()
         .filter(|(r, _)| r["resourceType"] != "Organization" && r["resourceType"] != "Endpoint")
@@ -159,21 +143,7 @@ pub fn analyse(bundle: &Value, identifier: &Value, fhir_base: &str) -> Value {
             })
             .count()
     });
-    // Per-resource timestamps are asked for where the system tracks them; one resource that
-    // carries meta.lastUpdated shows that it does, so every resource should.
-    let with_last_updated = |r: &Value| r["meta"]["lastUpdated"].is_string();
-    let tracks = entries.iter().any(|(r, _)| with_last_updated(r));
-    let last_updated_missing: Vec<Value> = entries
-        .iter()
-        .filter(|(r, _)| tracks && !with_last_updated(r))
-        .map(|(r, full_url)| {
-            json!(full_url.map(str::to_string).unwrap_or_else(|| format!(
-                "{}/{}",
-                r["resourceType"].as_str().unwrap_or("(no resourceType)"),
-                r["id"].as_str().unwrap_or("(no id)")
-            )))
-        })
-        .collect();
+    let last_updated_missing = last_updated_missing(&entries);
     let mut doc = json!({
         "last_updated_missing": last_updated_missing,
         "brands": organizations.len(),
@@ -192,6 +162,49 @@ pub fn analyse(bundle: &Value, identifier: &Value, fhir_base: &str) -> Value {
         ));
     }
     doc
+}
+
+/// The Endpoints no Organization of the Bundle refers to, by full URL or `Endpoint/id`.
+fn unreferenced_endpoints(
+    organizations: &[(&Value, Option<&str>)],
+    endpoints: &[(&Value, Option<&str>)],
+) -> Vec<Value> {
+    let references: Vec<String> = organizations
+        .iter()
+        .flat_map(|(o, _)| endpoint_references(o))
+        .collect();
+    endpoints
+        .iter()
+        .filter(|(e, full_url)| {
+            !references
+                .iter()
+                .any(|r| refers_to(r, e["id"].as_str(), *full_url))
+        })
+        .map(|(e, full_url)| {
+            json!(full_url
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("Endpoint/{}", e["id"].as_str().unwrap_or("(no id)"))))
+        })
+        .collect()
+}
+
+/// The resources without `meta.lastUpdated` in a Bundle where some have it. Per-resource
+/// timestamps are asked for where the system tracks them; one resource that carries
+/// meta.lastUpdated shows that it does, so every resource should.
+fn last_updated_missing(entries: &[(&Value, Option<&str>)]) -> Vec<Value> {
+    let with_last_updated = |r: &Value| r["meta"]["lastUpdated"].is_string();
+    let tracks = entries.iter().any(|(r, _)| with_last_updated(r));
+    entries
+        .iter()
+        .filter(|(r, _)| tracks && !with_last_updated(r))
+        .map(|(r, full_url)| {
+            json!(full_url.map(str::to_string).unwrap_or_else(|| format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or("(no resourceType)"),
+                r["id"].as_str().unwrap_or("(no id)")
+            )))
+        })
+        .collect()
 }
 
 #[cfg(test)]

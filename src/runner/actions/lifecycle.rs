@@ -26,7 +26,63 @@ pub struct RefreshChain {
     refreshed: bool,
 }
 
+impl RefreshChain {
+    /// The refresh token a step presents: the chain's current one, one never issued, or the
+    /// one a rotation replaced; a skip when no rotation was seen.
+    fn presented(&self, action: &RefreshAction, root: &str) -> Result<String, ActionEnd> {
+        match action.refresh_token {
+            RefreshTokenChoice::Current => Ok(self.current.clone()),
+            RefreshTokenChoice::Garbage => Ok(format!(
+                "smartcheck-not-a-token-{}",
+                pkce::random_urlsafe(16)
+            )),
+            RefreshTokenChoice::Rotated => match (&self.rotated, self.refreshed) {
+                (Some(old), _) => Ok(old.clone()),
+                (None, true) => Err(ActionEnd::Skip(
+                    "the server does not rotate refresh tokens (a refresh returned the same one, or none), so there is no replaced one to refuse".into(),
+                )),
+                (None, false) => Err(ActionEnd::Skip(format!(
+                    "prerequisite missing: no refresh of step `{root}`'s token succeeded, so rotation was not observed"
+                ))),
+            },
+        }
+    }
+}
+
 impl CaseState {
+    /// The refresh-token chain a `refresh` step continues (started by the step that got the
+    /// first refresh token), joined by this step; a skip when that step got none.
+    fn join_chain(
+        &mut self,
+        step_id: &str,
+        action: &RefreshAction,
+        context: &Value,
+    ) -> Result<String, ActionEnd> {
+        let root = self
+            .chain_of
+            .get(&action.from)
+            .cloned()
+            .unwrap_or_else(|| action.from.clone());
+        if !self.refresh_chains.contains_key(&root) {
+            let issued = context["steps"][root.as_str()]["json"]["refresh_token"].as_str();
+            let Some(issued) = issued else {
+                return Err(ActionEnd::Skip(format!(
+                    "prerequisite missing: step `{root}` returned no refresh_token"
+                )));
+            };
+            self.refresh_chains.insert(
+                root.clone(),
+                RefreshChain {
+                    current: issued.to_string(),
+                    rotated: None,
+                    refreshed: false,
+                },
+            );
+        }
+        self.chain_of.insert(step_id.to_string(), root.clone());
+        Ok(root)
+    }
+
     /// `refresh`.
     pub async fn refresh(
         &mut self,
@@ -45,46 +101,8 @@ impl CaseState {
             tri!(self.client_of(&action.client)),
             action.client_auth
         ));
-        let root = self
-            .chain_of
-            .get(&action.from)
-            .cloned()
-            .unwrap_or_else(|| action.from.clone());
-        if !self.refresh_chains.contains_key(&root) {
-            let issued = context["steps"][root.as_str()]["json"]["refresh_token"].as_str();
-            let Some(issued) = issued else {
-                return ActionResult::skip(format!(
-                    "prerequisite missing: step `{root}` returned no refresh_token"
-                ));
-            };
-            self.refresh_chains.insert(
-                root.clone(),
-                RefreshChain {
-                    current: issued.to_string(),
-                    rotated: None,
-                    refreshed: false,
-                },
-            );
-        }
-        self.chain_of.insert(step_id.to_string(), root.clone());
-        let chain = &self.refresh_chains[&root];
-        let presented = match action.refresh_token {
-            RefreshTokenChoice::Current => chain.current.clone(),
-            RefreshTokenChoice::Garbage => format!("smartcheck-not-a-token-{}", pkce::random_urlsafe(16)),
-            RefreshTokenChoice::Rotated => match (&chain.rotated, chain.refreshed) {
-                (Some(old), _) => old.clone(),
-                (None, true) => {
-                    return ActionResult::skip(
-                        "the server does not rotate refresh tokens (a refresh returned the same one, or none), so there is no replaced one to refuse",
-                    )
-                }
-                (None, false) => {
-                    return ActionResult::skip(format!(
-                        "prerequisite missing: no refresh of step `{root}`'s token succeeded, so rotation was not observed"
-                    ))
-                }
-            },
-        };
+        let root = tri!(self.join_chain(step_id, action, context));
+        let presented = tri!(self.refresh_chains[&root].presented(action, &root));
         let request = match token::refresh_request(&endpoint, &client, &presented, scope.as_deref())
         {
             Ok(r) => r,

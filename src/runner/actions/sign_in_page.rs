@@ -30,21 +30,7 @@ pub(super) async fn follow(
         let Some(response) = &current.response else {
             return (None, followed);
         };
-        let host = url::Url::parse(&current.request.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
-        for (name, value) in &response.headers {
-            if !name.eq_ignore_ascii_case("set-cookie") {
-                continue;
-            }
-            let pair = value.split(';').next().unwrap_or_default();
-            if let Some((cookie, content)) = pair.split_once('=') {
-                let cookie = cookie.trim().to_string();
-                jar.retain(|(h, n, _)| !(h == &host && n == &cookie));
-                jar.push((host.clone(), cookie, content.trim().to_string()));
-            }
-        }
+        keep_cookies(&mut jar, &current.request.url, response);
         if (300..400).contains(&response.status) {
             let Some(next) = response
                 .header("location")
@@ -86,26 +72,55 @@ pub(super) async fn follow(
         if !(200..300).contains(&response.status) || !html {
             return (None, followed);
         }
-        let all = |name: &str| -> Vec<&str> {
-            response
-                .headers
-                .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-                .collect()
-        };
-        let csp = all("content-security-policy");
-        let xfo = all("x-frame-options");
-        let summary = json!({
-            "url": current.request.url,
-            "status": response.status,
-            "content_security_policy": csp,
-            "x_frame_options": xfo,
-            "framing": Framing::of(&csp, &xfo).as_str(),
-        });
+        let summary = summary(&current.request.url, response);
         return (Some(summary), followed);
     }
     (None, followed)
+}
+
+/// The cookies a response sets, kept by host (a later cookie of the same name replaces the
+/// earlier one) for the next request to that host.
+fn keep_cookies(
+    jar: &mut Vec<(String, String, String)>,
+    url: &str,
+    response: &crate::http::RecordedResponse,
+) {
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    for (name, value) in &response.headers {
+        if !name.eq_ignore_ascii_case("set-cookie") {
+            continue;
+        }
+        let pair = value.split(';').next().unwrap_or_default();
+        if let Some((cookie, content)) = pair.split_once('=') {
+            let cookie = cookie.trim().to_string();
+            jar.retain(|(h, n, _)| !(h == &host && n == &cookie));
+            jar.push((host.clone(), cookie, content.trim().to_string()));
+        }
+    }
+}
+
+/// The page's summary: where it is, its status and its framing headers.
+fn summary(url: &str, response: &crate::http::RecordedResponse) -> Value {
+    let all = |name: &str| -> Vec<&str> {
+        response
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let csp = all("content-security-policy");
+    let xfo = all("x-frame-options");
+    json!({
+        "url": url,
+        "status": response.status,
+        "content_security_policy": csp,
+        "x_frame_options": xfo,
+        "framing": Framing::of(&csp, &xfo).as_str(),
+    })
 }
 
 /// Whether a URL is the app's redirect URI (same origin and path): the authorization ended

@@ -100,26 +100,7 @@ impl CaseState {
             Err(end) => return end.into(),
         };
         let client = tri!(self.client_of(&action.client));
-        // Without an OpenID configuration to read, RS256, which every OpenID Provider must
-        // offer (OpenID Connect Discovery §3), is the algorithm an app expects.
-        let algs = match action.algs.as_deref().map(|t| render_value(t, context)) {
-            Some(Err(ActionEnd::Skip(_))) | None => None,
-            Some(other) => Some(tri!(other)),
-        };
-        let advertised: Vec<String> = match algs {
-            Some(value) => match value {
-                Value::Array(items) => items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                other => {
-                    return ActionResult::error(format!(
-                        "`algs` must name a JSON array of algorithm names, not {other}"
-                    ))
-                }
-            },
-            None => vec!["RS256".to_string()],
-        };
+        let advertised = tri!(advertised_algs(action, context));
         let Some(jwks_uri) = jwks_uri else {
             let now = chrono::Utc::now().timestamp();
             let mut document = id_token::verify(
@@ -345,6 +326,29 @@ impl Builtin for ClientCredentialsAction {
         i.state
             .client_credentials(i.step_id, self, i.run, i.context, i.settings)
             .await
+    }
+}
+
+/// The signing algorithms the server advertises for id_tokens. Without an OpenID
+/// configuration to read, RS256, which every OpenID Provider must offer (OpenID Connect
+/// Discovery §3), is the algorithm an app expects.
+fn advertised_algs(
+    action: &VerifyIdTokenAction,
+    context: &Value,
+) -> Result<Vec<String>, ActionEnd> {
+    let algs = match action.algs.as_deref().map(|t| render_value(t, context)) {
+        Some(Err(ActionEnd::Skip(_))) | None => None,
+        Some(other) => Some(other?),
+    };
+    match algs {
+        Some(Value::Array(items)) => Ok(items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()),
+        Some(other) => Err(ActionEnd::Error(format!(
+            "`algs` must name a JSON array of algorithm names, not {other}"
+        ))),
+        None => Ok(vec!["RS256".to_string()]),
     }
 }
 

@@ -141,30 +141,54 @@ pub async fn authorize_post(
 }
 
 /// An authorization request, sent as a query (`posted` false) or a form POST; `user` is who
-/// the browser is already signed in as.
+/// the browser is already signed in as. Checked in the order RFC 6749 §4.1.2.1 asks: the
+/// client and its redirect URI first (an error there is shown, never redirected), then the
+/// rest of the request (an error there is redirected to the client).
 fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Response {
-    let faults = &shared.faults;
     let params = match Params::parse(raw) {
         Ok(p) => p,
         Err(e) => return pages::error(&e),
     };
+    let (client, redirect_uri) = match client_and_redirect(shared, &params) {
+        Ok(found) => found,
+        Err(shown) => return shown,
+    };
+    let refuse = Refuse {
+        shared,
+        redirect_uri: &redirect_uri,
+        state: params.get("state"),
+        posted,
+    };
+    match request_to_grant(shared, &params, &client, &refuse) {
+        Ok((scope, launch)) => hold_pending(shared, &params, &client, &refuse, scope, launch, user),
+        Err(refused) => refused,
+    }
+}
+
+/// The request's client and the redirect URI it names; the page that shows why not (or, under
+/// faults, a redirect).
+fn client_and_redirect(
+    shared: &Shared,
+    params: &Params,
+) -> Result<(super::store::Client, String), Response> {
+    let faults = &shared.faults;
     let Some(client_id) = params.get("client_id") else {
-        return pages::error("client_id is missing");
+        return Err(pages::error("client_id is missing"));
     };
     let Some(client) = shared.store.lock().clients.get(client_id).cloned() else {
         if faults.has("authorize-unknown-client-redirected") {
             if let Some(redirect_uri) = params.get("redirect_uri") {
-                return redirect_error(
+                return Err(redirect_error(
                     shared,
                     redirect_uri,
                     params.get("state"),
                     "unauthorized_client",
                     "unknown client_id",
-                );
+                ));
             }
         }
         // RFC 6749 §4.1.2.1: an invalid client identifier is shown, never redirected.
-        return shown_error(shared, "unknown client_id");
+        return Err(shown_error(shared, "unknown client_id"));
     };
     // Wrong on purpose under the fault: without redirect_uri the first registered URI is
     // used, however many the client registered.
@@ -173,7 +197,7 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
         .get("redirect_uri")
         .or(defaulted.filter(|_| faults.has("authorize-redirect-uri-defaulted")))
     else {
-        return pages::error("redirect_uri is missing");
+        return Err(pages::error("redirect_uri is missing"));
     };
     let registered = |r: &String| {
         r == redirect_uri
@@ -184,26 +208,54 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
     };
     if !client.redirect_uris.iter().any(registered) {
         if faults.has("authorize-unknown-redirect-redirected") {
-            return redirect_error(
+            return Err(redirect_error(
                 shared,
                 redirect_uri,
                 params.get("state"),
                 "invalid_request",
                 "unregistered redirect_uri",
-            );
+            ));
         }
         // RFC 6749 §4.1.2.1: never redirect to an unregistered URI.
-        return shown_error(shared, "redirect_uri is not registered for this client");
+        return Err(shown_error(
+            shared,
+            "redirect_uri is not registered for this client",
+        ));
     }
-    let state = params.get("state");
-    let fail = |error: &str, description: &str| {
-        let state = if posted && faults.has("authorize-post-error-no-state") {
+    let redirect_uri = redirect_uri.to_string();
+    Ok((client, redirect_uri))
+}
+
+/// Refusals of an authorization request whose client and redirect URI are known: an error
+/// redirect with the request's `state`.
+struct Refuse<'a> {
+    shared: &'a Shared,
+    redirect_uri: &'a str,
+    state: Option<&'a str>,
+    posted: bool,
+}
+
+impl Refuse<'_> {
+    fn fail(&self, error: &str, description: &str) -> Response {
+        let state = if self.posted && self.shared.faults.has("authorize-post-error-no-state") {
             None
         } else {
-            state
+            self.state
         };
-        redirect_error(shared, redirect_uri, state, error, description)
-    };
+        redirect_error(self.shared, self.redirect_uri, state, error, description)
+    }
+}
+
+/// The scope a valid request asks for and the EHR launch it continues; the refusal of one that
+/// is not valid.
+fn request_to_grant<'p>(
+    shared: &Shared,
+    params: &'p Params,
+    client: &super::store::Client,
+    refuse: &Refuse<'_>,
+) -> Result<(&'p str, Option<Launch>), Response> {
+    let faults = &shared.faults;
+    let fail = |error: &str, description: &str| Err(refuse.fail(error, description));
     if faults.has("authorize-refuses-everything") || faults.has("refuses-everything") {
         return fail(
             "access_denied",
@@ -217,41 +269,30 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
         );
     }
     if params.get("response_type") == Some("token") {
-        if let Some(answer) = token_response_type_answer(faults, redirect_uri, state) {
-            return answer;
+        if let Some(answer) = token_response_type_answer(faults, refuse.redirect_uri, refuse.state)
+        {
+            return Err(answer);
         }
     }
     if params.get("response_type") != Some("code")
         && faults.has("authorize-response-type-error-page")
     {
         // Wrong on purpose: refused, but on a page the app never sees.
-        return pages::error("response_type must be code");
+        return Err(pages::error("response_type must be code"));
     }
     if params.get("response_type") != Some("code")
         && !faults.has("authorize-response-type-not-checked")
     {
         return fail("unsupported_response_type", "response_type must be code");
     }
-    if state.is_none() {
+    if refuse.state.is_none() {
         return fail("invalid_request", "state is required");
     }
-    if let Some(name) = refused_unknown_parameter(faults, &params) {
+    if let Some(name) = refused_unknown_parameter(faults, params) {
         return fail("invalid_request", &format!("unknown parameter `{name}`"));
     }
-    // RFC 6749 §3.3: no scope is processed with a default, or failed as invalid_scope.
-    let default_scope = "launch/patient openid fhirUser patient/*.rs";
-    let scope = match params.get("scope") {
-        Some(scope) => scope,
-        None if faults.has("authorize-default-scope") => default_scope,
-        None if faults.has("authorize-no-scope-error-page") => {
-            return pages::error("scope is required")
-        }
-        None if faults.has("authorize-no-scope-wrong-error") => {
-            return fail("invalid_request", "scope is required")
-        }
-        None => return fail("invalid_scope", "scope is required"),
-    };
-    let aud_ok = aud_matches(shared, &params);
+    let scope = scope_asked(shared, params, refuse)?;
+    let aud_ok = aud_matches(shared, params);
     if !aud_ok
         && !faults.has("authorize-aud-not-checked")
         && !faults.has("authorize-foreign-aud-stalls")
@@ -260,7 +301,7 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
     }
     let challenge = params.get("code_challenge");
     let method = params.get("code_challenge_method");
-    if let Some((error, description)) = pkce_refusal(shared, &client, challenge, method) {
+    if let Some((error, description)) = pkce_refusal(shared, client, challenge, method) {
         return fail(error, &description);
     }
     let launch = match params.get("launch") {
@@ -276,13 +317,46 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
         }
         None => None,
     };
-    // Unknown scopes are dropped; a client that registered a scope limit gets at most that.
+    Ok((scope, launch))
+}
+
+/// The scope a request asks for. RFC 6749 §3.3: no scope is processed with a default, or
+/// failed as invalid_scope.
+fn scope_asked<'p>(
+    shared: &Shared,
+    params: &'p Params,
+    refuse: &Refuse<'_>,
+) -> Result<&'p str, Response> {
+    let faults = &shared.faults;
+    let default_scope = "launch/patient openid fhirUser patient/*.rs";
+    match params.get("scope") {
+        Some(scope) => Ok(scope),
+        None if faults.has("authorize-default-scope") => Ok(default_scope),
+        None if faults.has("authorize-no-scope-error-page") => {
+            Err(pages::error("scope is required"))
+        }
+        None if faults.has("authorize-no-scope-wrong-error") => {
+            Err(refuse.fail("invalid_request", "scope is required"))
+        }
+        None => Err(refuse.fail("invalid_scope", "scope is required")),
+    }
+}
+
+/// The scopes granted of those asked: unknown scopes are dropped, and a client that
+/// registered a scope limit gets at most that; an `invalid_scope` description when none can
+/// be granted, or the server (under a fault) refuses what was asked.
+fn granted_scopes<'s>(
+    shared: &Shared,
+    client: &super::store::Client,
+    scope: &'s str,
+) -> Result<Vec<&'s str>, &'static str> {
+    let faults = &shared.faults;
     let granted: Vec<&str> = scopes::split(scope)
         .into_iter()
         .filter(|s| scopes::is_known(s))
         // Under `launch-role-unknown-dropped`, a launch scope with a role it does not know
         // brings no context at all.
-        .filter(|s| !(shared.faults.has("launch-role-unknown-dropped") && s.contains("?role=")))
+        .filter(|s| !(faults.has("launch-role-unknown-dropped") && s.contains("?role=")))
         .filter(|s| {
             client
                 .scope
@@ -290,48 +364,55 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
                 .is_none_or(|limit| scopes::has(limit, scopes::launch_base(s)))
         })
         .collect();
-    if granted.is_empty() {
-        return fail(
-            "invalid_scope",
-            "none of the requested scopes can be granted",
-        );
-    }
-    if shared.faults.has("launch-role-refused") && scope.contains("?role=") {
-        return fail("invalid_scope", "this server knows no launch context roles");
-    }
-    if shared.faults.has("v1-scopes-refused-at-authorize")
-        && scopes::split(scope)
+    let asked_v1 = || {
+        scopes::split(scope)
             .iter()
             .filter_map(|s| scopes::ResourceScope::parse(s))
             .any(|s| s.v1)
-    {
-        return fail("invalid_scope", "SMART v1 scopes are not supported here");
-    }
-    if shared.faults.has("offline-access-refused") && scopes::has(scope, "offline_access") {
-        return fail("invalid_scope", "offline_access is not granted here");
-    }
-    if shared.faults.has("own-scope-vocabulary")
-        && scopes::split(scope)
+    };
+    let asked_patient_wildcard = || {
+        scopes::split(scope)
             .iter()
             .any(|s| s.starts_with("patient/*."))
-    {
-        return fail(
-            "invalid_scope",
-            "this server grants patient scopes by resource type (see scopes_supported), not patient/*",
-        );
-    }
-    if shared.faults.has("scopes-supported-not-supported")
+    };
+    if granted.is_empty() {
+        Err("none of the requested scopes can be granted")
+    } else if faults.has("launch-role-refused") && scope.contains("?role=") {
+        Err("this server knows no launch context roles")
+    } else if faults.has("v1-scopes-refused-at-authorize") && asked_v1() {
+        Err("SMART v1 scopes are not supported here")
+    } else if faults.has("offline-access-refused") && scopes::has(scope, "offline_access") {
+        Err("offline_access is not granted here")
+    } else if faults.has("own-scope-vocabulary") && asked_patient_wildcard() {
+        Err("this server grants patient scopes by resource type (see scopes_supported), not patient/*")
+    } else if faults.has("scopes-supported-not-supported")
         && scopes::has(scope, UNSUPPORTED_LISTED_SCOPE)
     {
-        return fail(
-            "invalid_scope",
-            "patient/*.cruds is not supported here (though scopes_supported lists it)",
-        );
+        Err("patient/*.cruds is not supported here (though scopes_supported lists it)")
+    } else {
+        Ok(granted)
     }
+}
+
+/// The request held while the person signs in and consents; the page that comes next.
+fn hold_pending(
+    shared: &Shared,
+    params: &Params,
+    client: &super::store::Client,
+    refuse: &Refuse<'_>,
+    scope: &str,
+    launch: Option<Launch>,
+    user: Option<String>,
+) -> Response {
+    let granted = match granted_scopes(shared, client, scope) {
+        Ok(granted) => granted,
+        Err(description) => return refuse.fail("invalid_scope", description),
+    };
+    let challenge = params.get("code_challenge");
     let txn = random_token();
     let pending = Pending {
         client_id: client.client_id.clone(),
-        redirect_uri: redirect_uri.to_string(),
+        redirect_uri: refuse.redirect_uri.to_string(),
         scope: if shared.faults.has("v1-scopes-returned-as-v2") {
             // Grants v1 scopes in their v2 form.
             granted
@@ -342,10 +423,11 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
         } else {
             granted.join(" ")
         },
-        state: state.map(str::to_string),
+        state: refuse.state.map(str::to_string),
         nonce: params.get("nonce").map(str::to_string),
         code_challenge: challenge.map(str::to_string),
-        code_challenge_method: method
+        code_challenge_method: params
+            .get("code_challenge_method")
             .map(str::to_string)
             .or(challenge.map(|_| "plain".to_string())),
         launch,
@@ -365,7 +447,7 @@ fn start(shared: &Shared, raw: &str, posted: bool, user: Option<String>) -> Resp
         // Signed in already: straight to the patient choice or the consent.
         return next_page(shared, &txn, &pending);
     }
-    pages::login(&txn, &client_name(shared, client_id), None)
+    pages::login(&txn, &client_name(shared, &client.client_id), None)
 }
 
 /// The fragment answers (RFC 6749 §4.2.2) to `response_type=token` under the switches that

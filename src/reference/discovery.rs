@@ -6,6 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use super::faults::Faults;
 use super::server::Shared;
 
 /// The public JWK set of the reference server's signing key.
@@ -73,6 +74,38 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
     if faults.has("no-smart-configuration") {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
     }
+    let mut doc = configuration_document(shared);
+    let obj = doc.as_object_mut().expect("an object literal");
+    // Each fault changes the document as a server with that deviation would, in this order.
+    break_endpoints_and_types(shared, obj);
+    break_capabilities(faults, obj, ehr_tenant);
+    break_grants_and_scopes(faults, obj);
+    let status = if faults.has("smart-config-status-203") {
+        StatusCode::NON_AUTHORITATIVE_INFORMATION
+    } else {
+        StatusCode::OK
+    };
+    let content_type = if faults.has("smart-config-content-type") {
+        "text/plain"
+    } else {
+        "application/json"
+    };
+    let body = if faults.has("smart-config-not-json") {
+        "<html><body>SMART configuration</body></html>".to_string()
+    } else {
+        doc.to_string()
+    };
+    let mut response = json_response(status, content_type, body);
+    if !faults.has("smart-config-no-cors") {
+        cors(headers, &mut response);
+    }
+    response
+}
+
+/// The smart-configuration of the conforming server, with the fault that makes an endpoint
+/// relative applied.
+fn configuration_document(shared: &Shared) -> Value {
+    let faults = &shared.faults;
     let e = Endpoints::of(shared);
     let relative = |fault: &str, absolute: &str, path: &str| {
         if faults.has(fault) {
@@ -81,7 +114,7 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
             absolute.to_string()
         }
     };
-    let mut doc = json!({
+    json!({
         "issuer": shared.issuer(),
         "jwks_uri": format!("{}/jwks.json", shared.origin),
         "authorization_endpoint": relative("authorization-endpoint-relative", &e.authorize, "/authorize"),
@@ -108,8 +141,12 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
             "smart-app-state"
         ],
         "code_challenge_methods_supported": ["S256"],
-    });
-    let obj = doc.as_object_mut().expect("an object literal");
+    })
+}
+
+/// The faults of the endpoints, the brand fields, the PKCE methods, the issuer and the keys.
+fn break_endpoints_and_types(shared: &Shared, obj: &mut serde_json::Map<String, Value>) {
+    let faults = &shared.faults;
     if !faults.has("brand-bundle-not-advertised") {
         obj.insert(
             "user_access_brand_bundle".into(),
@@ -169,6 +206,10 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
     if faults.has("jwks-uri-missing") {
         obj.remove("jwks_uri");
     }
+}
+
+/// The faults of the capabilities (and of the keys that go with `sso-openid-connect`).
+fn break_capabilities(faults: &Faults, obj: &mut serde_json::Map<String, Value>, ehr_tenant: bool) {
     if faults.has("openid-granted-no-id-token") || faults.has("openid-unadvertised") {
         if let Some(caps) = obj.get_mut("capabilities").and_then(Value::as_array_mut) {
             caps.retain(|c| c != "sso-openid-connect");
@@ -234,6 +275,10 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
         );
         obj.insert("response_types_supported".into(), json!([]));
     }
+}
+
+/// The faults of the grant types, the response types and the scopes.
+fn break_grants_and_scopes(faults: &Faults, obj: &mut serde_json::Map<String, Value>) {
     if faults.has("no-backend-services") {
         if let Some(grants) = obj
             .get_mut("grant_types_supported")
@@ -291,26 +336,6 @@ fn configuration(shared: &Shared, headers: &HeaderMap, ehr_tenant: bool) -> Resp
     if faults.has("scopes-supported-missing") {
         obj.remove("scopes_supported");
     }
-    let status = if faults.has("smart-config-status-203") {
-        StatusCode::NON_AUTHORITATIVE_INFORMATION
-    } else {
-        StatusCode::OK
-    };
-    let content_type = if faults.has("smart-config-content-type") {
-        "text/plain"
-    } else {
-        "application/json"
-    };
-    let body = if faults.has("smart-config-not-json") {
-        "<html><body>SMART configuration</body></html>".to_string()
-    } else {
-        doc.to_string()
-    };
-    let mut response = json_response(status, content_type, body);
-    if !faults.has("smart-config-no-cors") {
-        cors(headers, &mut response);
-    }
-    response
 }
 
 pub async fn metadata(State(shared): State<Shared>, headers: HeaderMap) -> Response {

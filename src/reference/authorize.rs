@@ -757,31 +757,7 @@ pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
             ],
         );
     }
-    let fhir_user = shared
-        .data
-        .user(&username)
-        .map(|u| format!("{}/{}", shared.fhir_base(), u.fhir_user));
-    let encounter = p
-        .launch
-        .as_ref()
-        .and_then(|l| l.encounter.clone())
-        .filter(|_| scopes::has(&p.scope, "launch") || scopes::has(&p.scope, "launch/encounter"));
-    let grant = Grant {
-        client_id: p.client_id.clone(),
-        scope: p.scope.clone(),
-        username: Some(username),
-        fhir_user,
-        patient: context_patient(&shared, &p),
-        encounter,
-        fhir_context: p
-            .launch
-            .as_ref()
-            .map(|l| l.fhir_context.clone())
-            .unwrap_or_default(),
-        nonce: p.nonce.clone(),
-        approval_expires: now() + 365 * 24 * 3600,
-        aud: p.aud.clone(),
-    };
+    let grant = approved_grant(&shared, &p, username);
     let code = random_token();
     let lifetime = code_lifetime(&shared, &p.client_id);
     shared.store.lock().codes.insert(
@@ -805,6 +781,35 @@ pub async fn consent(State(shared): State<Shared>, body: Bytes) -> Response {
         *answer.status_mut() = StatusCode::TEMPORARY_REDIRECT;
     }
     answer
+}
+
+/// The grant a person approved: the scope, the user, the launch context.
+fn approved_grant(shared: &Shared, p: &Pending, username: String) -> Grant {
+    let fhir_user = shared
+        .data
+        .user(&username)
+        .map(|u| format!("{}/{}", shared.fhir_base(), u.fhir_user));
+    let encounter = p
+        .launch
+        .as_ref()
+        .and_then(|l| l.encounter.clone())
+        .filter(|_| scopes::has(&p.scope, "launch") || scopes::has(&p.scope, "launch/encounter"));
+    Grant {
+        client_id: p.client_id.clone(),
+        scope: p.scope.clone(),
+        username: Some(username),
+        fhir_user,
+        patient: context_patient(shared, p),
+        encounter,
+        fhir_context: p
+            .launch
+            .as_ref()
+            .map(|l| l.fhir_context.clone())
+            .unwrap_or_default(),
+        nonce: p.nonce.clone(),
+        approval_expires: now() + 365 * 24 * 3600,
+        aud: p.aud.clone(),
+    }
 }
 
 /// `GET /ehr/launch?launch_url=...&patient=...&encounter=...`: the EHR simulator. Makes a launch

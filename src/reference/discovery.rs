@@ -340,44 +340,7 @@ fn break_grants_and_scopes(faults: &Faults, obj: &mut serde_json::Map<String, Va
 
 pub async fn metadata(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     let faults = &shared.faults;
-    let e = Endpoints::of(&shared);
-    let pick = |fault: &str, normal: &str, broken: String| {
-        if faults.has(fault) {
-            broken
-        } else {
-            normal.to_string()
-        }
-    };
-    let o = &shared.origin;
-    let uri = |name: &str, value: String| json!({"url": name, "valueUri": value});
-    let oauth_uris = json!({
-        "url": OAUTH_URIS,
-        "extension": [
-            uri("authorize", if faults.has("authorization-endpoint-relative") { e.authorize.clone() }
-                else { pick("metadata-authorize-relative", &e.authorize, "/authorize".into()) }),
-            uri("token", pick("metadata-token-relative", &e.token, "/token".into())),
-            uri("register", if faults.has("registration-endpoint-relative") { "/register".into() }
-                else { pick("metadata-register-differs", &e.register, format!("{o}/other/register")) }),
-            uri("manage", if faults.has("management-endpoint-relative") { "/manage".into() }
-                else { pick("metadata-manage-differs", &e.manage, format!("{o}/other/manage")) }),
-            uri("introspect", if faults.has("introspection-endpoint-relative") { "/introspect".into() }
-                else { pick("metadata-introspect-differs", &e.introspect, format!("{o}/other/introspect")) }),
-            uri("revoke", if faults.has("revocation-endpoint-relative") { "/revoke".into() }
-                else { pick("metadata-revoke-differs", &e.revoke, format!("{o}/other/revoke")) }),
-        ]
-    });
-    let mut oauth_uris = oauth_uris;
-    if faults.has("backend-only") {
-        if let Some(list) = oauth_uris["extension"].as_array_mut() {
-            list.retain(|u| u["url"] != "authorize");
-        }
-    }
-    if faults.has("metadata-authorize-differs") {
-        oauth_uris["extension"][0]["valueUri"] = json!(format!("{o}/other/authorize"));
-    }
-    if faults.has("metadata-token-differs") {
-        oauth_uris["extension"][1]["valueUri"] = json!(format!("{o}/other/token"));
-    }
+    let oauth_uris = oauth_uris(&shared);
     let service_code = if faults.has("metadata-no-smart-service") {
         "OAuth"
     } else {
@@ -429,6 +392,50 @@ pub async fn metadata(State(shared): State<Shared>, headers: HeaderMap) -> Respo
         cors(&headers, &mut response);
     }
     response
+}
+
+/// The CapabilityStatement's `oauth-uris` extension, with the faults that change it.
+fn oauth_uris(shared: &Shared) -> Value {
+    let faults = &shared.faults;
+    let e = Endpoints::of(shared);
+    let pick = |fault: &str, normal: &str, broken: String| {
+        if faults.has(fault) {
+            broken
+        } else {
+            normal.to_string()
+        }
+    };
+    let o = &shared.origin;
+    let uri = |name: &str, value: String| json!({"url": name, "valueUri": value});
+    let oauth_uris = json!({
+        "url": OAUTH_URIS,
+        "extension": [
+            uri("authorize", if faults.has("authorization-endpoint-relative") { e.authorize.clone() }
+                else { pick("metadata-authorize-relative", &e.authorize, "/authorize".into()) }),
+            uri("token", pick("metadata-token-relative", &e.token, "/token".into())),
+            uri("register", if faults.has("registration-endpoint-relative") { "/register".into() }
+                else { pick("metadata-register-differs", &e.register, format!("{o}/other/register")) }),
+            uri("manage", if faults.has("management-endpoint-relative") { "/manage".into() }
+                else { pick("metadata-manage-differs", &e.manage, format!("{o}/other/manage")) }),
+            uri("introspect", if faults.has("introspection-endpoint-relative") { "/introspect".into() }
+                else { pick("metadata-introspect-differs", &e.introspect, format!("{o}/other/introspect")) }),
+            uri("revoke", if faults.has("revocation-endpoint-relative") { "/revoke".into() }
+                else { pick("metadata-revoke-differs", &e.revoke, format!("{o}/other/revoke")) }),
+        ]
+    });
+    let mut oauth_uris = oauth_uris;
+    if faults.has("backend-only") {
+        if let Some(list) = oauth_uris["extension"].as_array_mut() {
+            list.retain(|u| u["url"] != "authorize");
+        }
+    }
+    if faults.has("metadata-authorize-differs") {
+        oauth_uris["extension"][0]["valueUri"] = json!(format!("{o}/other/authorize"));
+    }
+    if faults.has("metadata-token-differs") {
+        oauth_uris["extension"][1]["valueUri"] = json!(format!("{o}/other/token"));
+    }
+    oauth_uris
 }
 
 pub async fn openid_configuration(State(shared): State<Shared>, headers: HeaderMap) -> Response {

@@ -89,21 +89,7 @@ pub(super) fn caller(
             value,
         )
     };
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_string());
-    // RFC 6750 §2.3 allows a query-string token only where the server chooses to; this one does
-    // not (SMART apps send the header).
-    let token = from_header.or_else(|| {
-        faults
-            .has("fhir-token-in-query-accepted")
-            .then(|| query.get("access_token").map(str::to_string))
-            .flatten()
-    });
-    let Some(token) = token else {
+    let Some(token) = bearer_token(faults, headers, query) else {
         if faults.has("fhir-read-without-token") {
             return Ok(Grant {
                 scope: "system/*.rs".into(),
@@ -147,6 +133,28 @@ pub(super) fn caller(
         }),
         None => Err(unauthorized(Some("invalid_token"))),
     }
+}
+
+/// The bearer token of a request: from its Authorization header (RFC 6750 §2.1). RFC 6750
+/// §2.3 allows a query-string token only where the server chooses to; this one does not
+/// (SMART apps send the header), except under a fault.
+fn bearer_token(
+    faults: &super::faults::Faults,
+    headers: &HeaderMap,
+    query: &Params,
+) -> Option<String> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    from_header.or_else(|| {
+        faults
+            .has("fhir-token-in-query-accepted")
+            .then(|| query.get("access_token").map(str::to_string))
+            .flatten()
+    })
 }
 
 /// Whether one of the grant's scopes lets it see this resource.
@@ -333,15 +341,46 @@ pub async fn search(
     }
     let out_of_scope = shared.faults.has("fhir-out-of-scope-search-empty")
         && scopes::permitting(&grant.scope, &resource_type, Interaction::Search).is_empty();
+    let matches = if out_of_scope {
+        Vec::new()
+    } else {
+        matching(&shared, &grant, &resource_type, &params)
+    };
+    let base = shared.fhir_base();
+    let entries: Vec<Value> = matches
+        .iter()
+        .map(|r| {
+            json!({
+                "fullUrl": format!("{base}/{}/{}", resource_type, r["id"].as_str().unwrap_or_default()),
+                "resource": r,
+                "search": {"mode": "match"}
+            })
+        })
+        .collect();
+    fhir_json(&json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entries.len(),
+        "link": [{"relation": "self", "url": format!("{base}/{resource_type}?{}", query.unwrap_or_default())}],
+        "entry": entries
+    }))
+}
+
+/// The resources of `resource_type` a search with `params` finds and `grant` may see.
+fn matching<'d>(
+    shared: &'d Shared,
+    grant: &Grant,
+    resource_type: &'d str,
+    params: &Params,
+) -> Vec<&'d Value> {
     let reference = |v: &str| v.strip_prefix("Patient/").unwrap_or(v).to_string();
     let patient = params
         .get("patient")
         .or(params.get("subject"))
         .map(reference);
-    let matches: Vec<&Value> = shared
+    shared
         .data
-        .of_type(&resource_type)
-        .filter(|_| !out_of_scope)
+        .of_type(resource_type)
         .filter(|r| params.get("_id").is_none_or(|id| r["id"] == id))
         .filter(|r| patient.as_deref().is_none_or(|p| patient_of(r) == Some(p)))
         .filter(|r| {
@@ -361,25 +400,7 @@ pub async fn search(
         })
         .filter(|r| {
             shared.faults.has("fhir-search-leaks-other-patients")
-                || visible(&shared, &grant, r, Interaction::Search)
+                || visible(shared, grant, r, Interaction::Search)
         })
-        .collect();
-    let base = shared.fhir_base();
-    let entries: Vec<Value> = matches
-        .iter()
-        .map(|r| {
-            json!({
-                "fullUrl": format!("{base}/{}/{}", resource_type, r["id"].as_str().unwrap_or_default()),
-                "resource": r,
-                "search": {"mode": "match"}
-            })
-        })
-        .collect();
-    fhir_json(&json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": entries.len(),
-        "link": [{"relation": "self", "url": format!("{base}/{resource_type}?{}", query.unwrap_or_default())}],
-        "entry": entries
-    }))
+        .collect()
 }

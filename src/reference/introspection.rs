@@ -218,6 +218,30 @@ pub async fn revoke(State(shared): State<Shared>, headers: HeaderMap, body: Byte
     let Some(token) = params.get("token") else {
         return error(&shared, "invalid_request", "token is missing");
     };
+    if let Err(refused) = revoke_token(&shared, &params, token, &client) {
+        return refused;
+    }
+    let status = if faults.has("revocation-success-204") {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = status.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        "no-store".parse().expect("valid"),
+    );
+    response
+}
+
+/// The token revoked, when `client` may revoke it (RFC 7009 §2.1); the refusal when not.
+fn revoke_token(
+    shared: &Shared,
+    params: &Params,
+    token: &str,
+    client: &str,
+) -> Result<(), Response> {
+    let faults = &shared.faults;
     let mut store = shared.store.lock();
     // RFC 7009 §2.1: a server that cannot find the token under the hint "MUST extend its
     // search across all of its supported token types"; under the fault it looks only there.
@@ -244,7 +268,7 @@ pub async fn revoke(State(shared): State<Shared>, headers: HeaderMap, body: Byte
     match owner {
         None if faults.has("revocation-unknown-token-error") => {
             drop(store);
-            return error(&shared, "invalid_request", "unknown token");
+            return Err(error(shared, "invalid_request", "unknown token"));
         }
         None => {}
         // Fault: another client's token is revoked like the client's own.
@@ -252,11 +276,11 @@ pub async fn revoke(State(shared): State<Shared>, headers: HeaderMap, body: Byte
             drop(store);
             // RFC 7009 §2.1: the server "verifies whether the token was issued to the client making
             // the revocation request. If this validation fails, the request is refused".
-            return error(
-                &shared,
+            return Err(error(
+                shared,
                 "unauthorized_client",
                 "the token was issued to another client",
-            );
+            ));
         }
         Some(_) => {
             if store.access_tokens.contains_key(token)
@@ -276,15 +300,5 @@ pub async fn revoke(State(shared): State<Shared>, headers: HeaderMap, body: Byte
         }
     }
     drop(store);
-    let status = if faults.has("revocation-success-204") {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::OK
-    };
-    let mut response = status.into_response();
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        "no-store".parse().expect("valid"),
-    );
-    response
+    Ok(())
 }

@@ -198,32 +198,7 @@ pub async fn authenticate(
             "more than one client authentication method".into(),
         ));
     }
-    let claimed_id = if let Some((id, _)) = &basic {
-        id.clone()
-    } else if let Some(jwt) = assertion {
-        // Under `client-assertion-iss-not-checked` the client is named by `sub` instead.
-        let names = if shared.faults.has("client-assertion-iss-not-checked") {
-            "sub"
-        } else {
-            "iss"
-        };
-        // Under `client-assertion-claims-optional` an assertion without `iss` names its
-        // client by `sub`.
-        let optional = shared.faults.has("client-assertion-claims-optional");
-        unverified_claims(jwt)
-            .and_then(|c| {
-                let named = c[names]
-                    .as_str()
-                    .or(optional.then(|| c["sub"].as_str()).flatten());
-                named.map(str::to_string)
-            })
-            .ok_or_else(|| invalid("the client assertion is not a JWT with an `iss`"))?
-    } else {
-        params
-            .get("client_id")
-            .ok_or_else(|| invalid("no client authentication and no client_id"))?
-            .to_string()
-    };
+    let claimed_id = claimed_client_id(shared, params, basic.as_ref(), assertion)?;
     if let Some(param_id) = params.get("client_id") {
         if param_id != claimed_id {
             return Err(invalid(
@@ -263,11 +238,60 @@ pub async fn authenticate(
             method.as_str()
         )));
     }
+    check_credentials(shared, params, &client, method, basic.as_ref(), post_secret).await?;
+    Ok(client)
+}
+
+/// The client a request names: by its Basic credentials, its assertion (`iss`) or its
+/// `client_id`.
+fn claimed_client_id(
+    shared: &Shared,
+    params: &Params,
+    basic: Option<&(String, String)>,
+    assertion: Option<&str>,
+) -> Result<String, ClientAuthError> {
+    Ok(if let Some((id, _)) = basic {
+        id.clone()
+    } else if let Some(jwt) = assertion {
+        // Under `client-assertion-iss-not-checked` the client is named by `sub` instead.
+        let names = if shared.faults.has("client-assertion-iss-not-checked") {
+            "sub"
+        } else {
+            "iss"
+        };
+        // Under `client-assertion-claims-optional` an assertion without `iss` names its
+        // client by `sub`.
+        let optional = shared.faults.has("client-assertion-claims-optional");
+        unverified_claims(jwt)
+            .and_then(|c| {
+                let named = c[names]
+                    .as_str()
+                    .or(optional.then(|| c["sub"].as_str()).flatten());
+                named.map(str::to_string)
+            })
+            .ok_or_else(|| invalid("the client assertion is not a JWT with an `iss`"))?
+    } else {
+        params
+            .get("client_id")
+            .ok_or_else(|| invalid("no client authentication and no client_id"))?
+            .to_string()
+    })
+}
+
+/// The credentials of the method the client registered: its secret, or its assertion.
+async fn check_credentials(
+    shared: &Shared,
+    params: &Params,
+    client: &Client,
+    method: AuthMethod,
+    basic: Option<&(String, String)>,
+    post_secret: Option<&str>,
+) -> Result<(), ClientAuthError> {
+    let assertion = params.get("client_assertion");
     match method {
         AuthMethod::None => {}
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
             let given = basic
-                .as_ref()
                 .map(|(_, s)| s.as_str())
                 .or(post_secret)
                 .unwrap_or_default();
@@ -284,7 +308,7 @@ pub async fn authenticate(
                     "client_assertion_type must be {JWT_BEARER}"
                 )));
             }
-            verify_assertion(shared, &client, assertion.unwrap_or_default())
+            verify_assertion(shared, client, assertion.unwrap_or_default())
                 .await
                 .map_err(|e| match e {
                     // Wrong on purpose: a failed assertion is an invalid_client.
@@ -297,7 +321,7 @@ pub async fn authenticate(
                 })?;
         }
     }
-    Ok(client)
+    Ok(())
 }
 
 /// The keys a client registered, by value or by URL.
@@ -411,120 +435,167 @@ async fn verify_assertion(
 ) -> Result<(), ClientAuthError> {
     let faults = &shared.faults;
     let claims: AssertionClaims = if faults.has("client-assertion-signature-not-checked") {
-        // The signature goes unchecked; the claims are still checked as below.
-        let claims: AssertionClaims = unverified_claims(jwt)
-            .and_then(|c| serde_json::from_value(c).ok())
-            .ok_or_else(|| invalid("the client assertion's claims do not parse"))?;
-        let endpoint = shared.token_endpoint();
-        let aud_ok = match &claims.aud {
-            Some(Value::String(a)) => *a == endpoint,
-            Some(Value::Array(items)) => items.iter().any(|a| a == endpoint.as_str()),
-            _ => false,
-        };
-        if !aud_ok && !faults.has("client-assertion-aud-not-checked") {
-            return Err(invalid(
-                "the client assertion's aud is not the token endpoint",
-            ));
-        }
-        if claims.exp.is_some_and(|e| e + 30 < now())
-            && !faults.has("client-assertion-expired-accepted")
-        {
-            return Err(invalid("the client assertion has expired"));
-        }
-        claims
+        unchecked_signature_claims(shared, jwt)?
     } else if faults.has("client-assertion-alg-confusion")
         && jsonwebtoken::decode_header(jwt).is_ok_and(|h| h.alg == Algorithm::HS256)
     {
         alg_confusion_claims(shared, client, jwt).await?
     } else {
-        let header = jsonwebtoken::decode_header(jwt)
-            .map_err(|e| invalid(format!("the client assertion's header does not parse: {e}")))?;
-        if !matches!(header.alg, Algorithm::RS384 | Algorithm::ES384) {
-            return Err(invalid(format!(
-                "client assertions must be signed with RS384 or ES384, not {:?}",
-                header.alg
-            )));
-        }
-        if header.jku.is_none() && faults.has("client-assertion-jku-required") {
-            // Wrong on purpose: without `jku` the keys registered with the client are used.
-            return Err(invalid("the client assertion has no `jku` header"));
-        }
-        // SMART 2.2 client-confidential-asymmetric, step 1: a `jku` must be the JWK Set URL
-        // registered for the client, else "the signature verification fails".
-        if let Some(jku) = &header.jku {
-            if client.jwks_uri.as_deref() != Some(jku.as_str())
-                && !faults.has("client-assertion-jku-not-checked")
-            {
-                return Err(invalid(
-                    "the client assertion's jku is not the JWK Set URL registered for the client",
-                ));
-            }
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| invalid("the client assertion has no `kid`"))?;
-        let keys = client_keys(shared, client).await?;
-        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(keys)
-            .map_err(|e| invalid(format!("the client's JWK set does not parse: {e}")))?;
-        // SMART 2.2 step 3: the single key with that kid and a kty the algorithm needs; none,
-        // or more than one, and "the verification fails".
-        let kty_fits = |jwk: &&jsonwebtoken::jwk::Jwk| {
-            matches!(
-                (&jwk.algorithm, header.alg),
-                (
-                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_),
-                    Algorithm::RS384
-                ) | (
-                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_),
-                    Algorithm::ES384
-                )
-            )
-        };
-        let matching: Vec<&jsonwebtoken::jwk::Jwk> = set
-            .keys
-            .iter()
-            .filter(|k| k.common.key_id.as_deref() == Some(kid.as_str()))
-            .filter(kty_fits)
-            .collect();
-        let jwk = match matching.as_slice() {
-            [] => return Err(invalid(format!("no registered key has kid `{kid}`"))),
-            [one] => *one,
-            [first, ..] if faults.has("client-assertion-duplicate-kid-accepted") => *first,
-            _ => {
-                return Err(invalid(format!(
-                    "more than one registered key has kid `{kid}`"
-                )))
-            }
-        };
-        let key = DecodingKey::from_jwk(jwk)
-            .map_err(|e| invalid(format!("the registered key `{kid}` is unusable: {e}")))?;
-        let mut validation = Validation::new(header.alg);
-        if header.alg == Algorithm::ES384 && faults.has("es384-signature-not-checked") {
-            // Wrong on purpose: the key is found, the claims checked, the signature not.
-            validation.insecure_disable_signature_validation();
-        }
-        validation.leeway = 30;
-        validation.validate_exp = !faults.has("client-assertion-expired-accepted");
-        // RFC 7523 §3: a JWT with an `nbf` "MUST NOT be accepted for processing" before it.
-        validation.validate_nbf = !faults.has("client-assertion-nbf-not-checked");
-        // Fault: the claims RFC 7523 §3 requires are taken as optional.
-        let optional = faults.has("client-assertion-claims-optional");
-        let has = |claim: &str| unverified_claims(jwt).is_some_and(|c| !c[claim].is_null());
-        if optional {
-            validation.set_required_spec_claims::<&str>(&[]);
-            validation.validate_exp &= has("exp");
-        } else {
-            validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-        }
-        if faults.has("client-assertion-aud-not-checked") || optional && !has("aud") {
-            validation.validate_aud = false;
-        } else {
-            validation.set_audience(&[shared.token_endpoint()]);
-        }
-        jsonwebtoken::decode::<AssertionClaims>(jwt, &key, &validation)
-            .map_err(|e| invalid(format!("the client assertion is not valid: {e}")))?
-            .claims
+        verified_claims(shared, client, jwt).await?
     };
+    check_claims(shared, client, claims)
+}
+
+/// Under `client-assertion-signature-not-checked`: the claims, with the signature unchecked
+/// and `aud` and `exp` still checked.
+fn unchecked_signature_claims(
+    shared: &Shared,
+    jwt: &str,
+) -> Result<AssertionClaims, ClientAuthError> {
+    let faults = &shared.faults;
+    // The signature goes unchecked; the claims are still checked as below.
+    let claims: AssertionClaims = unverified_claims(jwt)
+        .and_then(|c| serde_json::from_value(c).ok())
+        .ok_or_else(|| invalid("the client assertion's claims do not parse"))?;
+    let endpoint = shared.token_endpoint();
+    let aud_ok = match &claims.aud {
+        Some(Value::String(a)) => *a == endpoint,
+        Some(Value::Array(items)) => items.iter().any(|a| a == endpoint.as_str()),
+        _ => false,
+    };
+    if !aud_ok && !faults.has("client-assertion-aud-not-checked") {
+        return Err(invalid(
+            "the client assertion's aud is not the token endpoint",
+        ));
+    }
+    if claims.exp.is_some_and(|e| e + 30 < now())
+        && !faults.has("client-assertion-expired-accepted")
+    {
+        return Err(invalid("the client assertion has expired"));
+    }
+    Ok(claims)
+}
+
+/// The claims of an assertion whose signature verifies with the client's registered key
+/// (SMART 2.2 client-confidential-asymmetric, steps 1 to 3).
+async fn verified_claims(
+    shared: &Shared,
+    client: &Client,
+    jwt: &str,
+) -> Result<AssertionClaims, ClientAuthError> {
+    let faults = &shared.faults;
+    let header = jsonwebtoken::decode_header(jwt)
+        .map_err(|e| invalid(format!("the client assertion's header does not parse: {e}")))?;
+    if !matches!(header.alg, Algorithm::RS384 | Algorithm::ES384) {
+        return Err(invalid(format!(
+            "client assertions must be signed with RS384 or ES384, not {:?}",
+            header.alg
+        )));
+    }
+    if header.jku.is_none() && faults.has("client-assertion-jku-required") {
+        // Wrong on purpose: without `jku` the keys registered with the client are used.
+        return Err(invalid("the client assertion has no `jku` header"));
+    }
+    // SMART 2.2 client-confidential-asymmetric, step 1: a `jku` must be the JWK Set URL
+    // registered for the client, else "the signature verification fails".
+    if let Some(jku) = &header.jku {
+        if client.jwks_uri.as_deref() != Some(jku.as_str())
+            && !faults.has("client-assertion-jku-not-checked")
+        {
+            return Err(invalid(
+                "the client assertion's jku is not the JWK Set URL registered for the client",
+            ));
+        }
+    }
+    let kid = header
+        .kid
+        .ok_or_else(|| invalid("the client assertion has no `kid`"))?;
+    let keys = client_keys(shared, client).await?;
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(keys)
+        .map_err(|e| invalid(format!("the client's JWK set does not parse: {e}")))?;
+    let jwk = registered_key(faults, &set, &kid, header.alg)?;
+    let key = DecodingKey::from_jwk(jwk)
+        .map_err(|e| invalid(format!("the registered key `{kid}` is unusable: {e}")))?;
+    let validation = assertion_validation(shared, header.alg, jwt);
+    jsonwebtoken::decode::<AssertionClaims>(jwt, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| invalid(format!("the client assertion is not valid: {e}")))
+}
+
+/// The single registered key with `kid` and a kty the algorithm needs (SMART 2.2 step 3);
+/// none, or more than one, and "the verification fails".
+fn registered_key<'s>(
+    faults: &super::faults::Faults,
+    set: &'s jsonwebtoken::jwk::JwkSet,
+    kid: &str,
+    alg: Algorithm,
+) -> Result<&'s jsonwebtoken::jwk::Jwk, ClientAuthError> {
+    let kty_fits = |jwk: &&jsonwebtoken::jwk::Jwk| {
+        matches!(
+            (&jwk.algorithm, alg),
+            (
+                jsonwebtoken::jwk::AlgorithmParameters::RSA(_),
+                Algorithm::RS384
+            ) | (
+                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_),
+                Algorithm::ES384
+            )
+        )
+    };
+    let matching: Vec<&jsonwebtoken::jwk::Jwk> = set
+        .keys
+        .iter()
+        .filter(|k| k.common.key_id.as_deref() == Some(kid))
+        .filter(kty_fits)
+        .collect();
+    match matching.as_slice() {
+        [] => Err(invalid(format!("no registered key has kid `{kid}`"))),
+        [one] => Ok(*one),
+        [first, ..] if faults.has("client-assertion-duplicate-kid-accepted") => Ok(*first),
+        _ => Err(invalid(format!(
+            "more than one registered key has kid `{kid}`"
+        ))),
+    }
+}
+
+/// How an assertion signed with `alg` is validated: its signature, `exp` and `nbf` with 30
+/// seconds of leeway, the claims RFC 7523 §3 requires, and `aud` the token endpoint.
+fn assertion_validation(shared: &Shared, alg: Algorithm, jwt: &str) -> Validation {
+    let faults = &shared.faults;
+    let mut validation = Validation::new(alg);
+    if alg == Algorithm::ES384 && faults.has("es384-signature-not-checked") {
+        // Wrong on purpose: the key is found, the claims checked, the signature not.
+        validation.insecure_disable_signature_validation();
+    }
+    validation.leeway = 30;
+    validation.validate_exp = !faults.has("client-assertion-expired-accepted");
+    // RFC 7523 §3: a JWT with an `nbf` "MUST NOT be accepted for processing" before it.
+    validation.validate_nbf = !faults.has("client-assertion-nbf-not-checked");
+    // Fault: the claims RFC 7523 §3 requires are taken as optional.
+    let optional = faults.has("client-assertion-claims-optional");
+    let has = |claim: &str| unverified_claims(jwt).is_some_and(|c| !c[claim].is_null());
+    if optional {
+        validation.set_required_spec_claims::<&str>(&[]);
+        validation.validate_exp &= has("exp");
+    } else {
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    }
+    if faults.has("client-assertion-aud-not-checked") || optional && !has("aud") {
+        validation.validate_aud = false;
+    } else {
+        validation.set_audience(&[shared.token_endpoint()]);
+    }
+    validation
+}
+
+/// The checks of the claims, whichever way the signature was judged: `iss` and `sub` the
+/// client_id, `exp` at most five minutes ahead, a `jti` not used before.
+fn check_claims(
+    shared: &Shared,
+    client: &Client,
+    claims: AssertionClaims,
+) -> Result<(), ClientAuthError> {
+    let faults = &shared.faults;
     let optional = faults.has("client-assertion-claims-optional");
     let sub_ok = claims.sub.as_deref() == Some(&client.client_id)
         || faults.has("client-assertion-sub-not-checked")

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+use super::faults::Faults;
 use super::oauth::no_store_json;
 use super::server::Shared;
 use super::store::{now, random_token, AuthMethod, Client};
@@ -129,8 +130,41 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
         .filter(|(k, _)| KNOWN_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    // RFC 7591 §2: the default method is client_secret_basic.
-    let auth_method = match metadata.get("token_endpoint_auth_method") {
+    let auth_method = auth_method_of(faults, &metadata)?;
+    let (grant_types, response_types) = grants_of(&metadata, auth_method)?;
+    let uses_code = grant_types.iter().any(|g| g == "authorization_code");
+    let redirect_uris = redirect_uris_of(faults, &metadata, uses_code)?;
+    let (jwks, jwks_uri) = keys_of(faults, &mut metadata)?;
+    if auth_method == AuthMethod::PrivateKeyJwt && jwks.is_none() && jwks_uri.is_none() {
+        return Err(bad(
+            "invalid_client_metadata",
+            "private_key_jwt needs jwks or jwks_uri",
+        ));
+    }
+    let scope = match metadata.get("scope") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(bad("invalid_client_metadata", "scope must be a string")),
+    };
+    Ok(Client {
+        client_id: String::new(),
+        client_secret: None,
+        registration_access_token: String::new(),
+        issued_at: now(),
+        auth_method,
+        redirect_uris,
+        grant_types,
+        response_types,
+        scope,
+        jwks,
+        jwks_uri,
+        metadata,
+    })
+}
+
+/// The client's `token_endpoint_auth_method`.
+fn auth_method_of(faults: &Faults, metadata: &Map<String, Value>) -> Result<AuthMethod, Invalid> {
+    let method = match metadata.get("token_endpoint_auth_method") {
         None => AuthMethod::ClientSecretBasic,
         Some(Value::String(s)) => match AuthMethod::parse(s) {
             Some(m) => m,
@@ -161,6 +195,14 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
             ))
         }
     };
+    Ok(method)
+}
+
+/// The client's grant types and response types.
+fn grants_of(
+    metadata: &Map<String, Value>,
+    auth_method: AuthMethod,
+) -> Result<(Vec<String>, Vec<String>), Invalid> {
     let grant_types = string_list(metadata.get("grant_types"), "grant_types")?
         .unwrap_or_else(|| vec!["authorization_code".into()]);
     if let Some(g) = grant_types
@@ -193,6 +235,15 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
             "only the `code` response type is supported",
         ));
     }
+    Ok((grant_types, response_types))
+}
+
+/// The client's redirect URIs: absolute, without a fragment, and there for a code client.
+fn redirect_uris_of(
+    faults: &Faults,
+    metadata: &Map<String, Value>,
+    uses_code: bool,
+) -> Result<Vec<String>, Invalid> {
     let redirect_uris =
         string_list(metadata.get("redirect_uris"), "redirect_uris")?.unwrap_or_default();
     if uses_code
@@ -236,6 +287,14 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
             ));
         }
     }
+    Ok(redirect_uris)
+}
+
+/// The client's keys: a JWK Set by value or by URL, not both.
+fn keys_of(
+    faults: &Faults,
+    metadata: &mut Map<String, Value>,
+) -> Result<(Option<Value>, Option<String>), Invalid> {
     if metadata.contains_key("jwks") && metadata.contains_key("jwks_uri") {
         // RFC 7591 §2: "The jwks_uri and jwks parameters MUST NOT both be present".
         return Err(bad(
@@ -310,31 +369,7 @@ fn validate(shared: &Shared, body: &Map<String, Value>) -> Result<Client, Invali
             ))
         }
     };
-    if auth_method == AuthMethod::PrivateKeyJwt && jwks.is_none() && jwks_uri.is_none() {
-        return Err(bad(
-            "invalid_client_metadata",
-            "private_key_jwt needs jwks or jwks_uri",
-        ));
-    }
-    let scope = match metadata.get("scope") {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(bad("invalid_client_metadata", "scope must be a string")),
-    };
-    Ok(Client {
-        client_id: String::new(),
-        client_secret: None,
-        registration_access_token: String::new(),
-        issued_at: now(),
-        auth_method,
-        redirect_uris,
-        grant_types,
-        response_types,
-        scope,
-        jwks,
-        jwks_uri,
-        metadata,
-    })
+    Ok((jwks, jwks_uri))
 }
 
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).

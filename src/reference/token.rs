@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::oauth::{self, authenticate, is_form, no_store_json, Params};
 use super::scopes;
 use super::server::Shared;
-use super::store::{now, AuthMethod, Client, Grant};
+use super::store::{now, AuthMethod, Client, Code, Grant};
 
 /// Access token lifetime for apps.
 pub const ACCESS_LIFETIME: i64 = 3600;
@@ -218,51 +218,8 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
             "the authorization code was already used",
         );
     }
-    // Wrong on purpose under the fault: a code works for ever.
-    if code.expires <= now() && !faults.has("code-never-expires") {
-        return error(
-            shared,
-            "invalid_grant",
-            "the authorization code has expired",
-        );
-    }
-    if code.grant.client_id != client.client_id && !faults.has("code-not-bound-to-client") {
-        return error(
-            shared,
-            "invalid_grant",
-            "the code was issued to another client",
-        );
-    }
-    let sent_redirect_uri = params.get("redirect_uri");
-    if sent_redirect_uri != Some(code.redirect_uri.as_str())
-        && !faults.has("redirect-uri-not-checked-at-token")
-        && !(sent_redirect_uri.is_none() && faults.has("redirect-uri-optional-at-token"))
-    {
-        return error(
-            shared,
-            "invalid_grant",
-            "redirect_uri does not match the authorization request",
-        );
-    }
-    if let Some(challenge) = &code.code_challenge {
-        match params.get("code_verifier") {
-            // Under the fault a missing (or blank) verifier passes.
-            None if faults.has("pkce-verifier-optional") => {}
-            None => return error(shared, "invalid_grant", "code_verifier is missing"),
-            Some(verifier) => {
-                let computed = match code.code_challenge_method.as_deref() {
-                    Some("plain") => verifier.to_string(),
-                    _ => s256(verifier),
-                };
-                if &computed != challenge && !faults.has("pkce-verifier-not-checked") {
-                    return error(
-                        shared,
-                        "invalid_grant",
-                        "code_verifier does not match the code_challenge",
-                    );
-                }
-            }
-        }
+    if let Some(description) = code_mismatch(faults, client, params, &code) {
+        return error(shared, "invalid_grant", description);
     }
     let grant = code.grant.clone();
     let with_refresh =
@@ -293,6 +250,47 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
     with_id_token(shared, &grant, false, body)
 }
 
+/// Why a code cannot be exchanged by this request (RFC 6749 §4.1.3, RFC 7636 §4.6): expired,
+/// issued to another client, another redirect URI, or a verifier that does not match.
+fn code_mismatch(
+    faults: &super::faults::Faults,
+    client: &Client,
+    params: &Params,
+    code: &Code,
+) -> Option<&'static str> {
+    // Wrong on purpose under the fault: a code works for ever.
+    if code.expires <= now() && !faults.has("code-never-expires") {
+        return Some("the authorization code has expired");
+    }
+    if code.grant.client_id != client.client_id && !faults.has("code-not-bound-to-client") {
+        return Some("the code was issued to another client");
+    }
+    let sent_redirect_uri = params.get("redirect_uri");
+    if sent_redirect_uri != Some(code.redirect_uri.as_str())
+        && !faults.has("redirect-uri-not-checked-at-token")
+        && !(sent_redirect_uri.is_none() && faults.has("redirect-uri-optional-at-token"))
+    {
+        return Some("redirect_uri does not match the authorization request");
+    }
+    if let Some(challenge) = &code.code_challenge {
+        match params.get("code_verifier") {
+            // Under the fault a missing (or blank) verifier passes.
+            None if faults.has("pkce-verifier-optional") => {}
+            None => return Some("code_verifier is missing"),
+            Some(verifier) => {
+                let computed = match code.code_challenge_method.as_deref() {
+                    Some("plain") => verifier.to_string(),
+                    _ => s256(verifier),
+                };
+                if &computed != challenge && !faults.has("pkce-verifier-not-checked") {
+                    return Some("code_verifier does not match the code_challenge");
+                }
+            }
+        }
+    }
+    None
+}
+
 /// The token response, with an id_token when openid was granted.
 fn with_id_token(
     shared: &Shared,
@@ -320,6 +318,7 @@ fn with_id_token(
     success(shared, body)
 }
 
+/// The token response fields (RFC 6749 §5.1) and the SMART launch context.
 /// The token response fields (RFC 6749 §5.1) and the SMART launch context.
 fn token_body(
     shared: &Shared,
@@ -365,6 +364,14 @@ fn token_body(
         }
         body.insert("authorization_details".into(), json!([details]));
     }
+    add_launch_context(shared, grant, &mut body);
+    body
+}
+
+/// The SMART launch context of a grant: the patient (with the banner and style), the
+/// encounter and `fhirContext`.
+fn add_launch_context(shared: &Shared, grant: &Grant, body: &mut Map<String, Value>) {
+    let faults = &shared.faults;
     if let Some(patient) = &grant.patient {
         if faults.has("token-patient-unresolvable") {
             body.insert("patient".into(), json!("smart-0000000"));
@@ -411,7 +418,6 @@ fn token_body(
         }
         body.insert("fhirContext".into(), Value::Array(context));
     }
-    body
 }
 
 /// An OpenID Connect id_token (OIDC Core §2), RS256 with the server's key.
@@ -454,6 +460,31 @@ fn id_token(
     if refreshed && faults.has("refresh-id-token-no-aud") {
         claims.as_object_mut().map(|c| c.remove("aud"));
     }
+    add_user_claims(shared, grant, &mut claims);
+    if faults.has("id-token-unsigned") {
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        return Ok(format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims)
+        ));
+    }
+    // Fault: another RSA algorithm than RS256, the default of a client that registered none.
+    let alg = if faults.has("id-token-rs384") {
+        jsonwebtoken::Algorithm::RS384
+    } else {
+        jsonwebtoken::Algorithm::RS256
+    };
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = Some("reference-rs256".into());
+    jsonwebtoken::encode(&header, &claims, &shared.signing_key)
+}
+
+/// The id_token claims about the user: `nonce`, `fhirUser` (with `fhirUser` granted) and
+/// `name` (with `profile` granted).
+fn add_user_claims(shared: &Shared, grant: &Grant, claims: &mut Value) {
+    let faults = &shared.faults;
     if let Some(nonce) = grant
         .nonce
         .as_ref()
@@ -480,24 +511,6 @@ fn id_token(
             claims["name"] = json!(user.name);
         }
     }
-    if faults.has("id-token-unsigned") {
-        let b64 =
-            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        return Ok(format!(
-            "{}.{}.",
-            b64(&json!({"alg": "none", "typ": "JWT"})),
-            b64(&claims)
-        ));
-    }
-    // Fault: another RSA algorithm than RS256, the default of a client that registered none.
-    let alg = if faults.has("id-token-rs384") {
-        jsonwebtoken::Algorithm::RS384
-    } else {
-        jsonwebtoken::Algorithm::RS256
-    };
-    let mut header = jsonwebtoken::Header::new(alg);
-    header.kid = Some("reference-rs256".into());
-    jsonwebtoken::encode(&header, &claims, &shared.signing_key)
 }
 
 fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
@@ -521,41 +534,10 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
     }
     let mut grant = stored.grant.clone();
     if let Some(asked) = params.get("scope") {
-        if faults.has("refresh-scope-param-refused") {
-            return error(
-                shared,
-                "invalid_scope",
-                "scope is not accepted when refreshing",
-            );
-        }
-        // RFC 6749 §6: the new scope "MUST NOT include any scope not originally granted".
-        let broader = !scopes::is_subset(asked, &stored.grant.scope);
-        if broader && faults.has("refresh-broader-wrong-error") {
-            // Wrong on purpose: refused, but not as invalid_scope.
-            return error(shared, "invalid_grant", "the scope cannot be granted");
-        }
-        if broader && faults.has("refresh-broader-server-error") {
-            // Wrong on purpose: neither a refusal nor the original grant.
-            return oauth::no_store_json(
-                shared,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &json!({"error": "server_error", "error_description": "scope lookup failed"}),
-            );
-        }
-        if broader
-            && !faults.has("refresh-broadens-scope")
-            && !faults.has("refresh-broader-ignored")
-        {
-            return error(
-                shared,
-                "invalid_scope",
-                "the scope is broader than the original grant",
-            );
-        }
-        // Conforming too: the broader request is ignored and the original grant refreshed.
-        let ignored = broader && faults.has("refresh-broader-ignored");
-        if !faults.has("refresh-narrower-scope-ignored") && !ignored {
-            grant.scope = asked.to_string();
+        match refreshed_scope(shared, asked, &stored.grant.scope) {
+            Ok(Some(scope)) => grant.scope = scope,
+            Ok(None) => {}
+            Err(refused) => return refused,
         }
     }
     if faults.has("refresh-scope-grows") {
@@ -599,6 +581,54 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
     with_id_token(shared, &grant, true, body)
 }
 
+/// The scope a refresh that asks for `asked` gets, when it replaces the original grant's;
+/// the refusal of a scope it cannot have.
+fn refreshed_scope(
+    shared: &Shared,
+    asked: &str,
+    original: &str,
+) -> Result<Option<String>, Response> {
+    let faults = &shared.faults;
+    if faults.has("refresh-scope-param-refused") {
+        return Err(error(
+            shared,
+            "invalid_scope",
+            "scope is not accepted when refreshing",
+        ));
+    }
+    // RFC 6749 §6: the new scope "MUST NOT include any scope not originally granted".
+    let broader = !scopes::is_subset(asked, original);
+    if broader && faults.has("refresh-broader-wrong-error") {
+        // Wrong on purpose: refused, but not as invalid_scope.
+        return Err(error(
+            shared,
+            "invalid_grant",
+            "the scope cannot be granted",
+        ));
+    }
+    if broader && faults.has("refresh-broader-server-error") {
+        // Wrong on purpose: neither a refusal nor the original grant.
+        return Err(oauth::no_store_json(
+            shared,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": "server_error", "error_description": "scope lookup failed"}),
+        ));
+    }
+    if broader && !faults.has("refresh-broadens-scope") && !faults.has("refresh-broader-ignored") {
+        return Err(error(
+            shared,
+            "invalid_scope",
+            "the scope is broader than the original grant",
+        ));
+    }
+    // Conforming too: the broader request is ignored and the original grant refreshed.
+    let ignored = broader && faults.has("refresh-broader-ignored");
+    if !faults.has("refresh-narrower-scope-ignored") && !ignored {
+        return Ok(Some(asked.to_string()));
+    }
+    Ok(None)
+}
+
 fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Response {
     if client.auth_method == AuthMethod::None {
         return oauth::error(
@@ -617,49 +647,8 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
     let Some(scope) = params.get("scope") else {
         return error(shared, "invalid_scope", "scope is required");
     };
-    // SMART Backend Services: system/ scopes only.
-    if scopes::split(scope)
-        .iter()
-        .any(|s| !s.starts_with("system/") || scopes::ResourceScope::parse(s).is_none())
-    {
-        return error(
-            shared,
-            "invalid_scope",
-            "backend services get system/ resource scopes only",
-        );
-    }
-    // SMART Backend Services: a resource type this server does not serve is refused.
-    let unserved = scopes::split(scope)
-        .into_iter()
-        .filter_map(scopes::ResourceScope::parse)
-        .find(|s| {
-            s.resource_type != "*" && !super::fhir::TYPES.contains(&s.resource_type.as_str())
-        });
-    // Under `backend-unsupported-type-granted` such a scope is granted, whatever the client
-    // registered.
-    let grant_unserved =
-        unserved.is_some() && shared.faults.has("backend-unsupported-type-granted");
-    if let Some(s) = unserved {
-        if !grant_unserved {
-            return error(
-                shared,
-                "invalid_scope",
-                &format!("this server does not serve {}", s.resource_type),
-            );
-        }
-    }
-    // SMART Backend Services: the scope asked for must be within what the client registered.
-    if let Some(registered) = &client.scope {
-        if !scopes::is_subset(scope, registered)
-            && !shared.faults.has("backend-scope-not-mediated")
-            && !grant_unserved
-        {
-            return error(
-                shared,
-                "invalid_scope",
-                "the scope asked for is beyond the scope this client is authorized for",
-            );
-        }
+    if let Some(refused) = backend_scope_refusal(shared, client, scope) {
+        return refused;
     }
     let lifetime = if shared.faults.has("backend-token-lifetime-long") {
         ACCESS_LIFETIME
@@ -683,4 +672,55 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
         issued.expires_in,
     );
     success(shared, body)
+}
+
+/// Why a backend client cannot have `scope` (SMART Backend Services): not only system/
+/// resource scopes, a resource type this server does not serve, or beyond what the client
+/// registered.
+fn backend_scope_refusal(shared: &Shared, client: &Client, scope: &str) -> Option<Response> {
+    // SMART Backend Services: system/ scopes only.
+    if scopes::split(scope)
+        .iter()
+        .any(|s| !s.starts_with("system/") || scopes::ResourceScope::parse(s).is_none())
+    {
+        return Some(error(
+            shared,
+            "invalid_scope",
+            "backend services get system/ resource scopes only",
+        ));
+    }
+    // SMART Backend Services: a resource type this server does not serve is refused.
+    let unserved = scopes::split(scope)
+        .into_iter()
+        .filter_map(scopes::ResourceScope::parse)
+        .find(|s| {
+            s.resource_type != "*" && !super::fhir::TYPES.contains(&s.resource_type.as_str())
+        });
+    // Under `backend-unsupported-type-granted` such a scope is granted, whatever the client
+    // registered.
+    let grant_unserved =
+        unserved.is_some() && shared.faults.has("backend-unsupported-type-granted");
+    if let Some(s) = unserved {
+        if !grant_unserved {
+            return Some(error(
+                shared,
+                "invalid_scope",
+                &format!("this server does not serve {}", s.resource_type),
+            ));
+        }
+    }
+    // SMART Backend Services: the scope asked for must be within what the client registered.
+    if let Some(registered) = &client.scope {
+        if !scopes::is_subset(scope, registered)
+            && !shared.faults.has("backend-scope-not-mediated")
+            && !grant_unserved
+        {
+            return Some(error(
+                shared,
+                "invalid_scope",
+                "the scope asked for is beyond the scope this client is authorized for",
+            ));
+        }
+    }
+    None
 }

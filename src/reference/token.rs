@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::oauth::{self, authenticate, is_form, no_store_json, Params};
 use super::scopes;
 use super::server::Shared;
-use super::store::{now, AuthMethod, Client, Code, Grant};
+use super::store::{now, AuthMethod, Client, Code, Grant, IssuedTokens};
 
 /// Access token lifetime for apps.
 pub const ACCESS_LIFETIME: i64 = 3600;
@@ -240,13 +240,7 @@ fn authorization_code(shared: &Shared, client: &Client, params: &Params) -> Resp
         c.issued.push(issued.access_token.clone());
     }
     drop(store);
-    let body = token_body(
-        shared,
-        &grant,
-        &issued.access_token,
-        issued.refresh_token.as_deref(),
-        issued.expires_in,
-    );
+    let body = token_body(shared, &grant, &issued);
     with_id_token(shared, &grant, false, body)
 }
 
@@ -318,15 +312,12 @@ fn with_id_token(
     success(shared, body)
 }
 
-/// The token response fields (RFC 6749 §5.1) and the SMART launch context.
-/// The token response fields (RFC 6749 §5.1) and the SMART launch context.
-fn token_body(
-    shared: &Shared,
-    grant: &Grant,
-    access: &str,
-    refresh: Option<&str>,
-    expires_in: i64,
-) -> Map<String, Value> {
+/// The token response fields (RFC 6749 §5.1) of the tokens issued, and the SMART launch
+/// context.
+fn token_body(shared: &Shared, grant: &Grant, issued: &IssuedTokens) -> Map<String, Value> {
+    let access = &issued.access_token;
+    let refresh = issued.refresh_token.as_deref();
+    let expires_in = issued.expires_in;
     let mut body = Map::new();
     let faults = &shared.faults;
     if !faults.has("token-access-token-missing") {
@@ -564,13 +555,7 @@ fn refresh(shared: &Shared, client: &Client, params: &Params) -> Response {
         store.access_tokens.remove(&issued.access_token);
     }
     drop(store);
-    let mut body = token_body(
-        shared,
-        &grant,
-        &issued.access_token,
-        issued.refresh_token.as_deref(),
-        issued.expires_in,
-    );
+    let mut body = token_body(shared, &grant, &issued);
     if faults.has("refresh-scope-missing") {
         // SMART 2.2 requires scope in a refresh response, where RFC 6749 §5.1 lets a
         // server leave it out when it equals the scope requested.
@@ -664,13 +649,7 @@ fn client_credentials(shared: &Shared, client: &Client, params: &Params) -> Resp
     };
     let with_refresh = shared.faults.has("backend-refresh-token-issued");
     let issued = shared.store.lock().issue(&grant, lifetime, with_refresh);
-    let body = token_body(
-        shared,
-        &grant,
-        &issued.access_token,
-        issued.refresh_token.as_deref(),
-        issued.expires_in,
-    );
+    let body = token_body(shared, &grant, &issued);
     success(shared, body)
 }
 

@@ -114,19 +114,11 @@ pub fn schema(kind: SchemaKind) -> u8 {
 /// `smartcheck demo`: the reference server on a free loopback port, the built-in suites
 /// against it, the reports in the report directory.
 pub fn demo(options: RunOptions, faults: &[String], env: &Environment) -> u8 {
-    let faults = match crate::reference::Faults::parse(faults) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
     // The demo serves the debug endpoints: the reference target takes tokens from them where a
     // suite needs one without a browser.
-    let config = crate::reference::Config {
-        faults,
-        debug_endpoints: true,
-        ..Default::default()
+    let config = match reference_config(faults, true) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
     let server = match crate::reference::ReferenceServer::start("127.0.0.1", 0, config) {
         Ok(s) => s,
@@ -333,17 +325,9 @@ pub fn serve_reference(
     debug_endpoints: bool,
     latency: std::time::Duration,
 ) -> u8 {
-    let faults = match crate::reference::Faults::parse(faults) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
-    let config = crate::reference::Config {
-        faults,
-        debug_endpoints,
-        ..Default::default()
+    let config = match reference_config(faults, debug_endpoints) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
     let server =
         match crate::reference::ReferenceServer::start_with_latency(host, port, config, latency) {
@@ -368,4 +352,21 @@ pub fn serve_reference(
     let _ = runtime.block_on(tokio::signal::ctrl_c());
     drop(server);
     exit::SUCCESS
+}
+
+/// The reference server's configuration with these fault switches; a usage error names an
+/// unknown one.
+fn reference_config(
+    faults: &[String],
+    debug_endpoints: bool,
+) -> Result<crate::reference::Config, u8> {
+    let faults = crate::reference::Faults::parse(faults).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::USAGE
+    })?;
+    Ok(crate::reference::Config {
+        faults,
+        debug_endpoints,
+        ..Default::default()
+    })
 }

@@ -7,6 +7,8 @@
 //! no password and runs the standalone launch with nothing failed or errored, unedited. A page
 //! it cannot read stops init with the page's controls and a screenshot.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -42,28 +44,17 @@ struct Front {
 struct Served {
     origin: String,
     _reference: ReferenceServer,
-    _runtime: tokio::runtime::Runtime,
+    /// The front server's runtime, when there is a front.
+    _front: Option<tokio::runtime::Runtime>,
 }
 
 /// The reference server itself, no front: its own origin.
 fn reference_alone() -> Served {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let reference = ReferenceServer::start(
-        "127.0.0.1",
-        0,
-        Config {
-            faults: Faults::none(),
-            debug_endpoints: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let reference = common::reference_server(&[]);
     Served {
         origin: reference.origin(),
         _reference: reference,
-        _runtime: runtime,
+        _front: None,
     }
 }
 
@@ -104,7 +95,7 @@ fn serve(kind: Kind) -> Served {
     Served {
         origin,
         _reference: reference,
-        _runtime: runtime,
+        _front: Some(runtime),
     }
 }
 

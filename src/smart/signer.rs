@@ -157,6 +157,12 @@ mod tests {
                 Algorithm::RS384,
                 "client-rs384",
             ),
+            // The same RSA key in PKCS#1 form (`BEGIN RSA PRIVATE KEY`), read as it is.
+            (
+                &include_bytes!("../../fixtures/keys/client-rs384.pkcs1.key.pem")[..],
+                Algorithm::RS384,
+                "client-rs384",
+            ),
             (
                 &include_bytes!("../../fixtures/keys/client-es384.key.pem")[..],
                 Algorithm::ES384,

@@ -531,7 +531,8 @@ fn finish(report: report::RunReport, f: Finish<'_>) -> u8 {
     }
     let work = redactor.work();
     tracing::debug!(
-        "masking work: {} forms of {} bytes, {} bytes compiled, {} matchers of {} bytes",
+        "masking work: {} bytes of text masked; {} forms of {} bytes, {} bytes compiled, {} matchers of {} bytes",
+        work.masked_bytes,
         work.forms,
         work.form_bytes,
         work.compiled_bytes,

@@ -44,6 +44,8 @@ const MIN_FREE_TEXT_LEN: usize = 4;
 #[derive(Clone, Default)]
 pub struct Redactor {
     state: Arc<RwLock<State>>,
+    /// Bytes of text masked so far (free text, every pass): the work the tests count.
+    masked_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The registered forms, in matchers built in batches.
@@ -80,6 +82,8 @@ pub struct MaskingWork {
     pub matchers: usize,
     /// Memory the matchers hold.
     pub matcher_bytes: usize,
+    /// Bytes of free text searched for secrets, counting each time a text is masked.
+    pub masked_bytes: usize,
 }
 
 /// How many bytes at the end of each form the whole-match automaton holds. An automaton
@@ -239,6 +243,7 @@ impl Redactor {
                 .iter()
                 .map(|b| b.tails.memory_usage() + b.starts.memory_usage())
                 .sum(),
+            masked_bytes: self.masked_bytes.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -298,6 +303,8 @@ impl Redactor {
     /// masked. The text is copied once per pass, never once per secret or per form.
     pub fn redact(&self, text: &str) -> String {
         let text = printable(text);
+        self.masked_bytes
+            .fetch_add(text.len(), std::sync::atomic::Ordering::Relaxed);
         let batches = self.batches();
         if batches.is_empty() {
             return text.into_owned();

@@ -469,7 +469,7 @@ impl CaseReport {
     }
 
     /// A copy with every secret masked: exchanges, messages, reasons. A light copy's detail
-    /// is masked when it is read back.
+    /// is masked too (see [`super::spool::Detail::masked_by`]).
     pub fn redacted(&self, redactor: &Redactor) -> CaseReport {
         let mut copy = self.clone();
         copy.redact_in_place(redactor);
@@ -596,11 +596,26 @@ impl RunReport {
     }
 
     /// The report with every secret masked, for writers (masked where it is: a fleet's
-    /// report is not copied).
+    /// report is not copied). Each case is masked once, whole, however many writers read it;
+    /// the cases are shared out among as many threads as the machine has CPUs.
     pub fn redacted(mut self, redactor: &Redactor) -> RunReport {
-        for case in &mut self.cases {
-            case.redact_in_place(redactor);
-        }
+        let threads = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+            .min(self.cases.len())
+            .max(1);
+        let next = std::sync::Mutex::new(self.cases.iter_mut());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let case = next.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    match case {
+                        Some(case) => case.redact_in_place(redactor),
+                        None => break,
+                    }
+                });
+            }
+        });
         for latency in &mut self.latency {
             latency.endpoint = redactor.redact_url(&latency.endpoint);
         }

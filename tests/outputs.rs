@@ -105,3 +105,48 @@ fn a_fifo_with_no_writer_as_target_is_an_error_not_a_hang() {
         "{stdout}{stderr}"
     );
 }
+
+#[test]
+fn two_reports_on_one_pipe_follow_one_another_whole() {
+    // The reports are written at once, each on its own thread, except where two share a
+    // device: there one after the other, or their lines would mix.
+    let server = common::reference_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("reference.yaml");
+    std::fs::write(&target, common::reference_target_for(&server)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartcheck"))
+        .args(["run", "--color", "never", "--target"])
+        .arg(&target)
+        .args(["--suite", "suites/smart-discovery.yaml"])
+        .args([
+            "--json",
+            "/dev/stdout",
+            "--junit",
+            "/dev/stdout",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .env("SMARTCHECK_REFERENCE_PASSWORD", "demo-password")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let xml_start = stdout.find("<?xml").expect("the JUnit report");
+    let xml_end = stdout
+        .find("</testsuites>")
+        .expect("the JUnit report's end")
+        + 13;
+    let xml = &stdout[xml_start..xml_end];
+    assert!(!xml.contains("\"format\""), "JSON inside the JUnit report");
+    assert_eq!(xml.matches("<testsuite ").count(), 3, "{xml}");
+    let rest = &stdout[xml_end..];
+    let json_start = rest.find('{').expect("the JSON report");
+    let report: serde_json::Value = serde_json::Deserializer::from_str(&rest[json_start..])
+        .into_iter()
+        .next()
+        .expect("a JSON value")
+        .expect("the JSON report whole");
+    assert_eq!(report["cases"].as_array().unwrap().len(), 3, "{report}");
+    // The reports that have files of their own are written beside them.
+    assert!(dir.path().join("report.html").exists());
+}

@@ -48,10 +48,8 @@ impl Outputs {
 }
 
 impl ReportPaths {
-    /// Refuses two reports on one file: the second would silently replace the first. A
-    /// device or a FIFO (`/dev/null`, `/dev/stdout`, a pipe) may take several.
-    fn distinct(&self) -> Result<(), String> {
-        use std::os::unix::fs::FileTypeExt;
+    /// The reports by their flags.
+    fn named(&self) -> Vec<(&'static str, &PathBuf)> {
         let mut named = vec![
             ("--junit", &self.junit),
             ("--json", &self.json),
@@ -63,15 +61,14 @@ impl ReportPaths {
         if let Some(summary) = &self.summary {
             named.push(("--summary", summary));
         }
-        let key = |path: &Path| {
-            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-            match (absolute.parent(), absolute.file_name()) {
-                (Some(dir), Some(name)) => std::fs::canonicalize(dir)
-                    .unwrap_or_else(|_| dir.to_path_buf())
-                    .join(name),
-                _ => absolute,
-            }
-        };
+        named
+    }
+
+    /// Refuses two reports on one file: the second would silently replace the first. A
+    /// device or a FIFO (`/dev/null`, `/dev/stdout`, a pipe) may take several.
+    fn distinct(&self) -> Result<(), String> {
+        use std::os::unix::fs::FileTypeExt;
+        let named = self.named();
         let shared = |path: &Path| {
             std::fs::metadata(path).is_ok_and(|m| {
                 let kind = m.file_type();
@@ -80,7 +77,7 @@ impl ReportPaths {
         };
         for (i, (flag, path)) in named.iter().enumerate() {
             for (other_flag, other) in &named[i + 1..] {
-                if key(path) == key(other) && !shared(path) {
+                if file_key(path) == file_key(other) && !shared(path) {
                     return Err(format!(
                         "the {} and {} reports would both be written to {}; give each its own path",
                         &flag[2..],
@@ -93,19 +90,58 @@ impl ReportPaths {
         Ok(())
     }
 
-    /// Writes every report; returns the paths written and whether one could not be.
+    /// Writes every report; returns the paths written and whether one could not be. The
+    /// reports are written at once, each on its own thread, unless two go to one device or
+    /// FIFO (their lines would mix): then one after another.
     pub(super) fn write(&self, report: &report::RunReport) -> (Vec<String>, bool) {
         let mut written = Vec::new();
         let mut failed = false;
         let strips = self.strips.as_deref();
-        let mut results = vec![
-            (&self.junit, report::junit::write(report, &self.junit)),
-            (&self.json, report::json::write(report, &self.json)),
-            (&self.html, report::html::write(report, strips, &self.html)),
+        type Writer<'a> = Box<dyn Fn() -> Result<(), report::ReportError> + Sync + 'a>;
+        let mut writers: Vec<(&PathBuf, Writer<'_>)> = vec![
+            (
+                &self.junit,
+                Box::new(|| report::junit::write(report, &self.junit)),
+            ),
+            (
+                &self.json,
+                Box::new(|| report::json::write(report, &self.json)),
+            ),
+            (
+                &self.html,
+                Box::new(move || report::html::write(report, strips, &self.html)),
+            ),
         ];
         if let Some(metrics) = &self.metrics {
-            results.push((metrics, report::metrics::write(report, metrics)));
+            writers.push((
+                metrics,
+                Box::new(move || report::metrics::write(report, metrics)),
+            ));
         }
+        let keys: std::collections::HashSet<PathBuf> =
+            writers.iter().map(|(path, _)| file_key(path)).collect();
+        let results: Vec<_> = if keys.len() < writers.len() {
+            writers
+                .iter()
+                .map(|(path, write)| (*path, write()))
+                .collect()
+        } else {
+            std::thread::scope(|scope| {
+                let running: Vec<_> = writers
+                    .iter()
+                    .map(|(path, write)| (*path, scope.spawn(write)))
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|(path, thread)| {
+                        let result = thread
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                        (path, result)
+                    })
+                    .collect()
+            })
+        };
         for (path, result) in results {
             match result {
                 Ok(()) => written.push(path.display().to_string()),
@@ -126,5 +162,17 @@ impl ReportPaths {
             }
         }
         (written, failed)
+    }
+}
+
+/// A path as one file: absolute, its folder's links resolved (the file itself may not be
+/// there yet).
+fn file_key(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .join(name),
+        _ => absolute,
     }
 }

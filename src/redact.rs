@@ -311,9 +311,10 @@ impl Redactor {
         }
         let spans = batches.iter().flat_map(|m| m.spans(&text)).collect();
         let masked = mask_spans(&text, spans);
+        let cuts = cuts(&masked);
         let cut = batches
             .iter()
-            .flat_map(|m| cut_prefix_spans(&masked, m))
+            .flat_map(|m| cut_prefix_spans(&masked, &cuts, m))
             .collect();
         mask_spans(&masked, cut)
     }
@@ -757,18 +758,24 @@ fn mask_spans(text: &str, mut spans: Vec<(usize, usize)>) -> String {
     out
 }
 
-/// The starts of secrets where text was cut right after them: at the end of `text`, or
-/// before an ellipsis (`…`) or a `[...` marker. Only the stretch before each cut, as long as
-/// the longest secret, is searched, for the starts of all secrets of the batch at once.
-fn cut_prefix_spans(text: &str, matchers: &Matchers) -> Vec<(usize, usize)> {
+/// Where `text` may have been cut short: at its end, and before each ellipsis (`…`) or `[...`
+/// marker (text shortened for a report line).
+fn cuts(text: &str) -> Vec<usize> {
     let mut cuts: Vec<usize> = vec![text.len()];
     for marker in ["…", "[..."] {
         cuts.extend(text.match_indices(marker).map(|(i, _)| i));
     }
     cuts.sort_unstable();
     cuts.dedup();
+    cuts
+}
+
+/// The starts of secrets where text was cut right after them, at each of `cuts`. Only the
+/// stretch before each cut, as long as the longest secret, is searched, for the starts of all
+/// secrets of the batch at once.
+fn cut_prefix_spans(text: &str, cuts: &[usize], matchers: &Matchers) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    for &cut in &cuts {
+    for &cut in cuts {
         let before = text[..cut].trim_end();
         let end = before.len();
         let mut from = end.saturating_sub(matchers.longest);

@@ -138,6 +138,31 @@ fn merged_shards_equal_one_unsharded_run() {
     );
     assert_eq!(twice.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&twice.stderr).contains("the same shard twice?"));
+    // A shard run with --strict and one without: their verdicts do not add up.
+    let mut strict: Value =
+        serde_json::from_str(&std::fs::read_to_string(&shard_files[1]).unwrap()).unwrap();
+    strict["strict"] = Value::Bool(true);
+    let strict_file = dir.path().join("strict.json");
+    std::fs::write(&strict_file, strict.to_string()).unwrap();
+    let mixed = smartcheck(
+        &server,
+        &[
+            "merge",
+            "--report-dir",
+            dir.path().join("mixed").to_str().unwrap(),
+            &shard_files[0],
+            strict_file.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&mixed.stderr);
+    assert_eq!(mixed.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "strict.json was run with --strict, {} without: the verdicts do not add up",
+            shard_files[0]
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ fn mergeable(
     file: &str,
     report: &RunReport,
     first_file: &str,
-    first: &RunReport,
+    first_strict: bool,
 ) -> Result<(), String> {
     if report.format != REPORT_FORMAT || report.version != REPORT_VERSION {
         return Err(format!(
@@ -19,11 +19,11 @@ fn mergeable(
             report.format, report.version
         ));
     }
-    if report.strict != first.strict {
+    if report.strict != first_strict {
         return Err(format!(
             "{file} was run {} --strict, {first_file} {}: the verdicts do not add up",
             if report.strict { "with" } else { "without" },
-            if first.strict { "with" } else { "without" }
+            if first_strict { "with" } else { "without" }
         ));
     }
     Ok(())
@@ -48,9 +48,13 @@ fn shards_browser(
 
 /// Merges shard reports (`(file, report)`); the cases in name order, the counts recomputed.
 pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
-    let Some((first_file, first)) = reports.first().cloned() else {
+    // What the merged report takes from the first shard (not the shard itself: its cases
+    // are many).
+    let Some((first_file, first)) = reports.first() else {
         return Err("no report to merge".into());
     };
+    let (first_file, strict) = (first_file.clone(), first.strict);
+    let smartcheck_version = first.smartcheck_version.clone();
     let mut targets: BTreeMap<String, (String, super::model::TargetInfo)> = BTreeMap::new();
     let mut cases: BTreeMap<String, (String, super::model::CaseReport)> = BTreeMap::new();
     let mut started_at = first.started_at.clone();
@@ -58,7 +62,7 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
     let mut interrupted = false;
     let mut browser: Option<crate::browser::driver::BrowserUse> = None;
     for (file, report) in reports {
-        mergeable(&file, &report, &first_file, &first)?;
+        mergeable(&file, &report, &first_file, strict)?;
         for target in report.targets {
             match targets.get(&target.name) {
                 Some((other, known)) if known.fhir_base != target.fhir_base => {
@@ -99,12 +103,12 @@ pub fn merge(reports: Vec<(String, RunReport)>) -> Result<RunReport, String> {
     Ok(RunReport {
         format: REPORT_FORMAT.to_string(),
         version: REPORT_VERSION,
-        smartcheck_version: first.smartcheck_version,
+        smartcheck_version,
         started_at,
         finished_at,
         duration_ms,
         interrupted,
-        strict: first.strict,
+        strict,
         targets: targets.into_values().map(|(_, t)| t).collect(),
         summary: RunReport::summarize(&cases),
         latency: super::latency::of(&cases),

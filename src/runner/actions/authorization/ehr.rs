@@ -105,9 +105,7 @@ pub(super) async fn open_ehr_launch(
             "the EHR screen step {} could not be played: {}{}; {}",
             failure.step,
             failure.reason,
-            slow.as_deref()
-                .map(|s| format!(" (before that: {s})"))
-                .unwrap_or_default(),
+            super::in_browser::loading_hint(slow.as_deref(), &failure.reason),
             PageSummary::read(session).await.describe()
         )),
     };

@@ -187,8 +187,7 @@ impl Flow<'_> {
                 "the screen step {} could not be played: {}{}; {}",
                 failure.step,
                 failure.reason,
-                slow.map(|s| format!(" (before that: {s})"))
-                    .unwrap_or_default(),
+                loading_hint(slow, &failure.reason),
                 shown.describe()
             );
             if self.action.expect_refusal {
@@ -368,6 +367,19 @@ pub(super) fn screens_ahead<'a>(
 /// Opens a page in the browser. A page that has not finished loading within the page timeout
 /// is no error by itself (its form may work while a script or an image still loads): the
 /// screens poll for their elements, and the note returned goes into their failure message.
+/// Why a screen step may have found no page to play: the page's load timed out before it
+/// (`slow`), or, where the browser called the page loaded (Chromium 150 does under load while
+/// it still waits for the server), its renderer did not answer the step.
+pub(super) fn loading_hint(slow: Option<&str>, failure: &str) -> String {
+    match slow {
+        Some(slow) => format!(" (before that: {slow})"),
+        None if failure.contains("Timed out receiving message from renderer") => {
+            " (the page never answered: it was still loading, or its script still running)".into()
+        }
+        None => String::new(),
+    }
+}
+
 pub(super) async fn open_page(
     session: &Session,
     url: &str,
@@ -380,5 +392,27 @@ pub(super) async fn open_page(
             Err(e) => Err(ActionEnd::Error(e)),
         },
         _ = cancel.cancelled() => Err(ActionEnd::Skip(crate::interrupt::reason())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loading_hint;
+
+    #[test]
+    fn a_step_on_a_page_that_never_loaded_says_so_either_way() {
+        let slow = "timed out after 2s waiting for http://127.0.0.1:1/login to load";
+        assert_eq!(
+            loading_hint(Some(slow), "timed out after 2s waiting for \"#username\""),
+            format!(" (before that: {slow})")
+        );
+        let renderer = "timed out after 2s waiting for \"#username\": Operation timed out: \
+            timeout: Timed out receiving message from renderer: 2.000";
+        assert!(loading_hint(None, renderer).starts_with(" (the page never answered"));
+        // A missing control on a page that loaded: no hint.
+        assert_eq!(
+            loading_hint(None, "timed out after 2s waiting for \"#username\""),
+            ""
+        );
     }
 }

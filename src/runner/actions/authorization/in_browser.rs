@@ -364,9 +364,6 @@ pub(super) fn screens_ahead<'a>(
     ahead
 }
 
-/// Opens a page in the browser. A page that has not finished loading within the page timeout
-/// is no error by itself (its form may work while a script or an image still loads): the
-/// screens poll for their elements, and the note returned goes into their failure message.
 /// Why a screen step may have found no page to play: the page's load timed out before it
 /// (`slow`), or, where the browser called the page loaded (Chromium 150 does under load while
 /// it still waits for the server), its renderer did not answer the step.
@@ -380,6 +377,9 @@ pub(super) fn loading_hint(slow: Option<&str>, failure: &str) -> String {
     }
 }
 
+/// Opens a page in the browser. A page that has not finished loading within the page timeout
+/// is no error by itself (its form may work while a script or an image still loads): the
+/// screens poll for their elements, and the note returned goes into their failure message.
 pub(super) async fn open_page(
     session: &Session,
     url: &str,
